@@ -1,0 +1,69 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+/// Settings shared by every Swift target of the package: Swift 6 mode is the tools default;
+/// these make imports explicit and turn every warning into an error so "zero warnings" holds.
+let strictSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+    .treatAllWarnings(as: .error),
+]
+
+let nioCore = Target.Dependency.product(name: "NIOCore", package: "swift-nio")
+let nioHTTP1 = Target.Dependency.product(name: "NIOHTTP1", package: "swift-nio")
+
+let package = Package(
+    name: "codexpool",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "codexpool", targets: ["codexpool"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "COpenSSL",
+            path: "Sources/COpenSSL",
+            pkgConfig: "openssl",
+            providers: [.apt(["libssl-dev"])]
+        ),
+        .target(name: "OpenSSLTLS", dependencies: ["COpenSSL", nioCore], swiftSettings: strictSettings),
+        .target(name: "Yamux", dependencies: [nioCore], swiftSettings: strictSettings),
+        .target(name: "PoolCore", swiftSettings: strictSettings),
+        .target(
+            name: "Configuration",
+            dependencies: ["PoolCore", .product(name: "Yams", package: "Yams")],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "Gateway",
+            dependencies: ["Configuration", "PoolCore", "OpenSSLTLS", "Yamux", nioCore, nioHTTP1],
+            swiftSettings: strictSettings
+        ),
+        .target(name: "UpstreamSimulator", dependencies: [nioCore, nioHTTP1], swiftSettings: strictSettings),
+        .executableTarget(
+            name: "codexpool",
+            dependencies: [
+                "Configuration", "Gateway", "OpenSSLTLS",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(name: "OpenSSLTLSTests", dependencies: ["OpenSSLTLS"], swiftSettings: strictSettings),
+        .testTarget(name: "YamuxTests", dependencies: ["Yamux", nioCore], swiftSettings: strictSettings),
+        .testTarget(name: "PoolCoreTests", dependencies: ["PoolCore"], swiftSettings: strictSettings),
+        .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "PoolCore"], swiftSettings: strictSettings),
+        .testTarget(name: "GatewayTests", dependencies: ["Gateway", nioHTTP1], swiftSettings: strictSettings),
+        .testTarget(name: "UpstreamSimulatorTests", dependencies: ["UpstreamSimulator", nioHTTP1], swiftSettings: strictSettings),
+        .testTarget(name: "CodexpoolTests", dependencies: ["codexpool"], swiftSettings: strictSettings),
+    ]
+)

@@ -1,0 +1,87 @@
+/// The validated configuration of one codexpool instance (balancer, connector or both).
+public struct CodexpoolConfiguration: Hashable, Sendable {
+    public var listen: ListenAddress
+    /// Inbound TLS; nil serves plain HTTP.
+    public var tls: InboundTLSConfiguration?
+    public var upstream: UpstreamEndpoints
+    /// Extra headers sent upstream; each replaces a same-named client header.
+    public var upstreamHeaders: [UpstreamHeader]
+    /// Never empty: with none configured, one local credential tagged `default`.
+    public var credentials: [CredentialConfiguration]
+    /// Empty means no authentication: everyone is served by the first credential.
+    public var users: [UserConfiguration]
+    public var logLevel: LogLevel
+
+    public init(
+        listen: ListenAddress = .default, tls: InboundTLSConfiguration? = nil, upstream: UpstreamEndpoints = .openAI,
+        upstreamHeaders: [UpstreamHeader] = [], credentials: [CredentialConfiguration],
+        users: [UserConfiguration] = [], logLevel: LogLevel = .info
+    ) {
+        self.listen = listen
+        self.tls = tls
+        self.upstream = upstream
+        self.upstreamHeaders = upstreamHeaders
+        self.credentials = credentials
+        self.users = users
+        self.logLevel = logLevel
+    }
+
+    public func credential(tagged tag: String) -> CredentialConfiguration? {
+        credentials.first { $0.tag == tag }
+    }
+}
+
+/// Certificate and key for inbound TLS, as PEM files.
+public struct InboundTLSConfiguration: Hashable, Sendable {
+    /// The certificate chain, leaf first.
+    public var certificatePath: String
+    public var keyPath: String
+
+    public init(certificatePath: String, keyPath: String) {
+        self.certificatePath = certificatePath
+        self.keyPath = keyPath
+    }
+}
+
+/// The OpenAI endpoints codexpool talks to; overridable so tests and the demo can point at the simulator.
+public struct UpstreamEndpoints: Hashable, Sendable {
+    /// Responses API for ChatGPT-account (OAuth) credentials; the client's leading `/v1` is replaced by it.
+    public var baseURL: EndpointURL
+    /// Responses API for API-key credentials; the client's path is appended unchanged.
+    public var apiBaseURL: EndpointURL
+    /// The usage (rate limit) API polled for each OAuth credential.
+    public var usageURL: EndpointURL
+    /// The OAuth token endpoint used to refresh access tokens.
+    public var tokenURL: EndpointURL
+
+    public init(baseURL: EndpointURL, apiBaseURL: EndpointURL, usageURL: EndpointURL, tokenURL: EndpointURL) {
+        self.baseURL = baseURL
+        self.apiBaseURL = apiBaseURL
+        self.usageURL = usageURL
+        self.tokenURL = tokenURL
+    }
+
+    // The literals are valid URLs; a failure here is a programming error caught by every test run.
+    public static let openAI = UpstreamEndpoints(
+        baseURL: EndpointURL(parsing: "https://chatgpt.com/backend-api/codex")!,
+        apiBaseURL: EndpointURL(parsing: "https://api.openai.com")!,
+        usageURL: EndpointURL(parsing: "https://chatgpt.com/backend-api/wham/usage")!,
+        tokenURL: EndpointURL(parsing: "https://auth.openai.com/oauth/token")!
+    )
+}
+
+/// One extra upstream header; a name may carry several values.
+public struct UpstreamHeader: Hashable, Sendable {
+    public var name: String
+    public var values: [String]
+
+    public init(name: String, values: [String]) {
+        self.name = name
+        self.values = values
+    }
+}
+
+/// Log verbosity, from most to least detailed.
+public enum LogLevel: String, Hashable, Sendable, CaseIterable {
+    case trace, debug, info, notice, warning, error, critical
+}

@@ -1,0 +1,146 @@
+import Foundation
+import PoolCore
+import Yams
+
+/// Turns a composed YAML document into a `CodexpoolConfiguration`, checking every rule.
+///
+/// Per-field rules (types, ranges, exclusive pairs) are checked while decoding; rules that
+/// relate entries to each other (tags, references, tokens) run afterwards over the decoded
+/// entries, which keep their YAML positions for messages.
+struct ConfigurationDecoder {
+    let reader: ConfigurationReader
+    let paths: ConfigurationPathResolver
+
+    static let rootKeys = ["listen", "tls", "upstream", "headers", "credential_path", "usages_path", "credentials", "users", "log"]
+
+    func decode(_ document: Node?) -> CodexpoolConfiguration? {
+        let rootNode = document ?? Node.mapping(Node.Mapping([]))
+        let rootValue = ConfigurationValue(node: rootNode, path: .root, mark: rootNode.mark)
+        guard let root = reader.mapping(rootValue, allowedKeys: Self.rootKeys, context: "the configuration") else { return nil }
+
+        let listen = decodeListen(root["listen"])
+        let tls = root["tls"].flatMap(decodeInboundTLS)
+        let upstream = decodeUpstream(root["upstream"])
+        let headers = root["headers"].map(decodeHeaders) ?? []
+        let credentials = decodeCredentials(root)
+        let users = root["users"].flatMap { reader.sequence($0, of: "users") }?.compactMap(decodeUser) ?? []
+        let logLevel = decodeLogLevel(root["log"])
+
+        let validator = ReferenceValidator(reader: reader)
+        validator.check(credentials: credentials, users: users)
+
+        let resolvedCredentials = credentials.compactMap(\.configuration)
+        guard reader.issues.isEmpty, resolvedCredentials.count == credentials.count else { return nil }
+        let singleCredentialTag = resolvedCredentials.count == 1 ? resolvedCredentials[0].tag : nil
+        return CodexpoolConfiguration(
+            listen: listen ?? .default,
+            tls: tls,
+            upstream: upstream ?? .openAI,
+            upstreamHeaders: headers,
+            credentials: resolvedCredentials,
+            users: users.map { $0.resolved(singleCredentialTag: singleCredentialTag) },
+            logLevel: logLevel ?? .info
+        )
+    }
+
+    // MARK: Server
+
+    private func decodeListen(_ value: ConfigurationValue?) -> ListenAddress? {
+        guard let text = reader.string(value), let value else { return nil }
+        guard let address = ListenAddress(parsing: text) else {
+            reader.report("expected host:port such as 127.0.0.1:8080 or [::1]:8080, got \(reader.quoted(text))", at: value)
+            return nil
+        }
+        return address
+    }
+
+    private func decodeInboundTLS(_ value: ConfigurationValue) -> InboundTLSConfiguration? {
+        guard let fields = reader.mapping(value, allowedKeys: ["certificate", "key"], context: "inbound tls") else { return nil }
+        let certificate = reader.requiredString(
+            fields["certificate"], missing: "inbound tls needs a certificate (PEM chain file)", at: value, key: "certificate")
+        let key = reader.requiredString(fields["key"], missing: "inbound tls needs a key (PEM private key file)", at: value, key: "key")
+        guard let certificate, let key else { return nil }
+        return InboundTLSConfiguration(certificatePath: paths.resolve(certificate), keyPath: paths.resolve(key))
+    }
+
+    private func decodeUpstream(_ value: ConfigurationValue?) -> UpstreamEndpoints? {
+        guard let value else { return nil }
+        let keys = ["base_url", "api_base_url", "usage_url", "token_url"]
+        guard let fields = reader.mapping(value, allowedKeys: keys, context: "upstream") else { return nil }
+        let defaults = UpstreamEndpoints.openAI
+        return UpstreamEndpoints(
+            baseURL: decodeURL(fields["base_url"]) ?? defaults.baseURL,
+            apiBaseURL: decodeURL(fields["api_base_url"]) ?? defaults.apiBaseURL,
+            usageURL: decodeURL(fields["usage_url"]) ?? defaults.usageURL,
+            tokenURL: decodeURL(fields["token_url"]) ?? defaults.tokenURL
+        )
+    }
+
+    func decodeURL(_ value: ConfigurationValue?) -> EndpointURL? {
+        guard let text = reader.string(value), let value else { return nil }
+        guard let url = EndpointURL(parsing: text) else {
+            reader.report("expected an http:// or https:// URL without query or user info, got \(reader.quoted(text))", at: value)
+            return nil
+        }
+        return url
+    }
+
+    private func decodeHeaders(_ value: ConfigurationValue) -> [UpstreamHeader] {
+        guard case .mapping(let mapping) = value.node else {
+            _ = reader.mapping(value, allowedKeys: [], context: "headers")
+            return []
+        }
+        var headers: [UpstreamHeader] = []
+        for (keyNode, valueNode) in mapping {
+            let name = keyNode.string ?? ""
+            let entry = ConfigurationValue(node: valueNode, path: value.path.appending(key: name), mark: keyNode.mark)
+            guard HTTPHeaderSyntax.isValidName(name) else {
+                reader.report("not a valid HTTP header name", at: entry)
+                continue
+            }
+            guard let values = reader.stringList(entry) else {
+                reader.report("expected a header value or a list of values", at: entry)
+                continue
+            }
+            var accepted: [String] = []
+            for (text, item) in values {
+                if HTTPHeaderSyntax.isValidValue(text) {
+                    accepted.append(text)
+                } else {
+                    reader.report("header values must not contain line breaks or control characters", at: item)
+                }
+            }
+            headers.append(UpstreamHeader(name: name, values: accepted))
+        }
+        return headers
+    }
+
+    private func decodeLogLevel(_ value: ConfigurationValue?) -> LogLevel? {
+        guard let value, let fields = reader.mapping(value, allowedKeys: ["level"], context: "log") else { return nil }
+        guard let text = reader.string(fields["level"]), let levelValue = fields["level"] else { return nil }
+        guard let level = LogLevel(rawValue: text.lowercased()) else {
+            let expected = LogLevel.allCases.map(\.rawValue).joined(separator: ", ")
+            reader.report("unknown log level \(reader.quoted(text)) (expected \(expected))", at: levelValue)
+            return nil
+        }
+        return level
+    }
+}
+
+/// Syntax of HTTP header names and values (RFC 9110 tokens; no control characters in values).
+enum HTTPHeaderSyntax {
+    static func isValidName(_ name: String) -> Bool {
+        !name.isEmpty && name.utf8.allSatisfy { byte in
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+                true
+            default:
+                "!#$%&'*+-.^_`|~".utf8.contains(byte)
+            }
+        }
+    }
+
+    static func isValidValue(_ value: String) -> Bool {
+        value.utf8.allSatisfy { $0 == UInt8(ascii: "\t") || ($0 >= 0x20 && $0 != 0x7f) }
+    }
+}

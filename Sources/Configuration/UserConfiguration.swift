@@ -1,0 +1,23 @@
+public import PoolCore
+
+/// A client of this instance, authenticated by bearer token.
+public struct UserConfiguration: Hashable, Sendable {
+    /// Shown in logs and usage statistics.
+    public var name: String
+    public var token: Secret
+    /// Tag of the credential or balancer that serves this user.
+    public var credential: String
+    /// Tag of the external credential that stands for this user's own instance; it is left out
+    /// of the status this user sees, so a peer never counts its own capacity back to itself.
+    public var externalCredential: String?
+    /// Whether balancers may pick external credentials for this user.
+    public var allowExternalUsage: Bool
+
+    public init(name: String, token: Secret, credential: String, externalCredential: String? = nil, allowExternalUsage: Bool = false) {
+        self.name = name
+        self.token = token
+        self.credential = credential
+        self.externalCredential = externalCredential
+        self.allowExternalUsage = allowExternalUsage
+    }
+}

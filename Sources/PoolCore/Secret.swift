@@ -1,0 +1,38 @@
+/// A bearer token or other secret that must never reach logs, errors or metrics.
+///
+/// Printing it (string interpolation, `dump`, test failure output) shows only a short
+/// fingerprint, enough to tell two tokens apart in a log without revealing either.
+public struct Secret: Hashable, Sendable, CustomStringConvertible, CustomDebugStringConvertible {
+    /// The secret itself; read it only where it goes on the wire or is compared.
+    public let value: String
+
+    public init(_ value: String) {
+        self.value = value
+    }
+
+    /// Eight hex digits of a 64-bit FNV-1a hash of the value.
+    public var fingerprint: String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in value.utf8 {
+            hash ^= UInt64(byte)
+            hash &*= 0x0000_0100_0000_01b3
+        }
+        let hex = String(hash >> 32, radix: 16)
+        return String(repeating: "0", count: 8 - hex.count) + hex
+    }
+
+    public var description: String { "secret#\(fingerprint)" }
+    public var debugDescription: String { description }
+
+    /// Compares in time that depends only on the lengths, not on where the first difference is,
+    /// so a client cannot discover a user token byte by byte from response timing.
+    public func constantTimeEquals(_ candidate: some StringProtocol) -> Bool {
+        let expected = Array(value.utf8)
+        let given = Array(candidate.utf8)
+        var difference = UInt8(truncatingIfNeeded: expected.count ^ given.count)
+        for index in 0..<given.count {
+            difference |= given[index] ^ expected[index % max(expected.count, 1)]
+        }
+        return difference == 0 && !expected.isEmpty
+    }
+}

@@ -1,0 +1,90 @@
+import ArgumentParser
+import Configuration
+import Logging
+import ServiceLifecycle
+import UnixSignals
+
+/// `codexpool serve`: run the balancer and/or connector described by a configuration file.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run codexpool with a configuration file (or the built-in single-account default).",
+        discussion: """
+        Without --config, serves the Codex CLI's own credentials ($CODEX_HOME/auth.json or \
+        ~/.codex/auth.json) on 127.0.0.1:8080 without authentication. SIGINT or SIGTERM stop \
+        accepting new work and let running sessions finish.
+        """
+    )
+
+    @Option(name: .shortAndLong, help: ArgumentHelp("The YAML configuration file.", valueName: "file"))
+    var config: String?
+
+    @Option(help: ArgumentHelp("Override the configuration's log level (trace, debug, info, notice, warning, error).", valueName: "level"))
+    var logLevel: String?
+
+    func validate() throws {
+        if let logLevel, LogLevel(rawValue: logLevel.lowercased()) == nil {
+            throw ValidationError("Unknown log level \"\(logLevel)\"; use trace, debug, info, notice, warning, error or critical.")
+        }
+    }
+
+    func run() async throws {
+        let loader = ConfigurationLoader()
+        let configuration: CodexpoolConfiguration
+        let source: String
+        do {
+            if let config {
+                configuration = try loader.load(contentsOf: config)
+                source = config
+            } else {
+                configuration = loader.embeddedDefault()
+                source = ConfigurationLoader.embeddedDefaultSource
+            }
+        } catch {
+            StandardError.write(error.description)
+            throw ExitCode(2)
+        }
+
+        let level = logLevel.flatMap { LogLevel(rawValue: $0.lowercased()) } ?? configuration.logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = Logger.Level(level)
+            return handler
+        }
+        let logger = Logger(label: "codexpool")
+        logger.info("configuration loaded", metadata: ["summary": "\(ConfigurationSummary.line(for: configuration, source: source))"])
+
+        let group = ServiceGroup(
+            services: [ShutdownWaiter(logger: logger)],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger
+        )
+        try await group.run()
+        logger.info("stopped")
+    }
+}
+
+/// Holds `serve` open until a shutdown signal; the gateway's services join the group beside it.
+struct ShutdownWaiter: Service {
+    let logger: Logger
+
+    func run() async throws {
+        logger.notice("ready; waiting for SIGINT or SIGTERM")
+        try await gracefulShutdown()
+        logger.notice("shutdown requested")
+    }
+}
+
+extension Logger.Level {
+    init(_ level: LogLevel) {
+        self = switch level {
+        case .trace: .trace
+        case .debug: .debug
+        case .info: .info
+        case .notice: .notice
+        case .warning: .warning
+        case .error: .error
+        case .critical: .critical
+        }
+    }
+}

@@ -1,0 +1,9 @@
+import Foundation
+
+/// Writes whole lines to standard error, for messages meant for the operator.
+enum StandardError {
+    static func write(_ text: String) {
+        let line = text.hasSuffix("\n") ? text : text + "\n"
+        FileHandle.standardError.write(Data(line.utf8))
+    }
+}
