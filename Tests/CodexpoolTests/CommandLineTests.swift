@@ -1,0 +1,70 @@
+import Foundation
+import Testing
+
+@Suite struct CommandLineTests {
+    static let configs = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Configs")
+    static let tokens = ["HOME_TOKEN": "h", "LAPTOP_TOKEN": "l", "CI_TOKEN": "c", "HOME": "/home/ann"]
+
+    @Test func checkConfigAcceptsTheExamples() async throws {
+        let files = ["single.yaml", "balancer.yaml", "connector.yaml"].map { Self.configs.appendingPathComponent($0).path }
+        let result = try await CodexpoolProcess.run(["check-config"] + files, environment: Self.tokens)
+        #expect(result.status == 0)
+        let lines = result.stdout.split(separator: "\n").map(String.init)
+        #expect(lines == [
+            "\(files[0]): ok: listens on http://127.0.0.1:8080, 1 credential (1 local), no users (open access)",
+            "\(files[1]): ok: listens on https://0.0.0.0:8443, 4 credentials (2 local, 1 receiving, 1 balancer), 2 users",
+            "\(files[2]): ok: listens on http://127.0.0.1:8080, 4 credentials (2 local, 1 connector, 1 balancer), 1 user",
+        ])
+        #expect(result.stderr.isEmpty)
+    }
+
+    @Test func checkConfigExitsTwoWithEveryError() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("codexpool-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let bad = directory.appendingPathComponent("bad.yaml")
+        try Data("credentials:\n  - tag: a\n    strategy: x\nlog:\n  level: loud\n".utf8).write(to: bad)
+        let good = Self.configs.appendingPathComponent("single.yaml").path
+
+        let result = try await CodexpoolProcess.run(["check-config", good, bad.path])
+        #expect(result.status == 2)
+        #expect(result.stdout.hasPrefix("\(good): ok:"))
+        #expect(result.stderr.split(separator: "\n").map(String.init) == [
+            "\(bad.path):3:5: credentials[0].strategy: unknown key for a default credential (expected one of: tag, type, credential_path, usages_path, reserve_5h, reserve_weekly, limit_5h, limit_weekly)",
+            #"\#(bad.path):5:3: log.level: unknown log level "loud" (expected trace, debug, info, notice, warning, error, critical)"#,
+        ])
+    }
+
+    @Test func versionNamesOpenSSL() async throws {
+        let result = try await CodexpoolProcess.run(["--version"])
+        #expect(result.status == 0)
+        #expect(result.stdout.hasPrefix("codexpool 0.1.0 (OpenSSL 3."))
+    }
+
+    @Test(arguments: ["serve", "check-config"])
+    func everySubcommandHasHelp(subcommand: String) async throws {
+        let result = try await CodexpoolProcess.run([subcommand, "--help"])
+        #expect(result.status == 0)
+        #expect(result.stdout.contains("USAGE: codexpool \(subcommand)"))
+    }
+
+    @Test func serveRefusesAnInvalidFile() async throws {
+        let result = try await CodexpoolProcess.run(["serve", "--config", "/nonexistent/codexpool.yaml"])
+        #expect(result.status == 2)
+        #expect(result.stderr == "/nonexistent/codexpool.yaml: no such file\n")
+    }
+
+    @Test(arguments: [(SIGTERM, "SIGTERM"), (SIGINT, "SIGINT")])
+    func serveStopsCleanlyOnSignal(signal: Int32, name: String) async throws {
+        let child = try CodexpoolProcess(["serve"], environment: ["CODEX_HOME": "/nonexistent-codex-home"])
+        try child.start()
+        await child.waitForStandardError(containing: "ready")
+        kill(child.process.processIdentifier, signal)
+        let status = await child.exitStatus()
+        #expect(status == 0, "\(name): \(child.standardError)")
+        #expect(child.standardError.contains("<embedded default>: ok: listens on http://127.0.0.1:8080"))
+        #expect(child.standardError.contains("stopped"))
+    }
+}
