@@ -25,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
     ],
     targets: [
         .systemLibrary(
@@ -60,7 +61,11 @@ let package = Package(
         ),
         .testTarget(name: "OpenSSLTLSTests", dependencies: ["OpenSSLTLS"], swiftSettings: strictSettings),
         .testTarget(name: "YamuxTests", dependencies: ["Yamux", nioCore], swiftSettings: strictSettings),
-        .testTarget(name: "PoolCoreTests", dependencies: ["PoolCore"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "PoolCoreTests",
+            dependencies: ["PoolCore", .product(name: "PropertyBased", package: "swift-property-based")],
+            swiftSettings: strictSettings
+        ),
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "PoolCore"], swiftSettings: strictSettings),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", nioHTTP1], swiftSettings: strictSettings),
         .testTarget(name: "UpstreamSimulatorTests", dependencies: ["UpstreamSimulator", nioHTTP1], swiftSettings: strictSettings),

@@ -1,0 +1,246 @@
+public import Foundation
+
+/// A balancer as the pool needs it.
+public struct BalancerDefinition: Hashable, Sendable {
+    public var tag: String
+    public var members: [String]
+    public var strategy: BalancerStrategy
+    public var rebalanceThreshold: Double
+
+    public init(tag: String, members: [String], strategy: BalancerStrategy = .default, rebalanceThreshold: Double = 0) {
+        self.tag = tag
+        self.members = members
+        self.strategy = strategy
+        self.rebalanceThreshold = rebalanceThreshold
+    }
+}
+
+/// What must be cut because a credential became unusable or a balancer moved its sessions.
+public enum Interruption: Hashable, Sendable {
+    /// Every in-flight request and WebSocket session on this credential.
+    case credential(String)
+    /// The sessions of one balancer and scope on this credential (rebalancing).
+    case rebalance(balancer: String, credential: String, scope: SelectionScope)
+}
+
+/// Side effects of a pool update, for the I/O shell to carry out.
+public struct PoolEvents: Hashable, Sendable {
+    public var interruptions: [Interruption] = []
+    /// True when an input of the aggregated status changed; status watchers recompute.
+    public var statusChanged = false
+
+    public init(interruptions: [Interruption] = [], statusChanged: Bool = false) {
+        self.interruptions = interruptions
+        self.statusChanged = statusChanged
+    }
+
+    public mutating func merge(_ other: PoolEvents) {
+        interruptions += other.interruptions
+        statusChanged = statusChanged || other.statusChanged
+    }
+}
+
+/// The credential picked for a request.
+public struct Selection: Hashable, Sendable {
+    public var tag: String
+    /// True when this request started a new sticky assignment (logged as "assigned credential").
+    public var isNewSession: Bool
+    /// Sessions a rebalance moved away from their credential.
+    public var events: PoolEvents
+}
+
+/// All credentials and balancers of one instance, with selection, stickiness, rebalancing and
+/// failover (§3.8, §4). A pure value: the gateway keeps it behind a lock and carries out the
+/// returned events.
+public struct CredentialPool: Sendable {
+    public private(set) var credentials: [String: CredentialState] = [:]
+    /// Tags in configured order.
+    public let order: [String]
+    private var balancers: [String: BalancerState] = [:]
+
+    public init(credentials: [CredentialState], balancers: [BalancerDefinition], sessionCapacity: Int = 100_000,
+                randomSeed: UInt64 = UInt64.random(in: .min ... .max)) {
+        order = credentials.map(\.tag) + balancers.map(\.tag)
+        for credential in credentials { self.credentials[credential.tag] = credential }
+        for (index, definition) in balancers.enumerated() {
+            self.balancers[definition.tag] = BalancerState(
+                definition: definition, sessions: SessionTable(capacity: sessionCapacity),
+                random: SplitMix64(seed: randomSeed &+ UInt64(index)))
+        }
+    }
+
+    public subscript(tag: String) -> CredentialState? { credentials[tag] }
+
+    public func isBalancer(_ tag: String) -> Bool { balancers[tag] != nil }
+
+    /// The credentials a provider (a credential or a balancer tag) draws from.
+    public func members(of provider: String) -> [String] {
+        balancers[provider]?.definition.members ?? (credentials[provider] != nil ? [provider] : [])
+    }
+
+    // MARK: Selection
+
+    /// Picks the credential for one request or WebSocket session.
+    ///
+    /// With a session id, a balancer keeps the session on the credential it first chose while
+    /// that stays usable, unless least-used rebalancing finds a clearly better one.
+    public mutating func select(provider: String, scope: SelectionScope, sessionID: String?, now: Date) -> Result<Selection, SelectionFailure> {
+        guard var balancer = balancers[provider] else { return selectSingle(provider, now: now) }
+        defer { balancers[provider] = balancer }
+        let (candidates, skipped) = candidates(of: balancer.definition, scope: scope, now: now)
+        let key = sessionID.map { SessionTable.Key(sessionID: $0, scope: scope) }
+        var events = PoolEvents()
+
+        if let key, balancer.definition.strategy != .fallback, let current = balancer.sessions.lookup(key, now: now) {
+            if let currentState = candidates.first(where: { $0.tag == current }) {
+                guard let rebalance = balancer.rebalanceTarget(from: currentState, candidates: candidates, now: now) else {
+                    return .success(Selection(tag: current, isNewSession: false, events: events))
+                }
+                balancer.sessions.removeAll(on: current, scope: scope)
+                events.interruptions.append(.rebalance(balancer: provider, credential: current, scope: scope))
+                balancer.sessions.assign(key, to: rebalance.tag, now: now)
+                return .success(Selection(tag: rebalance.tag, isNewSession: true, events: events))
+            }
+            balancer.sessions.remove(key)
+        }
+
+        guard let picked = balancer.pick(from: candidates, now: now) else {
+            return .failure(failure(provider: provider, skipped: skipped, now: now))
+        }
+        var isNew = true
+        if let key {
+            // Fallback never sticks, but remembers sessions so only a session's first request counts as new.
+            isNew = balancer.definition.strategy != .fallback || !balancer.sessions.contains(key, now: now)
+            balancer.sessions.assign(key, to: picked.tag, now: now)
+        }
+        return .success(Selection(tag: picked.tag, isNewSession: isNew, events: events))
+    }
+
+    /// Handles a 429 from `failedTag`: marks it rate-limited and, for balancers, moves the
+    /// session to the next usable credential (§4.4).
+    public mutating func failover(provider: String, scope: SelectionScope, sessionID: String?, failedTag: String,
+                                  rejection: RateLimitRejection, now: Date) -> (events: PoolEvents, next: Result<Selection, SelectionFailure>) {
+        let events = recordRateLimited(failedTag, rejection: rejection, now: now)
+        guard balancers[provider] != nil else {
+            return (events, .failure(failure(provider: provider, skipped: [skipReason(for: failedTag, now: now)], now: now)))
+        }
+        if let sessionID { balancers[provider]?.sessions.remove(SessionTable.Key(sessionID: sessionID, scope: scope)) }
+        return (events, select(provider: provider, scope: scope, sessionID: sessionID, now: now))
+    }
+
+    // MARK: Updates
+
+    /// Changes one credential and reports what the change requires: an interruption on the
+    /// usable → unusable transition (once per transition) and whether the status changed.
+    @discardableResult
+    public mutating func update(_ tag: String, now: Date, _ change: (inout CredentialState) -> Void) -> PoolEvents {
+        guard var state = credentials[tag] else { return PoolEvents() }
+        let wasUsable = state.usability(now: now).isUsable
+        let statusBefore = state.statusInputs(now: now)
+        change(&state)
+        credentials[tag] = state
+        var events = PoolEvents(statusChanged: statusBefore != state.statusInputs(now: now))
+        if wasUsable, !state.usability(now: now).isUsable { events.interruptions.append(.credential(tag)) }
+        return events
+    }
+
+    public mutating func recordObserved(_ tag: String, snapshot: RateLimitSnapshot, now: Date) -> PoolEvents {
+        update(tag, now: now) { $0.usage.applyObserved(snapshot, monotonic: $0.kind == .local, now: now) }
+    }
+
+    public mutating func recordRateLimited(_ tag: String, rejection: RateLimitRejection, now: Date) -> PoolEvents {
+        var events = update(tag, now: now) { $0.usage.recordRateLimited(rejection, monotonic: $0.kind == .local, now: now) }
+        events.statusChanged = true
+        return events
+    }
+
+    /// Drops expired sticky sessions of every balancer.
+    public mutating func purgeExpiredSessions(now: Date) {
+        for tag in balancers.keys { balancers[tag]?.sessions.purgeExpired(now: now) }
+    }
+
+    /// Live sessions per credential tag, over all balancers.
+    public func sessionCounts(now: Date) -> [String: Int] {
+        balancers.values.reduce(into: [:]) { counts, balancer in
+            counts.merge(balancer.sessions.countsByTag(now: now), uniquingKeysWith: +)
+        }
+    }
+
+    // MARK: Status
+
+    /// The aggregate a user sees: the provider's credentials minus the user's own instance,
+    /// and minus external credentials unless the user may use them (§9.1).
+    public func aggregateStatus(provider: String, viewer: StatusViewer, now: Date) -> AggregateStatus {
+        let included = members(of: provider).compactMap { credentials[$0] }.filter { credential in
+            credential.tag != viewer.ownInstanceTag && (!credential.isExternal || viewer.allowExternalUsage)
+        }
+        return AggregateStatus.compute(included, now: now)
+    }
+
+    /// Why a credential would be skipped right now for this scope, or nil when it is a candidate.
+    public func skipReason(_ credential: CredentialState, scope: SelectionScope, balanced: Bool, now: Date) -> SkipReason? {
+        if balanced, credential.isExternal, scope == .nonExternal { return .externalNotAllowed }
+        if balanced, credential.isAPIKey { return .apiKeyCredential }
+        if case .unusable(let reason) = credential.usability(now: now) { return reason }
+        return nil
+    }
+
+    // MARK: Helpers
+
+    private func selectSingle(_ tag: String, now: Date) -> Result<Selection, SelectionFailure> {
+        guard let credential = credentials[tag] else {
+            let missing = SkipReason.unavailable(UnavailableReason("no credential or balancer is tagged \(tag)"))
+            return .failure(SelectionFailure(provider: tag, skipped: [.init(tag: tag, reason: missing)], earliestRecovery: nil, now: now))
+        }
+        if let reason = skipReason(credential, scope: .all, balanced: false, now: now) {
+            return .failure(failure(provider: tag, skipped: [.init(tag: tag, reason: reason)], now: now))
+        }
+        return .success(Selection(tag: tag, isNewSession: false, events: PoolEvents()))
+    }
+
+    private func candidates(of balancer: BalancerDefinition, scope: SelectionScope, now: Date) -> ([CredentialState], [SelectionFailure.Skipped]) {
+        var usable: [CredentialState] = []
+        var skipped: [SelectionFailure.Skipped] = []
+        for tag in balancer.members {
+            guard let credential = credentials[tag] else { continue }
+            if let reason = skipReason(credential, scope: scope, balanced: true, now: now) {
+                skipped.append(.init(tag: tag, reason: reason))
+            } else {
+                usable.append(credential)
+            }
+        }
+        return (usable, skipped)
+    }
+
+    private func skipReason(for tag: String, now: Date) -> SelectionFailure.Skipped {
+        let reason = credentials[tag].flatMap { skipReason($0, scope: .all, balanced: false, now: now) }
+        return .init(tag: tag, reason: reason ?? .unavailable(UnavailableReason("rejected by upstream")))
+    }
+
+    private func failure(provider: String, skipped: [SelectionFailure.Skipped], now: Date) -> SelectionFailure {
+        let recoveries = skipped.filter(\.reason.isLimit).compactMap { credentials[$0.tag]?.earliestRecovery(now: now) }
+        return SelectionFailure(provider: provider, skipped: skipped, earliestRecovery: recoveries.min(), now: now)
+    }
+}
+
+/// Who is looking at the status: their own instance is excluded, and external credentials
+/// count only if they may use them. With no users configured, everything counts.
+public struct StatusViewer: Hashable, Sendable {
+    public var ownInstanceTag: String?
+    public var allowExternalUsage: Bool
+
+    public init(ownInstanceTag: String? = nil, allowExternalUsage: Bool = true) {
+        self.ownInstanceTag = ownInstanceTag
+        self.allowExternalUsage = allowExternalUsage
+    }
+
+    public static let everyone = StatusViewer()
+}
+
+extension CredentialState {
+    /// The values the aggregate status depends on; a change here notifies status watchers.
+    func statusInputs(now: Date) -> [Double] {
+        [usage.hasData ? 1 : 0, usage.usedPercent(.fiveHour, now: now), usage.resetAt(.fiveHour, now: now)?.timeIntervalSince1970 ?? 0,
+         usage.usedPercent(.weekly, now: now), usage.resetAt(.weekly, now: now)?.timeIntervalSince1970 ?? 0, planWeight]
+    }
+}

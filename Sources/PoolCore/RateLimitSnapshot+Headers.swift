@@ -1,0 +1,71 @@
+public import Foundation
+
+/// Header fields in order, as name–value pairs (NIO's `HTTPHeaders` converts with `Array(_:)`).
+public typealias HeaderFields = [(name: String, value: String)]
+
+extension RateLimitSnapshot {
+    /// Reads the `x-codex-*` response headers (codex-client.md §3.3) of an HTTP response,
+    /// a WebSocket upgrade or a 429.
+    ///
+    /// The `codex` family is tracked; when a response carries only another family (the one
+    /// `x-codex-active-limit` names), that one is used instead.
+    public init(headers: HeaderFields) {
+        var values: [String: String] = [:]
+        for (name, value) in headers {
+            let key = name.lowercased()
+            if values[key] == nil { values[key] = value.trimmingCharacters(in: .whitespaces) }
+        }
+        self.init()
+        let active = Self.normalizedLimitID(values["x-codex-active-limit"])
+        let family = Self.hasWindowHeaders(values, family: Self.trackedLimit) ? Self.trackedLimit : active
+        place(Self.headerWindow(values, prefix: "x-\(family)-primary"), slot: .primary)
+        place(Self.headerWindow(values, prefix: "x-\(family)-secondary"), slot: .secondary)
+        planType = values["x-codex-plan-type"].flatMap { $0.isEmpty ? nil : $0.lowercased() }
+        if let weight = values["x-ocm-plan-weight"].flatMap(Double.init), weight.isFinite, weight > 0 {
+            peerPlanWeight = weight
+        }
+        if let has = values["x-codex-credits-has-credits"].flatMap(Self.headerBool) {
+            credits = RateLimitCredits(
+                hasCredits: has,
+                unlimited: values["x-codex-credits-unlimited"].flatMap(Self.headerBool) ?? false,
+                balance: values["x-codex-credits-balance"] ?? "")
+        }
+    }
+
+    /// The weekly window's start, for usage statistics: `reset-at − window length`.
+    public var weeklyWindowStart: Date? {
+        guard let weekly, let reset = weekly.resetAt, let minutes = weekly.windowMinutes, minutes > 0 else { return nil }
+        return reset.addingTimeInterval(-Double(minutes) * 60)
+    }
+
+    private static func hasWindowHeaders(_ values: [String: String], family: String) -> Bool {
+        values["x-\(family)-primary-used-percent"] != nil || values["x-\(family)-secondary-used-percent"] != nil
+    }
+
+    private static func headerWindow(_ values: [String: String], prefix: String) -> RateLimitWindow? {
+        RateLimitWindow.make(
+            usedPercent: values["\(prefix)-used-percent"].flatMap(Double.init),
+            resetAt: values["\(prefix)-reset-at"].flatMap(unixDate),
+            windowMinutes: values["\(prefix)-window-minutes"].flatMap { Int($0) })
+    }
+
+    /// `True`/`False` in any case, or `1`/`0`.
+    static func headerBool(_ text: String) -> Bool? {
+        switch text.lowercased() {
+        case "true", "1": true
+        case "false", "0": false
+        default: nil
+        }
+    }
+
+    /// Unix seconds to a date; nil for zero, negative or absurd values.
+    static func unixDate(_ text: String) -> Date? {
+        guard let seconds = Double(text) else { return nil }
+        return unixDate(seconds)
+    }
+
+    static func unixDate(_ seconds: Double) -> Date? {
+        guard seconds.isFinite, seconds > 0, seconds < 100_000_000_000 else { return nil }
+        return Date(timeIntervalSince1970: seconds)
+    }
+}
