@@ -36,7 +36,7 @@ let package = Package(
         ),
         .target(name: "OpenSSLTLS", dependencies: ["COpenSSL", nioCore], swiftSettings: strictSettings),
         .target(name: "Yamux", dependencies: [nioCore], swiftSettings: strictSettings),
-        .target(name: "PoolCore", swiftSettings: strictSettings),
+        .target(name: "PoolCore", resources: [.embedInCode("Resources/pricing.json")], swiftSettings: strictSettings),
         .target(
             name: "Configuration",
             dependencies: ["PoolCore", .product(name: "Yams", package: "Yams")],
