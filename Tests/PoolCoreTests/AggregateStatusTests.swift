@@ -4,7 +4,7 @@ import Testing
 
 @Suite struct AggregateStatusTests {
     /// Scenario 23: a (plus, 5 h 49 %) + b (pro, 5 h 9 %), caps 99 → 100 − (50·1 + 90·10)/11.
-    @Test func weightedUtilizationByHand() {
+    @Test("Scenario 23: a (plus, 5 h 49 %) + b (pro, 5 h 9 %), caps 99 → 100 − (50·1 + 90·10)/11") func weightedUtilizationByHand() {
         let status = AggregateStatus.compute(
             [credential("a", plan: "plus", fiveHour: 49, weekly: 0), credential("b", plan: "pro", fiveHour: 9, weekly: 0)], now: t0)
         #expect(abs(status.fiveHourUtilization - (100 - 950.0 / 11)) < 1e-9)   // 13.6363…
@@ -71,7 +71,7 @@ import Testing
     }
 
     /// Scenario 25: a peer status missing a field is invalid.
-    @Test func statusJSONNeedsAllFiveFields() {
+    @Test("Scenario 25: a peer status missing a field is invalid") func statusJSONNeedsAllFiveFields() {
         #expect(throws: StatusDecodingError.self) {
             try AggregateStatus(statusJSON: Data(#"{"five_hour_utilization":1,"five_hour_reset":0,"weekly_utilization":1,"plan_weight":1}"#.utf8))
         }

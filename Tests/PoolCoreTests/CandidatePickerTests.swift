@@ -4,7 +4,7 @@ import Testing
 
 @Suite struct CandidatePickerTests {
     /// Scenario 17: remaining × weight × 168 / hours-until-reset, computed by hand.
-    @Test func leastUsedScoreByHand() {
+    @Test("Scenario 17: remaining × weight × 168 / hours-until-reset, computed by hand") func leastUsedScoreByHand() {
         let a = credential("a", plan: "plus", weekly: 10, weeklyResetIn: 150 * hour)
         let b = credential("b", plan: "pro", weekly: 70, weeklyResetIn: 150 * hour)
         #expect(abs(CandidatePicker.leastUsedScore(a, now: t0) - 89 * 1 * 168 / 150) < 1e-9)      // 99.68

@@ -11,7 +11,7 @@ import Testing
     }
 
     /// Scenario 16: the same session stays put even when another credential becomes less used.
-    @Test func sessionsAreSticky() {
+    @Test("Scenario 16: the same session stays put even when another credential becomes less used") func sessionsAreSticky() {
         var pool = pool([credential("a", weekly: 10), credential("b", weekly: 20)])
         let first = pool.select(provider: "pool", scope: .all, sessionID: "S", now: t0)
         #expect(first.tag == "a")
@@ -36,7 +36,7 @@ import Testing
     }
 
     /// Scenario 14: a 429 on a marks it limited until the reported reset and moves the session to b.
-    @Test func failoverOnRateLimit() {
+    @Test("Scenario 14: a 429 on a marks it limited until the reported reset and moves the session to b") func failoverOnRateLimit() {
         var pool = pool([credential("a", weekly: 10), credential("b", weekly: 20)])
         #expect(pool.select(provider: "pool", scope: .all, sessionID: "S", now: t0).tag == "a")
         let rejection = RateLimitRejection(headers: [
@@ -61,7 +61,7 @@ import Testing
     }
 
     /// Scenario 18: threshold 20 on Plus (weight 1) needs a gap over 20 points; on Pro over 2.
-    @Test func rebalancingMovesHotSessions() {
+    @Test("Scenario 18: threshold 20 on Plus (weight 1) needs a gap over 20 points; on Pro over 2") func rebalancingMovesHotSessions() {
         var pool = pool([credential("a", weekly: 10), credential("b", weekly: 25)], threshold: 20)
         #expect(pool.select(provider: "pool", scope: .all, sessionID: "S1", now: t0).tag == "a")
         #expect(pool.select(provider: "pool", scope: .all, sessionID: "S2", now: t0).tag == "a")
@@ -86,7 +86,7 @@ import Testing
     }
 
     /// Scenario 19: sessions and rebalancing never cross selection scopes.
-    @Test func scopesAreIsolated() {
+    @Test("Scenario 19: sessions and rebalancing never cross selection scopes") func scopesAreIsolated() {
         var pool = pool([credential("home", kind: .externalReceiver, peerWeight: 10, weekly: 0), credential("a", weekly: 30)], threshold: 5)
         #expect(pool.select(provider: "pool", scope: .all, sessionID: "S", now: t0).tag == "home")
         #expect(pool.select(provider: "pool", scope: .nonExternal, sessionID: "S", now: t0).tag == "a",
@@ -94,7 +94,7 @@ import Testing
     }
 
     /// Scenario 20 (run-time part): API-key credentials are never balanced.
-    @Test func apiKeyCredentialsAreNeverPicked() {
+    @Test("Scenario 20 (run-time part): API-key credentials are never balanced") func apiKeyCredentialsAreNeverPicked() {
         var key = credential("key", weekly: 0)
         key.isAPIKey = true
         var pool = pool([key, credential("a", weekly: 90)])

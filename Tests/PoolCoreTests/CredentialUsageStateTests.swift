@@ -8,7 +8,7 @@ import Testing
     }
 
     /// Scenario 11: within one window utilization never decreases; a later reset starts a new window.
-    @Test func monotonicHeadersWithinAWindow() {
+    @Test("Scenario 11: within one window utilization never decreases; a later reset starts a new window") func monotonicHeadersWithinAWindow() {
         var state = CredentialUsageState()
         state.applyPoll(window(40, resetIn: 100 * hour), now: t0)
         state.applyObserved(window(35, resetIn: 100 * hour), monotonic: true, now: t0 + 1)
@@ -39,7 +39,7 @@ import Testing
     }
 
     /// Scenario 12: a response without rate-limit data does not count as fresh data.
-    @Test func passiveUpdateWithoutDataKeepsThePollDue() {
+    @Test("Scenario 12: a response without rate-limit data does not count as fresh data") func passiveUpdateWithoutDataKeepsThePollDue() {
         var state = CredentialUsageState()
         state.applyPoll(window(10, resetIn: 10 * hour), now: t0)
         let changed = state.applyObserved(RateLimitSnapshot(headers: [("content-type", "text/event-stream")]), monotonic: true, now: t0 + 2 * hour)
@@ -49,7 +49,7 @@ import Testing
     }
 
     /// Scenario 10: failures back off 1, 2, 4, 5, 5 minutes; a success clears them.
-    @Test func pollFailureBackoff() {
+    @Test("Scenario 10: failures back off 1, 2, 4, 5, 5 minutes; a success clears them") func pollFailureBackoff() {
         var state = CredentialUsageState()
         var delays: [TimeInterval] = []
         var now = t0
@@ -67,7 +67,7 @@ import Testing
     }
 
     /// Scenario 9: a usage-API 429 is not a failure; the next poll waits for its Retry-After.
-    @Test func usageAPIRateLimitDelaysThePoll() {
+    @Test("Scenario 9: a usage-API 429 is not a failure; the next poll waits for its Retry-After") func usageAPIRateLimitDelaysThePoll() {
         var state = CredentialUsageState()
         state.applyPoll(window(1, resetIn: hour), now: t0)
         state.recordUsageAPIRateLimited(retryAfter: 30, now: t0 + hour)
@@ -95,7 +95,7 @@ import Testing
     }
 
     /// Scenario 13: a weekly limit of 80 makes 80 % unusable and 79.9 % usable.
-    @Test func capsDecideUsability() {
+    @Test("Scenario 13: a weekly limit of 80 makes 80 % unusable and 79.9 % usable") func capsDecideUsability() {
         let caps = UsageCaps(weekly: .limit(80))
         #expect(credential("a", weekly: 79.9, caps: caps).usability(now: t0) == .usable)
         let capped = credential("a", weekly: 80, weeklyResetIn: 2 * hour, caps: caps)

@@ -15,7 +15,7 @@ import Testing
     func currentFile() throws -> CodexAuthFile { try CodexAuthFile(data: store[path] ?? Data()) }
 
     /// Scenario 4: start without a file; it appears later and the next look (≥ 2 s later) loads it.
-    @Test func delayedCredentialFile() async throws {
+    @Test("Scenario 4: start without a file; it appears later and the next look (≥ 2 s later) loads it") func delayedCredentialFile() async throws {
         let credential = source()
         #expect(await credential.reload() == .unavailable(
             "credential file /creds/auth.json does not exist (yet); run `codex login` or copy an auth.json there"))
@@ -51,7 +51,7 @@ import Testing
     }
 
     /// Scenario 5: a 9-day-old file is refreshed with one POST, written back 0600, and the new token used.
-    @Test func refreshWritesBackAndUsesTheNewToken() async throws {
+    @Test("Scenario 5: a 9-day-old file is refreshed with one POST, written back 0600, and the new token used") func refreshWritesBackAndUsesTheNewToken() async throws {
         store[path] = authJSON(lastRefresh: t0 - 9 * 24 * hour, extra: #","auth_mode":"chatgpt""#)
         endpoint.enqueueTokens(access: "access-2", refresh: "refresh-2")
         let credential = source()
@@ -70,7 +70,7 @@ import Testing
     }
 
     /// Scenario 6: a file that cannot be written back is never refreshed.
-    @Test func unwritableFileIsNotRefreshed() async {
+    @Test("Scenario 6: a file that cannot be written back is never refreshed") func unwritableFileIsNotRefreshed() async {
         store[path] = authJSON(lastRefresh: t0 - 9 * 24 * hour)
         store.writable = false
         await #expect(throws: CredentialAccessError.refresh(.notWritable(path))) { try await source().accessGrant() }
@@ -78,7 +78,7 @@ import Testing
     }
 
     /// Scenario 7: the official CLI rewrote the file during our refresh: its tokens win, no write.
-    @Test func concurrentExternalRefreshIsAdopted() async throws {
+    @Test("Scenario 7: the official CLI rewrote the file during our refresh: its tokens win, no write") func concurrentExternalRefreshIsAdopted() async throws {
         store[path] = authJSON(lastRefresh: t0 - 9 * 24 * hour)
         endpoint.enqueueTokens(access: "ours", refresh: "ours-refresh")
         let theirs = authJSON(access: "theirs", refresh: "theirs-refresh", lastRefresh: t0)
@@ -101,7 +101,7 @@ import Testing
 
     /// Scenario 8: a 429 with Retry-After blocks further POSTs for that long, even though each
     /// attempt re-reads the file (the reference lost the block on every reload).
-    @Test func refreshRateLimitHonoursRetryAfter() async throws {
+    @Test("Scenario 8: a 429 with Retry-After blocks further POSTs for that long, even across reloads") func refreshRateLimitHonoursRetryAfter() async throws {
         store[path] = authJSON(lastRefresh: t0 - 9 * 24 * hour)
         endpoint.enqueue(.response(TokenEndpointResponse(status: 429, headers: [("Retry-After", "120")], body: Data())))
         let credential = source()
@@ -118,7 +118,7 @@ import Testing
     }
 
     /// Scenario 8, second half: without Retry-After, no POST until the file holds another refresh token.
-    @Test func refreshRateLimitWithoutRetryAfterWaitsForTheFile() async throws {
+    @Test("Scenario 8, second half: without Retry-After, no POST until the file holds another refresh token") func refreshRateLimitWithoutRetryAfterWaitsForTheFile() async throws {
         store[path] = authJSON(lastRefresh: t0 - 9 * 24 * hour)
         endpoint.enqueue(.response(TokenEndpointResponse(status: 429, body: Data())))
         let credential = source()
