@@ -59,7 +59,14 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
-        .testTarget(name: "OpenSSLTLSTests", dependencies: ["OpenSSLTLS"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "OpenSSLTLSTests",
+            dependencies: [
+                "OpenSSLTLS", "TestSupport", nioCore,
+                .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .testTarget(name: "YamuxTests", dependencies: ["Yamux", nioCore], swiftSettings: strictSettings),
         .testTarget(
             name: "PoolCoreTests",
@@ -69,6 +76,8 @@ let package = Package(
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "PoolCore"], swiftSettings: strictSettings),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", nioHTTP1], swiftSettings: strictSettings),
         .testTarget(name: "UpstreamSimulatorTests", dependencies: ["UpstreamSimulator", nioHTTP1], swiftSettings: strictSettings),
-        .testTarget(name: "CodexpoolTests", dependencies: ["codexpool"], swiftSettings: strictSettings),
+        .testTarget(name: "CodexpoolTests", dependencies: ["codexpool", "TestSupport"], swiftSettings: strictSettings),
+        // Helpers shared by the test targets (child processes); not part of the product.
+        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strictSettings),
     ]
 )

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 @Suite struct CommandLineTests {
@@ -9,7 +10,7 @@ import Testing
 
     @Test func checkConfigAcceptsTheExamples() async throws {
         let files = ["single.yaml", "balancer.yaml", "connector.yaml"].map { Self.configs.appendingPathComponent($0).path }
-        let result = try await CodexpoolProcess.run(["check-config"] + files, environment: Self.tokens)
+        let result = try await ChildProcess.runCodexpool(["check-config"] + files, environment: Self.tokens)
         #expect(result.status == 0)
         let lines = result.stdout.split(separator: "\n").map(String.init)
         #expect(lines == [
@@ -28,7 +29,7 @@ import Testing
         try Data("credentials:\n  - tag: a\n    strategy: x\nlog:\n  level: loud\n".utf8).write(to: bad)
         let good = Self.configs.appendingPathComponent("single.yaml").path
 
-        let result = try await CodexpoolProcess.run(["check-config", good, bad.path])
+        let result = try await ChildProcess.runCodexpool(["check-config", good, bad.path])
         #expect(result.status == 2)
         #expect(result.stdout.hasPrefix("\(good): ok:"))
         #expect(result.stderr.split(separator: "\n").map(String.init) == [
@@ -38,27 +39,27 @@ import Testing
     }
 
     @Test func versionNamesOpenSSL() async throws {
-        let result = try await CodexpoolProcess.run(["--version"])
+        let result = try await ChildProcess.runCodexpool(["--version"])
         #expect(result.status == 0)
         #expect(result.stdout.hasPrefix("codexpool 0.1.0 (OpenSSL 3."))
     }
 
     @Test(arguments: ["serve", "check-config"])
     func everySubcommandHasHelp(subcommand: String) async throws {
-        let result = try await CodexpoolProcess.run([subcommand, "--help"])
+        let result = try await ChildProcess.runCodexpool([subcommand, "--help"])
         #expect(result.status == 0)
         #expect(result.stdout.contains("USAGE: codexpool \(subcommand)"))
     }
 
     @Test func serveRefusesAnInvalidFile() async throws {
-        let result = try await CodexpoolProcess.run(["serve", "--config", "/nonexistent/codexpool.yaml"])
+        let result = try await ChildProcess.runCodexpool(["serve", "--config", "/nonexistent/codexpool.yaml"])
         #expect(result.status == 2)
         #expect(result.stderr == "/nonexistent/codexpool.yaml: no such file\n")
     }
 
     @Test(arguments: [(SIGTERM, "SIGTERM"), (SIGINT, "SIGINT")])
     func serveStopsCleanlyOnSignal(signal: Int32, name: String) async throws {
-        let child = try CodexpoolProcess(["serve"], environment: ["CODEX_HOME": "/nonexistent-codex-home"])
+        let child = ChildProcess(try ChildProcess.codexpoolExecutable, ["serve"], environment: ["CODEX_HOME": "/nonexistent-codex-home"])
         try child.start()
         await child.waitForStandardError(containing: "ready")
         kill(child.process.processIdentifier, signal)

@@ -1,10 +1,11 @@
-import Foundation
+public import Foundation
 import Testing
 
-/// Runs the built `codexpool` executable as a child process and collects its output.
-final class CodexpoolProcess: @unchecked Sendable {
-    /// The executable next to the test bundle in the build folder.
-    static var executable: URL {
+/// A child process (the built `codexpool`, `openssl`, the Go yamux peer …) whose output the
+/// test waits on by content, never by time.
+public final class ChildProcess: @unchecked Sendable {
+    /// The `codexpool` executable next to the test bundle in the build folder.
+    public static var codexpoolExecutable: URL {
         get throws {
             let buildFolder = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
             let candidates = [buildFolder, buildFolder.deletingLastPathComponent()].map { $0.appendingPathComponent("codexpool") }
@@ -13,42 +14,56 @@ final class CodexpoolProcess: @unchecked Sendable {
         }
     }
 
-    let process = Process()
+    public let process = Process()
     private let output = Pipe()
     private let errors = Pipe()
+    private let input = Pipe()
     private let lock = NSLock()
     private var collectedError = Data()
     private var waiters: [(String, CheckedContinuation<Void, Never>)] = []
 
-    init(_ arguments: [String], environment: [String: String] = [:]) throws {
-        process.executableURL = try Self.executable
+    /// - Parameter mergeOutput: collect standard output together with standard error (for
+    ///   tools such as `openssl s_server` that announce readiness on standard output).
+    public init(_ executable: URL, _ arguments: [String], environment: [String: String]? = nil, mergeOutput: Bool = false) {
+        process.executableURL = executable
         process.arguments = arguments
-        process.environment = environment.merging(["PATH": "/usr/bin:/bin"]) { mine, _ in mine }
-        process.standardOutput = output
+        if let environment { process.environment = environment.merging(["PATH": "/usr/bin:/bin"]) { mine, _ in mine } }
+        process.standardOutput = mergeOutput ? errors : output
         process.standardError = errors
-        process.standardInput = FileHandle.nullDevice
+        process.standardInput = input
         errors.fileHandleForReading.readabilityHandler = { [weak self] handle in
             self?.received(handle.availableData)
         }
     }
 
-    /// Runs to completion and returns the exit status, standard output and standard error.
-    static func run(_ arguments: [String], environment: [String: String] = [:]) async throws -> (status: Int32, stdout: String, stderr: String) {
-        let child = try CodexpoolProcess(arguments, environment: environment)
-        try child.process.run()
+    /// Runs `codexpool` to completion and returns the exit status, standard output and standard error.
+    public static func runCodexpool(_ arguments: [String], environment: [String: String] = [:]) async throws -> (status: Int32, stdout: String, stderr: String) {
+        let child = ChildProcess(try codexpoolExecutable, arguments, environment: environment)
+        try child.start()
+        child.closeInput()
         let stdout = child.output.fileHandleForReading.readDataToEndOfFile()
         let status = await child.exitStatus()
         return (status, String(decoding: stdout, as: UTF8.self), child.standardError)
     }
 
-    func start() throws { try process.run() }
+    public func start() throws { try process.run() }
 
-    var standardError: String {
+    public func writeInput(_ text: String) { input.fileHandleForWriting.write(Data(text.utf8)) }
+
+    public func closeInput() { try? input.fileHandleForWriting.close() }
+
+    /// Standard error (and output, when merged) so far.
+    public var standardError: String {
         lock.withLock { String(decoding: collectedError, as: UTF8.self) }
     }
 
-    /// Suspends until standard error contains `text` (an event, not a timer).
-    func waitForStandardError(containing text: String) async {
+    /// Everything written to standard output, after the process ended.
+    public func remainingOutput() -> String {
+        String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    }
+
+    /// Suspends until standard error contains `text` (an event, not a timer), or the stream ends.
+    public func waitForStandardError(containing text: String) async {
         await withCheckedContinuation { continuation in
             lock.withLock {
                 if String(decoding: collectedError, as: UTF8.self).contains(text) {
@@ -60,7 +75,7 @@ final class CodexpoolProcess: @unchecked Sendable {
         }
     }
 
-    func exitStatus() async -> Int32 {
+    public func exitStatus() async -> Int32 {
         await withCheckedContinuation { continuation in
             DispatchQueue.global().async {
                 self.process.waitUntilExit()
