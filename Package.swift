@@ -67,7 +67,11 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
-        .testTarget(name: "YamuxTests", dependencies: ["Yamux", nioCore], swiftSettings: strictSettings),
+        .testTarget(
+            name: "YamuxTests",
+            dependencies: ["Yamux", "TestSupport", nioCore, .product(name: "NIOPosix", package: "swift-nio")],
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "PoolCoreTests",
             dependencies: ["PoolCore", .product(name: "PropertyBased", package: "swift-property-based")],

@@ -353,6 +353,12 @@ public struct YamuxSessionStateMachine: Sendable {
         return actions
     }
 
+    /// Bytes that do not form a valid frame (bad version or type, oversized payload).
+    public mutating func malformedInput(_ detail: String) -> [Action] {
+        guard failed == nil else { return [] }
+        return violation(detail)
+    }
+
     private func isRemoteID(_ id: UInt32) -> Bool {
         (id % 2 == 1) == (role == .server)
     }

@@ -1,0 +1,279 @@
+import NIOCore
+import NIOPosix
+import Testing
+import Yamux
+
+@Suite struct YamuxSessionHandlerTests {
+    @Test func echoOverOneStream() async throws {
+        let pair = try await YamuxPair.make()
+        let stream = try await pair.clientSession.openCollectingStream()
+        try await stream.channel.writeAndFlush(ByteBuffer(string: "hello, yamux")).get()
+        let echoed = try await stream.collector.await { $0.bytes(12) }
+        #expect(String(buffer: echoed) == "hello, yamux")
+        try await stream.channel.close().get()
+        await pair.close()
+    }
+
+    /// 1,000 streams at once, 1 MiB each way, every byte checked — with keepalive pings running,
+    /// which must be answered in time although the connection is saturated.
+    @Test func thousandConcurrentStreamsOfOneMebibyte() async throws {
+        var busy = YamuxConfiguration()
+        busy.keepAliveInterval = .seconds(1)
+        busy.keepAliveTimeout = .seconds(5)
+        let pair = try await YamuxPair.make(serverConfiguration: busy, clientConfiguration: busy)
+        let sessionErrors = Shared<[String]>([])
+        try await pair.client.pipeline.addHandler(ErrorRecorder(sessionErrors)).get()
+        try await pair.server.pipeline.addHandler(ErrorRecorder(sessionErrors)).get()
+        let size = 1 << 20
+        let base = pattern(stream: 0, count: size)
+        func payload(_ index: Int) -> ByteBuffer {
+            let offset = (index &* 4099) % size
+            var buffer = base.getSlice(at: offset, length: size - offset)!
+            var head = base.getSlice(at: 0, length: offset)!
+            buffer.writeBuffer(&head)
+            return buffer
+        }
+        try await withThrowingTaskGroup(of: Bool.self) { group in
+            for index in 0..<1000 {
+                group.addTask {
+                    let stream = try await pair.clientSession.openCollectingStream()
+                    let data = payload(index)
+                    stream.channel.writeAndFlush(data, promise: nil)
+                    try await stream.channel.close(mode: .output).get()
+                    let echoed = try await stream.collector.await { $0.bytes(size) }
+                    try await stream.collector.await { $0.closed.futureResult }
+                    return echoed == data
+                }
+            }
+            var matches = 0
+            do {
+                for try await match in group where match { matches += 1 }
+            } catch {
+                // Closing the connection fails every other stream, so the group cannot hang.
+                try? await pair.client.close().get()
+                throw error
+            }
+            #expect(matches == 1000)
+        }
+        #expect(sessionErrors.value.filter { !$0.hasPrefix("rtt ") } == [])
+        let remaining = try await pair.clientSession.eventLoop.submit { pair.clientSession.value.openStreamCount }.get()
+        #expect(remaining == 0, "every stream was cleaned up")
+        await pair.close()
+    }
+
+    /// A reader that does not read stops its own stream at the window; other streams keep flowing.
+    @Test func slowReaderStallsOnlyItsOwnStream() async throws {
+        let serverCollectors = Shared<[NIOLoopBound<StreamCollector>]>([])
+        let pair = try await YamuxPair.make(serverStreams: { channel in
+            channel.setOption(.autoRead, value: serverCollectors.value.isEmpty ? false : true).flatMap {
+                channel.eventLoop.makeCompletedFuture {
+                    let collector = StreamCollector(eventLoop: channel.eventLoop)
+                    try channel.pipeline.syncOperations.addHandler(collector)
+                    serverCollectors.update { $0.append(NIOLoopBound(collector, eventLoop: channel.eventLoop)) }
+                }
+            }
+        })
+        let slow = try await pair.clientSession.openCollectingStream()
+        try await slow.channel.writeAndFlush(ByteBuffer(string: "x")).get()
+        while serverCollectors.value.isEmpty { await Task.yield() }
+        let slowServer = serverCollectors.value[0]
+        let blockedPromise = slow.channel.eventLoop.makePromise(of: Void.self)
+        slow.channel.writeAndFlush(ByteBuffer(repeating: 1, count: 2 << 20), promise: blockedPromise)
+        let blocked = blockedPromise.futureResult
+        let blockedDone = Shared(false)
+        blocked.whenComplete { _ in blockedDone.update { $0 = true } }
+
+        let fast = try await pair.clientSession.openCollectingStream()
+        try await fast.channel.writeAndFlush(ByteBuffer(repeating: 2, count: 4 << 20)).get()
+        while serverCollectors.value.count < 2 { await Task.yield() }
+        let fastServer = serverCollectors.value[1]
+        _ = try await fastServer.await { $0.bytes(4 << 20) }
+        #expect(!blockedDone.value, "the slow stream is still waiting for window")
+        #expect(try await slowServer.read { $0.received.readableBytes } == 0)
+
+        try await setServerAutoRead(slowServer, pair: pair)
+        _ = try await slowServer.await { $0.bytes((2 << 20) + 1) }
+        try await blocked.get()
+        await pair.close()
+    }
+
+    private func setServerAutoRead(_ collector: NIOLoopBound<StreamCollector>, pair: YamuxPair) async throws {
+        let channel = try await collector.eventLoop.submit { collector.value.channel }.get()
+        try await channel?.setOption(.autoRead, value: true).get()
+    }
+
+    @Test func keepAliveTimeoutIsDetectedWhenThePeerGoesSilent() async throws {
+        // A TCP server that swallows everything and never answers a ping.
+        let silent = try await ServerBootstrap(group: yamuxGroup)
+            .childChannelInitializer { $0.eventLoop.makeSucceededVoidFuture() }
+            .bind(host: "127.0.0.1", port: 0).get()
+        defer { silent.close(promise: nil) }
+        let configuration = {
+            var configuration = YamuxConfiguration()
+            configuration.keepAliveInterval = .milliseconds(50)
+            configuration.keepAliveTimeout = .milliseconds(100)
+            return configuration
+        }()
+        let errors = Shared<[String]>([])
+        let client = try await ClientBootstrap(group: yamuxGroup)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(YamuxSessionHandler(role: .client, configuration: configuration, inboundStreamInitializer: nil))
+                    try channel.pipeline.syncOperations.addHandler(ErrorRecorder(errors))
+                }
+            }
+            .connect(host: "127.0.0.1", port: silent.localAddress!.port!).get()
+        try await client.closeFuture.get()
+        #expect(errors.value == ["yamux keepalive timeout: the peer stopped answering pings"])
+    }
+
+    @Test func pingsAreAnsweredAndMeasured() async throws {
+        var configuration = YamuxConfiguration()
+        configuration.keepAliveInterval = .milliseconds(20)
+        let pair = try await YamuxPair.make(clientConfiguration: configuration)
+        while try await pair.clientSession.eventLoop.submit({ pair.clientSession.value.lastRoundTripTime }).get() == nil {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        #expect(pair.client.isActive, "the server answers pings, so the session lives")
+        await pair.close()
+    }
+
+    @Test func goAwayStopsNewStreamsButNotOpenOnes() async throws {
+        let pair = try await YamuxPair.make()
+        let open = try await pair.clientSession.openCollectingStream()
+        // One round trip, so the server has accepted the stream before it goes away.
+        try await open.channel.writeAndFlush(ByteBuffer(string: "first")).get()
+        _ = try await open.collector.await { $0.bytes(5) }
+        try await pair.serverSession.eventLoop.submit { pair.serverSession.value.goAway() }.get()
+        try await open.channel.writeAndFlush(ByteBuffer(string: " still works")).get()
+        let echoed = try await open.collector.await { $0.bytes(17) }
+        #expect(String(buffer: echoed) == "first still works")
+        var refused = false
+        while !refused {
+            do {
+                // Streams opened before the GoAway arrives are reset by the server; after it, opening fails.
+                let stream = try await pair.clientSession.openCollectingStream()
+                try await stream.collector.await { $0.closed.futureResult }
+            } catch let error as YamuxSessionError {
+                refused = error == .remoteGoAway(.normal)
+            } catch {
+                continue
+            }
+        }
+        #expect(refused)
+        await pair.close()
+    }
+
+    @Test func resetReachesTheOtherSide() async throws {
+        let serverCollectors = Shared<[NIOLoopBound<StreamCollector>]>([])
+        let pair = try await YamuxPair.make(serverStreams: { channel in
+            channel.eventLoop.makeCompletedFuture {
+                let collector = StreamCollector(eventLoop: channel.eventLoop)
+                try channel.pipeline.syncOperations.addHandler(collector)
+                serverCollectors.update { $0.append(NIOLoopBound(collector, eventLoop: channel.eventLoop)) }
+            }
+        })
+        let stream = try await pair.clientSession.openCollectingStream()
+        try await stream.channel.writeAndFlush(ByteBuffer(string: "x")).get()
+        while serverCollectors.value.isEmpty { await Task.yield() }
+        try await stream.channel.triggerUserOutboundEvent(YamuxStreamResetEvent()).get()
+        let server = serverCollectors.value[0]
+        try await server.await { $0.closed.futureResult }
+        #expect(try await server.read { $0.errors.map { "\($0)" } } == ["the yamux stream was reset by the peer"])
+        await pair.close()
+    }
+
+    /// The client half-closes; the server still answers; then it closes too.
+    @Test func halfCloseKeepsTheOtherDirectionOpen() async throws {
+        let pair = try await YamuxPair.make(serverStreams: { channel in
+            channel.setOption(.allowRemoteHalfClosure, value: true).flatMap {
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(ReplyAfterInputEnds()) }
+            }
+        })
+        let stream = try await pair.clientSession.openCollectingStream()
+        try await stream.channel.writeAndFlush(ByteBuffer(string: "question")).get()
+        try await stream.channel.close(mode: .output).get()
+        let reply = try await stream.collector.await { $0.bytes(14) }
+        #expect(String(buffer: reply) == "answer:question")
+        try await stream.collector.await { $0.closed.futureResult }
+        #expect(try await stream.collector.read { $0.errors.isEmpty }, "both sides finished cleanly")
+        await pair.close()
+    }
+
+    @Test func streamsAreRefusedWithoutAnInitializer() async throws {
+        let pair = try await YamuxPair.make(serverStreams: nil)
+        let stream = try await pair.clientSession.openCollectingStream()
+        try await stream.collector.await { $0.closed.futureResult }
+        #expect(try await stream.collector.read { $0.errors.map { "\($0)" } } == ["the yamux stream was reset by the peer"])
+        await pair.close()
+    }
+
+    @Test(arguments: [
+        ([1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0] as [UInt8], "unsupported version 1"),
+        ([0, 7, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0], "unknown frame type 7"),
+        ([0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, 1, 65], "frame for unknown stream 9"),
+        ([0, 1, 0, 1, 0, 0, 0, 2, 0, 0, 0, 0], "this side's parity"),
+    ])
+    func protocolViolationsEndTheSessionWithGoAway(bytes: [UInt8], detail: String) async throws {
+        let errors = Shared<[String]>([])
+        let listener = try await ServerBootstrap(group: yamuxGroup)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(YamuxSessionHandler(role: .server, inboundStreamInitializer: { _ in channel.eventLoop.makeSucceededVoidFuture() }))
+                    try channel.pipeline.syncOperations.addHandler(ErrorRecorder(errors))
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        defer { listener.close(promise: nil) }
+        let received = Shared<[UInt8]>([])
+        let raw = try await ClientBootstrap(group: yamuxGroup)
+            .channelInitializer { $0.pipeline.addHandler(ByteRecorder(received)) }
+            .connect(host: "127.0.0.1", port: listener.localAddress!.port!).get()
+        try await raw.writeAndFlush(ByteBuffer(bytes: bytes)).get()
+        try await raw.closeFuture.get()
+        #expect(received.value == [0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1], "GoAway with the protocol-error code")
+        #expect(errors.value.count == 1 && errors.value[0].contains(detail), "\(errors.value)")
+    }
+}
+
+final class ErrorRecorder: ChannelInboundHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+    let errors: Shared<[String]>
+    init(_ errors: Shared<[String]>) { self.errors = errors }
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let ping = event as? YamuxPingMeasured { errors.update { $0.append("rtt \(ping.roundTripTime.nanoseconds / 1_000_000) ms") } }
+        context.fireUserInboundEventTriggered(event)
+    }
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        errors.update { $0.append("\(error)") }
+    }
+}
+
+final class ByteRecorder: ChannelInboundHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+    let bytes: Shared<[UInt8]>
+    init(_ bytes: Shared<[UInt8]>) { self.bytes = bytes }
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = unwrapInboundIn(data)
+        bytes.update { $0 += buffer.readableBytesView }
+    }
+}
+
+/// Collects the request until the input ends, then answers and closes.
+final class ReplyAfterInputEnds: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+    private var request = ByteBuffer()
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var buffer = unwrapInboundIn(data)
+        request.writeBuffer(&buffer)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard case ChannelEvent.inputClosed = event else { return }
+        var reply = ByteBuffer(string: "answer:")
+        reply.writeBuffer(&request)
+        context.writeAndFlush(wrapOutboundOut(reply)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+    }
+}
