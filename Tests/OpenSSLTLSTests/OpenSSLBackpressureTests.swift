@@ -1,6 +1,7 @@
 import NIOCore
 import NIOEmbedded
 import OpenSSLTLS
+import TestSupport
 import Testing
 
 /// Counts `read()` requests that reach the socket side of the pipeline.

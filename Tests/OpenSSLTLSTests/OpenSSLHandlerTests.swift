@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NIOPosix
 import OpenSSLTLS
+import TestSupport
 import Testing
 
 @Suite struct OpenSSLHandlerTests {

@@ -1,6 +1,7 @@
 import NIOCore
 import NIOPosix
 import OpenSSLTLS
+import TestSupport
 import Synchronization
 
 /// A list shared between event-loop callbacks and the test.

@@ -39,10 +39,13 @@ final class StreamCollector: ChannelInboundHandler {
     private(set) var channel: (any Channel)?
     private(set) var sawInputClosed = false
     let closed: EventLoopPromise<Void>
+    /// Completes when the peer half-closes (with allowRemoteHalfClosure) or the stream ends.
+    let inputEnded: EventLoopPromise<Void>
     private var waiting: (count: Int, promise: EventLoopPromise<ByteBuffer>)?
 
     init(eventLoop: any EventLoop) {
         closed = eventLoop.makePromise()
+        inputEnded = eventLoop.makePromise()
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -71,7 +74,10 @@ final class StreamCollector: ChannelInboundHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if case ChannelEvent.inputClosed = event { sawInputClosed = true }
+        if case ChannelEvent.inputClosed = event {
+            sawInputClosed = true
+            inputEnded.succeed()
+        }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -94,6 +100,7 @@ final class StreamCollector: ChannelInboundHandler {
         ended = true
         waiting?.promise.fail(ChannelError.eof)
         waiting = nil
+        if !sawInputClosed { inputEnded.succeed() }
         closed.succeed()
     }
 }

@@ -1,23 +1,22 @@
 import Foundation
-import Testing
 
 /// Certificates made with the `openssl` command once per test run: a trusted CA with a server
 /// certificate for localhost/127.0.0.1, an untrusted CA with one, an expired one, and one for
 /// another name.
-struct TestCertificates: Sendable {
-    let directory: String
+public struct TestCertificates: Sendable {
+    public let directory: String
 
-    var caFile: String { "\(directory)/ca.pem" }
-    var serverCertificate: String { "\(directory)/server.pem" }
-    var serverKey: String { "\(directory)/server.key" }
-    var untrustedCertificate: String { "\(directory)/untrusted.pem" }
-    var untrustedKey: String { "\(directory)/untrusted.key" }
-    var expiredCertificate: String { "\(directory)/expired.pem" }
-    var expiredKey: String { "\(directory)/expired.key" }
-    var otherNameCertificate: String { "\(directory)/other.pem" }
-    var otherNameKey: String { "\(directory)/other.key" }
+    public var caFile: String { "\(directory)/ca.pem" }
+    public var serverCertificate: String { "\(directory)/server.pem" }
+    public var serverKey: String { "\(directory)/server.key" }
+    public var untrustedCertificate: String { "\(directory)/untrusted.pem" }
+    public var untrustedKey: String { "\(directory)/untrusted.key" }
+    public var expiredCertificate: String { "\(directory)/expired.pem" }
+    public var expiredKey: String { "\(directory)/expired.key" }
+    public var otherNameCertificate: String { "\(directory)/other.pem" }
+    public var otherNameKey: String { "\(directory)/other.key" }
 
-    static let shared: TestCertificates = {
+    public static let shared: TestCertificates = {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("codexpool-tls-\(UUID().uuidString)").path
         try! FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let script = #"""
@@ -46,7 +45,7 @@ struct TestCertificates: Sendable {
     }()
 
     /// `openssl x509 -pubkey | openssl pkey -pubin -outform der | openssl dgst -sha256 -binary | base64`.
-    func pin(of certificate: String) -> [UInt8] {
+    public func pin(of certificate: String) -> [UInt8] {
         let result = ShellCommand.run(
             "openssl x509 -in '\(certificate)' -pubkey -noout | openssl pkey -pubin -outform der | openssl dgst -sha256 -binary | base64",
             in: directory)
@@ -54,8 +53,8 @@ struct TestCertificates: Sendable {
     }
 }
 
-enum ShellCommand {
-    static func run(_ script: String, in directory: String) -> (status: Int32, output: String) {
+public enum ShellCommand {
+    public static func run(_ script: String, in directory: String) -> (status: Int32, output: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/bash")
         process.arguments = ["-c", script]
