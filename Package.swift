@@ -83,6 +83,13 @@ let package = Package(
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", nioHTTP1], swiftSettings: strictSettings),
         .testTarget(name: "UpstreamSimulatorTests", dependencies: ["UpstreamSimulator", nioHTTP1], swiftSettings: strictSettings),
         .testTarget(name: "CodexpoolTests", dependencies: ["codexpool", "TestSupport"], swiftSettings: strictSettings),
+        // Throughput of the tunnel transport; run through scripts/benchmark, in release mode.
+        .executableTarget(
+            name: "TunnelBenchmark",
+            dependencies: ["Yamux", "OpenSSLTLS", nioCore, .product(name: "NIOPosix", package: "swift-nio")],
+            path: "Benchmarks/TunnelBenchmark",
+            swiftSettings: strictSettings
+        ),
         // Helpers shared by the test targets (child processes); not part of the product.
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strictSettings),
     ]

@@ -112,20 +112,5 @@ public struct PeerTLSConfiguration: Hashable, Sendable {
     }
 }
 
-/// A pool that picks one member credential per session.
-public struct BalancerConfiguration: Hashable, Sendable {
-    public var tag: String
-    /// Tags of local and external credentials, in configured order (fallback uses the order).
-    public var members: [String]
-    public var strategy: BalancerStrategy
-    /// Weekly-utilization gap (percentage points, divided by the plan weight) that moves a
-    /// sticky session to a better member; 0 turns rebalancing off.
-    public var rebalanceThreshold: Double
-
-    public init(tag: String, members: [String], strategy: BalancerStrategy = .default, rebalanceThreshold: Double = 0) {
-        self.tag = tag
-        self.members = members
-        self.strategy = strategy
-        self.rebalanceThreshold = rebalanceThreshold
-    }
-}
+/// A pool that picks one member credential per session: the pool's own definition, used as is.
+public typealias BalancerConfiguration = BalancerDefinition

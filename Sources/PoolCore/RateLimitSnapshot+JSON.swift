@@ -30,6 +30,11 @@ extension RateLimitSnapshot {
     }
 }
 
+/// A reset given as unix seconds, or else as seconds from now.
+private func resetDate(at unixSeconds: Double?, after seconds: Double?, now: Date) -> Date? {
+    unixSeconds.flatMap(RateLimitSnapshot.unixDate) ?? seconds.flatMap { $0 > 0 && $0.isFinite ? now.addingTimeInterval($0) : nil }
+}
+
 // Wire shapes. Field names follow the JSON; every field is optional so that a partial or
 // newer message still yields what it has.
 
@@ -55,9 +60,8 @@ private struct EventWindow: Decodable {
     var reset_after_seconds: Double?
 
     func window(now: Date) -> RateLimitWindow? {
-        let reset = reset_at.flatMap(RateLimitSnapshot.unixDate)
-            ?? reset_after_seconds.flatMap { $0 > 0 ? now.addingTimeInterval($0) : nil }
-        return RateLimitWindow.make(usedPercent: used_percent, resetAt: reset, windowMinutes: window_minutes)
+        RateLimitWindow.make(usedPercent: used_percent, resetAt: resetDate(at: reset_at, after: reset_after_seconds, now: now),
+                             windowMinutes: window_minutes)
     }
 }
 
@@ -79,11 +83,10 @@ private struct UsageWindow: Decodable {
     var reset_after_seconds: Double?
 
     func window(now: Date) -> RateLimitWindow? {
-        let reset = reset_at.flatMap(RateLimitSnapshot.unixDate)
-            ?? reset_after_seconds.flatMap { $0 > 0 ? now.addingTimeInterval($0) : nil }
         // Seconds to minutes, rounded up, as the headers carry it.
         let minutes = limit_window_seconds.flatMap { $0 > 0 && $0.isFinite ? Int(($0 / 60).rounded(.up)) : nil }
-        return RateLimitWindow.make(usedPercent: used_percent, resetAt: reset, windowMinutes: minutes)
+        return RateLimitWindow.make(usedPercent: used_percent, resetAt: resetDate(at: reset_at, after: reset_after_seconds, now: now),
+                                    windowMinutes: minutes)
     }
 }
 

@@ -138,14 +138,14 @@ import Testing
     /// Closing sends close_notify: the peer sees a clean end, not a truncation.
     @Test func closeNotifyInBothDirections() async throws {
         let serverSide = try OpenSSLContext.server(certificateChainFile: certificates.serverCertificate, privateKeyFile: certificates.serverKey)
-        let recorders = LockedList<NIOLoopBound<RecordingHandler>>()
+        let recorders = Shared<[NIOLoopBound<RecordingHandler>]>([])
         let listener = try await ServerBootstrap(group: testGroup)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let recorder = RecordingHandler(eventLoop: channel.eventLoop)
                     try channel.pipeline.syncOperations.addHandler(OpenSSLHandler(context: serverSide))
                     try channel.pipeline.syncOperations.addHandler(recorder)
-                    recorders.append(NIOLoopBound(recorder, eventLoop: channel.eventLoop))
+                    recorders.update { $0.append(NIOLoopBound(recorder, eventLoop: channel.eventLoop)) }
                 }
             }
             .bind(host: "127.0.0.1", port: 0).get()
@@ -155,15 +155,15 @@ import Testing
         let first = try await connectClient(try trustingClient(), port: listener.localAddress!.port!)
         _ = try await first.recorder.await { $0.handshake.futureResult }
         try await first.channel.close().get()
-        let serverOfFirst = try #require(recorders.items.first)
+        let serverOfFirst = try #require(recorders.value.first)
         try await serverOfFirst.await { $0.closed.futureResult }
         #expect(try await serverOfFirst.errors() == [])
 
         // Server closes: the client ends cleanly.
         let second = try await connectClient(try trustingClient(), port: listener.localAddress!.port!)
         _ = try await second.recorder.await { $0.handshake.futureResult }
-        while recorders.items.count < 2 { await Task.yield() }
-        let serverOfSecond = recorders.items[1]
+        while recorders.value.count < 2 { await Task.yield() }
+        let serverOfSecond = recorders.value[1]
         _ = try await serverOfSecond.await { $0.handshake.futureResult }
         try await serverOfSecond.await { recorder -> EventLoopFuture<Void> in
             recorder.channel?.close(promise: nil)

@@ -2,14 +2,6 @@ import NIOCore
 import NIOPosix
 import OpenSSLTLS
 import TestSupport
-import Synchronization
-
-/// A list shared between event-loop callbacks and the test.
-final class LockedList<Element: Sendable>: Sendable {
-    private let storage = Mutex<[Element]>([])
-    func append(_ element: Element) { storage.withLock { $0.append(element) } }
-    var items: [Element] { storage.withLock { $0 } }
-}
 
 let testGroup = MultiThreadedEventLoopGroup.singleton
 
@@ -101,7 +93,7 @@ func startEchoServer(_ context: OpenSSLContext, echo: Bool = true) async throws 
 /// Connects a TLS client and returns its channel and recorder.
 func connectClient(_ context: OpenSSLContext, port: Int, serverName: String? = "localhost",
                    handshakeTimeout: TimeAmount = .seconds(10)) async throws -> (channel: any Channel, recorder: NIOLoopBound<RecordingHandler>) {
-    let recorders = LockedList<NIOLoopBound<RecordingHandler>>()
+    let recorders = Shared<[NIOLoopBound<RecordingHandler>]>([])
     let channel = try await ClientBootstrap(group: testGroup)
         .channelInitializer { channel in
             channel.eventLoop.makeCompletedFuture {
@@ -109,11 +101,11 @@ func connectClient(_ context: OpenSSLContext, port: Int, serverName: String? = "
                 try channel.pipeline.syncOperations.addHandler(
                     OpenSSLHandler(context: context, serverName: serverName, handshakeTimeout: handshakeTimeout))
                 try channel.pipeline.syncOperations.addHandler(recorder)
-                recorders.append(NIOLoopBound(recorder, eventLoop: channel.eventLoop))
+                recorders.update { $0.append(NIOLoopBound(recorder, eventLoop: channel.eventLoop)) }
             }
         }
         .connect(host: "127.0.0.1", port: port).get()
-    return (channel, recorders.items[0])
+    return (channel, recorders.value[0])
 }
 
 extension NIOLoopBound where Value == RecordingHandler {

@@ -1,16 +1,9 @@
 import NIOCore
 import NIOPosix
-import Synchronization
+import TestSupport
 import Yamux
 
 let yamuxGroup = MultiThreadedEventLoopGroup.singleton
-
-final class Shared<Value: Sendable>: Sendable {
-    private let storage: Mutex<Value>
-    init(_ value: Value) { storage = Mutex(value) }
-    func update<T>(_ body: (inout Value) -> T) -> T { storage.withLock { body(&$0) } }
-    var value: Value { storage.withLock { $0 } }
-}
 
 /// Echoes stream bytes back; closes its output when the input ends.
 final class StreamEcho: ChannelInboundHandler {

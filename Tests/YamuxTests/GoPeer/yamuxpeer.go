@@ -51,7 +51,12 @@ func pattern(seed, size int) []byte {
 	return out
 }
 
+var discardOnly bool
+
 func checksum(data []byte) uint64 {
+	if discardOnly {
+		return 0
+	}
 	h := fnv.New64a()
 	h.Write(data)
 	return h.Sum64()
@@ -71,7 +76,9 @@ func main() {
 	size := flag.Int("size", 65536, "bytes per stream (client)")
 	backlog := flag.Int("backlog", 256, "accept backlog (server)")
 	noAccept := flag.Bool("noaccept", false, "never accept streams, so the backlog overflows into RST (server)")
+	discard := flag.Bool("discard", false, "answer 0 instead of a checksum, for throughput measurements (server)")
 	flag.Parse()
+	discardOnly = *discard
 	if *role == "server" {
 		serve(*tlsFiles, *backlog, *noAccept)
 	} else {
@@ -165,6 +172,8 @@ func dial(addr, caFile string, streams, size int) {
 	}
 	var ok int64
 	var wg sync.WaitGroup
+	shared := pattern(0, size)
+	start := time.Now()
 	for i := 0; i < streams; i++ {
 		wg.Add(1)
 		go func(index int) {
@@ -175,7 +184,10 @@ func dial(addr, caFile string, streams, size int) {
 				return
 			}
 			defer stream.Close()
-			data := pattern(index, size)
+			data := shared
+			if !discardOnly {
+				data = pattern(index, size)
+			}
 			binary.Write(stream, binary.BigEndian, uint64(len(data)))
 			if _, err := stream.Write(data); err != nil {
 				fmt.Fprintf(os.Stderr, "write: %v\n", err)
@@ -197,6 +209,8 @@ func dial(addr, caFile string, streams, size int) {
 		}(i)
 	}
 	wg.Wait()
+	elapsed := time.Since(start)
 	session.Close()
 	fmt.Printf("SUMMARY streams=%d ok=%d\n", streams, ok)
+	fmt.Printf("ELAPSED_NS %d\n", elapsed.Nanoseconds())
 }
