@@ -295,14 +295,11 @@ public final class YamuxSessionHandler: ChannelInboundHandler, RemovableChannelH
             promise?.fail(ChannelError.ioOnClosedChannel)
             return
         }
-        var header = context.channel.allocator.buffer(capacity: YamuxFrameHeader.encodedSize)
-        frame.header.write(to: &header)
-        if let payload = frame.payload, payload.readableBytes > 0 {
-            context.write(wrapOutboundOut(header), promise: nil)
-            context.write(wrapOutboundOut(payload), promise: promise)
-        } else {
-            context.write(wrapOutboundOut(header), promise: promise)
-        }
+        // Header and payload go out as one buffer: under TLS, a separate 12-byte write would
+        // become a TLS record of its own for every frame.
+        var bytes = context.channel.allocator.buffer(capacity: YamuxFrameHeader.encodedSize + (frame.payload?.readableBytes ?? 0))
+        frame.write(to: &bytes)
+        context.write(wrapOutboundOut(bytes), promise: promise)
         needsFlush = true
     }
 
