@@ -31,9 +31,6 @@ public final class ChildProcess: @unchecked Sendable {
         process.standardOutput = mergeOutput ? errors : output
         process.standardError = errors
         process.standardInput = input
-        errors.fileHandleForReading.readabilityHandler = { [weak self] handle in
-            self?.received(handle.availableData)
-        }
     }
 
     /// Runs `codexpool` to completion and returns the exit status, standard output and standard error.
@@ -46,7 +43,20 @@ public final class ChildProcess: @unchecked Sendable {
         return (status, String(decoding: stdout, as: UTF8.self), child.standardError)
     }
 
-    public func start() throws { try process.run() }
+    /// Starts the process and a thread that reads its standard error until end of file (a plain
+    /// blocking read: `FileHandle.readabilityHandler` can crash libdispatch on Linux at EOF).
+    public func start() throws {
+        try process.run()
+        let handle = errors.fileHandleForReading
+        let reader = Thread { [self] in
+            while true {
+                let data = handle.availableData
+                self.received(data)
+                if data.isEmpty { return }
+            }
+        }
+        reader.start()
+    }
 
     public func writeInput(_ text: String) { input.fileHandleForWriting.write(Data(text.utf8)) }
 

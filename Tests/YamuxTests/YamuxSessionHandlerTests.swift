@@ -21,7 +21,10 @@ import Yamux
         var busy = YamuxConfiguration()
         busy.keepAliveInterval = .seconds(1)
         busy.keepAliveTimeout = .seconds(5)
-        let pair = try await YamuxPair.make(serverConfiguration: busy, clientConfiguration: busy)
+        // Its own event loop, so this gigabyte does not starve the connections of other tests.
+        let ownGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { ownGroup.shutdownGracefully { _ in } }
+        let pair = try await YamuxPair.make(serverConfiguration: busy, clientConfiguration: busy, group: ownGroup)
         let sessionErrors = Shared<[String]>([])
         try await pair.client.pipeline.addHandler(ErrorRecorder(sessionErrors)).get()
         try await pair.server.pipeline.addHandler(ErrorRecorder(sessionErrors)).get()
@@ -220,7 +223,11 @@ import Yamux
         let listener = try await ServerBootstrap(group: yamuxGroup)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(YamuxSessionHandler(role: .server, inboundStreamInitializer: { _ in channel.eventLoop.makeSucceededVoidFuture() }))
+                    // No keepalive: a ping must not get ahead of the GoAway this test expects.
+                    var quiet = YamuxConfiguration()
+                    quiet.keepAliveInterval = nil
+                    try channel.pipeline.syncOperations.addHandler(YamuxSessionHandler(
+                        role: .server, configuration: quiet, inboundStreamInitializer: { _ in channel.eventLoop.makeSucceededVoidFuture() }))
                     try channel.pipeline.syncOperations.addHandler(ErrorRecorder(errors))
                 }
             }

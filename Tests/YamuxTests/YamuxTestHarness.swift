@@ -113,10 +113,11 @@ struct YamuxPair {
                              channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(StreamEcho()) }
                          }
                      },
-                     clientStreams: YamuxSessionHandler.StreamInitializer? = nil) async throws -> YamuxPair {
+                     clientStreams: YamuxSessionHandler.StreamInitializer? = nil,
+                     group: any EventLoopGroup = yamuxGroup) async throws -> YamuxPair {
         let accepted = Shared<[NIOLoopBound<YamuxSessionHandler>]>([])
         let serverChannels = Shared<[any Channel]>([])
-        let listener = try await ServerBootstrap(group: yamuxGroup)
+        let listener = try await ServerBootstrap(group: group)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let handler = YamuxSessionHandler(role: .server, configuration: serverConfiguration, inboundStreamInitializer: serverStreams)
@@ -127,7 +128,7 @@ struct YamuxPair {
             }
             .bind(host: "127.0.0.1", port: 0).get()
         let clientHandler = Shared<[NIOLoopBound<YamuxSessionHandler>]>([])
-        let client = try await ClientBootstrap(group: yamuxGroup)
+        let client = try await ClientBootstrap(group: group)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let handler = YamuxSessionHandler(role: .client, configuration: clientConfiguration, inboundStreamInitializer: clientStreams)
