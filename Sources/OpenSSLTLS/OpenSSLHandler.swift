@@ -341,14 +341,12 @@ public final class OpenSSLHandler: ChannelDuplexHandler, RemovableChannelHandler
     // MARK: Failure
 
     private func fail(context: ChannelHandlerContext, _ error: any Error) {
-        guard case .closed = state else {
-            state = .closed
-            handshakeTimer?.cancel()
-            failBufferedWrites(error)
-            context.fireErrorCaught(error)
-            context.close(promise: nil)
-            return
-        }
+        if case .closed = state { return }
+        state = .closed
+        handshakeTimer?.cancel()
+        failBufferedWrites(error)
+        context.fireErrorCaught(error)
+        context.close(promise: nil)
     }
 
     private func failBufferedWrites(_ error: any Error) {

@@ -6,6 +6,11 @@ public import Foundation
 /// survive a token refresh; only the fields this program owns are replaced.
 public struct CodexAuthFile: Hashable, Sendable {
     public private(set) var document: [String: JSONValue]
+    /// `last_refresh`, RFC 3339 with or without fractional seconds. Parsed once per document,
+    /// because `needsRefresh` runs for every upstream request.
+    public private(set) var lastRefresh: Date?
+    /// The access token's `exp` claim when it is a JWT (decoded once per document).
+    public private(set) var accessTokenExpiry: Date?
 
     public struct Tokens: Hashable, Sendable {
         public var idToken: String?
@@ -30,6 +35,7 @@ public struct CodexAuthFile: Hashable, Sendable {
         guard let value = try? JSONDecoder().decode(JSONValue.self, from: data), let object = value.objectValue else { throw .notJSON }
         document = object
         guard apiKey != nil || tokens != nil else { throw .noCredentials }
+        deriveTimes()
     }
 
     /// Non-empty `OPENAI_API_KEY`: API-key mode (no subscription limits, no refresh).
@@ -46,10 +52,6 @@ public struct CodexAuthFile: Hashable, Sendable {
         return Tokens(idToken: field("id_token"), accessToken: access, refreshToken: field("refresh_token"), accountID: field("account_id"))
     }
 
-    /// `last_refresh`, RFC 3339 with or without fractional seconds.
-    public var lastRefresh: Date? {
-        document["last_refresh"]?.stringValue.flatMap(Self.parseTimestamp)
-    }
 
     /// The ChatGPT account id: `tokens.account_id`, else the id token's claim (as Codex does).
     public var accountID: String? {
@@ -61,11 +63,6 @@ public struct CodexAuthFile: Hashable, Sendable {
         idTokenAuthClaims?["chatgpt_plan_type"]?.stringValue?.lowercased()
     }
 
-    /// The access token's `exp` claim when it is a JWT.
-    public var accessTokenExpiry: Date? {
-        guard let token = tokens?.accessToken, let exp = JWTClaims.decode(token)?["exp"]?.numberValue else { return nil }
-        return Date(timeIntervalSince1970: exp)
-    }
 
     /// Tokens are refreshed after eight days (as Codex does) or when the access token has expired.
     public static let refreshAge: TimeInterval = 8 * 24 * 3600
@@ -85,6 +82,13 @@ public struct CodexAuthFile: Hashable, Sendable {
         if let refresh = refreshed.refreshToken, !refresh.isEmpty { tokens["refresh_token"] = .string(refresh) }
         document["tokens"] = .object(tokens)
         document["last_refresh"] = .string(Self.formatTimestamp(now))
+        deriveTimes()
+    }
+
+    private mutating func deriveTimes() {
+        lastRefresh = document["last_refresh"]?.stringValue.flatMap(Self.parseTimestamp)
+        accessTokenExpiry = tokens.flatMap { JWTClaims.decode($0.accessToken)?["exp"]?.numberValue }
+            .map { Date(timeIntervalSince1970: $0) }
     }
 
     /// Pretty-printed with sorted keys and a trailing newline, ready to write with mode 0600.

@@ -29,10 +29,12 @@ public struct Secret: Hashable, Sendable, CustomStringConvertible, CustomDebugSt
     public func constantTimeEquals(_ candidate: some StringProtocol) -> Bool {
         let expected = Array(value.utf8)
         let given = Array(candidate.utf8)
+        // An empty secret matches nothing (and cannot be indexed below).
+        guard !expected.isEmpty else { return false }
         var difference = UInt8(truncatingIfNeeded: expected.count ^ given.count)
         for index in 0..<given.count {
-            difference |= given[index] ^ expected[index % max(expected.count, 1)]
+            difference |= given[index] ^ expected[index % expected.count]
         }
-        return difference == 0 && !expected.isEmpty
+        return difference == 0
     }
 }
