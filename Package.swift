@@ -12,6 +12,9 @@ let strictSettings: [SwiftSetting] = [
 
 let nioCore = Target.Dependency.product(name: "NIOCore", package: "swift-nio")
 let nioHTTP1 = Target.Dependency.product(name: "NIOHTTP1", package: "swift-nio")
+let nioPosix = Target.Dependency.product(name: "NIOPosix", package: "swift-nio")
+let nioWebSocket = Target.Dependency.product(name: "NIOWebSocket", package: "swift-nio")
+let logging = Target.Dependency.product(name: "Logging", package: "swift-log")
 
 let package = Package(
     name: "codexpool",
@@ -34,6 +37,7 @@ let package = Package(
             pkgConfig: "openssl",
             providers: [.apt(["libssl-dev"])]
         ),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "OpenSSLTLS", dependencies: ["COpenSSL", nioCore], swiftSettings: strictSettings),
         .target(name: "Yamux", dependencies: [nioCore], swiftSettings: strictSettings),
         .target(name: "PoolCore", resources: [.embedInCode("Resources/pricing.json")], swiftSettings: strictSettings),
@@ -44,10 +48,10 @@ let package = Package(
         ),
         .target(
             name: "Gateway",
-            dependencies: ["Configuration", "PoolCore", "OpenSSLTLS", "Yamux", nioCore, nioHTTP1],
+            dependencies: ["Configuration", "PoolCore", "OpenSSLTLS", "Yamux", "CZlib", nioCore, nioHTTP1, nioPosix, nioWebSocket, logging],
             swiftSettings: strictSettings
         ),
-        .target(name: "UpstreamSimulator", dependencies: [nioCore, nioHTTP1], swiftSettings: strictSettings),
+        .target(name: "UpstreamSimulator", dependencies: [nioCore, nioHTTP1, nioPosix, nioWebSocket], swiftSettings: strictSettings),
         .executableTarget(
             name: "codexpool",
             dependencies: [

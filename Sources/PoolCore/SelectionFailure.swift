@@ -5,6 +5,11 @@ public struct SelectionFailure: Error, Hashable, Sendable {
     public struct Skipped: Hashable, Sendable {
         public var tag: String
         public var reason: SkipReason
+
+        public init(tag: String, reason: SkipReason) {
+            self.tag = tag
+            self.reason = reason
+        }
     }
 
     /// The credential or balancer the user is served by.

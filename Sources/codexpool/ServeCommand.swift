@@ -1,6 +1,8 @@
 import ArgumentParser
 import Configuration
+import Gateway
 import Logging
+import OpenSSLTLS
 import ServiceLifecycle
 import UnixSignals
 
@@ -54,8 +56,24 @@ struct ServeCommand: AsyncParsableCommand {
         let logger = Logger(label: "codexpool")
         logger.info("configuration loaded", metadata: ["summary": "\(ConfigurationSummary.line(for: configuration, source: source))"])
 
+        let upstreamTLS: OpenSSLContext
+        do {
+            upstreamTLS = try OpenSSLContext.client()
+        } catch {
+            StandardError.write("cannot set up TLS for upstream connections: \(error)")
+            throw ExitCode(1)
+        }
+        let runtime = GatewayRuntime(configuration: configuration, logger: logger, upstreamTLS: upstreamTLS)
+        await runtime.start()
+        let server: GatewayServer
+        do {
+            server = try await GatewayServer.start(runtime: runtime)
+        } catch {
+            StandardError.write("cannot listen on \(configuration.listen): \(error)")
+            throw ExitCode(1)
+        }
         let group = ServiceGroup(
-            services: [ShutdownWaiter(logger: logger)],
+            services: [GatewayService(server: server, logger: logger)],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
         )
@@ -64,14 +82,16 @@ struct ServeCommand: AsyncParsableCommand {
     }
 }
 
-/// Holds `serve` open until a shutdown signal; the gateway's services join the group beside it.
-struct ShutdownWaiter: Service {
+/// Serves until a shutdown signal, then drains the gateway.
+struct GatewayService: Service {
+    let server: GatewayServer
     let logger: Logger
 
     func run() async throws {
         logger.notice("ready; waiting for SIGINT or SIGTERM")
-        try await gracefulShutdown()
+        try? await gracefulShutdown()
         logger.notice("shutdown requested")
+        await server.shutdown()
     }
 }
 

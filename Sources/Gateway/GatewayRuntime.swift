@@ -1,0 +1,218 @@
+public import Configuration
+public import Foundation
+public import Logging
+public import NIOCore
+import NIOHTTP1
+public import NIOPosix
+public import OpenSSLTLS
+public import PoolCore
+import Synchronization
+
+/// Everything the gateway's connections share: the pool, the credentials' token sources, the
+/// users, usage statistics, interruptions and status notifications. Thread-safe; the
+/// protocol handlers call into it from their event loops.
+public final class GatewayRuntime: Sendable {
+    public let configuration: CodexpoolConfiguration
+    public let logger: Logger
+    public let statusSignal = StatusChangeSignal()
+    public let upstream: UpstreamClient
+    public let eventLoopGroup: any EventLoopGroup
+    let clock: any PoolClock
+    let authenticator: UserAuthenticator
+    let interrupts = InterruptRegistry()
+    let backends: [String: CredentialBackend]
+    private let pool: Mutex<CredentialPool>
+    private let recorders: [String: UsageRecorder]
+    let upstreamTLSContext: OpenSSLContext?
+    let pollState = Mutex<(inFlight: Set<String>, lastReload: [String: Date])>(([], [:]))
+
+    /// How often a local credential's usage is polled when nothing else updates it.
+    public static let pollInterval: TimeInterval = 3600
+
+    public init(configuration: CodexpoolConfiguration, logger: Logger, clock: any PoolClock = SystemClock(),
+                eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+                upstream: UpstreamClient = UpstreamClient(), upstreamTLS: OpenSSLContext? = nil,
+                fileStore: any CredentialFileStore = FileSystemCredentialStore()) {
+        self.configuration = configuration
+        self.logger = logger
+        self.clock = clock
+        self.upstream = upstream
+        self.eventLoopGroup = eventLoopGroup
+        upstreamTLSContext = upstreamTLS
+        var states: [CredentialState] = []
+        var balancers: [BalancerDefinition] = []
+        var backends: [String: CredentialBackend] = [:]
+        var recorders: [String: UsageRecorder] = [:]
+        let tokenTarget = configuration.upstream.tokenURL
+        let refresher = HTTPTokenRefresher(client: upstream, group: eventLoopGroup, url: tokenTarget, target: tokenTarget.target(tls: upstreamTLS))
+        for credential in configuration.credentials {
+            switch credential {
+            case .local(let local):
+                let source = LocalCredentialSource(tag: local.tag, path: local.credentialPath, store: fileStore, refresher: refresher, clock: clock)
+                backends[local.tag] = .local(source, GrantCache())
+                states.append(CredentialState(tag: local.tag, kind: .local, caps: local.caps,
+                                              availability: .unavailable(UnavailableReason("credential file \(local.credentialPath) not loaded yet"))))
+                if let path = local.usagesPath { recorders[local.tag] = UsageRecorder(path: path, store: fileStore, clock: clock) }
+            case .external(let external):
+                switch external.mode {
+                case .forward(let url), .connector(let url):
+                    let peerTLS = Self.peerTLSContext(external.tls, logger: logger, tag: external.tag) ?? upstreamTLS
+                    let target = url.target(tls: peerTLS, dialHost: external.dialHost, dialPort: external.dialPort, serverName: external.tls.serverName)
+                    backends[external.tag] = .forward(url: url, target: target, token: external.token)
+                    states.append(CredentialState(tag: external.tag, kind: .externalForward))
+                case .receiver:
+                    backends[external.tag] = .receiver(token: external.token)
+                    states.append(CredentialState(tag: external.tag, kind: .externalReceiver,
+                                                  availability: .unavailable(UnavailableReason("connector offline", since: clock.now()))))
+                }
+                if let path = external.usagesPath { recorders[external.tag] = UsageRecorder(path: path, store: fileStore, clock: clock) }
+            case .balancer(let balancer):
+                balancers.append(balancer)
+            }
+        }
+        self.backends = backends
+        self.recorders = recorders
+        pool = Mutex(CredentialPool(credentials: states, balancers: balancers))
+        let defaultProvider = balancers.first?.tag ?? configuration.credentials.first?.tag ?? "default"
+        authenticator = UserAuthenticator(users: configuration.users, defaultProvider: defaultProvider)
+    }
+
+    private static func peerTLSContext(_ tls: PeerTLSConfiguration, logger: Logger, tag: String) -> OpenSSLContext? {
+        guard tls.caPath != nil || !tls.pinnedPublicKeySHA256.isEmpty || tls.insecureSkipVerification else { return nil }
+        if tls.insecureSkipVerification { logger.warning("TLS verification is OFF for \(tag) (tls.insecure: true)") }
+        do {
+            return try OpenSSLContext.client(TLSClientConfiguration(
+                caFilePath: tls.caPath, pinnedPublicKeySHA256: tls.pinnedPublicKeySHA256, insecureSkipVerification: tls.insecureSkipVerification))
+        } catch {
+            logger.error("TLS settings of \(tag) cannot be used: \(error)")
+            return nil
+        }
+    }
+
+    // MARK: Start and stop
+
+    /// Loads credential files and usage statistics, and starts a first usage poll.
+    public func start() async {
+        for (tag, recorder) in recorders {
+            if let warning = await recorder.load() { logger.warning("\(warning)", metadata: ["credential": "\(tag)"]) }
+        }
+        for (tag, backend) in backends {
+            guard case .local(let source, _) = backend else { continue }
+            await reload(tag: tag, source: source, initial: true)
+        }
+        for tag in backends.keys { pollIfStale(tag) }
+    }
+
+    /// Saves usage statistics and ends status watchers.
+    public func shutdown() async {
+        for recorder in recorders.values { await recorder.flush() }
+        statusSignal.finishAll()
+        upstream.shutdown()
+    }
+
+    // MARK: Pool access
+
+    func withPool<Result>(_ body: (inout CredentialPool) -> Result) -> Result {
+        pool.withLock { body(&$0) }
+    }
+
+    /// Carries out what a pool change requires.
+    func apply(_ events: PoolEvents) {
+        for interruption in events.interruptions {
+            if case .credential(let tag) = interruption { logger.warning("interrupting connections for \(tag)") }
+            interrupts.fire(interruption)
+        }
+        if events.statusChanged { statusSignal.notify() }
+    }
+
+    public var now: Date { clock.now() }
+
+    /// A snapshot of every credential, for status output and tests.
+    public var credentialStates: [CredentialState] {
+        pool.withLock { pool in pool.order.compactMap { pool[$0] } }
+    }
+
+    public func aggregate(for user: AuthenticatedUser) -> AggregateStatus {
+        let now = clock.now()
+        return pool.withLock { $0.aggregateStatus(provider: user.provider, viewer: user.viewer, now: now) }
+    }
+
+    /// Picks the credential for a request or WebSocket session.
+    func select(for user: AuthenticatedUser, sessionID: String?) -> Result<Selection, SelectionFailure> {
+        let now = clock.now()
+        let result = pool.withLock { $0.select(provider: user.provider, scope: user.scope, sessionID: sessionID, now: now) }
+        if case .success(let selection) = result { apply(selection.events) }
+        return result
+    }
+
+    /// A 429 from `failedTag`: marks it and picks the next credential for the session.
+    func failover(for user: AuthenticatedUser, sessionID: String?, failedTag: String, rejection: RateLimitRejection) -> Result<Selection, SelectionFailure> {
+        let now = clock.now()
+        let until = rejection.limitedUntil(now: now)
+        logger.warning("rate limited for \(failedTag), reset in \(DurationText.interval(until.timeIntervalSince(now)))")
+        let (events, next) = pool.withLock {
+            $0.failover(provider: user.provider, scope: user.scope, sessionID: sessionID, failedTag: failedTag, rejection: rejection, now: now)
+        }
+        apply(events)
+        return next
+    }
+
+    /// What a selection failure says now, for errors after a failed retry or an interruption.
+    func currentFailure(for user: AuthenticatedUser) -> SelectionFailure? {
+        let now = clock.now()
+        return pool.withLock { pool -> SelectionFailure? in
+            let members = pool.members(of: user.provider)
+            let skipped = members.compactMap { tag -> SelectionFailure.Skipped? in
+                guard let state = pool[tag], let reason = pool.skipReason(state, scope: user.scope, balanced: members.count > 1, now: now) else { return nil }
+                return SelectionFailure.Skipped(tag: tag, reason: reason)
+            }
+            guard skipped.count == members.count else { return nil }
+            let recovery = skipped.filter(\.reason.isLimit).compactMap { pool[$0.tag]?.earliestRecovery(now: now) }.min()
+            return SelectionFailure(provider: user.provider, skipped: skipped, earliestRecovery: recovery, now: now)
+        }
+    }
+
+    /// Rate-limit headers (or an equivalent snapshot) seen on a response for `tag`.
+    func observe(_ snapshot: RateLimitSnapshot, tag: String) {
+        let now = clock.now()
+        guard snapshot.hasUsageData || snapshot.peerPlanWeight != nil || snapshot.planType != nil else { return }
+        let events = pool.withLock { $0.recordObserved(tag, snapshot: snapshot, now: now) }
+        apply(events)
+    }
+
+    func recordRateLimited(_ tag: String, rejection: RateLimitRejection) {
+        let now = clock.now()
+        let events = pool.withLock { $0.recordRateLimited(tag, rejection: rejection, now: now) }
+        apply(events)
+    }
+
+    /// An external credential's peer answered 400 (§5.6).
+    func recordUpstreamRejected(_ tag: String) {
+        let now = clock.now()
+        logger.warning("upstream rejected credential \(tag), marking unavailable for 1h0m0s")
+        var events = pool.withLock { $0.update(tag, now: now) { $0.usage.recordUpstreamRejected(now: now) } }
+        events.statusChanged = true
+        apply(events)
+    }
+
+    func isExternal(_ tag: String) -> Bool {
+        pool.withLock { $0[tag]?.isExternal ?? false }
+    }
+
+    func memberCount(of provider: String) -> Int {
+        pool.withLock { $0.members(of: provider).count }
+    }
+
+    // MARK: Usage statistics
+
+    func recordUsage(_ usage: CompletedUsage, tag: String, fallbackModel: String?, user: AuthenticatedUser, weekStart: Date?) {
+        guard let recorder = recorders[tag], let model = usage.model ?? fallbackModel else { return }
+        let record = UsageRecord(model: model, serviceTier: usage.serviceTier, inputTokens: usage.inputTokens, cachedTokens: usage.cachedTokens,
+                                 outputTokens: usage.outputTokens, user: user.name.isEmpty ? nil : user.name, weekStart: weekStart, time: clock.now())
+        Task { await recorder.record(record) }
+    }
+
+    public func usageStatistics(_ tag: String) async -> UsageStatistics? {
+        await recorders[tag]?.statistics
+    }
+}

@@ -1,0 +1,96 @@
+import Configuration
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOWebSocket
+import OpenSSLTLS
+import Synchronization
+
+/// The listening side of the gateway: accepts connections (optionally over TLS), speaks
+/// HTTP/1.1 and the Responses WebSocket, and drains cleanly on shutdown.
+public final class GatewayServer: Sendable {
+    public let runtime: GatewayRuntime
+    private let serverChannel: any Channel
+    private let tracker: ConnectionTracker
+    public let port: Int
+
+    private init(runtime: GatewayRuntime, serverChannel: any Channel, tracker: ConnectionTracker) {
+        self.runtime = runtime
+        self.serverChannel = serverChannel
+        self.tracker = tracker
+        port = serverChannel.localAddress?.port ?? 0
+    }
+
+    /// Binds the configured address (port 0: any free port) and starts serving.
+    public static func start(runtime: GatewayRuntime, host: String? = nil, port: Int? = nil) async throws -> GatewayServer {
+        let configuration = runtime.configuration
+        let tls = try configuration.tls.map { try OpenSSLContext.server(certificateChainFile: $0.certificatePath, privateKeyFile: $0.keyPath) }
+        let tracker = ConnectionTracker()
+        let channel = try await ServerBootstrap(group: runtime.eventLoopGroup)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    tracker.add(channel)
+                    try configure(channel, runtime: runtime, tls: tls)
+                }
+            }
+            .bind(host: host ?? configuration.listen.host, port: port ?? configuration.listen.port).get()
+        let server = GatewayServer(runtime: runtime, serverChannel: channel, tracker: tracker)
+        runtime.logger.notice("listening on \(configuration.tls == nil ? "http" : "https")://\(host ?? configuration.listen.host):\(server.port)")
+        return server
+    }
+
+    private static func configure(_ channel: any Channel, runtime: GatewayRuntime, tls: OpenSSLContext?) throws {
+        let sync = channel.pipeline.syncOperations
+        if let tls { try sync.addHandler(OpenSSLHandler(context: tls)) }
+        let slot = WebSocketUpgradeSlot()
+        let upgrader = NIOWebSocketServerUpgrader(
+            maxFrameSize: UpstreamWebSocketDialer.maxMessageSize,
+            shouldUpgrade: { channel, head in WebSocketProxySetup.shouldUpgrade(runtime: runtime, slot: slot, channel: channel, head: head) },
+            upgradePipelineHandler: { channel, _ in WebSocketProxySetup.installRelay(runtime: runtime, slot: slot, channel: channel) })
+        try sync.configureHTTPServerPipeline(withServerUpgrade: (upgraders: [upgrader], completionHandler: { _ in }), withErrorHandling: false)
+        try sync.addHandler(GatewayHTTPHandler(runtime: runtime, upgrade: slot))
+    }
+
+    /// Stops accepting, lets in-flight requests and sessions finish (WebSockets get a close
+    /// frame), and force-closes whatever is left after `gracePeriod`.
+    public func shutdown(gracePeriod: Duration = .seconds(30)) async {
+        try? await serverChannel.close()
+        let open = tracker.channels.withLock { Array($0.values) }
+        runtime.logger.notice("draining \(open.count) connection(s)")
+        for channel in open { channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent()) }
+        await runtime.shutdown()
+        let deadline = ContinuousClock.now + gracePeriod
+        for channel in open {
+            let remaining = deadline - ContinuousClock.now
+            if remaining > .zero {
+                let timer = channel.eventLoop.scheduleTask(in: .nanoseconds(Int64(remaining.components.seconds) * 1_000_000_000 + remaining.components.attoseconds / 1_000_000_000)) {
+                    channel.close(promise: nil)
+                }
+                try? await channel.closeFuture.get()
+                timer.cancel()
+            } else {
+                try? await channel.close()
+            }
+        }
+    }
+
+    /// Open client connections (tests use it to see that nothing leaks).
+    public var connectionCount: Int { tracker.channels.withLock { $0.count } }
+}
+
+/// Remembers open client connections until they close.
+private final class ConnectionTracker: Sendable {
+    let channels = Mutex<[ObjectIdentifier: any Channel]>([:])
+
+    func add(_ channel: any Channel) {
+        let id = ObjectIdentifier(channel)
+        channels.withLock { $0[id] = channel }
+        channel.closeFuture.whenComplete { [self] _ in _ = channels.withLock { $0.removeValue(forKey: id) } }
+    }
+}

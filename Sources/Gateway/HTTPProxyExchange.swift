@@ -1,0 +1,289 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import PoolCore
+
+/// One proxied HTTP request (ocm-reference.md §7.3): select a credential, send upstream, fail
+/// over on 429 before the first byte, then stream the answer to the client with the
+/// rate-limit headers replaced by the user's aggregate, reading usage on the way.
+/// Lives on the client connection's event loop: every callback it registers runs there (the
+/// futures it waits on belong to that loop), which is what makes the unchecked Sendable sound.
+final class HTTPProxyExchange: UpstreamResponseDelegate, @unchecked Sendable {
+    private let runtime: GatewayRuntime
+    private let user: AuthenticatedUser
+    private let head: HTTPRequestHead
+    private let body: ByteBuffer
+    private let eventLoop: any EventLoop
+    private let logger: Logger
+    private weak var responder: (any ClientResponder)?
+    private let sessionID: String?
+    /// Requests and retries (429 failover, 401 refresh) tried so far.
+    private var attempts = 0
+    private static let maximumAttempts = 8
+
+    private var tag = ""
+    private var plan: UpstreamRequestPlan?
+    private var connection: UpstreamHTTPConnection?
+    private var interruptRegistration: UInt64?
+    private var refreshedAfter401: Set<String> = []
+
+    private enum Phase {
+        case starting
+        case waitingForHead
+        /// Collecting a short error body to decide (429 failover, 401 refresh, external 400).
+        case collecting(HTTPResponseHead, Decision, [UInt8])
+        case streaming(tap: ServerSentEventUsageTap?)
+        case done
+    }
+
+    private enum Decision {
+        case rateLimited
+        case unauthorized
+        case peerRejected
+    }
+
+    private var phase = Phase.starting
+
+    init(runtime: GatewayRuntime, user: AuthenticatedUser, head: HTTPRequestHead, body: ByteBuffer, eventLoop: any EventLoop,
+         logger: Logger, responder: any ClientResponder) {
+        self.runtime = runtime
+        self.user = user
+        self.head = head
+        self.body = body
+        self.eventLoop = eventLoop
+        self.logger = logger
+        self.responder = responder
+        sessionID = SessionKey.from(head.headers.map { ($0.name, $0.value) })
+    }
+
+    func start() {
+        runtime.refreshUnavailableCredentials(provider: user.provider, on: eventLoop).whenComplete { [self] _ in
+            switch runtime.select(for: user, sessionID: sessionID) {
+            case .failure(let failure):
+                logger.info("no credential for \(user.provider): \(failure.explanation)")
+                finish(with: .selectionFailed(failure))
+            case .success(let selection):
+                if selection.isNewSession { logAssignment(selection.tag) }
+                attempt(selection.tag)
+            }
+        }
+    }
+
+    /// The client went away: release the upstream connection at once.
+    func clientDisconnected() {
+        guard !isDone else { return }
+        phase = .done
+        unregisterInterrupt()
+        connection?.abandon()
+        connection = nil
+    }
+
+    func clientWritabilityChanged(_ writable: Bool) {
+        connection?.setReading(writable)
+    }
+
+    private var isDone: Bool {
+        if case .done = phase { return true }
+        return false
+    }
+
+    // MARK: Sending
+
+    private func attempt(_ tag: String, rejectedToken: Secret? = nil) {
+        guard !isDone else { return }
+        attempts += 1
+        self.tag = tag
+        runtime.pollIfStale(tag)
+        if !runtime.isExternal(tag), head.uri.hasPrefix("/v1/chat/completions"), !isAPIKey(tag) {
+            return finish(with: .error(.badRequest, type: "invalid_request_error", message: "chat completions endpoint is only available in API key mode"))
+        }
+        registerInterrupt(tag)
+        phase = .waitingForHead
+        runtime.plan(for: tag, method: head.method, uri: head.uri, clientHeaders: head.headers, bodyLength: body.readableBytes,
+                     webSocket: false, rejectedToken: rejectedToken, on: eventLoop)
+            .flatMap { [self] plan -> EventLoopFuture<UpstreamHTTPConnection> in
+                self.plan = plan
+                return runtime.upstream.pool(for: eventLoop).acquire(plan.target)
+            }
+            .whenComplete { [self] result in
+                guard !isDone, self.tag == tag else {
+                    if case .success(let connection) = result { runtime.upstream.pool(for: eventLoop).release(connection) }
+                    return
+                }
+                switch result {
+                case .failure(let error as CredentialAccessError):
+                    logger.error("credential \(tag) cannot be used: \(error)")
+                    finish(with: .error(.internalServerError, type: "api_error", message: "credential \(tag) cannot be used: \(error)"))
+                case .failure(let error):
+                    logger.error("upstream for \(tag) unreachable: \(error)")
+                    finish(with: .error(.badGateway, type: "api_error", message: "\(error)"))
+                case .success(let connection):
+                    send(on: connection)
+                }
+            }
+    }
+
+    private func send(on connection: UpstreamHTTPConnection) {
+        guard let plan else { return }
+        self.connection = connection
+        let upstreamHead = HTTPRequestHead(version: .http1_1, method: head.method, uri: plan.uri, headers: plan.headers)
+        let pool = runtime.upstream.pool(for: eventLoop)
+        connection.execute(upstreamHead, body: body.readableBytes > 0 ? body : nil, delegate: self) { pool.release($0) }
+    }
+
+    // MARK: UpstreamResponseDelegate
+
+    func upstreamReceivedHead(_ upstreamHead: HTTPResponseHead) {
+        guard case .waitingForHead = phase else { return }
+        // Interruptions stop waiting, never a response that is already streaming (§4.6).
+        unregisterInterrupt()
+        let status = upstreamHead.status.code
+        if status == 429 { return phase = .collecting(upstreamHead, .rateLimited, []) }
+        if status == 401, !runtime.isExternal(tag), !refreshedAfter401.contains(tag) { return phase = .collecting(upstreamHead, .unauthorized, []) }
+        if status == 400, runtime.isExternal(tag) { return phase = .collecting(upstreamHead, .peerRejected, []) }
+
+        let snapshot = RateLimitSnapshot(headers: upstreamHead.headers.map { ($0.name, $0.value) })
+        // The weekly cycle hint is read before the rewrite removes it (Appendix A #4).
+        weekStart = snapshot.weeklyWindowStart
+        runtime.observe(snapshot, tag: tag)
+        if status >= 400 { logger.error("upstream error from \(tag): status \(status)") }
+        var headers = HeaderHygiene.forwardableResponseHeaders(upstreamHead.headers)
+        headers = RateLimitHeaderRewriter.rewrite(headers, with: runtime.aggregate(for: user), now: runtime.now)
+        let isEventStream = headers.first(name: "content-type")?.lowercased().hasPrefix("text/event-stream") ?? false
+        let tracksUsage = status == 200 && isEventStream && (head.uri.hasPrefix("/v1/responses") || head.uri.hasPrefix("/v1/chat/completions"))
+        phase = .streaming(tap: tracksUsage ? ServerSentEventUsageTap() : nil)
+        responder?.sendHead(HTTPResponseHead(version: head.version, status: upstreamHead.status, headers: headers))
+    }
+
+    private var weekStart: Date?
+
+    func upstreamReceivedBody(_ buffer: ByteBuffer) {
+        switch phase {
+        case .collecting(let head, let decision, var bytes):
+            if bytes.count < 64 * 1024 { bytes += buffer.readableBytesView.prefix(64 * 1024 - bytes.count) }
+            phase = .collecting(head, decision, bytes)
+        case .streaming(var tap):
+            if tap != nil {
+                tap!.consume(buffer.readableBytesView)
+                phase = .streaming(tap: tap)
+            }
+            guard let responder else { return clientDisconnected() }
+            responder.sendBody(buffer)
+            if !responder.isClientWritable { connection?.setReading(false) }
+        default:
+            break
+        }
+    }
+
+    func upstreamFinished() {
+        connection = nil
+        switch phase {
+        case .collecting(let upstreamHead, let decision, let bytes):
+            decide(decision, head: upstreamHead, body: bytes)
+        case .streaming(let tap):
+            phase = .done
+            if let usage = tap?.usage { runtime.recordUsage(usage, tag: tag, fallbackModel: requestedModel, user: user, weekStart: weekStart) }
+            responder?.sendEnd()
+        default:
+            break
+        }
+    }
+
+    func upstreamFailed(_ error: UpstreamError) {
+        connection = nil
+        switch phase {
+        case .streaming:
+            // The head is out: the client can only learn of the failure from a cut stream.
+            logger.warning("upstream \(tag) failed mid-response: \(error)")
+            phase = .done
+            responder?.abortConnection()
+        case .done:
+            break
+        default:
+            logger.error("upstream \(tag) failed: \(error)")
+            finish(with: .error(.badGateway, type: "api_error", message: error.message))
+        }
+    }
+
+    // MARK: Decisions on short error answers
+
+    private func decide(_ decision: Decision, head upstreamHead: HTTPResponseHead, body: [UInt8]) {
+        let headers = upstreamHead.headers.map { ($0.name, $0.value) }
+        switch decision {
+        case .unauthorized:
+            // A token the backend refuses: refresh it once and try again (as the Codex CLI does).
+            refreshedAfter401.insert(tag)
+            attempt(tag, rejectedToken: plan?.grantToken)
+        case .peerRejected:
+            runtime.recordUpstreamRejected(tag)
+            finish(with: .credentialUnavailable(runtime.currentFailure(for: user), fallback: "upstream rejected credential \(tag)"))
+        case .rateLimited:
+            let rejection = RateLimitRejection(headers: headers, body: Data(body), now: runtime.now)
+            let failedTag = tag
+            guard attempts < Self.maximumAttempts, runtime.memberCount(of: user.provider) > 1 else {
+                runtime.recordRateLimited(failedTag, rejection: rejection)
+                return finish(with: .credentialUnavailable(runtime.currentFailure(for: user), fallback: "credential \(failedTag) is rate-limited"))
+            }
+            switch runtime.failover(for: user, sessionID: sessionID, failedTag: failedTag, rejection: rejection) {
+            case .success(let next):
+                logger.info("retrying with credential \(next.tag) after 429 from \(failedTag)")
+                attempt(next.tag)
+            case .failure(let failure):
+                finish(with: .credentialUnavailable(failure, fallback: "all credentials rate-limited"))
+            }
+        }
+    }
+
+    // MARK: Helpers
+
+    private func finish(with response: GatewayResponse) {
+        guard !isDone else { return }
+        phase = .done
+        unregisterInterrupt()
+        responder?.send(response)
+    }
+
+    private func registerInterrupt(_ tag: String) {
+        unregisterInterrupt()
+        let eventLoop = self.eventLoop
+        let balancer = runtime.memberCount(of: user.provider) > 1 ? user.provider : nil
+        interruptRegistration = runtime.interrupts.register(.init(credential: tag, balancer: balancer, scope: user.scope) { [weak self] reason in
+            guard let exchange = self else { return }
+            eventLoop.execute { exchange.interrupted(reason) }
+        })
+    }
+
+    private func unregisterInterrupt() {
+        if let id = interruptRegistration { runtime.interrupts.unregister(id) }
+        interruptRegistration = nil
+    }
+
+    private func interrupted(_ reason: String) {
+        interruptRegistration = nil
+        guard case .waitingForHead = phase else { return }
+        connection?.abandon()
+        connection = nil
+        let message = attempts > 1 ? "credential became unavailable while retrying the request" : "credential became unavailable while processing the request"
+        logger.warning("\(message): \(reason)")
+        finish(with: .credentialUnavailable(runtime.currentFailure(for: user), fallback: message))
+    }
+
+    private func isAPIKey(_ tag: String) -> Bool {
+        runtime.withPool { $0[tag]?.isAPIKey ?? false }
+    }
+
+    private lazy var requestedModel: String? = GatewayJSON.parse(body.readableBytesView)?["model"]?.stringValue
+
+    private func logAssignment(_ tag: String) {
+        guard logger.logLevel <= .debug else { return }
+        let request = GatewayJSON.parse(body.readableBytesView)
+        var line = "assigned credential \(tag)"
+        if let sessionID { line += " for session \(sessionID)" }
+        if !user.name.isEmpty { line += " by user \(user.name)" }
+        if let model = request?["model"]?.stringValue { line += ", model=\(model)" }
+        if let effort = request?["reasoning"]?["effort"]?.stringValue ?? request?["reasoning_effort"]?.stringValue { line += ", think=\(effort)" }
+        if request?["service_tier"]?.stringValue == "priority" { line += ", fast" }
+        logger.debug("\(line)")
+    }
+}

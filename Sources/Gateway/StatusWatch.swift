@@ -1,0 +1,65 @@
+import NIOCore
+import NIOHTTP1
+import PoolCore
+
+/// `GET /ocm/v1/status?watch=true` (§5.4): the status now, then one NDJSON line whenever a
+/// status notification changes what this user sees. Ends at shutdown or when the client leaves.
+final class StatusWatch: @unchecked Sendable {
+    // Touched only on `eventLoop`; the listening task hops there for every frame.
+    private let runtime: GatewayRuntime
+    private let user: AuthenticatedUser
+    private let eventLoop: any EventLoop
+    private weak var responder: (any ClientResponder)?
+    private var gate = StatusFrameGate()
+    private var listener: Task<Void, Never>?
+
+    init(runtime: GatewayRuntime, user: AuthenticatedUser, eventLoop: any EventLoop, responder: any ClientResponder) {
+        self.runtime = runtime
+        self.user = user
+        self.eventLoop = eventLoop
+        self.responder = responder
+    }
+
+    func start() {
+        var headers = HTTPHeaders()
+        headers.add(name: "content-type", value: "application/json")
+        headers.add(name: "cache-control", value: "no-cache")
+        responder?.sendHead(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))
+        let changes = runtime.statusSignal.subscribe()
+        running = true
+        writeIfChanged()
+        let eventLoop = self.eventLoop
+        listener = Task { [weak self] in
+            for await _ in changes {
+                guard let watch = self else { return }
+                eventLoop.execute { watch.writeIfChanged() }
+            }
+            guard let watch = self else { return }
+            eventLoop.execute { watch.finish() }
+        }
+    }
+
+    func stop() {
+        running = false
+        listener?.cancel()
+        listener = nil
+    }
+
+    private var running = false
+
+    private func writeIfChanged() {
+        guard running, let responder else { return }
+        if let status = gate.next(runtime.aggregate(for: user)) {
+            var buffer = ByteBuffer()
+            buffer.writeString(status.json + "\n")
+            responder.sendBody(buffer)
+        }
+    }
+
+    private func finish() {
+        guard running else { return }
+        running = false
+        listener = nil
+        responder?.sendEnd()
+    }
+}

@@ -1,0 +1,58 @@
+import Foundation
+public import PoolCore
+
+/// The token usage of one finished response, from a `response.completed` event (§10.2).
+public struct CompletedUsage: Hashable, Sendable {
+    public var model: String?
+    public var serviceTier: String?
+    public var inputTokens: Int
+    public var cachedTokens: Int
+    public var outputTokens: Int
+
+    /// nil when the event carries no usage or no tokens were used.
+    public init?(completedEvent event: JSONValue?) {
+        guard let response = event?["response"], let usage = response["usage"]?.objectValue else { return nil }
+        inputTokens = Int(usage["input_tokens"]?.numberValue ?? 0)
+        outputTokens = Int(usage["output_tokens"]?.numberValue ?? 0)
+        cachedTokens = Int(usage["input_tokens_details"]?["cached_tokens"]?.numberValue ?? 0)
+        guard inputTokens > 0 || outputTokens > 0 else { return nil }
+        model = response["model"]?.stringValue
+        serviceTier = response["service_tier"]?.stringValue
+    }
+}
+
+/// Follows an SSE byte stream as it passes through and reports the `response.completed`
+/// event's usage. Bytes are never changed or held back; only complete `data:` lines of the
+/// event of interest are parsed.
+public struct ServerSentEventUsageTap: Sendable {
+    private var line: [UInt8] = []
+    /// Data lines longer than this are not ours to parse (a completed event of a huge answer
+    /// still fits: its output text is at most what the client already received).
+    private let lineLimit: Int
+    private var overflowed = false
+    public private(set) var usage: CompletedUsage?
+
+    public init(lineLimit: Int = 16 << 20) {
+        self.lineLimit = lineLimit
+    }
+
+    public mutating func consume(_ bytes: some Sequence<UInt8>) {
+        for byte in bytes {
+            if byte == UInt8(ascii: "\n") {
+                finishLine()
+            } else if !overflowed {
+                if line.count < lineLimit { line.append(byte) } else { overflowed = true; line.removeAll() }
+            }
+        }
+    }
+
+    private mutating func finishLine() {
+        defer { line.removeAll(keepingCapacity: line.count < 4096); overflowed = false }
+        guard !overflowed, line.count > 5, line.starts(with: Array("data:".utf8)) else { return }
+        var payload = line.dropFirst(5)
+        if payload.first == UInt8(ascii: " ") { payload = payload.dropFirst() }
+        if payload.last == UInt8(ascii: "\r") { payload = payload.dropLast() }
+        guard WebSocketEventRewriter.typeField(payload) == "response.completed" else { return }
+        if let found = CompletedUsage(completedEvent: GatewayJSON.parse(payload)) { usage = found }
+    }
+}

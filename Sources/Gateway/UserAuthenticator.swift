@@ -1,0 +1,71 @@
+public import Configuration
+public import NIOHTTP1
+public import PoolCore
+
+/// Who is asking, after authentication (§7.2).
+public struct AuthenticatedUser: Sendable {
+    /// Empty when no users are configured.
+    public var name: String
+    /// The credential or balancer tag that serves this user.
+    public var provider: String
+    public var scope: SelectionScope
+    public var viewer: StatusViewer
+}
+
+/// Checks `Authorization: Bearer` against the configured users in constant time.
+public struct UserAuthenticator: Sendable {
+    private let users: [UserConfiguration]
+    private let defaultProvider: String
+
+    public init(users: [UserConfiguration], defaultProvider: String) {
+        self.users = users
+        self.defaultProvider = defaultProvider
+    }
+
+    public enum Failure: Error, Hashable, Sendable {
+        case apiKeyHeader
+        case missing
+        case malformed
+        case unknownToken(fingerprint: String)
+
+        var response: GatewayResponse {
+            switch self {
+            case .apiKeyHeader:
+                GatewayResponse.error(.badRequest, type: "invalid_request_error",
+                                      message: "API key authentication is not supported; use Authorization: Bearer with an OCM user token")
+            case .missing: GatewayResponse.error(.unauthorized, type: "authentication_error", message: "missing api key")
+            case .malformed: GatewayResponse.error(.unauthorized, type: "authentication_error", message: "invalid api key format")
+            case .unknownToken: GatewayResponse.error(.unauthorized, type: "authentication_error", message: "invalid api key")
+            }
+        }
+
+        /// For the warning log; never contains the token itself.
+        var logMessage: String {
+            switch self {
+            case .apiKeyHeader: "request with an API-key header refused"
+            case .missing: "missing Authorization header"
+            case .malformed: "Authorization header is not \"Bearer <token>\""
+            case .unknownToken(let fingerprint): "unknown user token (fingerprint \(fingerprint))"
+            }
+        }
+    }
+
+    public func authenticate(_ headers: HTTPHeaders) -> Result<AuthenticatedUser, Failure> {
+        if headers.contains(name: "x-api-key") || headers.contains(name: "api-key") { return .failure(.apiKeyHeader) }
+        guard !users.isEmpty else {
+            return .success(AuthenticatedUser(name: "", provider: defaultProvider, scope: .all, viewer: .everyone))
+        }
+        guard let authorization = headers.first(name: "authorization") else { return .failure(.missing) }
+        guard authorization.hasPrefix("Bearer ") else { return .failure(.malformed) }
+        let token = authorization.dropFirst("Bearer ".count)
+        // Compare against every user so the time taken does not reveal which one matched.
+        var matched: UserConfiguration?
+        for user in users where user.token.constantTimeEquals(token) && matched == nil {
+            matched = user
+        }
+        guard let user = matched else { return .failure(.unknownToken(fingerprint: Secret(String(token)).fingerprint)) }
+        return .success(AuthenticatedUser(
+            name: user.name, provider: user.credential, scope: SelectionScope(allowExternalUsage: user.allowExternalUsage),
+            viewer: StatusViewer(ownInstanceTag: user.externalCredential, allowExternalUsage: user.allowExternalUsage)))
+    }
+}

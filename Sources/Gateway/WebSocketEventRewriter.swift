@@ -1,0 +1,103 @@
+public import Foundation
+public import PoolCore
+
+/// Reads and rewrites the upstream → client events of the Responses WebSocket (§8.4–8.6).
+///
+/// `codex.rate_limits` is replaced in place by the same event carrying the user's aggregate
+/// (the position inside the turn is where Codex expects it); `error` events use `status_code`
+/// only, because Codex rejects an event with both `status` and `status_code`.
+public enum WebSocketEventRewriter {
+    /// What an upstream text message is, judged from its `type`.
+    public enum Kind: Hashable, Sendable {
+        case rateLimits
+        case error(status: Int?)
+        case completed
+        case other
+    }
+
+    /// Classifies a message by a cheap look at its `"type"` before any full parse; only the
+    /// few kinds the gateway acts on are parsed.
+    public static func kind(of message: some Collection<UInt8>) -> (Kind, JSONValue?) {
+        guard let type = typeField(message) else { return (.other, nil) }
+        switch type {
+        case "codex.rate_limits":
+            return (.rateLimits, GatewayJSON.parse(message))
+        case "error":
+            let value = GatewayJSON.parse(message)
+            let status = (value?["status_code"] ?? value?["status"])?.numberValue.map { Int($0) }
+            return (.error(status: status), value)
+        case "response.completed":
+            return (.completed, GatewayJSON.parse(message))
+        default:
+            return (.other, nil)
+        }
+    }
+
+    /// The upstream `codex.rate_limits` event with both windows replaced by the aggregate and
+    /// `plan_weight` added; every other field (plan type, credits, limit names) is kept.
+    public static func rewriteRateLimits(_ event: JSONValue?, with status: AggregateStatus, now: Date) -> Data {
+        var object = event?.objectValue ?? ["type": .string("codex.rate_limits")]
+        var limits = object["rate_limits"]?.objectValue ?? [:]
+        limits["primary"] = window(status.fiveHourUtilization, minutes: 300, reset: status.fiveHourReset, now: now)
+        limits["secondary"] = window(status.weeklyUtilization, minutes: 10080, reset: status.weeklyReset, now: now)
+        let exhausted = status.fiveHourUtilization >= 100 || status.weeklyUtilization >= 100
+        if limits["allowed"] != nil { limits["allowed"] = .bool(!exhausted) }
+        if limits["limit_reached"] != nil { limits["limit_reached"] = .bool(exhausted) }
+        object["rate_limits"] = .object(limits)
+        if object["limit_name"] == nil, object["metered_limit_name"] == nil { object["limit_name"] = .string("codex") }
+        if status.planWeight > 0 { object["plan_weight"] = .number(status.planWeight) } else { object["plan_weight"] = nil }
+        return GatewayJSON.data(.object(object))
+    }
+
+    /// An upstream `error` event as the client gets it: `status_code` only, and the per-account
+    /// rate-limit headers inside it replaced by the aggregate.
+    public static func rewriteError(_ event: JSONValue, status: Int?, aggregate: AggregateStatus?, now: Date) -> Data {
+        guard var object = event.objectValue else { return GatewayJSON.data(event) }
+        object["status"] = nil
+        if let status { object["status_code"] = .integer(Int64(status)) }
+        if let aggregate, let headers = object["headers"]?.objectValue {
+            var rewritten: [String: JSONValue] = [:]
+            for (name, value) in headers where !RateLimitHeaderRewriter.isRateLimitHeader(name) { rewritten[name] = value }
+            for (name, value) in RateLimitHeaderRewriter.aggregateHeaders(aggregate, now: now) { rewritten[name] = .string(value) }
+            object["headers"] = .object(rewritten)
+        }
+        return GatewayJSON.data(.object(object))
+    }
+
+    /// The header-like view of an error event's `headers` object, for the rate-limit parsers.
+    public static func errorHeaders(_ event: JSONValue?) -> HeaderFields {
+        guard let headers = event?["headers"]?.objectValue else { return [] }
+        return headers.compactMap { name, value in value.stringValue.map { (name: name, value: $0) } ?? value.numberValue.map { (name: name, value: String($0)) } }
+    }
+
+    private static func window(_ used: Double, minutes: Int, reset: Date?, now: Date) -> JSONValue {
+        var window: [String: JSONValue] = ["used_percent": .number((used * 100).rounded() / 100), "window_minutes": .integer(Int64(minutes))]
+        if let reset {
+            window["reset_at"] = .integer(Int64(reset.timeIntervalSince1970.rounded()))
+            window["reset_after_seconds"] = .integer(Int64(max(0, reset.timeIntervalSince(now)).rounded()))
+        }
+        return .object(window)
+    }
+
+    /// The value of the top-level `"type"` key when it appears early in the message (Codex and
+    /// the backend put it first); nil otherwise, which makes the caller treat it as "other".
+    static func typeField(_ message: some Collection<UInt8>) -> String? {
+        let prefix = Array(message.prefix(160))
+        let key = Array(#""type""#.utf8)
+        guard let start = firstIndex(of: key, in: prefix) else { return nil }
+        var index = start + key.count
+        while index < prefix.count, prefix[index] == UInt8(ascii: " ") || prefix[index] == UInt8(ascii: ":") { index += 1 }
+        guard index < prefix.count, prefix[index] == UInt8(ascii: "\"") else { return nil }
+        let valueStart = index + 1
+        guard let end = prefix[valueStart...].firstIndex(of: UInt8(ascii: "\"")) else { return nil }
+        return String(decoding: prefix[valueStart..<end], as: UTF8.self)
+    }
+
+    private static func firstIndex(of needle: [UInt8], in haystack: [UInt8]) -> Int? {
+        guard haystack.count >= needle.count else { return nil }
+        for index in 0...(haystack.count - needle.count) where haystack[index] == needle[0] {
+            if Array(haystack[index..<(index + needle.count)]) == needle { return index }
+        }
+        return nil
+    }
+}

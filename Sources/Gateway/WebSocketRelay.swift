@@ -1,0 +1,219 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOWebSocket
+import PoolCore
+
+/// One end of a relayed WebSocket: passes whole messages and control frames to the relay.
+final class WebSocketLegHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = WebSocketFrame
+    typealias OutboundOut = WebSocketFrame
+
+    enum Side { case client, upstream }
+
+    let side: Side
+    fileprivate weak var relay: WebSocketRelay?
+    fileprivate var context: ChannelHandlerContext?
+    /// Frames that arrived before the relay was attached.
+    private var early: [WebSocketFrame] = []
+
+    init(side: Side) {
+        self.side = side
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    fileprivate func attach(_ relay: WebSocketRelay) {
+        self.relay = relay
+        let pending = early
+        early = []
+        for frame in pending { relay.received(frame, from: side) }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        guard let relay else { return early.append(frame) }
+        relay.received(frame, from: side)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        relay?.legClosed(side)
+        context.fireChannelInactive()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        relay?.writabilityChanged(side, writable: context.channel.isWritable)
+        context.fireChannelWritabilityChanged()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        relay?.legFailed(side, error)
+        context.close(promise: nil)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ChannelShouldQuiesceEvent, side == .client {
+            relay?.close(code: .goingAway, reason: "server shutting down")
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    fileprivate func send(_ frame: WebSocketFrame) {
+        context?.writeAndFlush(wrapOutboundOut(frame), promise: nil)
+    }
+}
+
+/// Relays one Codex WebSocket session between the client and the upstream account it is pinned
+/// to (§8.4): messages pass unchanged except `codex.rate_limits` (replaced in place by the
+/// user's aggregate) and `error` (`status_code` only); usage is read from `response.completed`.
+/// Both channels share one event loop.
+final class WebSocketRelay: @unchecked Sendable {
+    private let runtime: GatewayRuntime
+    private let session: PreparedWebSocketSession
+    private let clientLeg: WebSocketLegHandler
+    private let upstreamLeg: WebSocketLegHandler
+    private let clientChannel: any Channel
+    private let logger: Logger
+    private var interruptRegistration: UInt64?
+    private var closed = false
+    /// One entry per forwarded `response.create`, answered in order by `response.completed`.
+    private var pendingCreates: [(warmUp: Bool, model: String?)] = []
+    private var loggedAssignment = false
+
+    init(runtime: GatewayRuntime, session: PreparedWebSocketSession, clientChannel: any Channel, clientLeg: WebSocketLegHandler) {
+        self.runtime = runtime
+        self.session = session
+        self.clientChannel = clientChannel
+        self.clientLeg = clientLeg
+        upstreamLeg = session.upstreamLeg
+        var logger = runtime.logger
+        logger[metadataKey: "request"] = "\(session.requestID)"
+        self.logger = logger
+    }
+
+    func start() {
+        let eventLoop = clientChannel.eventLoop
+        let balancer = runtime.memberCount(of: session.user.provider) > 1 ? session.user.provider : nil
+        interruptRegistration = runtime.interrupts.register(.init(credential: session.tag, balancer: balancer, scope: session.user.scope) { [weak self] reason in
+            guard let relay = self else { return }
+            eventLoop.execute {
+                relay.logger.info("closing WebSocket session on \(relay.session.tag): \(reason)")
+                relay.interruptRegistration = nil
+                relay.close(code: .unknown(1012), reason: "credential changed; reconnect")
+            }
+        })
+        clientLeg.attach(self)
+        upstreamLeg.attach(self)
+        session.upstream.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
+        session.upstream.read()
+    }
+
+    // MARK: Frames
+
+    fileprivate func received(_ frame: WebSocketFrame, from side: WebSocketLegHandler.Side) {
+        guard !closed else { return }
+        switch frame.opcode {
+        case .text, .binary:
+            side == .client ? fromClient(frame) : fromUpstream(frame)
+        case .ping:
+            let pong = WebSocketFrame(fin: true, opcode: .pong, maskKey: side == .upstream ? .random() : nil, data: frame.unmaskedData)
+            (side == .client ? clientLeg : upstreamLeg).send(pong)
+        case .connectionClose:
+            let code = frame.unmaskedData.getInteger(at: frame.unmaskedData.readerIndex, as: UInt16.self).map { WebSocketErrorCode(codeNumber: Int($0)) }
+            close(code: code ?? .normalClosure, reason: side == .client ? "client closed" : "upstream closed")
+        default:
+            break
+        }
+    }
+
+    private func fromClient(_ frame: WebSocketFrame) {
+        let data = frame.unmaskedData
+        if frame.opcode == .text, let request = GatewayJSON.parse(data.readableBytesView), request["type"]?.stringValue == "response.create" {
+            let warmUp = request["generate"] == .bool(false)
+            let model = request["model"]?.stringValue
+            pendingCreates.append((warmUp, model))
+            if !warmUp, session.isNewSession, !loggedAssignment {
+                loggedAssignment = true
+                var line = "assigned credential \(session.tag)"
+                if let sessionID = session.sessionID { line += " for session \(sessionID)" }
+                if !session.user.name.isEmpty { line += " by user \(session.user.name)" }
+                if let model { line += ", model=\(model)" }
+                logger.debug("\(line) (websocket)")
+            }
+        }
+        upstreamLeg.send(WebSocketFrame(fin: true, opcode: frame.opcode, maskKey: .random(), data: data))
+        if !session.upstream.isWritable { clientChannel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in } }
+    }
+
+    private func fromUpstream(_ frame: WebSocketFrame) {
+        var data = frame.unmaskedData
+        if frame.opcode == .text {
+            let (kind, event) = WebSocketEventRewriter.kind(of: data.readableBytesView)
+            let now = runtime.now
+            switch kind {
+            case .rateLimits:
+                if let snapshot = RateLimitSnapshot(rateLimitsEvent: Data(data.readableBytesView), now: now) {
+                    runtime.observe(snapshot, tag: session.tag)
+                }
+                data = ByteBuffer(bytes: WebSocketEventRewriter.rewriteRateLimits(event, with: runtime.aggregate(for: session.user), now: now))
+            case .error(let status):
+                if status == 429, let rejection = RateLimitRejection(errorEvent: Data(data.readableBytesView), now: now) {
+                    runtime.recordRateLimited(session.tag, rejection: rejection)
+                }
+                if let event {
+                    data = ByteBuffer(bytes: WebSocketEventRewriter.rewriteError(event, status: status, aggregate: runtime.aggregate(for: session.user), now: now))
+                }
+            case .completed:
+                let request = pendingCreates.isEmpty ? nil : pendingCreates.removeFirst()
+                if request?.warmUp != true, let usage = CompletedUsage(completedEvent: event) {
+                    runtime.recordUsage(usage, tag: session.tag, fallbackModel: request?.model, user: session.user, weekStart: nil)
+                }
+            case .other:
+                break
+            }
+        }
+        clientLeg.send(WebSocketFrame(fin: true, opcode: frame.opcode, data: data))
+        if !clientChannel.isWritable { session.upstream.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in } }
+    }
+
+    fileprivate func writabilityChanged(_ side: WebSocketLegHandler.Side, writable: Bool) {
+        // A leg that cannot keep up stops reading on the other.
+        let other = side == .client ? session.upstream : clientChannel
+        other.setOption(ChannelOptions.autoRead, value: writable).whenFailure { _ in }
+        if writable { other.read() }
+    }
+
+    // MARK: Ending
+
+    /// Ends both legs: a close frame to each, then the connections.
+    func close(code: WebSocketErrorCode, reason: String) {
+        guard !closed else { return }
+        closed = true
+        if let id = interruptRegistration { runtime.interrupts.unregister(id) }
+        interruptRegistration = nil
+        logger.debug("WebSocket session on \(session.tag) ended: \(reason)")
+        for (leg, channel, masked) in [(clientLeg, clientChannel, false), (upstreamLeg, session.upstream, true)] {
+            var payload = channel.allocator.buffer(capacity: 2 + reason.utf8.count)
+            payload.write(webSocketErrorCode: code)
+            payload.writeString(String(reason.prefix(100)))
+            leg.send(WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: masked ? .random() : nil, data: payload))
+            channel.close(promise: nil)
+        }
+    }
+
+    fileprivate func legClosed(_ side: WebSocketLegHandler.Side) {
+        close(code: side == .client ? .goingAway : .unexpectedServerError, reason: side == .client ? "client disconnected" : "upstream disconnected")
+    }
+
+    fileprivate func legFailed(_ side: WebSocketLegHandler.Side, _ error: any Error) {
+        logger.debug("WebSocket \(side == .client ? "client" : "upstream") error: \(error)")
+        close(code: side == .client ? .protocolError : .unexpectedServerError, reason: "\(side == .client ? "client" : "upstream") error")
+    }
+}

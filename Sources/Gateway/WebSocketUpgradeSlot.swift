@@ -1,0 +1,39 @@
+import NIOCore
+import NIOHTTP1
+
+/// Carries the outcome of preparing a WebSocket upgrade from the upgrader's callbacks to the
+/// pipeline: either the upstream session to relay to, or the answer to send instead of a 101.
+/// Used only on the client channel's event loop.
+final class WebSocketUpgradeSlot: @unchecked Sendable {
+    private var refusal: GatewayResponse?
+    private var session: PreparedWebSocketSession?
+
+    func refuse(_ response: GatewayResponse) {
+        refusal = response
+    }
+
+    func takeRefusal() -> GatewayResponse? {
+        defer { refusal = nil }
+        return refusal
+    }
+
+    func prepare(_ session: PreparedWebSocketSession) {
+        self.session = session
+    }
+
+    func takeSession() -> PreparedWebSocketSession? {
+        defer { session = nil }
+        return session
+    }
+}
+
+/// An upstream WebSocket that is open and waiting for the client side of the relay.
+struct PreparedWebSocketSession {
+    var upstream: any Channel
+    var upstreamLeg: WebSocketLegHandler
+    var tag: String
+    var user: AuthenticatedUser
+    var isNewSession: Bool
+    var sessionID: String?
+    var requestID: String
+}

@@ -1,0 +1,104 @@
+public import Foundation
+
+/// One simulated ChatGPT account of the fake Codex backend.
+public struct SimulatedAccount: Sendable {
+    /// How the backend treats model requests for this account.
+    public enum Behavior: Hashable, Sendable {
+        /// Answer normally (or with 429 once a window is used up).
+        case normal
+        /// Always answer 429 `usage_limit_reached`, whatever the windows say.
+        case rateLimited
+        /// Start the answer, then drop the connection before `response.completed`.
+        case dropMidStream
+        /// Answer every model request with this HTTP status and a JSON error.
+        case failing(status: Int)
+    }
+
+    /// `ChatGPT-Account-Id`, also the `chatgpt_account_id` claim of its tokens.
+    public var accountID: String
+    public var email: String
+    public var rateLimits: SimulatedRateLimits
+    public var behavior: Behavior
+    /// The assistant's answer text, streamed in `deltaCount` pieces.
+    public var reply: String
+    public var deltaCount: Int
+    /// Usage reported in `response.completed`.
+    public var inputTokens: Int
+    public var outputTokens: Int
+    public var cachedTokens: Int
+    /// Added to both windows after each answered (non-warm-up) turn.
+    public var percentPerTurn: Double
+    /// Access tokens the backend accepts for this account.
+    public var accessTokens: Set<String>
+    /// The one refresh token that currently works; refreshing rotates it.
+    public var refreshToken: String
+    /// Refresh tokens already exchanged (answered with `refresh_token_reused`).
+    public var usedRefreshTokens: Set<String> = []
+
+    public init(
+        accountID: String, planType: String = "plus", fiveHourPercent: Double? = 0, weeklyPercent: Double = 0,
+        fiveHourResetIn: Int = 3600, weeklyResetIn: Int = 5 * 86_400, now: Date = Date(),
+        behavior: Behavior = .normal, reply: String? = nil, deltaCount: Int = 3,
+        inputTokens: Int = 120, outputTokens: Int = 8, cachedTokens: Int = 0, percentPerTurn: Double = 0,
+        accessToken: String? = nil, refreshToken: String? = nil
+    ) {
+        let unixNow = Int(now.timeIntervalSince1970)
+        self.accountID = accountID
+        email = "\(accountID)@example.com"
+        rateLimits = SimulatedRateLimits(
+            planType: planType,
+            fiveHour: fiveHourPercent.map { .init(usedPercent: $0, windowMinutes: 300, resetAt: unixNow + fiveHourResetIn) },
+            weekly: .init(usedPercent: weeklyPercent, windowMinutes: 10080, resetAt: unixNow + weeklyResetIn))
+        self.behavior = behavior
+        self.reply = reply ?? "Hello from \(accountID)."
+        self.deltaCount = max(1, deltaCount)
+        self.inputTokens = inputTokens
+        self.outputTokens = outputTokens
+        self.cachedTokens = cachedTokens
+        self.percentPerTurn = percentPerTurn
+        accessTokens = [accessToken ?? "access-\(accountID)"]
+        self.refreshToken = refreshToken ?? "refresh-\(accountID)"
+    }
+
+    /// An unsigned JWT like the ones the real token endpoint issues: `exp` and the account claims.
+    public static func accessTokenJWT(accountID: String, planType: String, expiresAt: Date, nonce: String = UUID().uuidString) -> String {
+        let payload: [String: Any] = [
+            "exp": Int(expiresAt.timeIntervalSince1970),
+            "jti": nonce,
+            "https://api.openai.com/auth": ["chatgpt_account_id": accountID, "chatgpt_plan_type": planType],
+        ]
+        let header = base64URL(Data(#"{"alg":"none","typ":"JWT"}"#.utf8))
+        let body = base64URL((try? JSONSerialization.data(withJSONObject: payload, options: [.sortedKeys])) ?? Data())
+        return "\(header).\(body).sig"
+    }
+
+    static func base64URL(_ data: Data) -> String {
+        data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+}
+
+/// One request the simulator received, for assertions.
+public struct SimulatedRequest: Sendable {
+    public enum Transport: String, Hashable, Sendable {
+        case http
+        case webSocket
+    }
+
+    public var transport: Transport
+    public var method: String
+    public var path: String
+    /// The account the bearer token belonged to; nil when unknown.
+    public var accountID: String?
+    /// Lower-cased names.
+    public var headers: [(name: String, value: String)]
+    /// The request body, or for WebSocket the text message.
+    public var body: Data
+    /// For model requests: whether it was a warm-up (`generate: false`).
+    public var isWarmUp: Bool
+
+    public func header(_ name: String) -> String? {
+        let lowered = name.lowercased()
+        return headers.first { $0.name == lowered }?.value
+    }
+}

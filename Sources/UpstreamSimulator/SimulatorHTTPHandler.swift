@@ -1,0 +1,198 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+import Synchronization
+
+/// Answers the simulator's plain HTTP routes: SSE responses, the usage API, the token endpoint,
+/// and refused WebSocket upgrades.
+final class SimulatorHTTPHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let simulator: UpstreamSimulator
+    private var head: HTTPRequestHead?
+    private var body = ByteBuffer()
+    /// True while an SSE answer is being written; a close before the end counts as abandoned.
+    private var streaming = false
+
+    init(simulator: UpstreamSimulator) {
+        self.simulator = simulator
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            self.head = head
+            body.clear()
+        case .body(var chunk):
+            body.writeBuffer(&chunk)
+        case .end:
+            guard let head else { return }
+            self.head = nil
+            handle(context: context, head: head, body: Data(body.readableBytesView))
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if streaming {
+            streaming = false
+            simulator.mutate { $0.abandonedStreams += 1 }
+        }
+        context.fireChannelInactive()
+    }
+
+    private func handle(context: ChannelHandlerContext, head: HTTPRequestHead, body: Data) {
+        let path = String(head.uri.split(separator: "?", maxSplits: 1).first ?? "")
+        let accountID = simulator.state.withLock { $0.accountID(bearer: head.headers.first(name: "authorization")) }
+        let isUpgrade = head.headers.first(name: "upgrade")?.lowercased() == "websocket"
+        let json = SimulatorJSON.object(body)
+        simulator.mutate { state in
+            state.log.append(SimulatedRequest(
+                transport: .http, method: isUpgrade ? "UPGRADE" : head.method.rawValue, path: path, accountID: accountID,
+                headers: head.headers.map { ($0.name.lowercased(), $0.value) }, body: body,
+                isWarmUp: (json?["generate"] as? Bool) == false))
+        }
+        switch (head.method, path) {
+        case (.POST, "/oauth/token"):
+            refreshToken(context: context, body: body, contentType: head.headers.first(name: "content-type") ?? "")
+        case (_, "/backend-api/wham/usage"), (_, "/wham/usage"), (_, "/api/codex/usage"):
+            guard let accountID, let account = simulator.account(accountID) else { return unauthorized(context: context) }
+            respond(context: context, status: .ok, json: usagePayload(account))
+        case (.GET, "/backend-api/codex/models"):
+            guard accountID != nil else { return unauthorized(context: context) }
+            respond(context: context, status: .ok, json: ["models": [Any]()])
+        case (_, "/backend-api/codex/responses"):
+            guard let accountID, let account = simulator.account(accountID) else { return unauthorized(context: context) }
+            if isUpgrade {
+                // The upgrader refused: the account is rate-limited or failing.
+                return rejectModelRequest(context: context, account: account) ?? respond(context: context, status: .badRequest, json: ["error": ["message": "upgrade refused"]])
+            }
+            guard head.method == .POST else { return respond(context: context, status: .methodNotAllowed, json: ["error": ["message": "method not allowed"]]) }
+            if rejectModelRequest(context: context, account: account) != nil { return }
+            streamAnswer(context: context, account: account, request: json ?? [:])
+        default:
+            respond(context: context, status: .notFound, json: ["error": ["type": "invalid_request_error", "message": "no route for \(path)"]])
+        }
+    }
+
+    /// Answers 429 or the configured failure; nil when the account may be served.
+    private func rejectModelRequest(context: ChannelHandlerContext, account: SimulatedAccount) -> Void? {
+        let now = UpstreamSimulator.unixNow
+        switch account.behavior {
+        case .failing(let status):
+            return respond(context: context, status: .init(statusCode: status), json: ["error": ["type": "server_error", "message": "simulated failure"]])
+        case .rateLimited:
+            var limits = account.rateLimits
+            if limits.exhaustedResetAt == nil { limits.weekly.usedPercent = 100 }
+            return respond(context: context, status: .tooManyRequests, json: ["error": SimulatedTurn.usageLimitError(limits, now: now)],
+                           extraHeaders: limits.headers(now: now))
+        case .normal, .dropMidStream:
+            guard account.rateLimits.limitReached else { return nil }
+            return respond(context: context, status: .tooManyRequests, json: ["error": SimulatedTurn.usageLimitError(account.rateLimits, now: now)],
+                           extraHeaders: account.rateLimits.headers(now: now))
+        }
+    }
+
+    private func streamAnswer(context: ChannelHandlerContext, account: SimulatedAccount, request: [String: Any]) {
+        let now = UpstreamSimulator.unixNow
+        let responseID = simulator.mutate { $0.nextResponseID() }
+        let turn = SimulatedTurn(responseID: responseID, model: request["model"] as? String ?? "gpt-5.5", account: account,
+                                 isWarmUp: (request["generate"] as? Bool) == false, createdAt: now)
+        var headers = account.rateLimits.headers(now: now)
+        headers.add(name: "content-type", value: "text/event-stream")
+        headers.add(name: "cache-control", value: "no-cache")
+        headers.add(name: "x-request-id", value: responseID)
+        headers.add(name: "x-codex-turn-state", value: "turn-\(responseID)")
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+        streaming = true
+        let events = turn.events()
+        for (index, event) in events.enumerated() {
+            if case .dropMidStream = account.behavior, index == 3 {
+                context.flush()
+                context.close(promise: nil)
+                return
+            }
+            let type = event["type"] as? String ?? "message"
+            var buffer = context.channel.allocator.buffer(capacity: 256)
+            buffer.writeString("event: \(type)\ndata: ")
+            buffer.writeBytes(SimulatorJSON.data(event))
+            buffer.writeString("\n\n")
+            context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        }
+        streaming = false
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        simulator.mutate { state in
+            state.completedResponses += 1
+            if !turn.isWarmUp { state.accounts[account.accountID]?.rateLimits.addUse(account.percentPerTurn) }
+        }
+    }
+
+    private func refreshToken(context: ChannelHandlerContext, body: Data, contentType: String) {
+        var fields: [String: String] = [:]
+        if contentType.contains("json") {
+            for (key, value) in SimulatorJSON.object(body) ?? [:] { fields[key] = value as? String }
+        } else {
+            for pair in String(decoding: body, as: UTF8.self).split(separator: "&") {
+                let parts = pair.split(separator: "=", maxSplits: 1).map { String($0).removingPercentEncoding ?? String($0) }
+                if parts.count == 2 { fields[parts[0]] = parts[1] }
+            }
+        }
+        guard fields["grant_type"] == "refresh_token", let presented = fields["refresh_token"] else {
+            return respond(context: context, status: .badRequest, json: ["error": ["code": "invalid_request", "message": "grant_type must be refresh_token"]])
+        }
+        let outcome = simulator.mutate { state -> (status: HTTPResponseStatus, json: [String: Any]) in
+            guard var account = state.accounts.values.first(where: { $0.refreshToken == presented || $0.usedRefreshTokens.contains(presented) }) else {
+                return (.unauthorized, ["error": ["code": "refresh_token_invalidated", "message": "unknown refresh token"]])
+            }
+            guard account.refreshToken == presented else {
+                return (.unauthorized, ["error": ["code": "refresh_token_reused", "message": "refresh token already used"]])
+            }
+            let access = SimulatedAccount.accessTokenJWT(accountID: account.accountID, planType: account.rateLimits.planType,
+                                                         expiresAt: Date().addingTimeInterval(3600))
+            account.usedRefreshTokens.insert(presented)
+            account.refreshToken = "refresh-\(account.accountID)-\(UUID().uuidString.prefix(8))"
+            account.accessTokens.insert(access)
+            state.accounts[account.accountID] = account
+            return (.ok, ["id_token": access, "access_token": access, "refresh_token": account.refreshToken,
+                          "token_type": "Bearer", "expires_in": 3600, "scope": "openid profile email"])
+        }
+        respond(context: context, status: outcome.status, json: outcome.json)
+    }
+
+    private func usagePayload(_ account: SimulatedAccount) -> [String: Any] {
+        let now = UpstreamSimulator.unixNow
+        func window(_ window: SimulatedRateLimits.Window) -> [String: Any] {
+            ["used_percent": Int(window.usedPercent.rounded()), "limit_window_seconds": window.windowMinutes * 60,
+             "reset_after_seconds": max(0, window.resetAt - now), "reset_at": window.resetAt]
+        }
+        let limits = account.rateLimits
+        var rateLimit: [String: Any] = ["allowed": !limits.limitReached, "limit_reached": limits.limitReached]
+        if let fiveHour = limits.fiveHour {
+            rateLimit["primary_window"] = window(fiveHour)
+            rateLimit["secondary_window"] = window(limits.weekly)
+        } else {
+            rateLimit["primary_window"] = window(limits.weekly)
+            rateLimit["secondary_window"] = NSNull()
+        }
+        return ["user_id": "user-\(account.accountID)", "account_id": account.accountID, "email": account.email,
+                "plan_type": limits.planType, "rate_limit": rateLimit, "code_review_rate_limit": NSNull(),
+                "additional_rate_limits": NSNull(),
+                "credits": ["has_credits": false, "unlimited": false, "balance": "0", "approx_local_messages": [0, 0], "approx_cloud_messages": [0, 0]],
+                "rate_limit_reached_type": NSNull(), "promo": NSNull()]
+    }
+
+    private func unauthorized(context: ChannelHandlerContext) {
+        respond(context: context, status: .unauthorized,
+                json: ["error": ["type": "invalid_request_error", "code": "invalid_api_key", "message": "Incorrect API key provided"]])
+    }
+
+    private func respond(context: ChannelHandlerContext, status: HTTPResponseStatus, json: [String: Any], extraHeaders: HTTPHeaders = [:]) {
+        let data = SimulatorJSON.data(json)
+        var headers = extraHeaders
+        headers.add(name: "content-type", value: "application/json")
+        headers.add(name: "content-length", value: String(data.count))
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: data)))), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+    }
+}

@@ -1,0 +1,95 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOWebSocket
+
+/// One simulated Responses WebSocket: for every `response.create`, a `codex.rate_limits`
+/// event, then the answer (or a 429 `error` event when the account is used up).
+/// `previous_response_id` must name a response of this same connection, as upstream demands.
+final class SimulatorWebSocketHandler: ChannelInboundHandler {
+    typealias InboundIn = WebSocketFrame
+    typealias OutboundOut = WebSocketFrame
+
+    private let simulator: UpstreamSimulator
+    private let accountID: String
+    private let headers: [(name: String, value: String)]
+    private var responseIDs: Set<String> = []
+    private var closing = false
+
+    init(simulator: UpstreamSimulator, accountID: String, head: HTTPRequestHead) {
+        self.simulator = simulator
+        self.accountID = accountID
+        headers = head.headers.map { ($0.name.lowercased(), $0.value) }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        switch frame.opcode {
+        case .text:
+            handleMessage(context: context, Data(frame.unmaskedData.readableBytesView))
+        case .ping:
+            send(context: context, WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData))
+        case .connectionClose:
+            guard !closing else { return context.close(promise: nil) }
+            closing = true
+            var code = context.channel.allocator.buffer(capacity: 2)
+            code.write(webSocketErrorCode: .normalClosure)
+            let channel = context.channel
+            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: code))).whenComplete { _ in
+                channel.close(promise: nil)
+            }
+        default:
+            break
+        }
+    }
+
+    private func handleMessage(context: ChannelHandlerContext, _ data: Data) {
+        let request = SimulatorJSON.object(data) ?? [:]
+        let isWarmUp = (request["generate"] as? Bool) == false
+        simulator.mutate { state in
+            state.log.append(SimulatedRequest(transport: .webSocket, method: "MESSAGE", path: "/backend-api/codex/responses",
+                                              accountID: accountID, headers: headers, body: data, isWarmUp: isWarmUp))
+        }
+        guard request["type"] as? String == "response.create", let account = simulator.account(accountID) else {
+            return sendJSON(context: context, ["type": "error", "status_code": 400,
+                                               "error": ["type": "invalid_request_error", "message": "expected response.create"]])
+        }
+        if let previous = request["previous_response_id"] as? String, !responseIDs.contains(previous) {
+            return sendJSON(context: context, ["type": "error", "status_code": 400,
+                                               "error": ["type": "invalid_request_error", "code": "previous_response_not_found",
+                                                         "message": "Previous response with id '\(previous)' not found."]])
+        }
+        let now = UpstreamSimulator.unixNow
+        sendJSON(context: context, SimulatedTurn.rateLimitsEvent(account.rateLimits, now: now))
+        if account.rateLimits.limitReached {
+            var headerObject: [String: String] = [:]
+            for (name, value) in account.rateLimits.headers(now: now) { headerObject[name] = value }
+            return sendJSON(context: context, ["type": "error", "status_code": 429,
+                                               "error": SimulatedTurn.usageLimitError(account.rateLimits, now: now), "headers": headerObject])
+        }
+        let responseID = simulator.mutate { $0.nextResponseID() }
+        let turn = SimulatedTurn(responseID: responseID, model: request["model"] as? String ?? "gpt-5.5", account: account,
+                                 isWarmUp: isWarmUp, createdAt: now)
+        for (index, event) in turn.events().enumerated() {
+            if case .dropMidStream = account.behavior, index == 3, !isWarmUp {
+                simulator.mutate { $0.abandonedStreams += 1 }
+                context.close(promise: nil)
+                return
+            }
+            sendJSON(context: context, event)
+        }
+        responseIDs.insert(responseID)
+        simulator.mutate { state in
+            state.completedResponses += 1
+            if !isWarmUp { state.accounts[accountID]?.rateLimits.addUse(account.percentPerTurn) }
+        }
+    }
+
+    private func sendJSON(context: ChannelHandlerContext, _ object: [String: Any]) {
+        send(context: context, WebSocketFrame(fin: true, opcode: .text, data: ByteBuffer(bytes: SimulatorJSON.data(object))))
+    }
+
+    private func send(context: ChannelHandlerContext, _ frame: WebSocketFrame) {
+        context.writeAndFlush(wrapOutboundOut(frame), promise: nil)
+    }
+}

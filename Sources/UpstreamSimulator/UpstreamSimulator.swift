@@ -1,0 +1,210 @@
+import Foundation
+public import NIOCore
+import NIOHTTP1
+public import NIOPosix
+import NIOWebSocket
+import Synchronization
+
+/// A simulated Codex backend on loopback: `/backend-api/codex/responses` over SSE and WebSocket,
+/// `/backend-api/wham/usage`, `/oauth/token`, with per-account limits, 429s and a request log.
+/// The tests, the benchmarks and `codexpool demo` point codexpool's `upstream:` at it.
+public final class UpstreamSimulator: Sendable {
+    public let port: Int
+    private let channel: any Channel
+    let state: Mutex<SimulatorState>
+
+    /// The Responses API base (`upstream.base_url`).
+    public var baseURL: String { "http://127.0.0.1:\(port)/backend-api/codex" }
+    /// The usage API (`upstream.usage_url`).
+    public var usageURL: String { "http://127.0.0.1:\(port)/backend-api/wham/usage" }
+    /// The OAuth token endpoint (`upstream.token_url`).
+    public var tokenURL: String { "http://127.0.0.1:\(port)/oauth/token" }
+
+    private init(channel: any Channel, port: Int, state: SimulatorState) {
+        self.channel = channel
+        self.port = port
+        self.state = Mutex(state)
+    }
+
+    /// Starts the simulator on `host:port` (0: any free port).
+    public static func start(accounts: [SimulatedAccount], host: String = "127.0.0.1", port: Int = 0,
+                             group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> UpstreamSimulator {
+        let box = SimulatorBox()
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try Self.configure(channel, box: box)
+                }
+            }
+            .bind(host: host, port: port).get()
+        let simulator = UpstreamSimulator(channel: channel, port: channel.localAddress?.port ?? port, state: SimulatorState(accounts: accounts))
+        box.simulator.withLock { $0 = simulator }
+        return simulator
+    }
+
+    private static func configure(_ channel: any Channel, box: SimulatorBox) throws {
+        let upgrader = NIOWebSocketServerUpgrader(
+            maxFrameSize: 1 << 24,
+            shouldUpgrade: { channel, head in
+                guard let simulator = box.current else { return channel.eventLoop.makeSucceededFuture(nil) }
+                return channel.eventLoop.makeSucceededFuture(simulator.upgradeHeaders(for: head))
+            },
+            upgradePipelineHandler: { channel, head in
+                channel.eventLoop.makeCompletedFuture {
+                    guard let simulator = box.current else { throw ChannelError.ioOnClosedChannel }
+                    let accountID = simulator.state.withLock { $0.accountID(bearer: head.headers.first(name: "authorization")) }
+                    try channel.pipeline.syncOperations.addHandler(NIOWebSocketFrameAggregator(
+                        minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 1 << 16, maxAccumulatedFrameSize: 1 << 26))
+                    try channel.pipeline.syncOperations.addHandler(
+                        SimulatorWebSocketHandler(simulator: simulator, accountID: accountID ?? "", head: head))
+                }
+            })
+        try channel.pipeline.syncOperations.configureHTTPServerPipeline(
+            withServerUpgrade: (upgraders: [upgrader], completionHandler: { _ in }))
+        guard let simulator = box.current else { throw ChannelError.ioOnClosedChannel }
+        try channel.pipeline.syncOperations.addHandler(SimulatorHTTPHandler(simulator: simulator))
+        simulator.connectionOpened(channel)
+    }
+
+    /// Stops listening and closes every open connection.
+    public func shutdown() async {
+        try? await channel.close()
+        let open = state.withLock { $0.openChannels.values }
+        for channel in open { try? await channel.close() }
+    }
+
+    // MARK: Inspection and control
+
+    /// Every request received so far, oldest first.
+    public var requests: [SimulatedRequest] { state.withLock { $0.log } }
+
+    /// Model requests (`/responses`, HTTP or WebSocket message), oldest first.
+    public var modelRequests: [SimulatedRequest] { requests.filter { $0.path.hasSuffix("/responses") && $0.method != "UPGRADE" } }
+
+    public func account(_ accountID: String) -> SimulatedAccount? { state.withLock { $0.accounts[accountID] } }
+
+    public func updateAccount(_ accountID: String, _ change: (inout SimulatedAccount) -> Void) {
+        state.withLock { state in
+            if var account = state.accounts[accountID] {
+                change(&account)
+                state.accounts[accountID] = account
+            }
+        }
+    }
+
+    /// Connections currently open to the simulator.
+    public var openConnectionCount: Int { state.withLock { $0.openChannels.count } }
+
+    /// Waits until `condition` holds for the simulator's state; re-checked on every change.
+    public func waitUntil(_ condition: @escaping @Sendable (SimulatorSnapshot) -> Bool) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let satisfied = state.withLock { state -> Bool in
+                if condition(state.snapshot) { return true }
+                state.waiters.append((condition, continuation))
+                return false
+            }
+            if satisfied { continuation.resume() }
+        }
+    }
+
+    // MARK: Internals used by the handlers
+
+    func mutate<Result>(_ body: (inout SimulatorState) -> Result) -> Result {
+        let (result, ready) = state.withLock { state -> (Result, [CheckedContinuation<Void, Never>]) in
+            let result = body(&state)
+            return (result, state.takeSatisfiedWaiters())
+        }
+        for waiter in ready { waiter.resume() }
+        return result
+    }
+
+    func connectionOpened(_ channel: any Channel) {
+        let id = ObjectIdentifier(channel)
+        mutate { $0.openChannels[id] = channel }
+        channel.closeFuture.whenComplete { [self] _ in
+            mutate { state in
+                state.openChannels[id] = nil
+                state.closedConnections += 1
+            }
+        }
+    }
+
+    /// Headers for the 101, or nil to refuse (the HTTP handler then answers the request).
+    func upgradeHeaders(for head: HTTPRequestHead) -> HTTPHeaders? {
+        guard head.uri.hasPrefix("/backend-api/codex/responses") else { return nil }
+        return state.withLock { state -> HTTPHeaders? in
+            guard let id = state.accountID(bearer: head.headers.first(name: "authorization")), let account = state.accounts[id] else { return nil }
+            if case .rateLimited = account.behavior { return nil }
+            if case .failing = account.behavior { return nil }
+            var headers = account.rateLimits.headers(now: Self.unixNow)
+            headers.add(name: "x-request-id", value: UUID().uuidString)
+            headers.add(name: "openai-model", value: "gpt-5.5")
+            return headers
+        }
+    }
+
+    static var unixNow: Int { Int(Date().timeIntervalSince1970) }
+}
+
+/// Lets channel initializers reach the simulator, which exists only after the bind.
+private final class SimulatorBox: Sendable {
+    let simulator = Mutex<UpstreamSimulator?>(nil)
+    var current: UpstreamSimulator? { simulator.withLock { $0 } }
+}
+
+/// What tests can wait on.
+public struct SimulatorSnapshot: Sendable {
+    public var requestCount: Int
+    public var openConnections: Int
+    public var closedConnections: Int
+    /// Streams the simulator started and saw cut by the other side before it finished.
+    public var abandonedStreams: Int
+    public var completedResponses: Int
+}
+
+struct SimulatorState {
+    var accounts: [String: SimulatedAccount] = [:]
+    var log: [SimulatedRequest] = []
+    var openChannels: [ObjectIdentifier: any Channel] = [:]
+    var closedConnections = 0
+    var abandonedStreams = 0
+    var completedResponses = 0
+    var responseCounter = 0
+    var waiters: [(condition: @Sendable (SimulatorSnapshot) -> Bool, continuation: CheckedContinuation<Void, Never>)] = []
+
+    init(accounts: [SimulatedAccount]) {
+        for account in accounts { self.accounts[account.accountID] = account }
+    }
+
+    var snapshot: SimulatorSnapshot {
+        SimulatorSnapshot(requestCount: log.count, openConnections: openChannels.count, closedConnections: closedConnections,
+                          abandonedStreams: abandonedStreams, completedResponses: completedResponses)
+    }
+
+    mutating func takeSatisfiedWaiters() -> [CheckedContinuation<Void, Never>] {
+        guard !waiters.isEmpty else { return [] }
+        let current = snapshot
+        var ready: [CheckedContinuation<Void, Never>] = []
+        waiters.removeAll { waiter in
+            guard waiter.condition(current) else { return false }
+            ready.append(waiter.continuation)
+            return true
+        }
+        return ready
+    }
+
+    /// The account a `Bearer` header belongs to.
+    func accountID(bearer: String?) -> String? {
+        guard let bearer, bearer.hasPrefix("Bearer ") else { return nil }
+        let token = String(bearer.dropFirst(7))
+        return accounts.values.first { $0.accessTokens.contains(token) }?.accountID
+    }
+
+    mutating func nextResponseID() -> String {
+        responseCounter += 1
+        return "resp_sim\(responseCounter)"
+    }
+}
