@@ -84,7 +84,11 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "PoolCore"], swiftSettings: strictSettings),
-        .testTarget(name: "GatewayTests", dependencies: ["Gateway", nioHTTP1], swiftSettings: strictSettings),
+        .testTarget(
+            name: "GatewayTests",
+            dependencies: ["Gateway", "Configuration", "PoolCore", "UpstreamSimulator", "TestSupport", nioCore, nioHTTP1, nioPosix, nioWebSocket, logging],
+            swiftSettings: strictSettings
+        ),
         .testTarget(name: "UpstreamSimulatorTests", dependencies: ["UpstreamSimulator", nioHTTP1], swiftSettings: strictSettings),
         .testTarget(name: "CodexpoolTests", dependencies: ["codexpool", "TestSupport"], swiftSettings: strictSettings),
         // Throughput of the tunnel transport; run through scripts/benchmark, in release mode.

@@ -28,7 +28,7 @@ final class UpstreamHTTPConnection: @unchecked Sendable {
 
     /// Sends a request with a complete body; the response goes to `delegate`.
     func execute(_ head: HTTPRequestHead, body: ByteBuffer?, delegate: any UpstreamResponseDelegate, onIdle: @escaping (UpstreamHTTPConnection) -> Void) {
-        handler.start(head: head, body: body, delegate: delegate) { [unowned self] in onIdle(self) }
+        handler.start(head: head, body: body, delegate: delegate) { onIdle(self) }
     }
 
     /// Stops reading while the client cannot keep up (backpressure), and resumes.

@@ -52,9 +52,11 @@ public struct StatusFrameGate: Sendable {
 
     public init() {}
 
-    /// The status to send, or nil when it equals the last one sent.
+    /// The status to send, or nil when it reads the same as the last one sent. Compared as
+    /// sent (resets in whole seconds), so floating-point jitter in the averaged resets does not
+    /// produce frames that look identical to the watcher.
     public mutating func next(_ status: AggregateStatus) -> AggregateStatus? {
-        guard status != lastSent else { return nil }
+        guard status.json != lastSent?.json else { return nil }
         lastSent = status
         return status
     }

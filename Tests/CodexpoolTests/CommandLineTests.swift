@@ -59,13 +59,19 @@ import Testing
 
     @Test(arguments: [(SIGTERM, "SIGTERM"), (SIGINT, "SIGINT")])
     func serveStopsCleanlyOnSignal(signal: Int32, name: String) async throws {
-        let child = ChildProcess(try ChildProcess.codexpoolExecutable, ["serve"], environment: ["CODEX_HOME": "/nonexistent-codex-home"])
+        // Port 0: the two signal tests run in parallel and must not compete for one port.
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("codexpool-serve-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let config = folder.appendingPathComponent("codexpool.yaml")
+        try "listen: 127.0.0.1:0\ncredentials:\n  - tag: home\n    credential_path: \(folder.path)/auth.json\n".write(to: config, atomically: true, encoding: .utf8)
+        let child = ChildProcess(try ChildProcess.codexpoolExecutable, ["serve", "--config", config.path])
         try child.start()
         await child.waitForStandardError(containing: "ready")
         kill(child.process.processIdentifier, signal)
         let status = await child.exitStatus()
         #expect(status == 0, "\(name): \(child.standardError)")
-        #expect(child.standardError.contains("<embedded default>: ok: listens on http://127.0.0.1:8080"))
+        #expect(child.standardError.contains("listening on http://127.0.0.1:"))
         #expect(child.standardError.contains("stopped"))
     }
 }

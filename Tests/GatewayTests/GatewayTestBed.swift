@@ -1,0 +1,100 @@
+import Configuration
+import Foundation
+@testable import Gateway
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import PoolCore
+import Testing
+import UpstreamSimulator
+
+/// A simulator, auth.json files for its accounts, and a gateway in front of them, all on
+/// loopback in the test process.
+final class GatewayTestBed: Sendable {
+    let simulator: UpstreamSimulator
+    let runtime: GatewayRuntime
+    let server: GatewayServer
+    let folder: URL
+    let client = UpstreamClient()
+    static let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+
+    struct User {
+        var name: String
+        var token: String
+        var credential: String
+    }
+
+    /// - Parameters:
+    ///   - balancer: pool all accounts behind a least-used balancer tagged `pool`.
+    ///   - users: none means open access.
+    ///   - authFiles: overrides the auth.json written for an account id.
+    static func start(accounts: [SimulatedAccount], balancer: BalancerStrategy? = .leastUsed, users: [User] = [],
+                      authFiles: [String: String] = [:]) async throws -> GatewayTestBed {
+        let simulator = try await UpstreamSimulator.start(accounts: accounts, group: group)
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("codexpool-gateway-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        var credentials: [CredentialConfiguration] = []
+        for account in accounts {
+            let path = folder.appendingPathComponent("\(account.accountID).json").path
+            let content = authFiles[account.accountID] ?? authJSON(access: account.accessTokens.first!, refresh: account.refreshToken, accountID: account.accountID)
+            try content.write(toFile: path, atomically: true, encoding: .utf8)
+            credentials.append(.local(LocalCredentialConfiguration(tag: account.accountID, credentialPath: path,
+                                                                   usagesPath: folder.appendingPathComponent("\(account.accountID)-usages.json").path)))
+        }
+        if let balancer {
+            credentials.append(.balancer(BalancerDefinition(tag: "pool", members: accounts.map(\.accountID), strategy: balancer)))
+        }
+        let endpoints = UpstreamEndpoints(
+            baseURL: EndpointURL(parsing: simulator.baseURL)!, apiBaseURL: EndpointURL(parsing: "http://127.0.0.1:\(simulator.port)")!,
+            usageURL: EndpointURL(parsing: simulator.usageURL)!, tokenURL: EndpointURL(parsing: simulator.tokenURL)!)
+        let configuration = CodexpoolConfiguration(
+            listen: ListenAddress(host: "127.0.0.1", port: 0), upstream: endpoints, credentials: credentials,
+            users: users.map { UserConfiguration(name: $0.name, token: Secret($0.token), credential: $0.credential) })
+        var logger = Logger(label: "gateway-test")
+        logger.logLevel = .critical
+        let runtime = GatewayRuntime(configuration: configuration, logger: logger, eventLoopGroup: group)
+        await runtime.start()
+        let server = try await GatewayServer.start(runtime: runtime)
+        return GatewayTestBed(simulator: simulator, runtime: runtime, server: server, folder: folder)
+    }
+
+    private init(simulator: UpstreamSimulator, runtime: GatewayRuntime, server: GatewayServer, folder: URL) {
+        self.simulator = simulator
+        self.runtime = runtime
+        self.server = server
+        self.folder = folder
+    }
+
+    func stop() async {
+        await server.shutdown(gracePeriod: .seconds(2))
+        await simulator.shutdown()
+        client.shutdown()
+        try? FileManager.default.removeItem(at: folder)
+    }
+
+    static func authJSON(access: String, refresh: String, accountID: String, lastRefresh: Date = Date()) -> String {
+        let formatter = ISO8601DateFormatter()
+        return """
+        {"OPENAI_API_KEY":null,"tokens":{"id_token":null,"access_token":"\(access)","refresh_token":"\(refresh)","account_id":"\(accountID)"},"last_refresh":"\(formatter.string(from: lastRefresh))"}
+        """
+    }
+
+    var target: UpstreamTarget { UpstreamTarget(host: "127.0.0.1", port: server.port, tls: nil, hostHeader: "127.0.0.1:\(server.port)") }
+
+    /// One request to the gateway, answered in full.
+    func request(_ method: HTTPMethod = .POST, _ path: String = "/v1/responses", headers: [(String, String)] = [],
+                 json: String? = nil) async throws -> UpstreamClient.CollectedResponse {
+        var fields = HTTPHeaders(headers)
+        if json != nil { fields.add(name: "content-type", value: "application/json") }
+        return try await client.collect(target, method: method, path: path, headers: fields, body: json.map { Array($0.utf8) },
+                                        on: Self.group.next()).get()
+    }
+
+    static let turnBody = #"{"model":"gpt-5.5","stream":true,"store":false,"input":[{"type":"message","role":"user","content":[{"type":"input_text","text":"hi"}]}]}"#
+}
+
+extension UpstreamClient.CollectedResponse {
+    var text: String { String(decoding: body, as: UTF8.self) }
+    func header(_ name: String) -> String? { headers.first(name: name) }
+}

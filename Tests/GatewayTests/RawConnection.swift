@@ -1,0 +1,92 @@
+import Foundation
+import NIOCore
+import NIOPosix
+
+/// A plain TCP client for what a well-behaved HTTP client cannot send or cannot stream.
+final class RawConnection: Sendable {
+    private let channel: any Channel
+    let received: AsyncStream<ByteBuffer>
+
+    init(port: Int) async throws {
+        let (stream, continuation) = AsyncStream<ByteBuffer>.makeStream()
+        received = stream
+        channel = try await ClientBootstrap(group: GatewayTestBed.group)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Collector(continuation: continuation)) }
+            }
+            .connect(host: "127.0.0.1", port: port).get()
+    }
+
+    func send(_ bytes: [UInt8]) async throws {
+        try await channel.writeAndFlush(ByteBuffer(bytes: bytes))
+    }
+
+    func close() {
+        channel.close(promise: nil)
+    }
+
+    private final class Collector: ChannelInboundHandler {
+        typealias InboundIn = ByteBuffer
+        let continuation: AsyncStream<ByteBuffer>.Continuation
+
+        init(continuation: AsyncStream<ByteBuffer>.Continuation) {
+            self.continuation = continuation
+        }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            continuation.yield(unwrapInboundIn(data))
+        }
+
+        func channelInactive(context: ChannelHandlerContext) {
+            continuation.finish()
+        }
+
+        func handlerRemoved(context: ChannelHandlerContext) {
+            continuation.finish()
+        }
+    }
+}
+
+enum RawSocket {
+    /// Sends bytes and returns everything received until the server closes.
+    static func exchange(port: Int, bytes: [UInt8]) async throws -> String {
+        let connection = try await RawConnection(port: port)
+        try await connection.send(bytes)
+        var text = ""
+        for await chunk in connection.received { text += String(buffer: chunk) }
+        return text
+    }
+}
+
+/// Reads a streamed HTTP response line by line (the NDJSON status watch). Used by one test task.
+final class NDJSONWatch: @unchecked Sendable {
+    private let connection: RawConnection
+    private var iterator: AsyncStream<ByteBuffer>.AsyncIterator
+    private var pending = ""
+
+    init(port: Int, path: String) async throws {
+        connection = try await RawConnection(port: port)
+        iterator = connection.received.makeAsyncIterator()
+        try await connection.send(Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8))
+    }
+
+    /// The next line that looks like a JSON object (chunk sizes and headers are skipped).
+    func nextLine() async throws -> String {
+        while true {
+            while let newline = pending.firstIndex(of: "\n") {
+                let line = String(pending[..<newline]).trimmingCharacters(in: .whitespacesAndNewlines)
+                pending = String(pending[pending.index(after: newline)...])
+                if line.hasPrefix("{") { return line }
+            }
+            var current = iterator
+            guard let chunk = await current.next() else { throw CancellationError() }
+            iterator = current
+            // "\r\n" is one Character in Swift; make every line end in a plain "\n".
+            pending += String(buffer: chunk).replacingOccurrences(of: "\r\n", with: "\n")
+        }
+    }
+
+    func close() {
+        connection.close()
+    }
+}
