@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
+import NIOWebSocket
 import PoolCore
 
 /// The HTTP side of one client connection: routes each request (§7.1), authenticates, and
@@ -76,6 +77,9 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // A refused upgrade is reported as an error, then delivered as a plain request, which
+        // is answered with the refusal the upgrade slot holds.
+        if error is NIOWebSocketUpgradeError { return }
         // Malformed HTTP: answer 400 when nothing was sent yet, then close.
         if error is HTTPParserError, exchange == nil, watch == nil {
             keepAlive = false

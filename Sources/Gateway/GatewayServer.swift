@@ -53,7 +53,13 @@ public final class GatewayServer: Sendable {
             maxFrameSize: UpstreamWebSocketDialer.maxMessageSize,
             shouldUpgrade: { channel, head in WebSocketProxySetup.shouldUpgrade(runtime: runtime, slot: slot, channel: channel, head: head) },
             upgradePipelineHandler: { channel, _ in WebSocketProxySetup.installRelay(runtime: runtime, slot: slot, channel: channel) })
-        try sync.configureHTTPServerPipeline(withServerUpgrade: (upgraders: [upgrader], completionHandler: { _ in }), withErrorHandling: false)
+        // On a successful upgrade the HTTP handler must leave too, or the WebSocket bytes would reach it.
+        let upgraded: @Sendable (ChannelHandlerContext) -> Void = { context in
+            if let handler = try? context.pipeline.syncOperations.handler(type: GatewayHTTPHandler.self) {
+                context.pipeline.syncOperations.removeHandler(handler, promise: nil)
+            }
+        }
+        try sync.configureHTTPServerPipeline(withServerUpgrade: (upgraders: [upgrader], completionHandler: upgraded), withErrorHandling: false)
         try sync.addHandler(GatewayHTTPHandler(runtime: runtime, upgrade: slot))
     }
 

@@ -37,9 +37,14 @@ enum UpstreamWebSocketDialer {
                 channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
                     if let context = target.tls { try sync.addHandler(OpenSSLHandler(context: context, serverName: target.serverName)) }
+                    // On success the refusal collector must leave, or WebSocket bytes would reach it.
+                    let upgraded: @Sendable (ChannelHandlerContext) -> Void = { context in
+                        if let collector = try? context.pipeline.syncOperations.handler(type: UpgradeRefusalCollector.self) {
+                            context.pipeline.syncOperations.removeHandler(collector, promise: nil)
+                        }
+                    }
                     try sync.addHTTPClientHandlers(
-                        leftOverBytesStrategy: .forwardBytes,
-                        withClientUpgrade: (upgraders: [upgrader], completionHandler: { _ in }))
+                        leftOverBytesStrategy: .forwardBytes, withClientUpgrade: (upgraders: [upgrader], completionHandler: upgraded))
                     try sync.addHandler(UpgradeRefusalCollector(outcome: outcome))
                 }
             }

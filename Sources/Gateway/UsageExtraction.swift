@@ -52,7 +52,7 @@ public struct ServerSentEventUsageTap: Sendable {
         var payload = line.dropFirst(5)
         if payload.first == UInt8(ascii: " ") { payload = payload.dropFirst() }
         if payload.last == UInt8(ascii: "\r") { payload = payload.dropLast() }
-        guard WebSocketEventRewriter.typeField(payload) == "response.completed" else { return }
-        if let found = CompletedUsage(completedEvent: GatewayJSON.parse(payload)) { usage = found }
+        guard case (.completed, let event) = WebSocketEventRewriter.kind(of: payload) else { return }
+        if let found = CompletedUsage(completedEvent: event) { usage = found }
     }
 }

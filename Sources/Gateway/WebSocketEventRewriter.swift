@@ -15,22 +15,56 @@ public enum WebSocketEventRewriter {
         case other
     }
 
-    /// Classifies a message by a cheap look at its `"type"` before any full parse; only the
-    /// few kinds the gateway acts on are parsed.
+    /// Classifies a message. Only the few kinds the gateway acts on are parsed, and only
+    /// after a cheap byte search found their type name, so output deltas pass untouched.
     public static func kind(of message: some Collection<UInt8>) -> (Kind, JSONValue?) {
-        guard let type = typeField(message) else { return (.other, nil) }
+        guard let type = interestingType(message) else { return (.other, nil) }
+        let value = GatewayJSON.parse(message)
+        // The search may have hit a nested object; the top-level type decides.
+        guard value?["type"]?.stringValue == type else { return (.other, nil) }
         switch type {
         case "codex.rate_limits":
-            return (.rateLimits, GatewayJSON.parse(message))
+            return (.rateLimits, value)
         case "error":
-            let value = GatewayJSON.parse(message)
             let status = (value?["status_code"] ?? value?["status"])?.numberValue.map { Int($0) }
             return (.error(status: status), value)
-        case "response.completed":
-            return (.completed, GatewayJSON.parse(message))
         default:
-            return (.other, nil)
+            return (.completed, value)
         }
+    }
+
+    private static let interestingTypes = ["codex.rate_limits", "error", "response.completed"]
+    private static let typePatterns: [(type: String, bytes: [UInt8])] = interestingTypes.flatMap { type in
+        [(type, Array(#""type":"\#(type)""#.utf8)), (type, Array(#""type": "\#(type)""#.utf8))]
+    }
+
+    /// Which of the interesting types the message names as `"type":"…"` anywhere; nil for none.
+    static func interestingType(_ message: some Collection<UInt8>) -> String? {
+        let found: String? = message.withContiguousStorageIfAvailable { bytes in
+            typePatterns.first { contains(bytes, $0.bytes) }?.type
+        } ?? {
+            let bytes = Array(message)
+            return bytes.withUnsafeBufferPointer { buffer in typePatterns.first { contains(buffer, $0.bytes) }?.type }
+        }()
+        return found
+    }
+
+    private static func contains(_ haystack: UnsafeBufferPointer<UInt8>, _ needle: [UInt8]) -> Bool {
+        guard haystack.count >= needle.count, let first = needle.first else { return false }
+        var index = 0
+        let last = haystack.count - needle.count
+        while index <= last {
+            if haystack[index] == first {
+                var matched = true
+                for offset in 1..<needle.count where haystack[index + offset] != needle[offset] {
+                    matched = false
+                    break
+                }
+                if matched { return true }
+            }
+            index += 1
+        }
+        return false
     }
 
     /// The upstream `codex.rate_limits` event with both windows replaced by the aggregate and
@@ -77,27 +111,5 @@ public enum WebSocketEventRewriter {
             window["reset_after_seconds"] = .integer(Int64(max(0, reset.timeIntervalSince(now)).rounded()))
         }
         return .object(window)
-    }
-
-    /// The value of the top-level `"type"` key when it appears early in the message (Codex and
-    /// the backend put it first); nil otherwise, which makes the caller treat it as "other".
-    static func typeField(_ message: some Collection<UInt8>) -> String? {
-        let prefix = Array(message.prefix(160))
-        let key = Array(#""type""#.utf8)
-        guard let start = firstIndex(of: key, in: prefix) else { return nil }
-        var index = start + key.count
-        while index < prefix.count, prefix[index] == UInt8(ascii: " ") || prefix[index] == UInt8(ascii: ":") { index += 1 }
-        guard index < prefix.count, prefix[index] == UInt8(ascii: "\"") else { return nil }
-        let valueStart = index + 1
-        guard let end = prefix[valueStart...].firstIndex(of: UInt8(ascii: "\"")) else { return nil }
-        return String(decoding: prefix[valueStart..<end], as: UTF8.self)
-    }
-
-    private static func firstIndex(of needle: [UInt8], in haystack: [UInt8]) -> Int? {
-        guard haystack.count >= needle.count else { return nil }
-        for index in 0...(haystack.count - needle.count) where haystack[index] == needle[0] {
-            if Array(haystack[index..<(index + needle.count)]) == needle { return index }
-        }
-        return nil
     }
 }

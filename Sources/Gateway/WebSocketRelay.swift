@@ -12,7 +12,8 @@ final class WebSocketLegHandler: ChannelInboundHandler, RemovableChannelHandler 
     enum Side { case client, upstream }
 
     let side: Side
-    fileprivate weak var relay: WebSocketRelay?
+    /// Strong: the legs keep the relay alive; `WebSocketRelay.close` breaks the cycle.
+    fileprivate var relay: WebSocketRelay?
     fileprivate var context: ChannelHandlerContext?
     /// Frames that arrived before the relay was attached.
     private var early: [WebSocketFrame] = []
@@ -103,16 +104,33 @@ final class WebSocketRelay: @unchecked Sendable {
         let balancer = runtime.memberCount(of: session.user.provider) > 1 ? session.user.provider : nil
         interruptRegistration = runtime.interrupts.register(.init(credential: session.tag, balancer: balancer, scope: session.user.scope) { [weak self] reason in
             guard let relay = self else { return }
-            eventLoop.execute {
-                relay.logger.info("closing WebSocket session on \(relay.session.tag): \(reason)")
-                relay.interruptRegistration = nil
-                relay.close(code: .unknown(1012), reason: "credential changed; reconnect")
-            }
+            eventLoop.execute { relay.interrupted(reason) }
         })
         clientLeg.attach(self)
         upstreamLeg.attach(self)
         session.upstream.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
         session.upstream.read()
+    }
+
+    /// Set when the session must end; it ends once the turn in progress has delivered its
+    /// last event (so the client still sees, e.g., the 429 that caused the interruption).
+    private var pendingInterruption: String?
+    private var interruptionDeadline: Scheduled<Void>?
+    static let interruptionGrace: TimeAmount = .seconds(10)
+
+    private func interrupted(_ reason: String) {
+        interruptRegistration = nil
+        guard !closed, pendingInterruption == nil else { return }
+        logger.info("closing WebSocket session on \(session.tag): \(reason)")
+        pendingInterruption = reason
+        guard !pendingCreates.isEmpty else { return closeForInterruption() }
+        interruptionDeadline = clientChannel.eventLoop.scheduleTask(in: Self.interruptionGrace) { [self] in closeForInterruption() }
+    }
+
+    private func closeForInterruption() {
+        interruptionDeadline?.cancel()
+        interruptionDeadline = nil
+        close(code: .unknown(1012), reason: "credential changed; reconnect")
     }
 
     // MARK: Frames
@@ -164,6 +182,7 @@ final class WebSocketRelay: @unchecked Sendable {
                 }
                 data = ByteBuffer(bytes: WebSocketEventRewriter.rewriteRateLimits(event, with: runtime.aggregate(for: session.user), now: now))
             case .error(let status):
+                if !pendingCreates.isEmpty { pendingCreates.removeFirst() }
                 if status == 429, let rejection = RateLimitRejection(errorEvent: Data(data.readableBytesView), now: now) {
                     runtime.recordRateLimited(session.tag, rejection: rejection)
                 }
@@ -180,6 +199,7 @@ final class WebSocketRelay: @unchecked Sendable {
             }
         }
         clientLeg.send(WebSocketFrame(fin: true, opcode: frame.opcode, data: data))
+        if pendingInterruption != nil, pendingCreates.isEmpty { return closeForInterruption() }
         if !clientChannel.isWritable { session.upstream.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in } }
     }
 
@@ -196,6 +216,7 @@ final class WebSocketRelay: @unchecked Sendable {
     func close(code: WebSocketErrorCode, reason: String) {
         guard !closed else { return }
         closed = true
+        interruptionDeadline?.cancel()
         if let id = interruptRegistration { runtime.interrupts.unregister(id) }
         interruptRegistration = nil
         logger.debug("WebSocket session on \(session.tag) ended: \(reason)")
@@ -204,6 +225,7 @@ final class WebSocketRelay: @unchecked Sendable {
             payload.write(webSocketErrorCode: code)
             payload.writeString(String(reason.prefix(100)))
             leg.send(WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: masked ? .random() : nil, data: payload))
+            leg.relay = nil
             channel.close(promise: nil)
         }
     }

@@ -5,7 +5,7 @@ import Synchronization
 
 /// Answers the simulator's plain HTTP routes: SSE responses, the usage API, the token endpoint,
 /// and refused WebSocket upgrades.
-final class SimulatorHTTPHandler: ChannelInboundHandler {
+final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 

@@ -62,8 +62,13 @@ public final class UpstreamSimulator: Sendable {
                         SimulatorWebSocketHandler(simulator: simulator, accountID: accountID ?? "", head: head))
                 }
             })
-        try channel.pipeline.syncOperations.configureHTTPServerPipeline(
-            withServerUpgrade: (upgraders: [upgrader], completionHandler: { _ in }))
+        // After an upgrade the HTTP handler must leave, or WebSocket bytes would reach it.
+        let upgraded: @Sendable (ChannelHandlerContext) -> Void = { context in
+            if let handler = try? context.pipeline.syncOperations.handler(type: SimulatorHTTPHandler.self) {
+                context.pipeline.syncOperations.removeHandler(handler, promise: nil)
+            }
+        }
+        try channel.pipeline.syncOperations.configureHTTPServerPipeline(withServerUpgrade: (upgraders: [upgrader], completionHandler: upgraded))
         guard let simulator = box.current else { throw ChannelError.ioOnClosedChannel }
         try channel.pipeline.syncOperations.addHandler(SimulatorHTTPHandler(simulator: simulator))
         simulator.connectionOpened(channel)
