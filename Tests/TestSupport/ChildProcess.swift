@@ -24,8 +24,10 @@ public final class ChildProcess: @unchecked Sendable {
 
     /// - Parameter mergeOutput: collect standard output together with standard error (for
     ///   tools such as `openssl s_server` that announce readiness on standard output).
-    public init(_ executable: URL, _ arguments: [String], environment: [String: String]? = nil, mergeOutput: Bool = false) {
+    public init(_ executable: URL, _ arguments: [String], environment: [String: String]? = nil, mergeOutput: Bool = false,
+                currentDirectory: URL? = nil) {
         process.executableURL = executable
+        if let currentDirectory { process.currentDirectoryURL = currentDirectory }
         process.arguments = arguments
         if let environment { process.environment = environment.merging(["PATH": "/usr/bin:/bin"]) { mine, _ in mine } }
         process.standardOutput = mergeOutput ? errors : output

