@@ -86,7 +86,7 @@ let package = Package(
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "PoolCore"], swiftSettings: strictSettings),
         .testTarget(
             name: "GatewayTests",
-            dependencies: ["Gateway", "Configuration", "PoolCore", "UpstreamSimulator", "TestSupport", nioCore, nioHTTP1, nioPosix, nioWebSocket, logging],
+            dependencies: ["Gateway", "Configuration", "PoolCore", "OpenSSLTLS", "UpstreamSimulator", "TestSupport", nioCore, nioHTTP1, nioPosix, nioWebSocket, logging],
             swiftSettings: strictSettings
         ),
         .testTarget(name: "UpstreamSimulatorTests", dependencies: ["UpstreamSimulator", nioHTTP1], swiftSettings: strictSettings),

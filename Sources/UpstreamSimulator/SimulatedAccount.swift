@@ -10,6 +10,8 @@ public struct SimulatedAccount: Sendable {
         case rateLimited
         /// Start the answer, then drop the connection before `response.completed`.
         case dropMidStream
+        /// Start the answer, then send nothing more until the other side goes away.
+        case stallMidStream
         /// Answer every model request with this HTTP status and a JSON error.
         case failing(status: Int)
     }

@@ -86,7 +86,7 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
             if limits.exhaustedResetAt == nil { limits.weekly.usedPercent = 100 }
             return respond(context: context, status: .tooManyRequests, json: ["error": SimulatedTurn.usageLimitError(limits, now: now)],
                            extraHeaders: limits.headers(now: now))
-        case .normal, .dropMidStream:
+        case .normal, .dropMidStream, .stallMidStream:
             guard account.rateLimits.limitReached else { return nil }
             return respond(context: context, status: .tooManyRequests, json: ["error": SimulatedTurn.usageLimitError(account.rateLimits, now: now)],
                            extraHeaders: account.rateLimits.headers(now: now))
@@ -107,9 +107,9 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
         streaming = true
         let events = turn.events()
         for (index, event) in events.enumerated() {
-            if case .dropMidStream = account.behavior, index == 3 {
+            if index == 3, account.behavior == .dropMidStream || account.behavior == .stallMidStream {
                 context.flush()
-                context.close(promise: nil)
+                if account.behavior == .dropMidStream { context.close(promise: nil) }
                 return
             }
             let type = event["type"] as? String ?? "message"

@@ -71,9 +71,11 @@ final class SimulatorWebSocketHandler: ChannelInboundHandler {
         let turn = SimulatedTurn(responseID: responseID, model: request["model"] as? String ?? "gpt-5.5", account: account,
                                  isWarmUp: isWarmUp, createdAt: now)
         for (index, event) in turn.events().enumerated() {
-            if case .dropMidStream = account.behavior, index == 3, !isWarmUp {
-                simulator.mutate { $0.abandonedStreams += 1 }
-                context.close(promise: nil)
+            if index == 3, !isWarmUp, account.behavior == .dropMidStream || account.behavior == .stallMidStream {
+                if account.behavior == .dropMidStream {
+                    simulator.mutate { $0.abandonedStreams += 1 }
+                    context.close(promise: nil)
+                }
                 return
             }
             sendJSON(context: context, event)

@@ -30,7 +30,7 @@ final class GatewayTestBed: Sendable {
     ///   - users: none means open access.
     ///   - authFiles: overrides the auth.json written for an account id.
     static func start(accounts: [SimulatedAccount], balancer: BalancerStrategy? = .leastUsed, users: [User] = [],
-                      authFiles: [String: String] = [:]) async throws -> GatewayTestBed {
+                      authFiles: [String: String] = [:], tls: InboundTLSConfiguration? = nil) async throws -> GatewayTestBed {
         let simulator = try await UpstreamSimulator.start(accounts: accounts, group: group)
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("codexpool-gateway-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -49,7 +49,7 @@ final class GatewayTestBed: Sendable {
             baseURL: EndpointURL(parsing: simulator.baseURL)!, apiBaseURL: EndpointURL(parsing: "http://127.0.0.1:\(simulator.port)")!,
             usageURL: EndpointURL(parsing: simulator.usageURL)!, tokenURL: EndpointURL(parsing: simulator.tokenURL)!)
         let configuration = CodexpoolConfiguration(
-            listen: ListenAddress(host: "127.0.0.1", port: 0), upstream: endpoints, credentials: credentials,
+            listen: ListenAddress(host: "127.0.0.1", port: 0), tls: tls, upstream: endpoints, credentials: credentials,
             users: users.map { UserConfiguration(name: $0.name, token: Secret($0.token), credential: $0.credential) })
         var logger = Logger(label: "gateway-test")
         logger.logLevel = .critical

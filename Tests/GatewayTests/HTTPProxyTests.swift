@@ -1,7 +1,12 @@
+import Configuration
 import Foundation
 @testable import Gateway
+import NIOCore
 import NIOHTTP1
+import NIOPosix
+import OpenSSLTLS
 import PoolCore
+import TestSupport
 import Testing
 import UpstreamSimulator
 
@@ -148,6 +153,39 @@ import UpstreamSimulator
         // The gateway is still healthy afterwards.
         bed.simulator.updateAccount("a") { $0.behavior = .normal }
         #expect(try await bed.request(json: GatewayTestBed.turnBody).status == 200)
+    }
+
+    @Test func releasesUpstreamWhenTheClientLeavesMidStream() async throws {
+        let bed = try await GatewayTestBed.start(accounts: [SimulatedAccount(accountID: "a", behavior: .stallMidStream)], balancer: nil)
+        defer { Task { await bed.stop() } }
+        await waitForData(bed, tags: ["a"])
+        let connection = try await RawConnection(port: bed.server.port)
+        let body = GatewayTestBed.turnBody
+        try await connection.send(Array("POST /v1/responses HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)".utf8))
+        var received = ""
+        for await chunk in connection.received {
+            received += String(buffer: chunk)
+            if received.contains("response.created") { break }
+        }
+        #expect(received.hasPrefix("HTTP/1.1 200"))
+        connection.close()
+        // The gateway drops its upstream connection, which the simulator sees as an abandoned stream.
+        await bed.simulator.waitUntil { $0.abandonedStreams >= 1 }
+    }
+
+    @Test func servesOverInboundTLSAndReachesUpstreamThroughTheClient() async throws {
+        let certificates = TestCertificates.shared
+        let bed = try await GatewayTestBed.start(accounts: [SimulatedAccount(accountID: "a")], balancer: nil,
+                                                 tls: InboundTLSConfiguration(certificatePath: certificates.serverCertificate, keyPath: certificates.serverKey))
+        defer { Task { await bed.stop() } }
+        let context = try OpenSSLContext.client(TLSClientConfiguration(caFilePath: certificates.caFile))
+        let target = UpstreamTarget(host: "127.0.0.1", port: bed.server.port, tls: context, serverName: "localhost")
+        var headers = HTTPHeaders()
+        headers.add(name: "content-type", value: "application/json")
+        let response = try await bed.client.collect(target, method: HTTPMethod.POST, path: "/v1/responses", headers: headers,
+                                                    body: Array(GatewayTestBed.turnBody.utf8), on: GatewayTestBed.group.next()).get()
+        #expect(response.status == 200)
+        #expect(String(decoding: response.body, as: UTF8.self).contains("Hello from a."))
     }
 
     @Test func refreshesAnExpiredTokenAtTheTokenEndpoint() async throws {

@@ -40,7 +40,11 @@ public final class ChildProcess: @unchecked Sendable {
         let child = ChildProcess(try codexpoolExecutable, arguments, environment: environment)
         try child.start()
         child.closeInput()
-        let stdout = child.output.fileHandleForReading.readDataToEndOfFile()
+        // Read on a plain thread: a blocking read would hold one of the few cooperative threads.
+        let handle = child.output.fileHandleForReading
+        let stdout = await withCheckedContinuation { continuation in
+            Thread { continuation.resume(returning: handle.readDataToEndOfFile()) }.start()
+        }
         let status = await child.exitStatus()
         return (status, String(decoding: stdout, as: UTF8.self), child.standardError)
     }
@@ -48,6 +52,8 @@ public final class ChildProcess: @unchecked Sendable {
     /// Starts the process and a thread that reads its standard error until end of file (a plain
     /// blocking read: `FileHandle.readabilityHandler` can crash libdispatch on Linux at EOF).
     public func start() throws {
+        // Foundation's waitUntilExit spins a core on Linux; an exit callback costs nothing.
+        process.terminationHandler = { [weak self] process in self?.exited(process.terminationStatus) }
         try process.run()
         let handle = errors.fileHandleForReading
         let reader = Thread { [self] in
@@ -89,11 +95,30 @@ public final class ChildProcess: @unchecked Sendable {
 
     public func exitStatus() async -> Int32 {
         await withCheckedContinuation { continuation in
-            DispatchQueue.global().async {
-                self.process.waitUntilExit()
-                continuation.resume(returning: self.process.terminationStatus)
+            let status: Int32? = lock.withLock {
+                if let exitCode { return exitCode }
+                exitWaiters.append(continuation)
+                return nil
             }
+            if let status { continuation.resume(returning: status) }
         }
+    }
+
+    /// Stops the process if it is still running (a test that gives up must not leave it behind).
+    public func terminate() {
+        if process.isRunning { process.terminate() }
+    }
+
+    private var exitCode: Int32?
+    private var exitWaiters: [CheckedContinuation<Int32, Never>] = []
+
+    private func exited(_ status: Int32) {
+        let waiters = lock.withLock {
+            exitCode = status
+            defer { exitWaiters.removeAll() }
+            return exitWaiters
+        }
+        for waiter in waiters { waiter.resume(returning: status) }
     }
 
     private func received(_ data: Data) {

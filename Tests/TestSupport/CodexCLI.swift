@@ -89,7 +89,13 @@ public enum CodexCLI {
                                  environment: ["CODEX_HOME": home.path, "HOME": home.path], currentDirectory: workspace)
         try child.start()
         child.closeInput()
+        // A CLI waiting on a broken server must not outlive the test: stop it after 90 s.
+        let watchdog = Task {
+            try await Task.sleep(for: .seconds(90))
+            child.terminate()
+        }
         let status = await child.exitStatus()
+        watchdog.cancel()
         return Run(status: status, stdout: child.remainingOutput(), stderr: child.standardError, home: home)
     }
 
