@@ -22,8 +22,7 @@ enum UpstreamWebSocketDialer {
         let upgrader = NIOWebSocketClientUpgrader(maxFrameSize: maxMessageSize, automaticErrorHandling: false) { channel, head in
             channel.eventLoop.makeCompletedFuture {
                 let leg = WebSocketLegHandler(side: .upstream)
-                try channel.pipeline.syncOperations.addHandler(NIOWebSocketFrameAggregator(
-                    minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 1 << 16, maxAccumulatedFrameSize: maxMessageSize))
+                leg.deflate = PerMessageDeflate.accepted(response: head.headers.first(name: "sec-websocket-extensions")).map(PerMessageDeflate.init)
                 try channel.pipeline.syncOperations.addHandler(leg)
                 // Nothing flows until the relay is attached and turns reading back on.
                 channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }

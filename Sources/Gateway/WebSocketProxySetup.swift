@@ -75,6 +75,7 @@ final class WebSocketProxySetup: @unchecked Sendable {
             .flatMap { [self] built -> EventLoopFuture<UpstreamWebSocketDialer.Outcome> in
                 var built = built
                 if !built.headers.contains(name: "openai-beta") { built.headers.add(name: "openai-beta", value: Self.openAIBeta) }
+                built.headers.add(name: "sec-websocket-extensions", value: PerMessageDeflate.clientOffer)
                 lastGrantToken = built.grantToken
                 return UpstreamWebSocketDialer.dial(built, timeouts: runtime.upstream.timeouts, on: eventLoop)
             }
@@ -105,8 +106,10 @@ final class WebSocketProxySetup: @unchecked Sendable {
             }
         }
         headers = RateLimitHeaderRewriter.rewrite(headers, with: runtime.aggregate(for: user), now: runtime.now)
+        let deflate = PerMessageDeflate.accept(offers: head.headers[canonicalForm: "sec-websocket-extensions"].joined(separator: ", "))
+        if let deflate { headers.add(name: "sec-websocket-extensions", value: deflate.response) }
         slot.prepare(PreparedWebSocketSession(upstream: channel, upstreamLeg: leg, tag: tag, user: user, isNewSession: isNewSession,
-                                              sessionID: sessionID, requestID: requestID))
+                                              sessionID: sessionID, requestID: requestID, clientDeflate: deflate?.agreement))
         result.succeed(headers)
     }
 
@@ -154,8 +157,7 @@ final class WebSocketProxySetup: @unchecked Sendable {
         channel.eventLoop.makeCompletedFuture {
             guard let session = slot.takeSession() else { throw ChannelError.ioOnClosedChannel }
             let leg = WebSocketLegHandler(side: .client)
-            try channel.pipeline.syncOperations.addHandler(NIOWebSocketFrameAggregator(
-                minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 1 << 16, maxAccumulatedFrameSize: UpstreamWebSocketDialer.maxMessageSize))
+            leg.deflate = session.clientDeflate.map(PerMessageDeflate.init)
             try channel.pipeline.syncOperations.addHandler(leg)
             WebSocketRelay(runtime: runtime, session: session, clientChannel: channel, clientLeg: leg).start()
         }

@@ -4,7 +4,9 @@ import NIOCore
 import NIOWebSocket
 import PoolCore
 
-/// One end of a relayed WebSocket: passes whole messages and control frames to the relay.
+/// One end of a relayed WebSocket: reassembles fragmented messages, decompresses and
+/// compresses them when permessage-deflate was agreed, and passes whole messages and control
+/// frames to the relay.
 final class WebSocketLegHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = WebSocketFrame
     typealias OutboundOut = WebSocketFrame
@@ -12,6 +14,9 @@ final class WebSocketLegHandler: ChannelInboundHandler, RemovableChannelHandler 
     enum Side { case client, upstream }
 
     let side: Side
+    /// Set when permessage-deflate was agreed on this leg.
+    var deflate: PerMessageDeflate?
+    private var fragments: (opcode: WebSocketOpcode, compressed: Bool, data: ByteBuffer)?
     /// Strong: the legs keep the relay alive; `WebSocketRelay.close` breaks the cycle.
     fileprivate var relay: WebSocketRelay?
     fileprivate var context: ChannelHandlerContext?
@@ -39,8 +44,57 @@ final class WebSocketLegHandler: ChannelInboundHandler, RemovableChannelHandler 
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
+        if frame.opcode == .connectionClose || frame.opcode == .ping || frame.opcode == .pong {
+            return deliver(frame)
+        }
+        do {
+            guard let message = try assemble(frame) else { return }
+            deliver(message)
+        } catch {
+            relay?.legFailed(side, error)
+            context.close(promise: nil)
+        }
+    }
+
+    private func deliver(_ frame: WebSocketFrame) {
         guard let relay else { return early.append(frame) }
         relay.received(frame, from: side)
+    }
+
+    struct ProtocolViolation: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// A whole, decompressed message once its last fragment arrived; nil while fragments remain.
+    private func assemble(_ frame: WebSocketFrame) throws -> WebSocketFrame? {
+        var data = frame.unmaskedData
+        let opcode: WebSocketOpcode
+        let compressed: Bool
+        if frame.opcode == .continuation {
+            guard var pending = fragments else { throw ProtocolViolation(description: "continuation frame without a message") }
+            guard pending.data.readableBytes + data.readableBytes <= UpstreamWebSocketDialer.maxMessageSize else {
+                throw ProtocolViolation(description: "message larger than \(UpstreamWebSocketDialer.maxMessageSize) bytes")
+            }
+            pending.data.writeBuffer(&data)
+            guard frame.fin else {
+                fragments = pending
+                return nil
+            }
+            fragments = nil
+            (opcode, compressed, data) = pending
+        } else {
+            guard fragments == nil else { throw ProtocolViolation(description: "new message before the previous one ended") }
+            guard frame.fin else {
+                fragments = (frame.opcode, frame.rsv1, data)
+                return nil
+            }
+            (opcode, compressed) = (frame.opcode, frame.rsv1)
+        }
+        if compressed {
+            guard let deflate else { throw ProtocolViolation(description: "compressed frame without permessage-deflate") }
+            data = try deflate.decompress(data)
+        }
+        return WebSocketFrame(fin: true, opcode: opcode, data: data)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -67,6 +121,10 @@ final class WebSocketLegHandler: ChannelInboundHandler, RemovableChannelHandler 
     }
 
     fileprivate func send(_ frame: WebSocketFrame) {
+        var frame = frame
+        if let deflate, frame.opcode == .text || frame.opcode == .binary {
+            frame = WebSocketFrame(fin: true, rsv1: true, opcode: frame.opcode, maskKey: frame.maskKey, data: deflate.compress(frame.unmaskedData))
+        }
         context?.writeAndFlush(wrapOutboundOut(frame), promise: nil)
     }
 }

@@ -36,4 +36,6 @@ struct PreparedWebSocketSession {
     var isNewSession: Bool
     var sessionID: String?
     var requestID: String
+    /// permessage-deflate as agreed with the client; nil: uncompressed.
+    var clientDeflate: PerMessageDeflate.Agreement?
 }

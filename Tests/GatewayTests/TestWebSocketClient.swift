@@ -1,4 +1,5 @@
 import Foundation
+@testable import Gateway
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -16,6 +17,8 @@ final class TestWebSocketClient: @unchecked Sendable {
     private var iterator: AsyncStream<WebSocketFrame>.AsyncIterator
     private let continuation: AsyncStream<WebSocketFrame>.Continuation
     private(set) var outcome: Outcome?
+    /// Set when the server agreed to permessage-deflate; its messages then arrive compressed.
+    private(set) var deflate: PerMessageDeflate?
 
     init() {
         let (stream, continuation) = AsyncStream<WebSocketFrame>.makeStream()
@@ -55,6 +58,9 @@ final class TestWebSocketClient: @unchecked Sendable {
         try await channel.writeAndFlush(HTTPClientRequestPart.end(nil))
         client.channel = channel
         client.outcome = try await outcome.futureResult.get()
+        if case .upgraded(let head) = client.outcome, let agreement = PerMessageDeflate.accepted(response: head.headers.first(name: "sec-websocket-extensions")) {
+            client.deflate = PerMessageDeflate(agreement)
+        }
         return client
     }
 
@@ -78,7 +84,12 @@ final class TestWebSocketClient: @unchecked Sendable {
                 if frame.opcode == .connectionClose { return nil }
                 continue
             }
-            return (try? JSONSerialization.jsonObject(with: Data(frame.unmaskedData.readableBytesView))) as? [String: Any]
+            var data = frame.unmaskedData
+            if frame.rsv1 {
+                guard let deflate, let inflated = try? deflate.decompress(data) else { return nil }
+                data = inflated
+            }
+            return (try? JSONSerialization.jsonObject(with: Data(data.readableBytesView))) as? [String: Any]
         }
         return nil
     }

@@ -21,10 +21,11 @@ import UpstreamSimulator
         ])
         defer { Task { await bed.stop() } }
         await waitForData(bed, tags: ["a", "b"])
-        let client = try await TestWebSocketClient.connect(port: bed.server.port, headers: [("session-id", "ws1"), ("sec-websocket-extensions", "permessage-deflate")])
+        let client = try await TestWebSocketClient.connect(port: bed.server.port, headers: [("session-id", "ws1"), ("sec-websocket-extensions", "permessage-deflate; client_max_window_bits")])
         defer { client.close() }
         guard case .upgraded(let head) = client.outcome else { Issue.record("not upgraded: \(String(describing: client.outcome))"); return }
         #expect(head.headers.first(name: "x-ocm-plan-weight") == "11")
+        #expect(head.headers.first(name: "sec-websocket-extensions") == "permessage-deflate")
 
         try await client.send(Self.prewarm)
         let warm = await client.messages(through: "response.completed")

@@ -1,0 +1,93 @@
+import Foundation
+import NIOCore
+
+/// The permessage-deflate extension (RFC 7692) as one side of a WebSocket uses it: what was
+/// agreed, and the compressor and decompressor for one connection.
+final class PerMessageDeflate {
+    /// What the handshake agreed, seen from this side.
+    struct Agreement: Hashable, Sendable {
+        /// Window bits of the compressor on this side.
+        var ownWindowBits = 15
+        /// This side must start every message with a fresh compressor.
+        var ownNoContextTakeover = false
+    }
+
+    /// What this gateway offers upstream (the same as the Codex CLI offers).
+    static let clientOffer = "permessage-deflate; client_max_window_bits"
+
+    private let deflater: ZlibDeflater
+    private let inflater = ZlibInflater(format: .raw)
+
+    init(_ agreement: Agreement) {
+        deflater = ZlibDeflater(windowBits: agreement.ownWindowBits, resetsPerMessage: agreement.ownNoContextTakeover)
+    }
+
+    func compress(_ message: ByteBuffer) -> ByteBuffer {
+        ByteBuffer(bytes: deflater.compressMessage(Array(message.readableBytesView)))
+    }
+
+    func decompress(_ message: ByteBuffer) throws(ZlibInflater.Failure) -> ByteBuffer {
+        ByteBuffer(bytes: try inflater.inflate(Array(message.readableBytesView) + [0x00, 0x00, 0xff, 0xff]))
+    }
+
+    // MARK: Negotiation
+
+    /// As the server: the first acceptable permessage-deflate offer in a client's
+    /// `Sec-WebSocket-Extensions`, answered with the response value and our side's settings.
+    static func accept(offers header: String?) -> (response: String, agreement: Agreement)? {
+        guard let header else { return nil }
+        for offer in header.split(separator: ",") {
+            let parameters = parse(offer)
+            guard parameters.first?.name == "permessage-deflate" else { continue }
+            var agreement = Agreement()
+            var response = ["permessage-deflate"]
+            var acceptable = true
+            for (name, value) in parameters.dropFirst() {
+                switch name {
+                case "server_no_context_takeover":
+                    agreement.ownNoContextTakeover = true
+                    response.append("server_no_context_takeover")
+                case "client_no_context_takeover", "client_max_window_bits":
+                    // About the client's compressor; our inflater copes with any window.
+                    break
+                case "server_max_window_bits":
+                    guard let bits = value.flatMap({ Int($0) }), (9...15).contains(bits) else { acceptable = false; break }
+                    agreement.ownWindowBits = bits
+                    response.append("server_max_window_bits=\(bits)")
+                default:
+                    acceptable = false
+                }
+            }
+            if acceptable { return (response.joined(separator: "; "), agreement) }
+        }
+        return nil
+    }
+
+    /// As the client: what upstream's 101 agreed to, or nil when it declined (or answered with
+    /// something we did not offer, which is then ignored rather than guessed at).
+    static func accepted(response header: String?) -> Agreement? {
+        guard let header else { return nil }
+        let parameters = parse(Substring(header))
+        guard parameters.first?.name == "permessage-deflate" else { return nil }
+        var agreement = Agreement()
+        for (name, value) in parameters.dropFirst() {
+            switch name {
+            case "client_no_context_takeover": agreement.ownNoContextTakeover = true
+            case "client_max_window_bits":
+                guard let bits = value.flatMap({ Int($0) }), (9...15).contains(bits) else { return nil }
+                agreement.ownWindowBits = bits
+            case "server_no_context_takeover", "server_max_window_bits": break
+            default: return nil
+            }
+        }
+        return agreement
+    }
+
+    private static func parse(_ offer: Substring) -> [(name: String, value: String?)] {
+        offer.split(separator: ";").map { part in
+            let pieces = part.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            let value = pieces.count > 1 ? pieces[1].trimmingCharacters(in: CharacterSet(charactersIn: "\"")) : nil
+            return (pieces[0].lowercased(), value)
+        }
+    }
+}
