@@ -98,6 +98,13 @@ let package = Package(
             path: "Benchmarks/TunnelBenchmark",
             swiftSettings: strictSettings
         ),
+        // Proxy overhead against the simulator directly and against nginx; run through scripts/benchmark.
+        .executableTarget(
+            name: "GatewayBenchmark",
+            dependencies: ["Gateway", "Configuration", "PoolCore", "UpstreamSimulator", nioCore, nioHTTP1, nioPosix, logging],
+            path: "Benchmarks/GatewayBenchmark",
+            swiftSettings: strictSettings
+        ),
         // Helpers shared by the test targets (child processes); not part of the product.
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strictSettings),
     ]

@@ -8,6 +8,9 @@ protocol ClientResponder: AnyObject {
     func sendHead(_ head: HTTPResponseHead)
     /// Writes and flushes: SSE must reach the client as it arrives.
     func sendBody(_ buffer: ByteBuffer)
+    /// Writes without flushing; the caller flushes at the end of the read that produced it.
+    func writeBody(_ buffer: ByteBuffer)
+    func flush()
     func sendEnd()
     func send(_ response: GatewayResponse)
     /// Ends the connection without finishing the response (the client sees a cut stream).

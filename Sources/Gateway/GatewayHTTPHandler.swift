@@ -153,6 +153,14 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
         context?.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
     }
 
+    func writeBody(_ buffer: ByteBuffer) {
+        context?.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+    }
+
+    func flush() {
+        context?.flush()
+    }
+
     func sendEnd() {
         guard let context else { return }
         exchange = nil

@@ -165,15 +165,20 @@ final class HTTPProxyExchange: UpstreamResponseDelegate, @unchecked Sendable {
             phase = .collecting(head, decision, bytes)
         case .streaming(var tap):
             if tap != nil {
-                tap!.consume(buffer.readableBytesView)
+                tap!.consume(buffer)
                 phase = .streaming(tap: tap)
             }
             guard let responder else { return clientDisconnected() }
-            responder.sendBody(buffer)
+            // Flushed at the end of the upstream read: one write to the client per read, not per SSE event.
+            responder.writeBody(buffer)
             if !responder.isClientWritable { connection?.setReading(false) }
         default:
             break
         }
+    }
+
+    func upstreamReadComplete() {
+        if case .streaming = phase { responder?.flush() }
     }
 
     func upstreamFinished() {

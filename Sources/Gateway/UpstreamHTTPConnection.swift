@@ -7,6 +7,12 @@ protocol UpstreamResponseDelegate: AnyObject {
     func upstreamReceivedBody(_ buffer: ByteBuffer)
     func upstreamFinished()
     func upstreamFailed(_ error: UpstreamError)
+    /// The end of one socket read: a good moment to flush what was forwarded.
+    func upstreamReadComplete()
+}
+
+extension UpstreamResponseDelegate {
+    func upstreamReadComplete() {}
 }
 
 /// One keep-alive HTTP/1.1 connection to an upstream, carrying one exchange at a time.
@@ -107,6 +113,11 @@ final class UpstreamHTTPClientHandler: ChannelDuplexHandler {
                 context.close(promise: nil)
             }
         }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        delegate?.upstreamReadComplete()
+        context.fireChannelReadComplete()
     }
 
     func channelInactive(context: ChannelHandlerContext) {

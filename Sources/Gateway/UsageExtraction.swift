@@ -1,4 +1,5 @@
 import Foundation
+public import NIOCore
 public import PoolCore
 
 /// The token usage of one finished response, from a `response.completed` event (§10.2).
@@ -31,24 +32,43 @@ public struct ServerSentEventUsageTap: Sendable {
     private let lineLimit: Int
     private var overflowed = false
     public private(set) var usage: CompletedUsage?
+    private static let dataPrefix = Array("data:".utf8)
 
     public init(lineLimit: Int = 16 << 20) {
         self.lineLimit = lineLimit
     }
 
-    public mutating func consume(_ bytes: some Sequence<UInt8>) {
-        for byte in bytes {
-            if byte == UInt8(ascii: "\n") {
-                finishLine()
-            } else if !overflowed {
-                if line.count < lineLimit { line.append(byte) } else { overflowed = true; line.removeAll() }
+    public mutating func consume(_ buffer: ByteBuffer) {
+        buffer.withUnsafeReadableBytes { consume($0) }
+    }
+
+    public mutating func consume(_ bytes: UnsafeRawBufferPointer) {
+        var start = 0
+        while start < bytes.count {
+            let rest = UnsafeRawBufferPointer(rebasing: bytes[start...])
+            guard let newline = rest.firstIndex(of: UInt8(ascii: "\n")) else {
+                append(rest)
+                return
             }
+            append(UnsafeRawBufferPointer(rebasing: rest[..<newline]))
+            finishLine()
+            start += newline + 1
+        }
+    }
+
+    private mutating func append(_ bytes: UnsafeRawBufferPointer) {
+        guard !overflowed else { return }
+        if line.count + bytes.count > lineLimit {
+            overflowed = true
+            line.removeAll()
+        } else {
+            line.append(contentsOf: bytes)
         }
     }
 
     private mutating func finishLine() {
         defer { line.removeAll(keepingCapacity: line.count < 4096); overflowed = false }
-        guard !overflowed, line.count > 5, line.starts(with: Array("data:".utf8)) else { return }
+        guard !overflowed, line.count > 5, line[0] == UInt8(ascii: "d"), line.starts(with: Self.dataPrefix) else { return }
         var payload = line.dropFirst(5)
         if payload.first == UInt8(ascii: " ") { payload = payload.dropFirst() }
         if payload.last == UInt8(ascii: "\r") { payload = payload.dropLast() }

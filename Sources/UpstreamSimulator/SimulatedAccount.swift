@@ -30,6 +30,8 @@ public struct SimulatedAccount: Sendable {
     public var cachedTokens: Int
     /// Added to both windows after each answered (non-warm-up) turn.
     public var percentPerTurn: Double
+    /// Pause between SSE events, like a model producing tokens; 0 sends the answer at once.
+    public var eventIntervalMilliseconds: Int = 0
     /// Access tokens the backend accepts for this account.
     public var accessTokens: Set<String>
     /// The one refresh token that currently works; refreshing rotates it.

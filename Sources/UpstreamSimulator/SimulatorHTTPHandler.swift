@@ -105,19 +105,32 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
         headers.add(name: "x-codex-turn-state", value: "turn-\(responseID)")
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
         streaming = true
-        let events = turn.events()
-        for (index, event) in events.enumerated() {
-            if index == 3, account.behavior == .dropMidStream || account.behavior == .stallMidStream {
+        let chunks = simulator.renderedEvents(for: turn, cut: account.behavior == .dropMidStream || account.behavior == .stallMidStream)
+        let interval = TimeAmount.milliseconds(Int64(account.eventIntervalMilliseconds))
+        writeEvents(chunks[...], context: context, interval: interval, account: account, turn: turn)
+    }
+
+    /// Writes one event, then the rest after `interval` (immediately when zero).
+    private func writeEvents(_ chunks: ArraySlice<ByteBuffer>, context: ChannelHandlerContext, interval: TimeAmount,
+                             account: SimulatedAccount, turn: SimulatedTurn) {
+        var remaining = chunks
+        while let chunk = remaining.popFirst() {
+            guard context.channel.isActive else { return }
+            if chunk.readableBytes == 0 {
                 context.flush()
                 if account.behavior == .dropMidStream { context.close(promise: nil) }
                 return
             }
-            let type = event["type"] as? String ?? "message"
-            var buffer = context.channel.allocator.buffer(capacity: 256)
-            buffer.writeString("event: \(type)\ndata: ")
-            buffer.writeBytes(SimulatorJSON.data(event))
-            buffer.writeString("\n\n")
-            context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(chunk))), promise: nil)
+            if interval > .zero, !remaining.isEmpty {
+                let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+                let rest = remaining
+                context.eventLoop.scheduleTask(in: interval) {
+                    let (handler, context) = loopBound.value
+                    handler.writeEvents(rest, context: context, interval: interval, account: account, turn: turn)
+                }
+                return
+            }
         }
         streaming = false
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)

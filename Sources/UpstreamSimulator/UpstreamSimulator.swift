@@ -152,6 +152,35 @@ public final class UpstreamSimulator: Sendable {
     }
 
     static var unixNow: Int { Int(Date().timeIntervalSince1970) }
+
+    /// The SSE chunks of one answer. Rendering JSON is the simulator's main cost, so answers are
+    /// rendered once per account, model and second and only the response id is filled in; an
+    /// empty chunk marks where a cut answer stops.
+    func renderedEvents(for turn: SimulatedTurn, cut: Bool) -> [ByteBuffer] {
+        let placeholder = "resp_simPLACEHOLDER"
+        let key = "\(turn.account.accountID)|\(turn.model)|\(turn.isWarmUp)|\(turn.createdAt)|\(cut)"
+        let template: [[String]] = state.withLock { state in
+            if let cached = state.renderedTurns[key], cached.reply == turn.account.reply { return cached.chunks }
+            var template = turn
+            template.responseID = placeholder
+            var chunks: [[String]] = []
+            for (index, event) in template.events().enumerated() {
+                if cut, index == 3 {
+                    chunks.append([""])
+                    break
+                }
+                // Split around the placeholder now, so filling in an id is a plain join.
+                let text = "event: \(event["type"] as? String ?? "message")\ndata: \(SimulatorJSON.string(event))\n\n"
+                chunks.append(text.components(separatedBy: "simPLACEHOLDER"))
+            }
+            if state.renderedTurns.count > 64 { state.renderedTurns.removeAll() }
+            state.renderedTurns[key] = (turn.account.reply, chunks)
+            return chunks
+        }
+        // Response and message ids both end in the placeholder: `resp_simN`, `msg_simN`.
+        let suffix = String(turn.responseID.dropFirst(5))
+        return template.map { ByteBuffer(string: $0.joined(separator: suffix)) }
+    }
 }
 
 /// Lets channel initializers reach the simulator, which exists only after the bind.
@@ -178,6 +207,7 @@ struct SimulatorState {
     var abandonedStreams = 0
     var completedResponses = 0
     var responseCounter = 0
+    var renderedTurns: [String: (reply: String, chunks: [[String]])] = [:]
     var waiters: [(condition: @Sendable (SimulatorSnapshot) -> Bool, continuation: CheckedContinuation<Void, Never>)] = []
 
     init(accounts: [SimulatedAccount]) {

@@ -1,0 +1,264 @@
+// Proxy overhead of the gateway: time to first byte, requests per second and streaming
+// throughput of SSE responses, directly to the simulator, through codexpool and through nginx
+// as a plain reverse proxy, all in one run. Prints a Markdown section for BENCHMARKS.md.
+//
+// Usage: GatewayBenchmark <seconds per target> <concurrent streams> [nginx path]
+import Configuration
+import Foundation
+import Gateway
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import PoolCore
+import Synchronization
+import UpstreamSimulator
+
+let arguments = CommandLine.arguments
+let seconds = arguments.count > 1 ? Double(arguments[1]) ?? 5 : 5
+let concurrency = arguments.count > 2 ? Int(arguments[2]) ?? 64 : 64
+let nginxPath = arguments.count > 3 ? arguments[3] : "/usr/sbin/nginx"
+
+let simulatorGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+let proxyGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+let loadGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+
+// About 4 KB of answer in 32 SSE deltas: a short Codex turn.
+let reply = String(repeating: "The quick brown fox jumps over the lazy dog. ", count: 90)
+let simulator = try await UpstreamSimulator.start(
+    accounts: [SimulatedAccount(accountID: "bench", planType: "pro", fiveHourPercent: 10, weeklyPercent: 10, reply: reply, deltaCount: 32)],
+    group: simulatorGroup)
+
+// codexpool in front of it, one event loop.
+let folder = FileManager.default.temporaryDirectory.appendingPathComponent("codexpool-bench-\(UUID().uuidString)")
+try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+let authPath = folder.appendingPathComponent("auth.json").path
+try #"{"tokens":{"access_token":"access-bench","refresh_token":"refresh-bench","account_id":"bench"},"last_refresh":"\#(ISO8601DateFormatter().string(from: Date()))"}"#
+    .write(toFile: authPath, atomically: true, encoding: .utf8)
+let configuration = CodexpoolConfiguration(
+    listen: ListenAddress(host: "127.0.0.1", port: 0),
+    upstream: UpstreamEndpoints(baseURL: EndpointURL(parsing: simulator.baseURL)!, apiBaseURL: EndpointURL(parsing: "http://127.0.0.1:\(simulator.port)")!,
+                                usageURL: EndpointURL(parsing: simulator.usageURL)!, tokenURL: EndpointURL(parsing: simulator.tokenURL)!),
+    credentials: [.local(LocalCredentialConfiguration(tag: "bench", credentialPath: authPath))])
+var logger = Logger(label: "bench")
+logger.logLevel = .critical
+let runtime = GatewayRuntime(configuration: configuration, logger: logger, eventLoopGroup: proxyGroup)
+await runtime.start()
+let gateway = try await GatewayServer.start(runtime: runtime)
+
+// nginx as a plain reverse proxy with keep-alive upstream connections, no buffering (SSE), one worker.
+let nginxPort = try await freePort()
+let nginxConfig = """
+worker_processes 1;
+daemon off;
+pid \(folder.path)/nginx.pid;
+error_log \(folder.path)/error.log error;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path \(folder.path)/body;
+    proxy_temp_path \(folder.path)/proxy;
+    upstream simulator { server 127.0.0.1:\(simulator.port); keepalive 128; }
+    server {
+        listen 127.0.0.1:\(nginxPort);
+        location /v1/ {
+            proxy_pass http://simulator/backend-api/codex/;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Authorization "Bearer access-bench";
+            proxy_buffering off;
+        }
+    }
+}
+"""
+try nginxConfig.write(to: folder.appendingPathComponent("nginx.conf"), atomically: true, encoding: .utf8)
+let nginx = Process()
+nginx.executableURL = URL(fileURLWithPath: nginxPath)
+nginx.arguments = ["-p", folder.path, "-c", folder.appendingPathComponent("nginx.conf").path]
+nginx.standardError = FileHandle.nullDevice
+try nginx.run()
+try await waitUntilListening(port: nginxPort)
+
+let body = #"{"model":"gpt-5.5","stream":true,"store":false,"input":[{"type":"message","role":"user","content":[{"type":"input_text","text":"hi"}]}]}"#
+let targets: [(String, Int, String, [(String, String)])] = [
+    ("simulator directly", simulator.port, "/backend-api/codex/responses", [("authorization", "Bearer access-bench")]),
+    ("through codexpool", gateway.port, "/v1/responses", []),
+    ("through nginx", nginxPort, "/v1/responses", []),
+]
+// Phase 1, latency: streams paced like a model (2 ms between events, ~80 ms per turn), so the
+// machine is not saturated and time to first byte shows what each hop adds.
+// Phase 2, capacity: answers sent at once, every path as fast as it goes.
+var paced: [String: LoadResult] = [:], flat: [String: LoadResult] = [:]
+for (phase, interval) in [("paced", 2), ("flat", 0)] {
+    simulator.updateAccount("bench") { $0.eventIntervalMilliseconds = interval }
+    for (name, port, path, headers) in targets {
+        _ = try await runLoad(port: port, path: path, headers: headers, body: body, duration: 1, concurrency: concurrency)  // warm-up
+        let result = try await runLoad(port: port, path: path, headers: headers, body: body, duration: seconds, concurrency: concurrency)
+        if phase == "paced" { paced[name] = result } else { flat[name] = result }
+    }
+}
+nginx.terminate()
+nginx.waitUntilExit()
+await gateway.shutdown(gracePeriod: .seconds(1))
+await simulator.shutdown()
+try? FileManager.default.removeItem(at: folder)
+
+// MARK: Report
+
+func ms(_ seconds: Double) -> String { String(format: "%.3f ms", seconds * 1000) }
+func ratio(_ value: Double) -> String { String(format: "%.2f×", value) }
+let direct = paced["simulator directly"]!, pool = paced["through codexpool"]!, proxy = paced["through nginx"]!
+let addedP50 = pool.ttfb(0.5) - direct.ttfb(0.5), addedP99 = pool.ttfb(0.99) - direct.ttfb(0.99)
+print("### Time to first byte, \(concurrency) concurrent paced streams")
+print("")
+print("| path | TTFB p50 | TTFB p99 | added p50 | added p99 | turns/s |")
+print("| --- | ---: | ---: | ---: | ---: | ---: |")
+for (name, _, _, _) in targets {
+    let result = paced[name]!
+    print("| \(name) | \(ms(result.ttfb(0.5))) | \(ms(result.ttfb(0.99))) | \(ms(result.ttfb(0.5) - direct.ttfb(0.5))) | \(ms(result.ttfb(0.99) - direct.ttfb(0.99))) | \(Int(result.requestsPerSecond)) |")
+}
+print("")
+print("- codexpool adds p50 \(ms(addedP50)) (target ≤ 0.3 ms: **\(addedP50 <= 0.0003 ? "met" : "not met")**) and p99 \(ms(addedP99)) "
+    + "(target ≤ 2 ms: **\(addedP99 <= 0.002 ? "met" : "not met")**); nginx adds p50 \(ms(proxy.ttfb(0.5) - direct.ttfb(0.5))).")
+print("")
+print("### Capacity, \(concurrency) concurrent streams answered at once")
+print("")
+print("| path | requests/s | stream MiB/s | TTFB p50 | requests/s vs nginx |")
+print("| --- | ---: | ---: | ---: | ---: |")
+let flatNginx = flat["through nginx"]!, flatPool = flat["through codexpool"]!
+for (name, _, _, _) in targets {
+    let result = flat[name]!
+    print("| \(name) | \(Int(result.requestsPerSecond)) | \(String(format: "%.1f", result.mebibytesPerSecond)) | \(ms(result.ttfb(0.5))) | \(ratio(result.requestsPerSecond / flatNginx.requestsPerSecond)) |")
+}
+print("")
+print("- Requests/s through codexpool = \(ratio(flatPool.requestsPerSecond / flatNginx.requestsPerSecond)) nginx's "
+    + "(target ≥ 1×: **\(flatPool.requestsPerSecond >= flatNginx.requestsPerSecond ? "met" : "not met")**).")
+print("- Each response is one SSE turn of \(flatPool.bytesPerRequest) bytes in 40 events; \(Int(seconds)) s per path after a 1 s warm-up. "
+    + "Simulator, proxy and load generator share the machine's cores (one event loop each; nginx with one worker).")
+
+// MARK: Load generation
+
+struct LoadResult {
+    var firstByteLatencies: [Double]
+    var requests: Int
+    var bytes: Int
+    var duration: Double
+
+    var requestsPerSecond: Double { Double(requests) / duration }
+    var mebibytesPerSecond: Double { Double(bytes) / duration / 1_048_576 }
+    var bytesPerRequest: Int { requests > 0 ? bytes / requests : 0 }
+
+    func ttfb(_ quantile: Double) -> Double {
+        let sorted = firstByteLatencies.sorted()
+        guard !sorted.isEmpty else { return .nan }
+        return sorted[min(sorted.count - 1, Int(Double(sorted.count) * quantile))]
+    }
+}
+
+final class Tally: Sendable {
+    let state = Mutex<(latencies: [Double], requests: Int, bytes: Int)>(([], 0, 0))
+}
+
+/// `concurrency` connections, each sending the request again as soon as the previous answer ended.
+func runLoad(port: Int, path: String, headers: [(String, String)], body: String, duration: Double, concurrency: Int) async throws -> LoadResult {
+    let tally = Tally()
+    let deadline = NIODeadline.now() + .milliseconds(Int64(duration * 1000))
+    var channels: [any Channel] = []
+    for _ in 0..<concurrency {
+        let channel = try await ClientBootstrap(group: loadGroup)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                    try channel.pipeline.syncOperations.addHandler(LoadConnection(port: port, path: path, headers: headers, body: body, deadline: deadline, tally: tally))
+                }
+            }
+            .connect(host: "127.0.0.1", port: port).get()
+        channels.append(channel)
+    }
+    let start = NIODeadline.now()
+    for channel in channels { try await channel.closeFuture.get() }
+    let elapsed = Double((NIODeadline.now() - start).nanoseconds) / 1e9
+    return tally.state.withLock { LoadResult(firstByteLatencies: $0.latencies, requests: $0.requests, bytes: $0.bytes, duration: elapsed) }
+}
+
+final class LoadConnection: ChannelInboundHandler {
+    typealias InboundIn = HTTPClientResponsePart
+    typealias OutboundOut = HTTPClientRequestPart
+
+    let head: HTTPRequestHead
+    let body: ByteBuffer
+    let deadline: NIODeadline
+    let tally: Tally
+    var sentAt = NIODeadline.now()
+    var sawFirstByte = false
+    var bytes = 0
+    var latencies: [Double] = []
+    var requests = 0
+
+    init(port: Int, path: String, headers: [(String, String)], body: String, deadline: NIODeadline, tally: Tally) {
+        var fields = HTTPHeaders(headers)
+        fields.add(name: "host", value: "127.0.0.1:\(port)")
+        fields.add(name: "content-type", value: "application/json")
+        fields.add(name: "accept", value: "text/event-stream")
+        fields.add(name: "content-length", value: String(body.utf8.count))
+        head = HTTPRequestHead(version: .http1_1, method: .POST, uri: path, headers: fields)
+        self.body = ByteBuffer(string: body)
+        self.deadline = deadline
+        self.tally = tally
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        send(context: context)
+        context.fireChannelActive()
+    }
+
+    func send(context: ChannelHandlerContext) {
+        sawFirstByte = false
+        sentAt = .now()
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head:
+            break
+        case .body(let buffer):
+            if !sawFirstByte {
+                sawFirstByte = true
+                latencies.append(Double((NIODeadline.now() - sentAt).nanoseconds) / 1e9)
+            }
+            bytes += buffer.readableBytes
+        case .end:
+            requests += 1
+            if NIODeadline.now() < deadline {
+                send(context: context)
+            } else {
+                let (latencies, requests, bytes) = (self.latencies, self.requests, self.bytes)
+                tally.state.withLock { $0.latencies += latencies; $0.requests += requests; $0.bytes += bytes }
+                context.close(promise: nil)
+            }
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+}
+
+func freePort() async throws -> Int {
+    let channel = try await ServerBootstrap(group: loadGroup).bind(host: "127.0.0.1", port: 0).get()
+    let port = channel.localAddress?.port ?? 0
+    try await channel.close()
+    return port
+}
+
+func waitUntilListening(port: Int) async throws {
+    for _ in 0..<200 {
+        if (try? await ClientBootstrap(group: loadGroup).connect(host: "127.0.0.1", port: port).get().close()) != nil { return }
+        try await Task.sleep(for: .milliseconds(25))
+    }
+    throw ChannelError.connectTimeout(.seconds(5))
+}
