@@ -27,6 +27,8 @@ final class HTTPProxyExchange: UpstreamResponseDelegate, @unchecked Sendable {
     private var connection: UpstreamHTTPConnection?
     private var interruptRegistration: UInt64?
     private var refreshedAfter401: Set<String> = []
+    /// Start of the account's weekly window, for usage statistics; read before the rewrite.
+    private var weekStart: Date?
 
     private enum Phase {
         case starting
@@ -155,8 +157,6 @@ final class HTTPProxyExchange: UpstreamResponseDelegate, @unchecked Sendable {
         phase = .streaming(tap: tracksUsage ? ServerSentEventUsageTap() : nil)
         responder?.sendHead(HTTPResponseHead(version: head.version, status: upstreamHead.status, headers: headers))
     }
-
-    private var weekStart: Date?
 
     func upstreamReceivedBody(_ buffer: ByteBuffer) {
         switch phase {

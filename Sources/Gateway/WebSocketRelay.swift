@@ -145,6 +145,8 @@ final class WebSocketRelay: @unchecked Sendable {
     /// One entry per forwarded `response.create`, answered in order by `response.completed`.
     private var pendingCreates: [(warmUp: Bool, model: String?)] = []
     private var loggedAssignment = false
+    /// Start of the account's weekly window, from its latest `codex.rate_limits`, for usage statistics.
+    private var weekStart: Date?
 
     init(runtime: GatewayRuntime, session: PreparedWebSocketSession, clientChannel: any Channel, clientLeg: WebSocketLegHandler) {
         self.runtime = runtime
@@ -237,6 +239,7 @@ final class WebSocketRelay: @unchecked Sendable {
             case .rateLimits:
                 if let snapshot = RateLimitSnapshot(rateLimitsEvent: Data(data.readableBytesView), now: now) {
                     runtime.observe(snapshot, tag: session.tag)
+                    weekStart = snapshot.weeklyWindowStart ?? weekStart
                 }
                 data = ByteBuffer(bytes: WebSocketEventRewriter.rewriteRateLimits(event, with: runtime.aggregate(for: session.user), now: now))
             case .error(let status):
@@ -250,7 +253,7 @@ final class WebSocketRelay: @unchecked Sendable {
             case .completed:
                 let request = pendingCreates.isEmpty ? nil : pendingCreates.removeFirst()
                 if request?.warmUp != true, let usage = CompletedUsage(completedEvent: event) {
-                    runtime.recordUsage(usage, tag: session.tag, fallbackModel: request?.model, user: session.user, weekStart: nil)
+                    runtime.recordUsage(usage, tag: session.tag, fallbackModel: request?.model, user: session.user, weekStart: weekStart)
                 }
             case .other:
                 break
