@@ -1,4 +1,7 @@
 public import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 public import PoolCore
 
 /// Reads and rewrites the upstream → client events of the Responses WebSocket (§8.4–8.6).
@@ -33,38 +36,36 @@ public enum WebSocketEventRewriter {
         }
     }
 
-    private static let interestingTypes = ["codex.rate_limits", "error", "response.completed"]
-    private static let typePatterns: [(type: String, bytes: [UInt8])] = interestingTypes.flatMap { type in
-        [(type, Array(#""type":"\#(type)""#.utf8)), (type, Array(#""type": "\#(type)""#.utf8))]
-    }
+    private static let interestingTypes: [[UInt8]] = ["codex.rate_limits", "error", "response.completed"].map { Array($0.utf8) }
+    private static let typeKey = Array(#""type""#.utf8)
 
-    /// Which of the interesting types the message names as `"type":"…"` anywhere; nil for none.
+    /// Which of the interesting types the message names as `"type": "…"` anywhere; nil for none.
+    /// One `memchr` pass over the message: this runs for every SSE event and WebSocket message.
     static func interestingType(_ message: some Collection<UInt8>) -> String? {
-        let found: String? = message.withContiguousStorageIfAvailable { bytes in
-            typePatterns.first { contains(bytes, $0.bytes) }?.type
-        } ?? {
-            let bytes = Array(message)
-            return bytes.withUnsafeBufferPointer { buffer in typePatterns.first { contains(buffer, $0.bytes) }?.type }
-        }()
-        return found
+        if let found = message.withContiguousStorageIfAvailable({ interestingType(in: UnsafeRawBufferPointer($0)) }) { return found }
+        return Array(message).withUnsafeBytes { interestingType(in: $0) }
     }
 
-    private static func contains(_ haystack: UnsafeBufferPointer<UInt8>, _ needle: [UInt8]) -> Bool {
-        guard haystack.count >= needle.count, let first = needle.first else { return false }
-        var index = 0
-        let last = haystack.count - needle.count
-        while index <= last {
-            if haystack[index] == first {
-                var matched = true
-                for offset in 1..<needle.count where haystack[index + offset] != needle[offset] {
-                    matched = false
-                    break
-                }
-                if matched { return true }
+    private static func interestingType(in bytes: UnsafeRawBufferPointer) -> String? {
+        guard let base = bytes.baseAddress else { return nil }
+        var offset = 0
+        while offset + typeKey.count < bytes.count, let quote = memchr(base + offset, Int32(UInt8(ascii: "\"")), bytes.count - offset) {
+            let position = base.distance(to: UnsafeRawPointer(quote))
+            offset = position + 1
+            guard position + typeKey.count <= bytes.count,
+                  typeKey.withUnsafeBytes({ memcmp(base + position, $0.baseAddress!, typeKey.count) == 0 }) else { continue }
+            var index = position + typeKey.count
+            offset = index
+            while index < bytes.count, bytes[index] == UInt8(ascii: " ") || bytes[index] == UInt8(ascii: ":") { index += 1 }
+            guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { continue }
+            let valueStart = index + 1
+            for name in interestingTypes where valueStart + name.count < bytes.count
+                && bytes[valueStart + name.count] == UInt8(ascii: "\"")
+                && name.withUnsafeBytes({ memcmp(base + valueStart, $0.baseAddress!, name.count) == 0 }) {
+                return String(decoding: name, as: UTF8.self)
             }
-            index += 1
         }
-        return false
+        return nil
     }
 
     /// The upstream `codex.rate_limits` event with both windows replaced by the aggregate and

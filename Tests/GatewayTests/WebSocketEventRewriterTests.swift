@@ -1,0 +1,41 @@
+import Foundation
+@testable import Gateway
+import PoolCore
+import Testing
+
+@Suite struct WebSocketEventRewriterTests {
+    func kind(_ text: String) -> WebSocketEventRewriter.Kind {
+        WebSocketEventRewriter.kind(of: Array(text.utf8)).0
+    }
+
+    @Test func findsTheTopLevelTypeWherever() {
+        #expect(kind(#"{"response":{"type":"message"},"type":"response.completed"}"#) == .completed)
+        #expect(kind(#"{"type": "error", "status": 429}"#) == .error(status: 429))
+        #expect(kind(#"{"status_code":429,"type":"error"}"#) == .error(status: 429))
+        #expect(kind(#"{"type":"codex.rate_limits","rate_limits":{}}"#) == .rateLimits)
+    }
+
+    @Test func ignoresTypesThatAreNotTopLevel() {
+        // Quoted inside text, or in a nested object only.
+        #expect(kind(#"{"type":"response.output_text.delta","delta":"{\"type\":\"error\"}"}"#) == .other)
+        #expect(kind(#"{"type":"response.output_item.done","item":{"type":"error"}}"#) == .other)
+        #expect(kind("not json at all \"type\":\"error\"") == .other)
+        #expect(kind("") == .other)
+    }
+
+    @Test func rewritesRateLimitsInPlaceKeepingOtherFields() throws {
+        let now = Date(timeIntervalSince1970: 1_000_000)
+        let event = GatewayJSON.parse(Array(#"{"type":"codex.rate_limits","plan_type":"pro","rate_limits":{"allowed":true,"primary":{"used_percent":3}},"credits":{"balance":"5"}}"#.utf8))
+        let status = AggregateStatus(fiveHourUtilization: 12.345, fiveHourReset: now.addingTimeInterval(3600), weeklyUtilization: 40,
+                                     weeklyReset: nil, planWeight: 11)
+        let rewritten = try #require(GatewayJSON.parse(WebSocketEventRewriter.rewriteRateLimits(event, with: status, now: now)))
+        #expect(rewritten["plan_type"]?.stringValue == "pro")
+        #expect(rewritten["credits"]?["balance"]?.stringValue == "5")
+        #expect(rewritten["plan_weight"]?.numberValue == 11)
+        #expect(rewritten["rate_limits"]?["primary"]?["used_percent"]?.numberValue == 12.35)
+        #expect(rewritten["rate_limits"]?["primary"]?["reset_at"]?.numberValue == 1_003_600)
+        #expect(rewritten["rate_limits"]?["secondary"]?["used_percent"]?.numberValue == 40)
+        #expect(rewritten["rate_limits"]?["secondary"]?["reset_at"] == nil)
+        #expect(rewritten["rate_limits"]?["allowed"] == .bool(true))
+    }
+}
