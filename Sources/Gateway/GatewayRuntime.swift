@@ -205,8 +205,9 @@ public final class GatewayRuntime: Sendable {
 
     // MARK: Usage statistics
 
-    func recordUsage(_ usage: CompletedUsage, tag: String, fallbackModel: String?, user: AuthenticatedUser, weekStart: Date?) {
-        guard let recorder = recorders[tag], let model = usage.model ?? fallbackModel else { return }
+    /// - Parameter fallbackModel: the requested model, asked for only when the answer names none.
+    func recordUsage(_ usage: CompletedUsage, tag: String, fallbackModel: @autoclosure () -> String?, user: AuthenticatedUser, weekStart: Date?) {
+        guard let recorder = recorders[tag], let model = usage.model ?? fallbackModel() else { return }
         let record = UsageRecord(model: model, serviceTier: usage.serviceTier, inputTokens: usage.inputTokens, cachedTokens: usage.cachedTokens,
                                  outputTokens: usage.outputTokens, user: user.name.isEmpty ? nil : user.name, weekStart: weekStart, time: clock.now())
         Task { await recorder.record(record) }

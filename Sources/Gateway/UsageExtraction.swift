@@ -1,6 +1,6 @@
 import Foundation
 public import NIOCore
-public import PoolCore
+import PoolCore
 
 /// The token usage of one finished response, from a `response.completed` event (§10.2).
 public struct CompletedUsage: Hashable, Sendable {
@@ -11,15 +11,37 @@ public struct CompletedUsage: Hashable, Sendable {
     public var outputTokens: Int
 
     /// nil when the event carries no usage or no tokens were used.
-    public init?(completedEvent event: JSONValue?) {
-        guard let response = event?["response"], let usage = response["usage"]?.objectValue else { return nil }
-        inputTokens = Int(usage["input_tokens"]?.numberValue ?? 0)
-        outputTokens = Int(usage["output_tokens"]?.numberValue ?? 0)
-        cachedTokens = Int(usage["input_tokens_details"]?["cached_tokens"]?.numberValue ?? 0)
+    init?(_ event: CompletedEventWire) {
+        guard let response = event.response, let usage = response.usage else { return nil }
+        inputTokens = usage.input_tokens ?? 0
+        outputTokens = usage.output_tokens ?? 0
+        cachedTokens = usage.input_tokens_details?.cached_tokens ?? 0
         guard inputTokens > 0 || outputTokens > 0 else { return nil }
-        model = response["model"]?.stringValue
-        serviceTier = response["service_tier"]?.stringValue
+        model = response.model
+        serviceTier = response.service_tier
     }
+}
+
+/// The fields of `response.completed` that usage accounting reads; everything else is skipped.
+struct CompletedEventWire: Decodable {
+    struct Response: Decodable {
+        var model: String?
+        var service_tier: String?
+        var usage: Usage?
+    }
+
+    struct Usage: Decodable {
+        struct Details: Decodable {
+            var cached_tokens: Int?
+        }
+
+        var input_tokens: Int?
+        var output_tokens: Int?
+        var input_tokens_details: Details?
+    }
+
+    var type: String
+    var response: Response?
 }
 
 /// Follows an SSE byte stream as it passes through and reports the `response.completed`
@@ -72,7 +94,7 @@ public struct ServerSentEventUsageTap: Sendable {
         var payload = line.dropFirst(5)
         if payload.first == UInt8(ascii: " ") { payload = payload.dropFirst() }
         if payload.last == UInt8(ascii: "\r") { payload = payload.dropLast() }
-        guard case (.completed, let event) = WebSocketEventRewriter.kind(of: payload) else { return }
-        if let found = CompletedUsage(completedEvent: event) { usage = found }
+        guard case (.completed(let found), _) = WebSocketEventRewriter.kind(of: payload), let found else { return }
+        usage = found
     }
 }

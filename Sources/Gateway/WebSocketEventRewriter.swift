@@ -14,7 +14,8 @@ public enum WebSocketEventRewriter {
     public enum Kind: Hashable, Sendable {
         case rateLimits
         case error(status: Int?)
-        case completed
+        /// `response.completed`, with its token usage when it reports any.
+        case completed(CompletedUsage?)
         case other
     }
 
@@ -22,6 +23,13 @@ public enum WebSocketEventRewriter {
     /// after a cheap byte search found their type name, so output deltas pass untouched.
     public static func kind(of message: some Collection<UInt8>) -> (Kind, JSONValue?) {
         guard let type = interestingType(message) else { return (.other, nil) }
+        if type == "response.completed" {
+            // Only the usage is needed: decode just that, not the whole answer it carries.
+            guard let event = try? JSONDecoder().decode(CompletedEventWire.self, from: Data(message)), event.type == type else {
+                return (.other, nil)
+            }
+            return (.completed(CompletedUsage(event)), nil)
+        }
         let value = GatewayJSON.parse(message)
         // The search may have hit a nested object; the top-level type decides.
         guard value?["type"]?.stringValue == type else { return (.other, nil) }
@@ -32,7 +40,7 @@ public enum WebSocketEventRewriter {
             let status = (value?["status_code"] ?? value?["status"])?.numberValue.map { Int($0) }
             return (.error(status: status), value)
         default:
-            return (.completed, value)
+            return (.other, nil)
         }
     }
 

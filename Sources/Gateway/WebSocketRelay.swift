@@ -250,9 +250,9 @@ final class WebSocketRelay: @unchecked Sendable {
                 if let event {
                     data = ByteBuffer(bytes: WebSocketEventRewriter.rewriteError(event, status: status, aggregate: runtime.aggregate(for: session.user), now: now))
                 }
-            case .completed:
+            case .completed(let usage):
                 let request = pendingCreates.isEmpty ? nil : pendingCreates.removeFirst()
-                if request?.warmUp != true, let usage = CompletedUsage(completedEvent: event) {
+                if request?.warmUp != true, let usage {
                     runtime.recordUsage(usage, tag: session.tag, fallbackModel: request?.model, user: session.user, weekStart: weekStart)
                 }
             case .other:

@@ -9,18 +9,23 @@ import Testing
     }
 
     @Test func findsTheTopLevelTypeWherever() {
-        #expect(kind(#"{"response":{"type":"message"},"type":"response.completed"}"#) == .completed)
-        #expect(kind(#"{"type": "error", "status": 429}"#) == .error(status: 429))
-        #expect(kind(#"{"status_code":429,"type":"error"}"#) == .error(status: 429))
-        #expect(kind(#"{"type":"codex.rate_limits","rate_limits":{}}"#) == .rateLimits)
+        #expect(kind(#"{"response":{"type":"message"},"type":"response.completed"}"#) == WebSocketEventRewriter.Kind.completed(nil))
+        let usage = #"{"type":"response.completed","response":{"model":"gpt-5.5","output":[{"type":"message"}],"usage":{"input_tokens":7,"output_tokens":3,"input_tokens_details":{"cached_tokens":2}}}}"#
+        guard case .completed(let found) = kind(usage), let found else { Issue.record("no usage"); return }
+        #expect([found.inputTokens, found.outputTokens, found.cachedTokens] == [Int]([7, 3, 2]))
+        #expect(found.model == "gpt-5.5")
+        let spaced = kind(#"{"type": "error", "status": 429}"#)
+        #expect(spaced == WebSocketEventRewriter.Kind.error(status: 429))
+        #expect(kind(#"{"status_code":429,"type":"error"}"#) == WebSocketEventRewriter.Kind.error(status: 429))
+        #expect(kind(#"{"type":"codex.rate_limits","rate_limits":{}}"#) == WebSocketEventRewriter.Kind.rateLimits)
     }
 
     @Test func ignoresTypesThatAreNotTopLevel() {
         // Quoted inside text, or in a nested object only.
-        #expect(kind(#"{"type":"response.output_text.delta","delta":"{\"type\":\"error\"}"}"#) == .other)
-        #expect(kind(#"{"type":"response.output_item.done","item":{"type":"error"}}"#) == .other)
-        #expect(kind("not json at all \"type\":\"error\"") == .other)
-        #expect(kind("") == .other)
+        #expect(kind(#"{"type":"response.output_text.delta","delta":"{\"type\":\"error\"}"}"#) == WebSocketEventRewriter.Kind.other)
+        #expect(kind(#"{"type":"response.output_item.done","item":{"type":"error"}}"#) == WebSocketEventRewriter.Kind.other)
+        #expect(kind("not json at all \"type\":\"error\"") == WebSocketEventRewriter.Kind.other)
+        #expect(kind("") == WebSocketEventRewriter.Kind.other)
     }
 
     @Test func rewritesRateLimitsInPlaceKeepingOtherFields() throws {
