@@ -127,13 +127,11 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
     }
 
     private func authenticate(_ head: HTTPRequestHead) -> AuthenticatedUser? {
-        switch runtime.authenticator.authenticate(head.headers) {
+        switch runtime.authenticate(head.headers, remoteAddress: context?.remoteAddress) {
         case .success(let user):
             if !user.name.isEmpty { logger[metadataKey: "user"] = "\(user.name)" }
             return user
         case .failure(let failure):
-            let remote = context?.remoteAddress.map { "\($0)" } ?? "unknown"
-            logger.warning("authentication failed from \(remote): \(failure.logMessage)")
             send(failure.response)
             return nil
         }

@@ -15,8 +15,9 @@ extension GatewayRuntime {
         guard let outcome else { return }
         pollState.withLock { $0.lastReload[tag] = clock.now() }
         let availability = await source.availability
-        let planHint = await source.auth?.planTypeHint
-        let isAPIKey = await source.auth?.isAPIKeyMode ?? false
+        let auth = await source.auth
+        let planHint = auth?.planTypeHint
+        let isAPIKey = auth?.isAPIKeyMode ?? false
         if case .unavailable(let message) = outcome {
             let verb = initial ? "initial credential load for" : "reload credentials for"
             logger.warning("\(verb) \(tag): \(message)")

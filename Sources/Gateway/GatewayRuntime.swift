@@ -160,16 +160,7 @@ public final class GatewayRuntime: Sendable {
     /// What a selection failure says now, for errors after a failed retry or an interruption.
     func currentFailure(for user: AuthenticatedUser) -> SelectionFailure? {
         let now = clock.now()
-        return pool.withLock { pool -> SelectionFailure? in
-            let members = pool.members(of: user.provider)
-            let skipped = members.compactMap { tag -> SelectionFailure.Skipped? in
-                guard let state = pool[tag], let reason = pool.skipReason(state, scope: user.scope, balanced: members.count > 1, now: now) else { return nil }
-                return SelectionFailure.Skipped(tag: tag, reason: reason)
-            }
-            guard skipped.count == members.count else { return nil }
-            let recovery = skipped.filter(\.reason.isLimit).compactMap { pool[$0.tag]?.earliestRecovery(now: now) }.min()
-            return SelectionFailure(provider: user.provider, skipped: skipped, earliestRecovery: recovery, now: now)
-        }
+        return pool.withLock { $0.unavailability(provider: user.provider, scope: user.scope, now: now) }
     }
 
     /// Rate-limit headers (or an equivalent snapshot) seen on a response for `tag`.
@@ -199,8 +190,18 @@ public final class GatewayRuntime: Sendable {
         pool.withLock { $0[tag]?.isExternal ?? false }
     }
 
-    func memberCount(of provider: String) -> Int {
-        pool.withLock { $0.members(of: provider).count }
+    /// The balancer tag interruptions of work for `user` are keyed by (§4.5), nil for a single credential.
+    func interruptBalancer(for user: AuthenticatedUser) -> String? {
+        pool.withLock { $0.isBalancer(user.provider) ? user.provider : nil }
+    }
+
+    /// Authenticates a client, logging a refusal with its address (never the token).
+    func authenticate(_ headers: HTTPHeaders, remoteAddress: SocketAddress?) -> Result<AuthenticatedUser, UserAuthenticator.Failure> {
+        let result = authenticator.authenticate(headers)
+        if case .failure(let failure) = result {
+            logger.warning("authentication failed from \(remoteAddress.map { "\($0)" } ?? "unknown"): \(failure.logMessage)")
+        }
+        return result
     }
 
     // MARK: Usage statistics

@@ -20,7 +20,6 @@ final class HTTPProxyExchange: UpstreamResponseDelegate, @unchecked Sendable {
     private let sessionID: String?
     /// Requests and retries (429 failover, 401 refresh) tried so far.
     private var attempts = 0
-    private static let maximumAttempts = 8
 
     private var tag = ""
     private var plan: UpstreamRequestPlan?
@@ -142,8 +141,9 @@ final class HTTPProxyExchange: UpstreamResponseDelegate, @unchecked Sendable {
         unregisterInterrupt()
         let status = upstreamHead.status.code
         if status == 429 { return phase = .collecting(upstreamHead, .rateLimited, []) }
-        if status == 401, !runtime.isExternal(tag), !refreshedAfter401.contains(tag) { return phase = .collecting(upstreamHead, .unauthorized, []) }
-        if status == 400, runtime.isExternal(tag) { return phase = .collecting(upstreamHead, .peerRejected, []) }
+        let external = runtime.isExternal(tag)
+        if status == 401, !external, !refreshedAfter401.contains(tag) { return phase = .collecting(upstreamHead, .unauthorized, []) }
+        if status == 400, external { return phase = .collecting(upstreamHead, .peerRejected, []) }
 
         let snapshot = RateLimitSnapshot(headers: upstreamHead.headers.map { ($0.name, $0.value) })
         // The weekly cycle hint is read before the rewrite removes it (Appendix A #4).
@@ -221,21 +221,15 @@ final class HTTPProxyExchange: UpstreamResponseDelegate, @unchecked Sendable {
             refreshedAfter401.insert(tag)
             attempt(tag, rejectedToken: plan?.grantToken)
         case .peerRejected:
-            runtime.recordUpstreamRejected(tag)
-            finish(with: .credentialUnavailable(runtime.currentFailure(for: user), fallback: "upstream rejected credential \(tag)"))
+            finish(with: runtime.peerRejected(tag, for: user))
         case .rateLimited:
             let rejection = RateLimitRejection(headers: headers, body: Data(body), now: runtime.now)
-            let failedTag = tag
-            guard attempts < Self.maximumAttempts, runtime.memberCount(of: user.provider) > 1 else {
-                runtime.recordRateLimited(failedTag, rejection: rejection)
-                return finish(with: .credentialUnavailable(runtime.currentFailure(for: user), fallback: "credential \(failedTag) is rate-limited"))
-            }
-            switch runtime.failover(for: user, sessionID: sessionID, failedTag: failedTag, rejection: rejection) {
-            case .success(let next):
-                logger.info("retrying with credential \(next.tag) after 429 from \(failedTag)")
+            switch runtime.afterRateLimit(for: user, sessionID: sessionID, failedTag: tag, rejection: rejection, attemptsSoFar: attempts) {
+            case .retry(let next):
+                logger.info("retrying with credential \(next.tag) after 429 from \(tag)")
                 attempt(next.tag)
-            case .failure(let failure):
-                finish(with: .credentialUnavailable(failure, fallback: "all credentials rate-limited"))
+            case .answer(let response):
+                finish(with: response)
             }
         }
     }
@@ -252,8 +246,7 @@ final class HTTPProxyExchange: UpstreamResponseDelegate, @unchecked Sendable {
     private func registerInterrupt(_ tag: String) {
         unregisterInterrupt()
         let eventLoop = self.eventLoop
-        let balancer = runtime.memberCount(of: user.provider) > 1 ? user.provider : nil
-        interruptRegistration = runtime.interrupts.register(.init(credential: tag, balancer: balancer, scope: user.scope) { [weak self] reason in
+        interruptRegistration = runtime.interrupts.register(.init(credential: tag, balancer: runtime.interruptBalancer(for: user), scope: user.scope) { [weak self] reason in
             guard let exchange = self else { return }
             eventLoop.execute { exchange.interrupted(reason) }
         })
@@ -283,12 +276,6 @@ final class HTTPProxyExchange: UpstreamResponseDelegate, @unchecked Sendable {
     private func logAssignment(_ tag: String) {
         guard logger.logLevel <= .debug else { return }
         let request = GatewayJSON.parse(body.readableBytesView)
-        var line = "assigned credential \(tag)"
-        if let sessionID { line += " for session \(sessionID)" }
-        if !user.name.isEmpty { line += " by user \(user.name)" }
-        if let model = request?["model"]?.stringValue { line += ", model=\(model)" }
-        if let effort = request?["reasoning"]?["effort"]?.stringValue ?? request?["reasoning_effort"]?.stringValue { line += ", think=\(effort)" }
-        if request?["service_tier"]?.stringValue == "priority" { line += ", fast" }
-        logger.debug("\(line)")
+        logger.debug("\(GatewayRuntime.assignmentLine(tag: tag, sessionID: sessionID, user: user, request: request))")
     }
 }

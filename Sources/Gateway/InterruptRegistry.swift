@@ -28,8 +28,6 @@ final class InterruptRegistry: Sendable {
         _ = entries.withLock { $0.registrations.removeValue(forKey: id) }
     }
 
-    var count: Int { entries.withLock { $0.registrations.count } }
-
     /// Cuts the matching work; each registration fires at most once.
     func fire(_ interruption: Interruption) {
         let (matched, reason) = entries.withLock { entries -> ([Registration], String) in
@@ -46,14 +44,5 @@ final class InterruptRegistry: Sendable {
             return (ids.compactMap { entries.registrations.removeValue(forKey: $0) }, reason)
         }
         for registration in matched { registration.interrupt(reason) }
-    }
-
-    /// Cuts everything (shutdown).
-    func fireAll(_ reason: String) {
-        let all = entries.withLock { entries in
-            defer { entries.registrations = [:] }
-            return Array(entries.registrations.values)
-        }
-        for registration in all { registration.interrupt(reason) }
     }
 }

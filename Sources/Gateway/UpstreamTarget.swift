@@ -42,7 +42,6 @@ public struct UpstreamError: Error, Hashable, Sendable, CustomStringConvertible 
         case closedMidResponse
         case timeout
         case malformedResponse
-        case cancelled
     }
 
     public var kind: Kind

@@ -24,15 +24,13 @@ final class WebSocketProxySetup: @unchecked Sendable {
     private let result: EventLoopPromise<HTTPHeaders?>
 
     static let openAIBeta = "responses_websockets=2026-02-06"
-    private static let maximumAttempts = 8
 
     /// Decides the upgrade; the future's nil means "answer over HTTP with the slot's refusal".
     static func shouldUpgrade(runtime: GatewayRuntime, slot: WebSocketUpgradeSlot, channel: any Channel, head: HTTPRequestHead) -> EventLoopFuture<HTTPHeaders?> {
         // Other upgrade requests are plain HTTP requests to the proxy (which drops `Upgrade`).
         guard GatewayRoute.isWebSocketUpgrade(head) else { return channel.eventLoop.makeSucceededFuture(nil) }
-        switch runtime.authenticator.authenticate(head.headers) {
+        switch runtime.authenticate(head.headers, remoteAddress: channel.remoteAddress) {
         case .failure(let failure):
-            runtime.logger.warning("authentication failed from \(channel.remoteAddress.map { "\($0)" } ?? "unknown"): \(failure.logMessage)")
             slot.refuse(failure.response)
             return channel.eventLoop.makeSucceededFuture(nil)
         case .success(let user):
@@ -118,26 +116,19 @@ final class WebSocketProxySetup: @unchecked Sendable {
         let headerFields = upstreamHead.headers.map { ($0.name, $0.value) }
         if status == 429 {
             let rejection = RateLimitRejection(headers: headerFields, body: Data(body), now: runtime.now)
-            guard attempts < Self.maximumAttempts, runtime.memberCount(of: user.provider) > 1 else {
-                runtime.recordRateLimited(tag, rejection: rejection)
-                return refuse(.credentialUnavailable(runtime.currentFailure(for: user), fallback: "credential \(tag) is rate-limited"))
-            }
-            switch runtime.failover(for: user, sessionID: sessionID, failedTag: tag, rejection: rejection) {
-            case .success(let next):
+            switch runtime.afterRateLimit(for: user, sessionID: sessionID, failedTag: tag, rejection: rejection, attemptsSoFar: attempts) {
+            case .retry(let next):
                 logger.info("retrying websocket with credential \(next.tag) after 429 from \(tag)")
                 return dial(next.tag, isNewSession: true)
-            case .failure(let failure):
-                return refuse(.credentialUnavailable(failure, fallback: "all credentials rate-limited"))
+            case .answer(let response):
+                return refuse(response)
             }
         }
         if status == 401, !runtime.isExternal(tag), !refreshedAfter401.contains(tag) {
             refreshedAfter401.insert(tag)
             return dial(tag, isNewSession: isNewSession, rejectedToken: token)
         }
-        if status == 400, runtime.isExternal(tag) {
-            runtime.recordUpstreamRejected(tag)
-            return refuse(.credentialUnavailable(runtime.currentFailure(for: user), fallback: "upstream rejected credential \(tag)"))
-        }
+        if status == 400, runtime.isExternal(tag) { return refuse(runtime.peerRejected(tag, for: user)) }
         logger.error("dial upstream websocket: status \(status) body: \(String(decoding: body.prefix(4096), as: UTF8.self))")
         runtime.observe(RateLimitSnapshot(headers: headerFields), tag: tag)
         // Upstream's own answer, unchanged apart from hop-by-hop and rate-limit headers.

@@ -161,8 +161,8 @@ final class WebSocketRelay: @unchecked Sendable {
 
     func start() {
         let eventLoop = clientChannel.eventLoop
-        let balancer = runtime.memberCount(of: session.user.provider) > 1 ? session.user.provider : nil
-        interruptRegistration = runtime.interrupts.register(.init(credential: session.tag, balancer: balancer, scope: session.user.scope) { [weak self] reason in
+        interruptRegistration = runtime.interrupts.register(.init(credential: session.tag, balancer: runtime.interruptBalancer(for: session.user),
+                                                                  scope: session.user.scope) { [weak self] reason in
             guard let relay = self else { return }
             eventLoop.execute { relay.interrupted(reason) }
         })
@@ -219,10 +219,7 @@ final class WebSocketRelay: @unchecked Sendable {
             pendingCreates.append((warmUp, model))
             if !warmUp, session.isNewSession, !loggedAssignment {
                 loggedAssignment = true
-                var line = "assigned credential \(session.tag)"
-                if let sessionID = session.sessionID { line += " for session \(sessionID)" }
-                if !session.user.name.isEmpty { line += " by user \(session.user.name)" }
-                if let model { line += ", model=\(model)" }
+                let line = GatewayRuntime.assignmentLine(tag: session.tag, sessionID: session.sessionID, user: session.user, request: request)
                 logger.debug("\(line) (websocket)")
             }
         }

@@ -185,6 +185,17 @@ public struct CredentialPool: Sendable {
         return nil
     }
 
+    /// Why `provider` cannot serve a new request right now, or nil when one of its credentials can;
+    /// what clients are told after a failed retry or an interruption.
+    public func unavailability(provider: String, scope: SelectionScope, now: Date) -> SelectionFailure? {
+        guard let balancer = balancers[provider] else {
+            if case .failure(let failure) = selectSingle(provider, now: now) { return failure }
+            return nil
+        }
+        let (usable, skipped) = candidates(of: balancer.definition, scope: scope, now: now)
+        return usable.isEmpty ? failure(provider: provider, skipped: skipped, now: now) : nil
+    }
+
     // MARK: Helpers
 
     private func selectSingle(_ tag: String, now: Date) -> Result<Selection, SelectionFailure> {
