@@ -85,6 +85,9 @@ public struct YamuxSessionStateMachine: Sendable {
     private var nextPingID: UInt32 = 0
     private var outstandingPings: [UInt32: NIODeadline] = [:]
     private var nextPingAt: NIODeadline?
+    /// When the last frame of any kind arrived. A pong can queue behind megabytes of data on a
+    /// saturated link; a peer whose frames keep arriving is alive even while its pong is late.
+    private var lastHeardAt: NIODeadline
     private(set) public var sentGoAway = false
     private(set) public var receivedGoAway: YamuxGoAwayCode?
     private(set) public var failed: YamuxSessionError?
@@ -96,6 +99,7 @@ public struct YamuxSessionStateMachine: Sendable {
         self.configuration = configuration
         nextStreamID = role == .client ? 1 : 2
         nextPingAt = configuration.keepAliveInterval.map { now + $0 }
+        lastHeardAt = now
     }
 
     public var openStreamCount: Int { streams.count }
@@ -226,7 +230,8 @@ public struct YamuxSessionStateMachine: Sendable {
     public mutating func tick(now: NIODeadline) -> [Action] {
         guard failed == nil else { return [] }
         var actions: [Action] = []
-        if let oldest = outstandingPings.values.min(), now - oldest >= configuration.keepAliveTimeout {
+        if let oldest = outstandingPings.values.min(), now - oldest >= configuration.keepAliveTimeout,
+           now - lastHeardAt >= configuration.keepAliveTimeout {
             failed = .keepAliveTimeout
             return [.sessionFailed(.keepAliveTimeout)]
         }
@@ -256,6 +261,7 @@ public struct YamuxSessionStateMachine: Sendable {
 
     public mutating func receive(_ frame: YamuxFrame, now: NIODeadline) -> [Action] {
         guard failed == nil else { return [] }
+        lastHeardAt = max(lastHeardAt, now)
         let header = frame.header
         switch header.type {
         case .ping:

@@ -18,8 +18,12 @@ enum GoYamuxPeer {
         }
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("codexpool-gopeer-\(UUID().uuidString)").path
         try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        // Go's build cache is kept with the package's build products: a fresh cache recompiles
+        // the standard library (crypto/tls included), which costs a loaded CI machine seconds.
+        let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let cache = packageRoot.appendingPathComponent(".build/go-build-cache").path
         let result = ShellCommand.run(
-            "GO111MODULE=off GOPATH=\(directory)/gopath:/usr/share/gocode GOCACHE=\(directory)/cache go build -o yamuxpeer '\(source)'",
+            "GO111MODULE=off GOPATH=\(directory)/gopath:/usr/share/gocode GOCACHE='\(cache)' go build -o yamuxpeer '\(source)'",
             in: directory)
         guard result.status == 0 else { return .failure(GoPeerUnavailable(message: "go build failed: \(result.output)")) }
         return .success(URL(fileURLWithPath: "\(directory)/yamuxpeer"))
@@ -37,12 +41,17 @@ struct GoPeerUnavailable: Error, CustomStringConvertible {
 
 /// FNV-1a 64, the checksum the Go peer answers with.
 func fnv1a64(_ bytes: some Sequence<UInt8>) -> UInt64 {
-    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-    for byte in bytes {
-        hash ^= UInt64(byte)
-        hash &*= 0x0000_0100_0000_01b3
+    // Over raw memory when possible: element-wise ByteBufferView access in a debug build costs
+    // seconds per 10 MB, which starved the connections these tests check.
+    func hash(_ sequence: some Sequence<UInt8>) -> UInt64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in sequence {
+            hash ^= UInt64(byte)
+            hash &*= 0x0000_0100_0000_01b3
+        }
+        return hash
     }
-    return hash
+    return bytes.withContiguousStorageIfAvailable { hash($0) } ?? hash(bytes)
 }
 
 /// Parses `KEY=VALUE` pairs from the peer's `SUMMARY` line.

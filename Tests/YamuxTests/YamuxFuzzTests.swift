@@ -81,7 +81,7 @@ import Yamux
             failures += 1
         }
 
-        while frames < 400_000 {
+        while frames < 100_000 {
             if Int.random(in: 0..<10, using: &random) == 0 {
                 var noise = randomSlice(Int.random(in: 1...40, using: &random), &random)
                 pending.writeBuffer(&noise)
@@ -127,18 +127,19 @@ import Yamux
             default: break
             }
         }
-        #expect(frames >= 400_000)
+        #expect(frames >= 100_000)
         #expect(failures > 0, "the input did reach failure paths")
         #expect(noisyAfterFailure == 0, "a failed session stays quiet")
     }
 
-    /// Pure noise straight into the parser, a million bytes at a time.
+    /// Pure noise straight into the parser, 250,000 bytes at a time. (Swift Testing records a
+    /// backtrace for every thrown error, which makes each parse error costly here.)
     @Test func noiseIntoTheParser() {
         var random = Generator(state: 3)
         var parsed = 0, errors = 0
-        for _ in 0..<8 {
+        for _ in 0..<4 {
             var parser = YamuxFrameParser(maximumPayload: 512 * 1024)
-            var buffer = randomSlice(1_000_000, &random)
+            var buffer = randomSlice(250_000, &random)
             while buffer.readableBytes > 0 {
                 do {
                     guard try parser.next(from: &buffer) != nil else { break }
@@ -150,6 +151,6 @@ import Yamux
                 }
             }
         }
-        #expect(parsed + errors > 500_000)
+        #expect(parsed + errors > 50_000)
     }
 }

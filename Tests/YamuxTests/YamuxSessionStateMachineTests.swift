@@ -159,6 +159,21 @@ import Yamux
         #expect(client.failed == .keepAliveTimeout)
     }
 
+    /// A pong stuck behind data on a saturated link: frames keep arriving, so the peer is alive;
+    /// once they stop for the whole timeout, the session is dead.
+    @Test func keepAliveCountsAnyFrameAsSignOfLife() throws {
+        var client = machine(.client, keepAlive: .seconds(15))
+        let (id, _) = try client.openStream(now: start)
+        _ = client.receive(.windowUpdate(id, delta: 0, flags: .ack), now: start)
+        #expect(sent(client.tick(now: start + .seconds(15))) == [.ping(0, flags: .syn)])
+        for second in 16...40 {
+            _ = client.receive(.data(id, ByteBuffer(string: "x")), now: start + .seconds(Int64(second)))
+            #expect(client.tick(now: start + .seconds(Int64(second))).contains(.sessionFailed(.keepAliveTimeout)) == false)
+        }
+        #expect(client.tick(now: start + .seconds(49)).contains(.sessionFailed(.keepAliveTimeout)) == false)
+        #expect(client.tick(now: start + .seconds(50)) == [.sessionFailed(.keepAliveTimeout)])
+    }
+
     @Test func streamsStuckOpeningOrClosingAreReset() throws {
         var client = machine(.client)
         let (opening, _) = try client.openStream(now: start)

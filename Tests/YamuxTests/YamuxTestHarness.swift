@@ -186,11 +186,14 @@ extension NIOLoopBound where Value == StreamCollector {
 /// A deterministic byte pattern per stream, so misrouted or reordered bytes are caught.
 func pattern(stream: Int, count: Int) -> ByteBuffer {
     var buffer = ByteBuffer()
-    buffer.reserveCapacity(count)
     var state = UInt32(truncatingIfNeeded: stream &* 2_654_435_761 &+ 1)
-    for _ in 0..<count {
-        state = state &* 1_103_515_245 &+ 12_345
-        buffer.writeInteger(UInt8(truncatingIfNeeded: state >> 16))
+    // Raw memory: a per-byte writeInteger in a debug build is slow enough to starve the sessions.
+    buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { bytes in
+        for index in 0..<count {
+            state = state &* 1_103_515_245 &+ 12_345
+            bytes[index] = UInt8(truncatingIfNeeded: state >> 16)
+        }
+        return count
     }
     return buffer
 }
