@@ -45,6 +45,8 @@ final class HTTPProxyExchange: UpstreamResponseDelegate, @unchecked Sendable {
     }
 
     private var phase = Phase.starting
+    /// Body bytes of the current upstream read, written to the client when the read is done.
+    private var pendingBody: ByteBuffer?
 
     init(runtime: GatewayRuntime, user: AuthenticatedUser, head: HTTPRequestHead, body: ByteBuffer, eventLoop: any EventLoop,
          logger: Logger, responder: any ClientResponder) {
@@ -168,17 +170,31 @@ final class HTTPProxyExchange: UpstreamResponseDelegate, @unchecked Sendable {
                 tap!.consume(buffer)
                 phase = .streaming(tap: tap)
             }
-            guard let responder else { return clientDisconnected() }
-            // Flushed at the end of the upstream read: one write to the client per read, not per SSE event.
-            responder.writeBody(buffer)
-            if !responder.isClientWritable { connection?.setReading(false) }
+            guard responder != nil else { return clientDisconnected() }
+            // The SSE events of one upstream read go to the client as one chunk at the end of the
+            // read: one trip down the pipeline per read instead of one per event.
+            if pendingBody == nil {
+                pendingBody = buffer
+            } else {
+                var more = buffer
+                pendingBody!.writeBuffer(&more)
+            }
         default:
             break
         }
     }
 
     func upstreamReadComplete() {
-        if case .streaming = phase { responder?.flush() }
+        guard case .streaming = phase else { return }
+        writePendingBody()
+        responder?.flush()
+    }
+
+    private func writePendingBody() {
+        guard let body = pendingBody, let responder else { return }
+        pendingBody = nil
+        responder.writeBody(body)
+        if !responder.isClientWritable { connection?.setReading(false) }
     }
 
     func upstreamFinished() {
@@ -188,6 +204,7 @@ final class HTTPProxyExchange: UpstreamResponseDelegate, @unchecked Sendable {
             decide(decision, head: upstreamHead, body: bytes)
         case .streaming(let tap):
             phase = .done
+            writePendingBody()
             if let usage = tap?.usage { runtime.recordUsage(usage, tag: tag, fallbackModel: requestedModel, user: user, weekStart: weekStart) }
             responder?.sendEnd()
         default:
@@ -202,6 +219,9 @@ final class HTTPProxyExchange: UpstreamResponseDelegate, @unchecked Sendable {
             // The head is out: the client can only learn of the failure from a cut stream.
             logger.warning("upstream \(tag) failed mid-response: \(error)")
             phase = .done
+            // What did arrive still reaches the client before the cut.
+            writePendingBody()
+            responder?.flush()
             responder?.abortConnection()
         case .done:
             break

@@ -15,44 +15,223 @@ public struct CompletedUsage: Hashable, Sendable {
         guard let response = event.response, let usage = response.usage else { return nil }
         inputTokens = usage.input_tokens ?? 0
         outputTokens = usage.output_tokens ?? 0
-        cachedTokens = usage.input_tokens_details?.cached_tokens ?? 0
+        cachedTokens = usage.cached_tokens ?? 0
         guard inputTokens > 0 || outputTokens > 0 else { return nil }
         model = response.model
         serviceTier = response.service_tier
     }
 }
 
-/// The fields of `response.completed` that usage accounting reads; everything else is skipped.
-struct CompletedEventWire: Decodable {
-    struct Response: Decodable {
+/// The fields of `response.completed` that usage accounting reads.
+struct CompletedEventWire: Equatable {
+    struct Response: Equatable {
         var model: String?
         var service_tier: String?
         var usage: Usage?
     }
 
-    struct Usage: Decodable {
-        struct Details: Decodable {
-            var cached_tokens: Int?
-        }
-
+    struct Usage: Equatable {
         var input_tokens: Int?
         var output_tokens: Int?
-        var input_tokens_details: Details?
+        var cached_tokens: Int?
     }
 
-    var type: String
+    var type: String?
     var response: Response?
+
+    /// Reads only those fields in one pass, skipping the rest of the event — mostly the answer
+    /// itself — without building it: a generic JSON decode of every completed event cost more
+    /// than the rest of the proxying of its bytes. nil for malformed JSON.
+    init?(json: UnsafeRawBufferPointer) {
+        var scanner = JSONFieldScanner(bytes: json)
+        var event = CompletedEventWire()
+        let parsed = scanner.object { scanner, key in
+            switch key {
+            case "type": event.type = scanner.string()
+            case "response":
+                var response = Response()
+                let read = scanner.object { scanner, key in
+                    switch key {
+                    case "model": response.model = scanner.string()
+                    case "service_tier": response.service_tier = scanner.string()
+                    case "usage":
+                        var usage = Usage()
+                        let read = scanner.object { scanner, key in
+                            switch key {
+                            case "input_tokens": usage.input_tokens = scanner.integer()
+                            case "output_tokens": usage.output_tokens = scanner.integer()
+                            case "input_tokens_details":
+                                return scanner.object { scanner, key in
+                                    guard key == "cached_tokens" else { return scanner.skipValue() }
+                                    usage.cached_tokens = scanner.integer()
+                                    return true
+                                } || scanner.skipValue()
+                            default: return scanner.skipValue()
+                            }
+                            return true
+                        }
+                        if read { response.usage = usage } else { return scanner.skipValue() }
+                    default: return scanner.skipValue()
+                    }
+                    return true
+                }
+                if read { event.response = response } else { return scanner.skipValue() }
+            default: return scanner.skipValue()
+            }
+            return true
+        }
+        guard parsed else { return nil }
+        self = event
+    }
+
+    init() {}
+}
+
+/// A forward-only reader over JSON bytes for picking a few fields out of a large document.
+/// Values it is not asked for are skipped structurally; anything malformed makes the read fail.
+struct JSONFieldScanner {
+    private let bytes: UnsafeRawBufferPointer
+    private var index = 0
+    /// Deeper nesting is refused rather than followed.
+    private static let maximumDepth = 512
+
+    init(bytes: UnsafeRawBufferPointer) {
+        self.bytes = bytes
+    }
+
+    private mutating func skipWhitespace() {
+        while index < bytes.count, bytes[index] == 0x20 || bytes[index] == 0x0A || bytes[index] == 0x0D || bytes[index] == 0x09 { index += 1 }
+    }
+
+    private mutating func consume(_ byte: UInt8) -> Bool {
+        skipWhitespace()
+        guard index < bytes.count, bytes[index] == byte else { return false }
+        index += 1
+        return true
+    }
+
+    /// Reads an object, calling `field` for each key with the scanner at the value, which
+    /// `field` must read or skip. False if the value here is not a well-formed object; when the
+    /// value is something else (a string, null, …) nothing is consumed.
+    mutating func object(_ field: (inout JSONFieldScanner, String) -> Bool) -> Bool {
+        skipWhitespace()
+        guard index < bytes.count, bytes[index] == UInt8(ascii: "{") else { return false }
+        index += 1
+        if consume(UInt8(ascii: "}")) { return true }
+        while true {
+            skipWhitespace()
+            guard let key = string(), consume(UInt8(ascii: ":")), field(&self, key) else { return false }
+            if consume(UInt8(ascii: ",")) { continue }
+            return consume(UInt8(ascii: "}"))
+        }
+    }
+
+    /// A string value; nil, with the value skipped, for anything else (such as null).
+    mutating func string() -> String? {
+        skipWhitespace()
+        guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else {
+            _ = skipValue()
+            return nil
+        }
+        let start = index
+        guard let end = stringEnd(from: index) else { return nil }
+        index = end
+        let token = UnsafeRawBufferPointer(rebasing: bytes[(start + 1)..<(end - 1)])
+        if !token.contains(UInt8(ascii: "\\")) { return String(decoding: token, as: UTF8.self) }
+        // Escapes are rare in the fields read here; the full decoder handles them.
+        return try? JSONDecoder().decode(String.self, from: Data(UnsafeRawBufferPointer(rebasing: bytes[start..<end])))
+    }
+
+    /// An integer value (a whole number written with a fraction or exponent is accepted);
+    /// nil, with the value skipped, for anything else.
+    mutating func integer() -> Int? {
+        skipWhitespace()
+        let start = index
+        while index < bytes.count, Self.isNumberByte(bytes[index]) { index += 1 }
+        guard index > start else {
+            _ = skipValue()
+            return nil
+        }
+        let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
+        if let value = Int(text) { return value }
+        guard let value = Double(text), value.isFinite, value == value.rounded(), abs(value) < 9e15 else { return nil }
+        return Int(value)
+    }
+
+    /// Skips one value of any kind; false if it is malformed or the input ends inside it.
+    mutating func skipValue() -> Bool {
+        skipWhitespace()
+        guard index < bytes.count else { return false }
+        switch bytes[index] {
+        case UInt8(ascii: "\""):
+            guard let end = stringEnd(from: index) else { return false }
+            index = end
+            return true
+        case UInt8(ascii: "{"), UInt8(ascii: "["):
+            var depth = 0
+            while index < bytes.count {
+                switch bytes[index] {
+                case UInt8(ascii: "\""):
+                    guard let end = stringEnd(from: index) else { return false }
+                    index = end
+                    continue
+                case UInt8(ascii: "{"), UInt8(ascii: "["):
+                    depth += 1
+                    guard depth <= Self.maximumDepth else { return false }
+                case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                    depth -= 1
+                    if depth == 0 {
+                        index += 1
+                        return true
+                    }
+                default:
+                    break
+                }
+                index += 1
+            }
+            return false
+        default:
+            let start = index
+            while index < bytes.count, Self.isNumberByte(bytes[index]) || (bytes[index] >= UInt8(ascii: "a") && bytes[index] <= UInt8(ascii: "z")) {
+                index += 1
+            }
+            return index > start
+        }
+    }
+
+    /// The index just past the closing quote of the string opening at `start`.
+    private func stringEnd(from start: Int) -> Int? {
+        var position = start + 1
+        while position < bytes.count {
+            let remaining = bytes.count - position
+            guard let base = bytes.baseAddress, let found = memchr(base + position, Int32(UInt8(ascii: "\"")), remaining) else { return nil }
+            let quote = base.distance(to: UnsafeRawPointer(found))
+            // A quote preceded by an odd number of backslashes is escaped.
+            var backslashes = 0
+            while quote - backslashes - 1 > start, bytes[quote - backslashes - 1] == UInt8(ascii: "\\") { backslashes += 1 }
+            if backslashes % 2 == 0 { return quote + 1 }
+            position = quote + 1
+        }
+        return nil
+    }
+
+    private static func isNumberByte(_ byte: UInt8) -> Bool {
+        (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")) || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "+")
+            || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "e") || byte == UInt8(ascii: "E")
+    }
 }
 
 /// Follows an SSE byte stream as it passes through and reports the `response.completed`
 /// event's usage. Bytes are never changed or held back; only complete `data:` lines of the
 /// event of interest are parsed.
 public struct ServerSentEventUsageTap: Sendable {
+    /// The start of a data line that continues in the next buffer.
     private var line: [UInt8] = []
+    /// The current line is of no interest (not `data:`, or too long): its bytes are dropped.
+    private var skippingLine = false
     /// Data lines longer than this are not ours to parse (a completed event of a huge answer
     /// still fits: its output text is at most what the client already received).
     private let lineLimit: Int
-    private var overflowed = false
     public private(set) var usage: CompletedUsage?
     private static let dataPrefix = Array("data:".utf8)
 
@@ -64,37 +243,46 @@ public struct ServerSentEventUsageTap: Sendable {
         buffer.withUnsafeReadableBytes { consume($0) }
     }
 
+    /// Lines that end inside `bytes` are examined where they lie; only a data line cut by the
+    /// end of the buffer is copied.
     public mutating func consume(_ bytes: UnsafeRawBufferPointer) {
+        guard let base = bytes.baseAddress else { return }
         var start = 0
         while start < bytes.count {
-            let rest = UnsafeRawBufferPointer(rebasing: bytes[start...])
-            guard let newline = rest.firstIndex(of: UInt8(ascii: "\n")) else {
-                append(rest)
+            guard let newline = memchr(base + start, Int32(UInt8(ascii: "\n")), bytes.count - start) else {
+                carry(UnsafeRawBufferPointer(rebasing: bytes[start...]))
                 return
             }
-            append(UnsafeRawBufferPointer(rebasing: rest[..<newline]))
-            finishLine()
-            start += newline + 1
+            let end = base.distance(to: UnsafeRawPointer(newline))
+            let piece = UnsafeRawBufferPointer(rebasing: bytes[start..<end])
+            if line.isEmpty, !skippingLine {
+                examine(piece)
+            } else {
+                carry(piece)
+                if !skippingLine { line.withUnsafeBytes { examine($0) } }
+                line.removeAll(keepingCapacity: line.count < 4096)
+                skippingLine = false
+            }
+            start = end + 1
         }
     }
 
-    private mutating func append(_ bytes: UnsafeRawBufferPointer) {
-        guard !overflowed else { return }
-        if line.count + bytes.count > lineLimit {
-            overflowed = true
+    private mutating func carry(_ bytes: UnsafeRawBufferPointer) {
+        guard !skippingLine else { return }
+        line.append(contentsOf: bytes)
+        let prefixLength = min(line.count, Self.dataPrefix.count)
+        if line.count > lineLimit || !line[..<prefixLength].elementsEqual(Self.dataPrefix[..<prefixLength]) {
+            skippingLine = true
             line.removeAll()
-        } else {
-            line.append(contentsOf: bytes)
         }
     }
 
-    private mutating func finishLine() {
-        defer { line.removeAll(keepingCapacity: line.count < 4096); overflowed = false }
-        guard !overflowed, line.count > 5, line[0] == UInt8(ascii: "d"), line.starts(with: Self.dataPrefix) else { return }
+    private mutating func examine(_ line: UnsafeRawBufferPointer) {
+        guard line.count > 5, line.count <= lineLimit, line.starts(with: Self.dataPrefix) else { return }
         var payload = line.dropFirst(5)
         if payload.first == UInt8(ascii: " ") { payload = payload.dropFirst() }
         if payload.last == UInt8(ascii: "\r") { payload = payload.dropLast() }
-        guard case (.completed(let found), _) = WebSocketEventRewriter.kind(of: payload), let found else { return }
+        guard case (.completed(let found), _) = WebSocketEventRewriter.kind(of: UnsafeRawBufferPointer(rebasing: payload)), let found else { return }
         usage = found
     }
 }

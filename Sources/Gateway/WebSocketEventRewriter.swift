@@ -25,9 +25,9 @@ public enum WebSocketEventRewriter {
         guard let type = interestingType(message) else { return (.other, nil) }
         if type == "response.completed" {
             // Only the usage is needed: decode just that, not the whole answer it carries.
-            guard let event = try? JSONDecoder().decode(CompletedEventWire.self, from: Data(message)), event.type == type else {
-                return (.other, nil)
-            }
+            let decoded = message.withContiguousStorageIfAvailable { CompletedEventWire(json: UnsafeRawBufferPointer($0)) }
+                ?? Array(message).withUnsafeBytes { CompletedEventWire(json: $0) }
+            guard let event = decoded, event.type == type else { return (.other, nil) }
             return (.completed(CompletedUsage(event)), nil)
         }
         let value = GatewayJSON.parse(message)

@@ -11,9 +11,11 @@ extension RateLimitSnapshot {
     /// `x-codex-active-limit` names), that one is used instead.
     public init(headers: HeaderFields) {
         var values: [String: String] = [:]
-        for (name, value) in headers {
+        // Only `x-…` names matter; the others are skipped without lowercasing or trimming,
+        // as this runs for every proxied response.
+        for (name, value) in headers where Self.isExtensionHeader(name) {
             let key = name.lowercased()
-            if values[key] == nil { values[key] = value.trimmingCharacters(in: .whitespaces) }
+            if values[key] == nil { values[key] = Self.trimmedSpaces(value) }
         }
         self.init()
         let active = Self.normalizedLimitID(values["x-codex-active-limit"])
@@ -47,6 +49,20 @@ extension RateLimitSnapshot {
             usedPercent: values["\(prefix)-used-percent"].flatMap(Double.init),
             resetAt: values["\(prefix)-reset-at"].flatMap(unixDate),
             windowMinutes: values["\(prefix)-window-minutes"].flatMap { Int($0) })
+    }
+
+    private static func isExtensionHeader(_ name: String) -> Bool {
+        var bytes = name.utf8.makeIterator()
+        return bytes.next().map { $0 | 0x20 } == UInt8(ascii: "x") && bytes.next() == UInt8(ascii: "-")
+    }
+
+    /// Spaces and tabs around a header value removed (the value is ASCII in practice).
+    private static func trimmedSpaces(_ value: String) -> String {
+        let isSpace = { (byte: UInt8) in byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
+        let utf8 = value.utf8
+        guard let first = utf8.first, let last = utf8.last, isSpace(first) || isSpace(last) else { return value }
+        guard let start = utf8.firstIndex(where: { !isSpace($0) }), let end = utf8.lastIndex(where: { !isSpace($0) }) else { return "" }
+        return String(value[start...end])
     }
 
     /// `True`/`False` in any case, or `1`/`0`.

@@ -121,7 +121,12 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
                 if account.behavior == .dropMidStream { context.close(promise: nil) }
                 return
             }
-            context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(chunk))), promise: nil)
+            // Unpaced answers go out in one flush, as a server with the whole answer at hand would.
+            if interval > .zero {
+                context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(chunk))), promise: nil)
+            } else {
+                context.write(wrapOutboundOut(.body(.byteBuffer(chunk))), promise: nil)
+            }
             if interval > .zero, !remaining.isEmpty {
                 let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
                 let rest = remaining
