@@ -50,6 +50,8 @@ struct UpstreamRequestPlan: Sendable {
     var headers: HTTPHeaders
     /// The token used, so a 401 can ask for a refresh of exactly this one.
     var grantToken: Secret?
+    /// Sent through this credential's reverse tunnel instead of dialling `target`.
+    var tunnelTag: String?
 }
 
 extension UpstreamEndpoints {

@@ -104,7 +104,20 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
         case .notFound:
             send(.notFound)
         case .reverse:
-            send(.error(.notFound, type: "invalid_request_error", message: "no reverse (connector) credential is configured on this instance"))
+            guard !runtime.reverseTunnels.tokens.isEmpty else {
+                return send(.error(.notFound, type: "invalid_request_error", message: "no reverse (connector) credential is configured on this instance"))
+            }
+            switch runtime.acceptReverse(head) {
+            case .refused(let refusal):
+                send(refusal)
+            case .accepted(let tag):
+                do {
+                    try runtime.takeOverReverseConnection(context.channel, tag: tag)
+                } catch {
+                    logger.error("cannot start the reverse session for \(tag): \(error)")
+                    context.close(promise: nil)
+                }
+            }
         case .status(let watchRequested):
             guard head.method == .GET else { return send(.methodNotAllowed) }
             guard let user = authenticate(head) else { return }

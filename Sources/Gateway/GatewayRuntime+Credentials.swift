@@ -140,13 +140,20 @@ extension GatewayRuntime {
         if let bodyLength, method != .GET, method != .HEAD { headers.replaceOrAdd(name: "content-length", value: String(bodyLength)) }
 
         switch backend {
+        case .forward(_, _, let token) where reverseTunnels.session(for: tag) != nil, .receiver(let token):
+            // A connected reverse session is preferred for everything (§5.1).
+            guard reverseTunnels.session(for: tag) != nil else {
+                return eventLoop.makeFailedFuture(CredentialAccessError.unavailable("connector for \(tag) is offline"))
+            }
+            if webSocket { applyServiceHeaders(&headers) }
+            headers.replaceOrAdd(name: "host", value: UpstreamTarget.reverseProxy.hostHeader)
+            headers.replaceOrAdd(name: "authorization", value: "Bearer \(token.value)")
+            return eventLoop.makeSucceededFuture(UpstreamRequestPlan(target: .reverseProxy, uri: uri, headers: headers, grantToken: nil, tunnelTag: tag))
         case .forward(let url, let target, let token):
             if webSocket { applyServiceHeaders(&headers) }
             headers.replaceOrAdd(name: "host", value: target.hostHeader)
             headers.replaceOrAdd(name: "authorization", value: "Bearer \(token.value)")
             return eventLoop.makeSucceededFuture(UpstreamRequestPlan(target: target, uri: url.path + uri, headers: headers, grantToken: nil))
-        case .receiver:
-            return eventLoop.makeFailedFuture(CredentialAccessError.unavailable("connector for \(tag) is offline"))
         case .local(let source, let cache):
             let upstreamTLS = upstreamTLSContext
             let endpoints = configuration.upstream

@@ -21,6 +21,7 @@ public final class GatewayRuntime: Sendable {
     let authenticator: UserAuthenticator
     let interrupts = InterruptRegistry()
     let backends: [String: CredentialBackend]
+    let reverseTunnels: ReverseTunnels
     private let pool: Mutex<CredentialPool>
     private let recorders: [String: UsageRecorder]
     let upstreamTLSContext: OpenSSLContext?
@@ -43,6 +44,7 @@ public final class GatewayRuntime: Sendable {
         var balancers: [BalancerDefinition] = []
         var backends: [String: CredentialBackend] = [:]
         var recorders: [String: UsageRecorder] = [:]
+        var reverseTokens: [(tag: String, token: Secret)] = []
         let tokenTarget = configuration.upstream.tokenURL
         let refresher = HTTPTokenRefresher(client: upstream, group: eventLoopGroup, url: tokenTarget, target: tokenTarget.target(tls: upstreamTLS))
         for credential in configuration.credentials {
@@ -56,11 +58,13 @@ public final class GatewayRuntime: Sendable {
             case .external(let external):
                 switch external.mode {
                 case .forward(let url), .connector(let url):
+                    if case .forward = external.mode { reverseTokens.append((external.tag, external.token)) }
                     let peerTLS = Self.peerTLSContext(external.tls, logger: logger, tag: external.tag) ?? upstreamTLS
                     let target = url.target(tls: peerTLS, dialHost: external.dialHost, dialPort: external.dialPort, serverName: external.tls.serverName)
                     backends[external.tag] = .forward(url: url, target: target, token: external.token)
                     states.append(CredentialState(tag: external.tag, kind: .externalForward))
                 case .receiver:
+                    reverseTokens.append((external.tag, external.token))
                     backends[external.tag] = .receiver(token: external.token)
                     states.append(CredentialState(tag: external.tag, kind: .externalReceiver,
                                                   availability: .unavailable(UnavailableReason("connector offline", since: clock.now()))))
@@ -71,6 +75,7 @@ public final class GatewayRuntime: Sendable {
             }
         }
         self.backends = backends
+        reverseTunnels = ReverseTunnels(tokens: reverseTokens)
         self.recorders = recorders
         pool = Mutex(CredentialPool(credentials: states, balancers: balancers))
         let defaultProvider = balancers.first?.tag ?? configuration.credentials.first?.tag ?? "default"
@@ -108,6 +113,7 @@ public final class GatewayRuntime: Sendable {
         for recorder in recorders.values { await recorder.flush() }
         statusSignal.finishAll()
         upstream.shutdown()
+        reverseTunnels.closeAll()
     }
 
     // MARK: Pool access

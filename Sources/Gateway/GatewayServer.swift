@@ -14,12 +14,14 @@ public final class GatewayServer: Sendable {
     public let runtime: GatewayRuntime
     private let serverChannel: any Channel
     private let tracker: ConnectionTracker
+    private let connectors: [ReverseConnector]
     public let port: Int
 
-    private init(runtime: GatewayRuntime, serverChannel: any Channel, tracker: ConnectionTracker) {
+    private init(runtime: GatewayRuntime, serverChannel: any Channel, tracker: ConnectionTracker, connectors: [ReverseConnector]) {
         self.runtime = runtime
         self.serverChannel = serverChannel
         self.tracker = tracker
+        self.connectors = connectors
         port = serverChannel.localAddress?.port ?? 0
     }
 
@@ -40,12 +42,21 @@ public final class GatewayServer: Sendable {
                 }
             }
             .bind(host: host ?? configuration.listen.host, port: port ?? configuration.listen.port).get()
-        let server = GatewayServer(runtime: runtime, serverChannel: channel, tracker: tracker)
+        // Connector credentials dial out and serve the receiver's streams like client connections.
+        let connectors = configuration.credentials.compactMap { credential -> ReverseConnector? in
+            guard case .external(let external) = credential, case .connector(let url) = external.mode,
+                  case .forward(_, let target, _) = runtime.backends[external.tag] else { return nil }
+            return ReverseConnector(tag: external.tag, url: url, target: target, token: external.token, runtime: runtime) { stream in
+                try configure(stream, runtime: runtime, tls: nil)
+            }
+        }
+        let server = GatewayServer(runtime: runtime, serverChannel: channel, tracker: tracker, connectors: connectors)
         runtime.logger.notice("listening on \(configuration.tls == nil ? "http" : "https")://\(host ?? configuration.listen.host):\(server.port)")
+        for connector in connectors { connector.start() }
         return server
     }
 
-    private static func configure(_ channel: any Channel, runtime: GatewayRuntime, tls: OpenSSLContext?) throws {
+    static func configure(_ channel: any Channel, runtime: GatewayRuntime, tls: OpenSSLContext?) throws {
         let sync = channel.pipeline.syncOperations
         if let tls { try sync.addHandler(OpenSSLHandler(context: tls)) }
         let slot = WebSocketUpgradeSlot()
@@ -67,6 +78,7 @@ public final class GatewayServer: Sendable {
     /// frame), and force-closes whatever is left after `gracePeriod`.
     public func shutdown(gracePeriod: Duration = .seconds(30)) async {
         try? await serverChannel.close()
+        for connector in connectors { connector.stop() }
         let open = tracker.channels.withLock { Array($0.values) }
         runtime.logger.notice("draining \(open.count) connection(s)")
         for channel in open { channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent()) }

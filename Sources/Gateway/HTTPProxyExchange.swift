@@ -23,7 +23,7 @@ final class HTTPProxyExchange: UpstreamResponseDelegate, @unchecked Sendable {
 
     private var tag = ""
     private var plan: UpstreamRequestPlan?
-    private var connection: UpstreamHTTPConnection?
+    private var connection: (any UpstreamExchangeConnection)?
     private var interruptRegistration: UInt64?
     private var refreshedAfter401: Set<String> = []
     /// Start of the account's weekly window, for usage statistics; read before the rewrite.
@@ -105,13 +105,18 @@ final class HTTPProxyExchange: UpstreamResponseDelegate, @unchecked Sendable {
         phase = .waitingForHead
         runtime.plan(for: tag, method: head.method, uri: head.uri, clientHeaders: head.headers, bodyLength: body.readableBytes,
                      webSocket: false, rejectedToken: rejectedToken, on: eventLoop)
-            .flatMap { [self] plan -> EventLoopFuture<UpstreamHTTPConnection> in
+            .flatMap { [self] plan -> EventLoopFuture<any UpstreamExchangeConnection> in
                 self.plan = plan
-                return runtime.upstream.pool(for: eventLoop).acquire(plan.target)
+                if let tunnel = plan.tunnelTag {
+                    return runtime.reverseTunnels.openConnection(tunnel, readTimeout: runtime.upstream.timeouts.read, on: eventLoop)
+                }
+                return runtime.upstream.pool(for: eventLoop).acquire(plan.target).map { $0 }
             }
             .whenComplete { [self] result in
                 guard !isDone, self.tag == tag else {
-                    if case .success(let connection) = result { runtime.upstream.pool(for: eventLoop).release(connection) }
+                    if case .success(let connection) = result {
+                        if let pooled = connection as? UpstreamHTTPConnection { runtime.upstream.pool(for: eventLoop).release(pooled) } else { connection.abandon() }
+                    }
                     return
                 }
                 switch result {
@@ -127,12 +132,16 @@ final class HTTPProxyExchange: UpstreamResponseDelegate, @unchecked Sendable {
             }
     }
 
-    private func send(on connection: UpstreamHTTPConnection) {
+    private func send(on connection: any UpstreamExchangeConnection) {
         guard let plan else { return }
         self.connection = connection
         let upstreamHead = HTTPRequestHead(version: .http1_1, method: head.method, uri: plan.uri, headers: plan.headers)
         let pool = runtime.upstream.pool(for: eventLoop)
-        connection.execute(upstreamHead, body: body.readableBytes > 0 ? body : nil, delegate: self) { pool.release($0) }
+        // A tunnel stream carries one exchange; origin connections go back to the pool.
+        let viaTunnel = plan.tunnelTag != nil
+        connection.execute(upstreamHead, body: body.readableBytes > 0 ? body : nil, delegate: self) {
+            if viaTunnel { $0.channel.close(promise: nil) } else { pool.release($0) }
+        }
     }
 
     // MARK: UpstreamResponseDelegate

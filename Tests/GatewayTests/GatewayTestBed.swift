@@ -16,6 +16,7 @@ final class GatewayTestBed: Sendable {
     let runtime: GatewayRuntime
     let server: GatewayServer
     let folder: URL
+    let ownsSimulator: Bool
     let client = UpstreamClient()
     static let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
 
@@ -29,9 +30,12 @@ final class GatewayTestBed: Sendable {
     ///   - balancer: pool all accounts behind a least-used balancer tagged `pool`.
     ///   - users: none means open access.
     ///   - authFiles: overrides the auth.json written for an account id.
+    ///   - externals: other instances' credentials (appended after the local ones, outside the pool).
+    ///   - simulator: a simulator shared with another test bed (which owns it) instead of a new one.
     static func start(accounts: [SimulatedAccount], balancer: BalancerStrategy? = .leastUsed, users: [User] = [],
-                      authFiles: [String: String] = [:], tls: InboundTLSConfiguration? = nil) async throws -> GatewayTestBed {
-        let simulator = try await UpstreamSimulator.start(accounts: accounts, group: group)
+                      authFiles: [String: String] = [:], tls: InboundTLSConfiguration? = nil,
+                      externals: [ExternalCredentialConfiguration] = [], simulator shared: UpstreamSimulator? = nil) async throws -> GatewayTestBed {
+        let simulator = if let shared { shared } else { try await UpstreamSimulator.start(accounts: accounts, group: group) }
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("codexpool-gateway-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         var credentials: [CredentialConfiguration] = []
@@ -42,6 +46,7 @@ final class GatewayTestBed: Sendable {
             credentials.append(.local(LocalCredentialConfiguration(tag: account.accountID, credentialPath: path,
                                                                    usagesPath: folder.appendingPathComponent("\(account.accountID)-usages.json").path)))
         }
+        credentials += externals.map { .external($0) }
         if let balancer {
             credentials.append(.balancer(BalancerDefinition(tag: "pool", members: accounts.map(\.accountID), strategy: balancer)))
         }
@@ -56,11 +61,12 @@ final class GatewayTestBed: Sendable {
         let runtime = GatewayRuntime(configuration: configuration, logger: logger, eventLoopGroup: group)
         await runtime.start()
         let server = try await GatewayServer.start(runtime: runtime)
-        return GatewayTestBed(simulator: simulator, runtime: runtime, server: server, folder: folder)
+        return GatewayTestBed(simulator: simulator, runtime: runtime, server: server, folder: folder, ownsSimulator: shared == nil)
     }
 
-    private init(simulator: UpstreamSimulator, runtime: GatewayRuntime, server: GatewayServer, folder: URL) {
+    private init(simulator: UpstreamSimulator, runtime: GatewayRuntime, server: GatewayServer, folder: URL, ownsSimulator: Bool) {
         self.simulator = simulator
+        self.ownsSimulator = ownsSimulator
         self.runtime = runtime
         self.server = server
         self.folder = folder
@@ -68,7 +74,7 @@ final class GatewayTestBed: Sendable {
 
     func stop() async {
         await server.shutdown(gracePeriod: .seconds(2))
-        await simulator.shutdown()
+        if ownsSimulator { await simulator.shutdown() }
         client.shutdown()
         try? FileManager.default.removeItem(at: folder)
     }

@@ -25,6 +25,16 @@ final class RawConnection: Sendable {
         channel.close(promise: nil)
     }
 
+    /// What arrived up to and including the first `marker` (everything, if the connection ends first).
+    func readUntil(_ marker: String) async -> String {
+        var text = ""
+        for await chunk in received {
+            text += String(buffer: chunk)
+            if let range = text.range(of: marker) { return String(text[..<range.upperBound]) }
+        }
+        return text
+    }
+
     private final class Collector: ChannelInboundHandler {
         typealias InboundIn = ByteBuffer
         let continuation: AsyncStream<ByteBuffer>.Continuation

@@ -1,0 +1,207 @@
+import Configuration
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import OpenSSLTLS
+import PoolCore
+import Synchronization
+import Yamux
+
+/// The connector side of a reverse session (ocm-reference.md §6): dials the receiver, upgrades
+/// the connection with the exact request of §6.2, and serves every stream the receiver opens
+/// with this instance's full gateway handler. Reconnects with the reference's backoff.
+final class ReverseConnector: Sendable {
+    let tag: String
+    private let url: EndpointURL
+    private let target: UpstreamTarget
+    private let token: Secret
+    private let runtime: GatewayRuntime
+    private let serveStream: @Sendable (any Channel) throws -> Void
+    private let state = Mutex<(stopped: Bool, channel: (any Channel)?, task: Task<Void, Never>?)>((false, nil, nil))
+
+    /// How long the receiver may take to answer the upgrade.
+    static let handshakeTimeout: TimeAmount = .seconds(30)
+
+    init(tag: String, url: EndpointURL, target: UpstreamTarget, token: Secret, runtime: GatewayRuntime,
+         serveStream: @escaping @Sendable (any Channel) throws -> Void) {
+        self.tag = tag
+        self.url = url
+        self.target = target
+        self.token = token
+        self.runtime = runtime
+        self.serveStream = serveStream
+    }
+
+    /// The exact upgrade request (§6.2 step 2); the URL's path is kept as a prefix for a front proxy.
+    var upgradeRequest: String {
+        let prefix = url.path.hasSuffix("/") ? String(url.path.dropLast()) : url.path
+        return "GET \(prefix)/ocm/v1/reverse HTTP/1.1\r\nHost: \(url.hostHeader)\r\nConnection: Upgrade\r\n"
+            + "Upgrade: reverse-proxy\r\nAuthorization: Bearer \(token.value)\r\n\r\n"
+    }
+
+    /// The delay before reconnect attempt `failures` (1, 2, …): 2, 4, 8, 16, then 30 s, each plus
+    /// up to half of it again as jitter (§6.6).
+    static func backoff(failures: Int, jitter: Double = Double.random(in: 0..<1)) -> Duration {
+        let base = min(pow(2, Double(min(failures, 5))), 30)
+        return .milliseconds(Int64((base + base / 2 * jitter) * 1000))
+    }
+
+    func start() {
+        let task = Task { await run() }
+        state.withLock { $0.task = task }
+    }
+
+    func stop() {
+        let (channel, task) = state.withLock { state in
+            state.stopped = true
+            return (state.channel, state.task)
+        }
+        task?.cancel()
+        channel?.close(promise: nil)
+    }
+
+    private var isStopped: Bool { state.withLock { $0.stopped } }
+
+    private func run() async {
+        var failures = 0
+        while !isStopped {
+            let started = ContinuousClock.now
+            let outcome: String
+            do {
+                let channel = try await connect()
+                let keep = state.withLock { state -> Bool in
+                    guard !state.stopped else { return false }
+                    state.channel = channel
+                    return true
+                }
+                guard keep else {
+                    try? await channel.close()
+                    return
+                }
+                runtime.logger.info("reverse connection established for \(tag)")
+                try? await channel.closeFuture.get()
+                outcome = "connection closed"
+            } catch {
+                outcome = "\(error)"
+            }
+            if isStopped { return }
+            if ContinuousClock.now - started >= .seconds(60) { failures = 0 }
+            failures += 1
+            let delay = Self.backoff(failures: failures)
+            runtime.logger.warning("reverse connection for \(tag) lost: \(outcome), reconnecting in \(delay)")
+            try? await Task.sleep(for: delay)
+        }
+    }
+
+    /// One attempt: dial, upgrade, and start the yamux server; the channel of the live session.
+    private func connect() async throws -> any Channel {
+        let request = upgradeRequest
+        let target = target
+        let serveStream = serveStream
+        let ready = runtime.eventLoopGroup.next().makePromise(of: Void.self)
+        let channel = try await ClientBootstrap(group: ready.futureResult.eventLoop)
+            .connectTimeout(runtime.upstream.timeouts.connect)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let sync = channel.pipeline.syncOperations
+                    if let tls = target.tls { try sync.addHandler(OpenSSLHandler(context: tls, serverName: target.serverName)) }
+                    try sync.addHandler(ReverseUpgradeHandler(request: request, ready: ready, serveStream: serveStream))
+                }
+            }
+            .connect(host: target.host, port: target.port).get()
+        let timeout = channel.eventLoop.scheduleTask(in: Self.handshakeTimeout) {
+            ready.fail(ReverseConnectorError("the receiver did not answer the upgrade within \(Self.handshakeTimeout)"))
+        }
+        channel.closeFuture.whenComplete { _ in ready.fail(ReverseConnectorError("the receiver closed the connection during the upgrade")) }
+        do {
+            try await ready.futureResult.get()
+            timeout.cancel()
+            return channel
+        } catch {
+            timeout.cancel()
+            try? await channel.close()
+            throw error
+        }
+    }
+}
+
+struct ReverseConnectorError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Sends the upgrade request, reads the answer up to its blank line, and on a 101 hands the
+/// connection to a yamux server session — bytes that arrived with the 101 go to yamux first
+/// (TCP may coalesce them, §6.2 step 5).
+final class ReverseUpgradeHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private let request: String
+    private let ready: EventLoopPromise<Void>
+    private let serveStream: @Sendable (any Channel) throws -> Void
+    private var received = ByteBuffer()
+    private var done = false
+    /// An answer head larger than this is not a 101 from a receiver.
+    static let headLimit = 16 * 1024
+
+    init(request: String, ready: EventLoopPromise<Void>, serveStream: @escaping @Sendable (any Channel) throws -> Void) {
+        self.request = request
+        self.ready = ready
+        self.serveStream = serveStream
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { sendRequest(context: context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        sendRequest(context: context)
+        context.fireChannelActive()
+    }
+
+    private func sendRequest(context: ChannelHandlerContext) {
+        context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: request)), promise: nil)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !done else { return context.fireChannelRead(data) }
+        var bytes = unwrapInboundIn(data)
+        received.writeBuffer(&bytes)
+        let view = received.readableBytesView
+        guard let end = view.firstRange(of: Array("\r\n\r\n".utf8)) else {
+            if received.readableBytes > Self.headLimit { fail(context: context, "the receiver's answer to the upgrade has no end") }
+            return
+        }
+        let headLength = end.upperBound - view.startIndex
+        let head = received.readString(length: headLength) ?? ""
+        let statusLine = head.split(separator: "\r\n", maxSplits: 1).first.map(String.init) ?? ""
+        guard statusLine.hasPrefix("HTTP/1.1 101") else {
+            return fail(context: context, "unexpected upgrade response: \(statusLine)")
+        }
+        done = true
+        let serveStream = serveStream
+        let session = YamuxSessionHandler(role: .server, inboundStreamInitializer: { stream in
+            stream.eventLoop.makeCompletedFuture { try serveStream(stream) }
+        })
+        do {
+            try context.pipeline.syncOperations.addHandler(session, position: .after(self))
+        } catch {
+            return fail(context: context, "cannot start the yamux session: \(error)")
+        }
+        let rest = received
+        received = ByteBuffer()
+        if rest.readableBytes > 0 { context.fireChannelRead(wrapInboundOut(rest)) }
+        context.pipeline.syncOperations.removeHandler(self, promise: nil)
+        ready.succeed()
+    }
+
+    private func fail(context: ChannelHandlerContext, _ message: String) {
+        done = true
+        ready.fail(ReverseConnectorError(message))
+        context.close(promise: nil)
+    }
+}
