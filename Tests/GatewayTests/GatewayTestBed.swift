@@ -5,7 +5,9 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import OpenSSLTLS
 import PoolCore
+import TestSupport
 import Testing
 import UpstreamSimulator
 
@@ -17,6 +19,8 @@ final class GatewayTestBed: Sendable {
     let server: GatewayServer
     let folder: URL
     let ownsSimulator: Bool
+    /// For a gateway listening with TLS: the client context trusting the test CA.
+    let clientTLS: OpenSSLContext?
     let client = UpstreamClient()
     static let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
 
@@ -61,10 +65,12 @@ final class GatewayTestBed: Sendable {
         let runtime = GatewayRuntime(configuration: configuration, logger: logger, eventLoopGroup: group)
         await runtime.start()
         let server = try await GatewayServer.start(runtime: runtime)
-        return GatewayTestBed(simulator: simulator, runtime: runtime, server: server, folder: folder, ownsSimulator: shared == nil)
+        let clientTLS = tls == nil ? nil : try OpenSSLContext.client(TLSClientConfiguration(caFilePath: TestCertificates.shared.caFile))
+        return GatewayTestBed(simulator: simulator, runtime: runtime, server: server, folder: folder, ownsSimulator: shared == nil, clientTLS: clientTLS)
     }
 
-    private init(simulator: UpstreamSimulator, runtime: GatewayRuntime, server: GatewayServer, folder: URL, ownsSimulator: Bool) {
+    private init(simulator: UpstreamSimulator, runtime: GatewayRuntime, server: GatewayServer, folder: URL, ownsSimulator: Bool, clientTLS: OpenSSLContext?) {
+        self.clientTLS = clientTLS
         self.simulator = simulator
         self.ownsSimulator = ownsSimulator
         self.runtime = runtime
@@ -86,7 +92,9 @@ final class GatewayTestBed: Sendable {
         """
     }
 
-    var target: UpstreamTarget { UpstreamTarget(host: "127.0.0.1", port: server.port, tls: nil, hostHeader: "127.0.0.1:\(server.port)") }
+    var target: UpstreamTarget {
+        UpstreamTarget(host: "127.0.0.1", port: server.port, tls: clientTLS, serverName: "localhost", hostHeader: "127.0.0.1:\(server.port)")
+    }
 
     /// One request to the gateway, answered in full.
     func request(_ method: HTTPMethod = .POST, _ path: String = "/v1/responses", headers: [(String, String)] = [],

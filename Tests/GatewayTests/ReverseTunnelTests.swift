@@ -5,6 +5,7 @@ import NIOCore
 import NIOPosix
 import PoolCore
 import Testing
+import TestSupport
 import UpstreamSimulator
 
 /// A balancer (receiver) and a connector, two gateways in this process, sharing one simulator:
@@ -23,19 +24,23 @@ import UpstreamSimulator
     }
 
     /// The balancer has `vps` and the receiver credential `home`; user `laptop` is served by `home` only.
-    static func startPair(connectorToken: String = tunnelToken) async throws -> Pair {
+    static func startPair(connectorToken: String = tunnelToken, overTLS: Bool = false) async throws -> Pair {
+        let certificates = TestCertificates.shared
         let vps = SimulatedAccount(accountID: "vps", planType: "plus", fiveHourPercent: 10, weeklyPercent: 20)
         let home = SimulatedAccount(accountID: "home", planType: "pro", fiveHourPercent: 30, weeklyPercent: 40)
         let balancer = try await GatewayTestBed.start(
             accounts: [vps, home], balancer: nil,
             users: [.init(name: "laptop", token: "laptop-token", credential: "home"), .init(name: "direct", token: "direct-token", credential: "vps")],
+            tls: overTLS ? InboundTLSConfiguration(certificatePath: certificates.serverCertificate, keyPath: certificates.serverKey) : nil,
             externals: [ExternalCredentialConfiguration(tag: "home", token: Secret(tunnelToken), mode: .receiver)])
+        let scheme = overTLS ? "https://localhost" : "http://127.0.0.1"
         // The balancer wrote auth files for both accounts; only its own is configured locally.
         let connector = try await GatewayTestBed.start(
             accounts: [home], balancer: nil,
             users: [.init(name: "balancer", token: tunnelToken, credential: "home")],
             externals: [ExternalCredentialConfiguration(
-                tag: "to-balancer", token: Secret(connectorToken), mode: .connector(EndpointURL(parsing: "http://127.0.0.1:\(balancer.server.port)")!))],
+                tag: "to-balancer", token: Secret(connectorToken), mode: .connector(EndpointURL(parsing: "\(scheme):\(balancer.server.port)")!),
+                dialHost: "127.0.0.1", tls: PeerTLSConfiguration(caPath: overTLS ? certificates.caFile : nil))],
             simulator: balancer.simulator)
         return Pair(balancer: balancer, connector: connector)
     }
@@ -54,8 +59,9 @@ import UpstreamSimulator
         return true
     }
 
-    @Test func requestsTravelThroughTheTunnelToTheConnectorsAccount() async throws {
-        let pair = try await Self.startPair()
+    @Test(arguments: [false, true])
+    func requestsTravelThroughTheTunnelToTheConnectorsAccount(overTLS: Bool) async throws {
+        let pair = try await Self.startPair(overTLS: overTLS)
         try await Self.eventually { pair.balancer.runtime.reverseTunnels.session(for: "home") != nil && Self.isAvailable(pair.balancer, "home") }
 
         let response = try await pair.balancer.request(headers: [("authorization", "Bearer laptop-token")], json: GatewayTestBed.turnBody)
