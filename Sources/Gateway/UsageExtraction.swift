@@ -41,50 +41,51 @@ struct CompletedEventWire: Equatable {
 
     /// Reads only those fields in one pass, skipping the rest of the event — mostly the answer
     /// itself — without building it: a generic JSON decode of every completed event cost more
-    /// than the rest of the proxying of its bytes. nil for malformed JSON.
+    /// than the rest of the proxying of its bytes. nil for malformed JSON or a non-object.
     init?(json: UnsafeRawBufferPointer) {
         var scanner = JSONFieldScanner(bytes: json)
-        var event = CompletedEventWire()
-        let parsed = scanner.object { scanner, key in
-            switch key {
-            case "type": event.type = scanner.string()
-            case "response":
-                var response = Response()
-                let read = scanner.object { scanner, key in
-                    switch key {
-                    case "model": response.model = scanner.string()
-                    case "service_tier": response.service_tier = scanner.string()
-                    case "usage":
-                        var usage = Usage()
-                        let read = scanner.object { scanner, key in
-                            switch key {
-                            case "input_tokens": usage.input_tokens = scanner.integer()
-                            case "output_tokens": usage.output_tokens = scanner.integer()
-                            case "input_tokens_details":
-                                return scanner.object { scanner, key in
-                                    guard key == "cached_tokens" else { return scanner.skipValue() }
-                                    usage.cached_tokens = scanner.integer()
-                                    return true
-                                } || scanner.skipValue()
-                            default: return scanner.skipValue()
-                            }
-                            return true
-                        }
-                        if read { response.usage = usage } else { return scanner.skipValue() }
-                    default: return scanner.skipValue()
-                    }
-                    return true
-                }
-                if read { event.response = response } else { return scanner.skipValue() }
-            default: return scanner.skipValue()
-            }
-            return true
-        }
-        guard parsed else { return nil }
+        var event: CompletedEventWire?
+        guard scanner.object(into: &event, from: CompletedEventWire(), Self.readEvent), let event else { return nil }
         self = event
     }
 
-    init() {}
+    private init() {}
+
+    private static func readEvent(_ scanner: inout JSONFieldScanner, _ event: inout CompletedEventWire, _ key: String) -> Bool {
+        switch key {
+        case "type": event.type = scanner.string()
+        case "response": return scanner.object(into: &event.response, from: Response(), readResponse)
+        default: return scanner.skipValue()
+        }
+        return true
+    }
+
+    private static func readResponse(_ scanner: inout JSONFieldScanner, _ response: inout Response, _ key: String) -> Bool {
+        switch key {
+        case "model": response.model = scanner.string()
+        case "service_tier": response.service_tier = scanner.string()
+        case "usage": return scanner.object(into: &response.usage, from: Usage(), readUsage)
+        default: return scanner.skipValue()
+        }
+        return true
+    }
+
+    private static func readUsage(_ scanner: inout JSONFieldScanner, _ usage: inout Usage, _ key: String) -> Bool {
+        switch key {
+        case "input_tokens": usage.input_tokens = scanner.integer()
+        case "output_tokens": usage.output_tokens = scanner.integer()
+        case "input_tokens_details":
+            var withDetails: Usage?
+            guard scanner.object(into: &withDetails, from: usage, { scanner, usage, key in
+                guard key == "cached_tokens" else { return scanner.skipValue() }
+                usage.cached_tokens = scanner.integer()
+                return true
+            }) else { return false }
+            if let withDetails { usage = withDetails }
+        default: return scanner.skipValue()
+        }
+        return true
+    }
 }
 
 /// A forward-only reader over JSON bytes for picking a few fields out of a large document.
@@ -110,20 +111,23 @@ struct JSONFieldScanner {
         return true
     }
 
-    /// Reads an object, calling `field` for each key with the scanner at the value, which
-    /// `field` must read or skip. False if the value here is not a well-formed object; when the
-    /// value is something else (a string, null, …) nothing is consumed.
-    mutating func object(_ field: (inout JSONFieldScanner, String) -> Bool) -> Bool {
+    /// Reads an object value into `value`, calling `field` for each key with the scanner at
+    /// the value, which `field` must read or skip. A value of another kind (null, …) is skipped
+    /// and leaves `value` nil. False for malformed input, here or in what `field` reads.
+    mutating func object<Value>(into value: inout Value?, from initial: Value, _ field: (inout JSONFieldScanner, inout Value, String) -> Bool) -> Bool {
         skipWhitespace()
-        guard index < bytes.count, bytes[index] == UInt8(ascii: "{") else { return false }
+        guard index < bytes.count, bytes[index] == UInt8(ascii: "{") else { return skipValue() }
         index += 1
-        if consume(UInt8(ascii: "}")) { return true }
-        while true {
-            skipWhitespace()
-            guard let key = string(), consume(UInt8(ascii: ":")), field(&self, key) else { return false }
-            if consume(UInt8(ascii: ",")) { continue }
-            return consume(UInt8(ascii: "}"))
+        var read = initial
+        if !consume(UInt8(ascii: "}")) {
+            repeat {
+                skipWhitespace()
+                guard let key = string(), consume(UInt8(ascii: ":")), field(&self, &read, key) else { return false }
+            } while consume(UInt8(ascii: ","))
+            guard consume(UInt8(ascii: "}")) else { return false }
         }
+        value = read
+        return true
     }
 
     /// A string value; nil, with the value skipped, for anything else (such as null).

@@ -36,7 +36,7 @@ import Testing
     @Test func malformedInputIsRefused() {
         for text in [
             "", "{", "[]", "null", #"{"type":"response.completed","#, #"{"type":"response.completed","response":{"usage":{"input_tokens":5}"#,
-            #"{"type":"resp"#, #"{"type" "x"}"#, #"{"a":[1,2}"#, #"{"a":"unterminated\"}"#, String(repeating: "[", count: 10_000),
+            #"{"type":"resp"#, #"{"type" "x"}"#, #"{"a":[1,2}"#, #"{"type":"response.completed","response":{"usage":{"input_tokens":5 x}}}"#, #"{"a":"unterminated\"}"#, String(repeating: "[", count: 10_000),
         ] {
             #expect(scan(text) == nil, "\(text.prefix(40))")
         }
