@@ -12,9 +12,7 @@ public enum RateLimitHeaderRewriter {
     ]
 
     public static func isRateLimitHeader(_ name: String) -> Bool {
-        // Every one of them starts with `x-`; the rest of a response's headers skip the lowercasing.
-        var bytes = name.utf8.makeIterator()
-        guard bytes.next().map({ $0 | 0x20 }) == UInt8(ascii: "x"), bytes.next() == UInt8(ascii: "-") else { return false }
+        guard RateLimitSnapshot.isExtensionHeader(name) else { return false }
         let lowered = name.lowercased()
         if lowered == "x-codex-active-limit" || lowered == "x-codex-plan-type" || lowered == "x-codex-rate-limit-reached-type"
             || lowered == "x-ocm-plan-weight" || lowered.hasPrefix("x-codex-credits-") {

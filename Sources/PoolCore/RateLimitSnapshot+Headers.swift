@@ -11,8 +11,7 @@ extension RateLimitSnapshot {
     /// `x-codex-active-limit` names), that one is used instead.
     public init(headers: HeaderFields) {
         var values: [String: String] = [:]
-        // Only `x-…` names matter; the others are skipped without lowercasing or trimming,
-        // as this runs for every proxied response.
+        // This runs for every proxied response: only `x-…` names are lowercased and trimmed.
         for (name, value) in headers where Self.isExtensionHeader(name) {
             let key = name.lowercased()
             if values[key] == nil { values[key] = Self.trimmedSpaces(value) }
@@ -51,7 +50,9 @@ extension RateLimitSnapshot {
             windowMinutes: values["\(prefix)-window-minutes"].flatMap { Int($0) })
     }
 
-    private static func isExtensionHeader(_ name: String) -> Bool {
+    /// Whether the name starts with `x-` in any case: every rate-limit header does, so the
+    /// other headers of a response can be passed over without lowercasing them.
+    public static func isExtensionHeader(_ name: String) -> Bool {
         var bytes = name.utf8.makeIterator()
         return bytes.next().map { $0 | 0x20 } == UInt8(ascii: "x") && bytes.next() == UInt8(ascii: "-")
     }
