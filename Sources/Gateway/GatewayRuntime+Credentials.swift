@@ -139,21 +139,21 @@ extension GatewayRuntime {
         }
         if let bodyLength, method != .GET, method != .HEAD { headers.replaceOrAdd(name: "content-length", value: String(bodyLength)) }
 
-        switch backend {
-        case .forward(_, _, let token) where reverseTunnels.session(for: tag) != nil, .receiver(let token):
-            // A connected reverse session is preferred for everything (§5.1).
-            guard reverseTunnels.session(for: tag) != nil else {
-                return eventLoop.makeFailedFuture(CredentialAccessError.unavailable("connector for \(tag) is offline"))
-            }
-            if webSocket { applyServiceHeaders(&headers) }
-            headers.replaceOrAdd(name: "host", value: UpstreamTarget.reverseProxy.hostHeader)
-            headers.replaceOrAdd(name: "authorization", value: "Bearer \(token.value)")
-            return eventLoop.makeSucceededFuture(UpstreamRequestPlan(target: .reverseProxy, uri: uri, headers: headers, grantToken: nil, tunnelTag: tag))
-        case .forward(let url, let target, let token):
+        // Another instance: through its reverse session when one is connected, which is
+        // preferred for everything (§5.1), else over its URL.
+        let tunnelUp = reverseTunnels.session(for: tag) != nil
+        func peerPlan(target: UpstreamTarget, uri: String, token: Secret) -> EventLoopFuture<UpstreamRequestPlan> {
             if webSocket { applyServiceHeaders(&headers) }
             headers.replaceOrAdd(name: "host", value: target.hostHeader)
             headers.replaceOrAdd(name: "authorization", value: "Bearer \(token.value)")
-            return eventLoop.makeSucceededFuture(UpstreamRequestPlan(target: target, uri: url.path + uri, headers: headers, grantToken: nil))
+            return eventLoop.makeSucceededFuture(UpstreamRequestPlan(target: target, uri: uri, headers: headers, grantToken: nil, tunnelTag: tunnelUp ? tag : nil))
+        }
+        switch backend {
+        case .forward(let url, let target, let token):
+            return tunnelUp ? peerPlan(target: .reverseProxy, uri: uri, token: token) : peerPlan(target: target, uri: url.path + uri, token: token)
+        case .receiver(let token):
+            guard tunnelUp else { return eventLoop.makeFailedFuture(CredentialAccessError.unavailable("connector for \(tag) is offline")) }
+            return peerPlan(target: .reverseProxy, uri: uri, token: token)
         case .local(let source, let cache):
             let upstreamTLS = upstreamTLSContext
             let endpoints = configuration.upstream

@@ -110,13 +110,12 @@ final class HTTPProxyExchange: UpstreamResponseDelegate, @unchecked Sendable {
                 if let tunnel = plan.tunnelTag {
                     return runtime.reverseTunnels.openConnection(tunnel, readTimeout: runtime.upstream.timeouts.read, on: eventLoop)
                 }
-                return runtime.upstream.pool(for: eventLoop).acquire(plan.target).map { $0 }
+                let pool = runtime.upstream.pool(for: eventLoop)
+                return pool.acquire(plan.target).map { PooledUpstreamConnection($0, pool: pool) }
             }
             .whenComplete { [self] result in
                 guard !isDone, self.tag == tag else {
-                    if case .success(let connection) = result {
-                        if let pooled = connection as? UpstreamHTTPConnection { runtime.upstream.pool(for: eventLoop).release(pooled) } else { connection.abandon() }
-                    }
+                    if case .success(let connection) = result { connection.discardUnused() }
                     return
                 }
                 switch result {
@@ -136,12 +135,7 @@ final class HTTPProxyExchange: UpstreamResponseDelegate, @unchecked Sendable {
         guard let plan else { return }
         self.connection = connection
         let upstreamHead = HTTPRequestHead(version: .http1_1, method: head.method, uri: plan.uri, headers: plan.headers)
-        let pool = runtime.upstream.pool(for: eventLoop)
-        // A tunnel stream carries one exchange; origin connections go back to the pool.
-        let viaTunnel = plan.tunnelTag != nil
-        connection.execute(upstreamHead, body: body.readableBytes > 0 ? body : nil, delegate: self) {
-            if viaTunnel { $0.channel.close(promise: nil) } else { pool.release($0) }
-        }
+        connection.execute(upstreamHead, body: body.readableBytes > 0 ? body : nil, delegate: self)
     }
 
     // MARK: UpstreamResponseDelegate

@@ -14,7 +14,6 @@ final class ReverseTunnels: Sendable {
         let id: UInt64
         let channel: any Channel
         let handler: NIOLoopBound<YamuxSessionHandler>
-        let since: Date
     }
 
     private let sessions = Mutex<(current: [String: Session], nextID: UInt64)>(([:], 0))
@@ -27,20 +26,18 @@ final class ReverseTunnels: Sendable {
         self.tokens = tokens
     }
 
-    /// The credential whose token this is, compared in constant time against every one.
+    /// The credential whose token this is.
     func tag(forToken token: Substring) -> String? {
-        var matched: String?
-        for (tag, secret) in tokens where secret.constantTimeEquals(token) && matched == nil { matched = tag }
-        return matched
+        constantTimeMatch(token, among: tokens, secret: \.token)?.tag
     }
 
-    /// Makes `session` the credential's session; the one it replaces is closed. Returns the
-    /// new session's id, which `detach` needs.
-    func attach(_ tag: String, channel: any Channel, handler: NIOLoopBound<YamuxSessionHandler>, now: Date) -> (id: UInt64, replaced: Session?) {
+    /// Makes this the credential's session. Returns its id, which `detach` needs, and the
+    /// session it replaces, for the caller to close.
+    func attach(_ tag: String, channel: any Channel, handler: NIOLoopBound<YamuxSessionHandler>) -> (id: UInt64, replaced: Session?) {
         sessions.withLock { state in
             state.nextID += 1
             let replaced = state.current[tag]
-            state.current[tag] = Session(id: state.nextID, channel: channel, handler: handler, since: now)
+            state.current[tag] = Session(id: state.nextID, channel: channel, handler: handler)
             return (state.nextID, replaced)
         }
     }
@@ -72,20 +69,11 @@ final class ReverseTunnels: Sendable {
         guard let session = session(for: tag) else {
             return eventLoop.makeFailedFuture(UpstreamError(.connect, "reverse connection not established for \(tag)"))
         }
-        let target = UpstreamTarget.reverseProxy
         let opened = session.channel.eventLoop.flatSubmit { () -> EventLoopFuture<UpstreamHTTPConnection> in
             do {
                 return try session.handler.value.openStream { stream in
-                    stream.eventLoop.makeCompletedFuture {
-                        let sync = stream.pipeline.syncOperations
-                        try sync.addHTTPClientHandlers(leftOverBytesStrategy: .forwardBytes)
-                        try sync.addHandler(IdleStateHandler(readTimeout: readTimeout))
-                        try sync.addHandler(UpstreamHTTPClientHandler())
-                    }
-                }.flatMapThrowing { stream in
-                    let handler = try stream.pipeline.syncOperations.handler(type: UpstreamHTTPClientHandler.self)
-                    return UpstreamHTTPConnection(channel: stream, target: target, handler: handler)
-                }
+                    stream.eventLoop.makeCompletedFuture { try UpstreamClient.addHTTPClientPipeline(to: stream, readTimeout: readTimeout) }
+                }.flatMapThrowing { stream in try UpstreamHTTPConnection(channel: stream, target: .reverseProxy) }
             } catch {
                 return session.channel.eventLoop.makeFailedFuture(error)
             }
@@ -93,9 +81,7 @@ final class ReverseTunnels: Sendable {
         return opened
             .flatMapErrorThrowing { error in throw UpstreamError(.connect, "cannot open a stream to the connector of \(tag): \(error)") }
             .hop(to: eventLoop)
-            .map { connection in
-                connection.channel.eventLoop === eventLoop ? connection as any UpstreamExchangeConnection : LoopHoppingConnection(connection, callerLoop: eventLoop)
-            }
+            .map { TunnelStreamConnection($0, callerLoop: eventLoop) }
     }
 }
 
@@ -104,20 +90,41 @@ extension UpstreamTarget {
     static let reverseProxy = UpstreamTarget(host: "reverse-proxy", port: 80, tls: nil, serverName: "reverse-proxy", hostHeader: "reverse-proxy")
 }
 
-/// What a proxy exchange needs from the connection carrying it.
+/// What a proxy exchange needs from the connection carrying it; called on the exchange's loop.
 protocol UpstreamExchangeConnection: AnyObject, Sendable {
-    /// Sends a request; `onIdle` runs (on the caller's loop) when the connection could serve another.
-    func execute(_ head: HTTPRequestHead, body: ByteBuffer?, delegate: any UpstreamResponseDelegate, onIdle: @escaping (UpstreamHTTPConnection) -> Void)
+    /// Sends a request and streams the response to `delegate`, on the exchange's loop.
+    func execute(_ head: HTTPRequestHead, body: ByteBuffer?, delegate: any UpstreamResponseDelegate)
     func setReading(_ enabled: Bool)
+    /// Gives up on the exchange in flight.
     func abandon()
+    /// The connection was obtained but not used (the exchange ended meanwhile).
+    func discardUnused()
 }
 
-extension UpstreamHTTPConnection: UpstreamExchangeConnection {}
+/// A pooled origin connection: it goes back to its event loop's pool when an exchange ends cleanly.
+final class PooledUpstreamConnection: UpstreamExchangeConnection {
+    private let connection: UpstreamHTTPConnection
+    private let pool: UpstreamConnectionPool
 
-/// An upstream connection on another event loop (a tunnel stream lives on its session's loop):
-/// calls go over to the connection's loop and callbacks come back, in order, to the caller's.
-/// A tunnel stream carries one exchange and is closed after it.
-final class LoopHoppingConnection: UpstreamExchangeConnection {
+    init(_ connection: UpstreamHTTPConnection, pool: UpstreamConnectionPool) {
+        self.connection = connection
+        self.pool = pool
+    }
+
+    func execute(_ head: HTTPRequestHead, body: ByteBuffer?, delegate: any UpstreamResponseDelegate) {
+        let pool = pool
+        connection.execute(head, body: body, delegate: delegate) { pool.release($0) }
+    }
+
+    func setReading(_ enabled: Bool) { connection.setReading(enabled) }
+    func abandon() { connection.abandon() }
+    func discardUnused() { pool.release(connection) }
+}
+
+/// A tunnel stream, which carries one exchange and is closed after it. It lives on its
+/// session's event loop: calls go over to that loop and response callbacks come back, in
+/// order, to the exchange's.
+final class TunnelStreamConnection: UpstreamExchangeConnection {
     private let connection: UpstreamHTTPConnection
     private let callerLoop: any EventLoop
 
@@ -126,7 +133,7 @@ final class LoopHoppingConnection: UpstreamExchangeConnection {
         self.callerLoop = callerLoop
     }
 
-    func execute(_ head: HTTPRequestHead, body: ByteBuffer?, delegate: any UpstreamResponseDelegate, onIdle: @escaping (UpstreamHTTPConnection) -> Void) {
+    func execute(_ head: HTTPRequestHead, body: ByteBuffer?, delegate: any UpstreamResponseDelegate) {
         let relay = DelegateRelay(NIOLoopBound(delegate, eventLoop: callerLoop))
         let connection = connection
         connection.channel.eventLoop.execute {
@@ -142,9 +149,14 @@ final class LoopHoppingConnection: UpstreamExchangeConnection {
         let connection = connection
         connection.channel.eventLoop.execute { connection.abandon() }
     }
+
+    func discardUnused() {
+        connection.channel.close(promise: nil)
+    }
 }
 
-/// Forwards response callbacks from the connection's loop to the delegate's.
+/// Forwards response callbacks from the connection's loop to the delegate's; directly when
+/// both are the same loop (then nothing is ever queued, so order is kept either way).
 private final class DelegateRelay: UpstreamResponseDelegate, Sendable {
     private let delegate: NIOLoopBound<any UpstreamResponseDelegate>
 
@@ -152,25 +164,17 @@ private final class DelegateRelay: UpstreamResponseDelegate, Sendable {
         self.delegate = delegate
     }
 
-    func upstreamReceivedHead(_ head: HTTPResponseHead) {
-        delegate.eventLoop.execute { self.delegate.value.upstreamReceivedHead(head) }
+    private func deliver(_ call: @escaping @Sendable (any UpstreamResponseDelegate) -> Void) {
+        let delegate = delegate
+        if delegate.eventLoop.inEventLoop { return call(delegate.value) }
+        delegate.eventLoop.execute { call(delegate.value) }
     }
 
-    func upstreamReceivedBody(_ buffer: ByteBuffer) {
-        delegate.eventLoop.execute { self.delegate.value.upstreamReceivedBody(buffer) }
-    }
-
-    func upstreamFinished() {
-        delegate.eventLoop.execute { self.delegate.value.upstreamFinished() }
-    }
-
-    func upstreamFailed(_ error: UpstreamError) {
-        delegate.eventLoop.execute { self.delegate.value.upstreamFailed(error) }
-    }
-
-    func upstreamReadComplete() {
-        delegate.eventLoop.execute { self.delegate.value.upstreamReadComplete() }
-    }
+    func upstreamReceivedHead(_ head: HTTPResponseHead) { deliver { $0.upstreamReceivedHead(head) } }
+    func upstreamReceivedBody(_ buffer: ByteBuffer) { deliver { $0.upstreamReceivedBody(buffer) } }
+    func upstreamFinished() { deliver { $0.upstreamFinished() } }
+    func upstreamFailed(_ error: UpstreamError) { deliver { $0.upstreamFailed(error) } }
+    func upstreamReadComplete() { deliver { $0.upstreamReadComplete() } }
 }
 
 // MARK: Receiving a connector
@@ -190,12 +194,11 @@ extension GatewayRuntime {
         guard head.headers["upgrade"].first == "reverse-proxy" else {
             return .refused(.error(.badRequest, type: "invalid_request_error", message: "missing Upgrade header"))
         }
-        if head.headers.contains(name: "x-api-key") || head.headers.contains(name: "api-key") {
-            return .refused(UserAuthenticator.Failure.apiKeyHeader.response)
+        let token: Substring
+        switch UserAuthenticator.bearerToken(in: head.headers) {
+        case .failure(let failure): return .refused(failure.response)
+        case .success(let bearer): token = bearer
         }
-        guard let authorization = head.headers.first(name: "authorization") else { return .refused(UserAuthenticator.Failure.missing.response) }
-        guard authorization.hasPrefix("Bearer ") else { return .refused(UserAuthenticator.Failure.malformed.response) }
-        let token = authorization.dropFirst("Bearer ".count)
         guard let tag = reverseTunnels.tag(forToken: token) else {
             logger.warning("reverse connection refused: invalid reverse token (fingerprint \(Secret(String(token)).fingerprint))")
             return .refused(.error(.unauthorized, type: "authentication_error", message: "invalid reverse token"))
@@ -218,24 +221,18 @@ extension GatewayRuntime {
         // terms it never is: without it, reading resumes for yamux.
         if let pipelining = try? sync.handler(type: HTTPServerPipelineHandler.self) { sync.removeHandler(pipelining, promise: nil) }
         channel.read()
-        let now = clock.now()
-        let (id, replaced) = reverseTunnels.attach(tag, channel: channel, handler: NIOLoopBound(session, eventLoop: channel.eventLoop), now: now)
+        let (id, replaced) = reverseTunnels.attach(tag, channel: channel, handler: NIOLoopBound(session, eventLoop: channel.eventLoop))
         replaced?.channel.close(promise: nil)
         logger.info("reverse connection established for \(tag) from \(channel.remoteAddress.map { "\($0)" } ?? "unknown")")
-        setConnectorOnline(tag, since: now)
+        setAvailability(tag, .available)
         channel.closeFuture.whenComplete { [self] _ in
             guard reverseTunnels.detach(tag, id: id) else { return }
             logger.warning("reverse connection lost for \(tag)")
-            setConnectorOffline(tag, since: clock.now())
+            setAvailability(tag, .unavailable(UnavailableReason("connector offline", since: clock.now())))
         }
     }
 
-    private func setConnectorOnline(_ tag: String, since: Date) {
-        apply(withPool { $0.update(tag, now: since) { $0.availability = .available } })
-        pollIfStale(tag)
-    }
-
-    private func setConnectorOffline(_ tag: String, since: Date) {
-        apply(withPool { $0.update(tag, now: since) { $0.availability = .unavailable(UnavailableReason("connector offline", since: since)) } })
+    private func setAvailability(_ tag: String, _ availability: Availability) {
+        apply(withPool { $0.update(tag, now: clock.now()) { $0.availability = availability } })
     }
 }

@@ -57,19 +57,22 @@ public final class UpstreamClient: Sendable {
                     if let context = target.tls {
                         try sync.addHandler(OpenSSLHandler(context: context, serverName: target.serverName))
                     }
-                    try sync.addHTTPClientHandlers(leftOverBytesStrategy: .forwardBytes)
-                    try sync.addHandler(IdleStateHandler(readTimeout: readTimeout))
-                    try sync.addHandler(UpstreamHTTPClientHandler())
+                    try Self.addHTTPClientPipeline(to: channel, readTimeout: readTimeout)
                 }
             }
             .connect(host: target.host, port: target.port)
             .flatMapErrorThrowing { error in
                 throw UpstreamError(.connect, "cannot connect to \(target): \(error)")
             }
-            .flatMapThrowing { channel in
-                let handler = try channel.pipeline.syncOperations.handler(type: UpstreamHTTPClientHandler.self)
-                return UpstreamHTTPConnection(channel: channel, target: target, handler: handler)
-            }
+            .flatMapThrowing { channel in try UpstreamHTTPConnection(channel: channel, target: target) }
+    }
+
+    /// The HTTP/1.1 client end of an upstream connection, on a socket or on a tunnel stream.
+    static func addHTTPClientPipeline(to channel: any Channel, readTimeout: TimeAmount) throws {
+        let sync = channel.pipeline.syncOperations
+        try sync.addHTTPClientHandlers(leftOverBytesStrategy: .forwardBytes)
+        try sync.addHandler(IdleStateHandler(readTimeout: readTimeout))
+        try sync.addHandler(UpstreamHTTPClientHandler())
     }
 
     // MARK: Whole responses (usage polls, token refresh, status)

@@ -24,10 +24,11 @@ final class UpstreamHTTPConnection: @unchecked Sendable {
     /// Closes the connection when it sat unused in the pool too long.
     var idleExpiry: Scheduled<Void>?
 
-    init(channel: any Channel, target: UpstreamTarget, handler: UpstreamHTTPClientHandler) {
+    /// Wraps a channel set up by `UpstreamClient.addHTTPClientPipeline`; call on its event loop.
+    init(channel: any Channel, target: UpstreamTarget) throws {
         self.channel = channel
         self.target = target
-        self.handler = handler
+        handler = try channel.pipeline.syncOperations.handler(type: UpstreamHTTPClientHandler.self)
     }
 
     var isReusable: Bool { channel.isActive && handler.isIdle }

@@ -51,21 +51,40 @@ public struct UserAuthenticator: Sendable {
     }
 
     public func authenticate(_ headers: HTTPHeaders) -> Result<AuthenticatedUser, Failure> {
-        if headers.contains(name: "x-api-key") || headers.contains(name: "api-key") { return .failure(.apiKeyHeader) }
+        let presented = Self.bearerToken(in: headers)
+        if case .failure(.apiKeyHeader) = presented { return .failure(.apiKeyHeader) }
         guard !users.isEmpty else {
             return .success(AuthenticatedUser(name: "", provider: defaultProvider, scope: .all, viewer: .everyone))
         }
-        guard let authorization = headers.first(name: "authorization") else { return .failure(.missing) }
-        guard authorization.hasPrefix("Bearer ") else { return .failure(.malformed) }
-        let token = authorization.dropFirst("Bearer ".count)
-        // Compare against every user so the time taken does not reveal which one matched.
-        var matched: UserConfiguration?
-        for user in users where user.token.constantTimeEquals(token) && matched == nil {
-            matched = user
+        let token: Substring
+        switch presented {
+        case .failure(let failure): return .failure(failure)
+        case .success(let bearer): token = bearer
         }
-        guard let user = matched else { return .failure(.unknownToken(fingerprint: Secret(String(token)).fingerprint)) }
+        guard let user = constantTimeMatch(token, among: users, secret: \.token) else {
+            return .failure(.unknownToken(fingerprint: Secret(String(token)).fingerprint))
+        }
         return .success(AuthenticatedUser(
             name: user.name, provider: user.credential, scope: SelectionScope(allowExternalUsage: user.allowExternalUsage),
             viewer: StatusViewer(ownInstanceTag: user.externalCredential, allowExternalUsage: user.allowExternalUsage)))
     }
+}
+
+extension UserAuthenticator {
+    /// The token of `Authorization: Bearer …`, after refusing API-key headers (§7.2); the
+    /// reverse handshake checks the same things in the same order.
+    static func bearerToken(in headers: HTTPHeaders) -> Result<Substring, Failure> {
+        if headers.contains(name: "x-api-key") || headers.contains(name: "api-key") { return .failure(.apiKeyHeader) }
+        guard let authorization = headers.first(name: "authorization") else { return .failure(.missing) }
+        guard authorization.hasPrefix("Bearer ") else { return .failure(.malformed) }
+        return .success(authorization.dropFirst("Bearer ".count))
+    }
+}
+
+/// The first candidate whose secret equals `token`. Every candidate is compared, each in
+/// constant time, so the time taken does not reveal which one matched.
+func constantTimeMatch<Candidate>(_ token: Substring, among candidates: [Candidate], secret: (Candidate) -> Secret) -> Candidate? {
+    var matched: Candidate?
+    for candidate in candidates where secret(candidate).constantTimeEquals(token) && matched == nil { matched = candidate }
+    return matched
 }
