@@ -62,7 +62,7 @@ extension GatewayRuntime {
     /// Polls a local credential's usage API in the background when its data is stale; at most
     /// one poll per credential at a time. Requests never wait for it (Appendix A #11).
     func pollIfStale(_ tag: String) {
-        guard case .local(let source, _) = backends[tag] else { return }
+        guard let backend = backends[tag] else { return }
         let now = clock.now()
         let due = withPool { pool -> Bool in
             guard let state = pool[tag], case .available = state.availability, !state.isAPIKey else { return false }
@@ -71,7 +71,10 @@ extension GatewayRuntime {
         guard due, pollState.withLock({ $0.inFlight.insert(tag).inserted }) else { return }
         Task {
             defer { _ = pollState.withLock { $0.inFlight.remove(tag) } }
-            await poll(tag, source: source)
+            switch backend {
+            case .local(let source, _): await poll(tag, source: source)
+            case .forward, .receiver: await pollPeer(tag)
+            }
         }
     }
 

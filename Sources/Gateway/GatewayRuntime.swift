@@ -22,6 +22,8 @@ public final class GatewayRuntime: Sendable {
     let interrupts = InterruptRegistry()
     let backends: [String: CredentialBackend]
     let reverseTunnels: ReverseTunnels
+    /// The status streams of external credentials that are not in connector mode (§5.5).
+    let peerWatchers: [String: PeerStatusWatcher]
     private let pool: Mutex<CredentialPool>
     private let recorders: [String: UsageRecorder]
     let upstreamTLSContext: OpenSSLContext?
@@ -45,6 +47,7 @@ public final class GatewayRuntime: Sendable {
         var backends: [String: CredentialBackend] = [:]
         var recorders: [String: UsageRecorder] = [:]
         var reverseTokens: [(tag: String, token: Secret)] = []
+        var peerWatchers: [String: PeerStatusWatcher] = [:]
         let tokenTarget = configuration.upstream.tokenURL
         let refresher = HTTPTokenRefresher(client: upstream, group: eventLoopGroup, url: tokenTarget, target: tokenTarget.target(tls: upstreamTLS))
         for credential in configuration.credentials {
@@ -58,13 +61,17 @@ public final class GatewayRuntime: Sendable {
             case .external(let external):
                 switch external.mode {
                 case .forward(let url), .connector(let url):
-                    if case .forward = external.mode { reverseTokens.append((external.tag, external.token)) }
+                    if case .forward = external.mode {
+                        reverseTokens.append((external.tag, external.token))
+                        peerWatchers[external.tag] = PeerStatusWatcher(tag: external.tag)
+                    }
                     let peerTLS = Self.peerTLSContext(external.tls, logger: logger, tag: external.tag) ?? upstreamTLS
                     let target = url.target(tls: peerTLS, dialHost: external.dialHost, dialPort: external.dialPort, serverName: external.tls.serverName)
                     backends[external.tag] = .forward(url: url, target: target, token: external.token)
                     states.append(CredentialState(tag: external.tag, kind: .externalForward))
                 case .receiver:
                     reverseTokens.append((external.tag, external.token))
+                    peerWatchers[external.tag] = PeerStatusWatcher(tag: external.tag)
                     backends[external.tag] = .receiver(token: external.token)
                     states.append(CredentialState(tag: external.tag, kind: .externalReceiver,
                                                   availability: .unavailable(UnavailableReason("connector offline", since: clock.now()))))
@@ -76,6 +83,7 @@ public final class GatewayRuntime: Sendable {
         }
         self.backends = backends
         reverseTunnels = ReverseTunnels(tokens: reverseTokens)
+        self.peerWatchers = peerWatchers
         self.recorders = recorders
         pool = Mutex(CredentialPool(credentials: states, balancers: balancers))
         let defaultProvider = balancers.first?.tag ?? configuration.credentials.first?.tag ?? "default"
@@ -106,12 +114,17 @@ public final class GatewayRuntime: Sendable {
             await reload(tag: tag, source: source, initial: true)
         }
         for tag in backends.keys { pollIfStale(tag) }
+        // Receivers start theirs when the connector attaches.
+        for (tag, watcher) in peerWatchers {
+            if case .forward = backends[tag] { watcher.restart(runtime: self) }
+        }
     }
 
     /// Saves usage statistics and ends status watchers.
     public func shutdown() async {
         for recorder in recorders.values { await recorder.flush() }
         statusSignal.finishAll()
+        for watcher in peerWatchers.values { watcher.stop() }
         upstream.shutdown()
         reverseTunnels.closeAll()
     }

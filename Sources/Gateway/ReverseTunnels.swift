@@ -63,25 +63,32 @@ final class ReverseTunnels: Sendable {
         for session in all { session.channel.close(promise: nil) }
     }
 
-    /// A new stream on the credential's session, set up as an HTTP/1.1 client connection and
-    /// handed to `eventLoop` (the caller's), whatever loop the session runs on.
-    func openConnection(_ tag: String, readTimeout: TimeAmount, on eventLoop: any EventLoop) -> EventLoopFuture<any UpstreamExchangeConnection> {
+    /// A new stream on the credential's session, set up by `initializer`; the future completes
+    /// on the session's loop (or on `eventLoop` when there is no session).
+    func openStream(_ tag: String, on eventLoop: any EventLoop,
+                    initializer: @escaping YamuxSessionHandler.StreamInitializer) -> EventLoopFuture<any Channel> {
         guard let session = session(for: tag) else {
             return eventLoop.makeFailedFuture(UpstreamError(.connect, "reverse connection not established for \(tag)"))
         }
-        let opened = session.channel.eventLoop.flatSubmit { () -> EventLoopFuture<UpstreamHTTPConnection> in
+        return session.channel.eventLoop.flatSubmit { () -> EventLoopFuture<any Channel> in
             do {
-                return try session.handler.value.openStream { stream in
-                    stream.eventLoop.makeCompletedFuture { try UpstreamClient.addHTTPClientPipeline(to: stream, readTimeout: readTimeout) }
-                }.flatMapThrowing { stream in try UpstreamHTTPConnection(channel: stream, target: .reverseProxy) }
+                return try session.handler.value.openStream(initializer: initializer)
             } catch {
                 return session.channel.eventLoop.makeFailedFuture(error)
             }
         }
-        return opened
-            .flatMapErrorThrowing { error in throw UpstreamError(.connect, "cannot open a stream to the connector of \(tag): \(error)") }
-            .hop(to: eventLoop)
-            .map { TunnelStreamConnection($0, callerLoop: eventLoop) }
+        .flatMapErrorThrowing { error in throw UpstreamError(.connect, "cannot open a stream to the connector of \(tag): \(error)") }
+    }
+
+    /// A new stream on the credential's session, set up as an HTTP/1.1 client connection and
+    /// handed to `eventLoop` (the caller's), whatever loop the session runs on.
+    func openConnection(_ tag: String, readTimeout: TimeAmount, on eventLoop: any EventLoop) -> EventLoopFuture<any UpstreamExchangeConnection> {
+        openStream(tag, on: eventLoop) { stream in
+            stream.eventLoop.makeCompletedFuture { try UpstreamClient.addHTTPClientPipeline(to: stream, readTimeout: readTimeout) }
+        }
+        .flatMapThrowing { stream in try UpstreamHTTPConnection(channel: stream, target: .reverseProxy) }
+        .hop(to: eventLoop)
+        .map { OneShotUpstreamConnection($0, callerLoop: eventLoop) }
     }
 }
 
@@ -121,10 +128,11 @@ final class PooledUpstreamConnection: UpstreamExchangeConnection {
     func discardUnused() { pool.release(connection) }
 }
 
-/// A tunnel stream, which carries one exchange and is closed after it. It lives on its
-/// session's event loop: calls go over to that loop and response callbacks come back, in
-/// order, to the exchange's.
-final class TunnelStreamConnection: UpstreamExchangeConnection {
+/// A connection that carries one exchange and is closed after it: a tunnel stream, or a
+/// dedicated socket for a long-lived status stream. It may live on another event loop than the
+/// exchange (a tunnel stream is on its session's): calls go over to that loop and response
+/// callbacks come back, in order, to the exchange's.
+final class OneShotUpstreamConnection: UpstreamExchangeConnection {
     private let connection: UpstreamHTTPConnection
     private let callerLoop: any EventLoop
 
@@ -225,6 +233,8 @@ extension GatewayRuntime {
         replaced?.channel.close(promise: nil)
         logger.info("reverse connection established for \(tag) from \(channel.remoteAddress.map { "\($0)" } ?? "unknown")")
         setAvailability(tag, .available)
+        // The session is the preferred path: the status stream moves onto it (§6.4).
+        peerWatchers[tag]?.restart(runtime: self)
         channel.closeFuture.whenComplete { [self] _ in
             guard reverseTunnels.detach(tag, id: id) else { return }
             logger.warning("reverse connection lost for \(tag)")

@@ -7,55 +7,42 @@ import OpenSSLTLS
 /// Opens a WebSocket to upstream and reports either the open session or upstream's refusal
 /// (status, headers and body, which the client must get unchanged: Codex reads them).
 enum UpstreamWebSocketDialer {
-    /// Created and consumed on the dialing event loop; the leg handler never leaves it.
-    enum Outcome: @unchecked Sendable {
-        case upgraded(channel: any Channel, leg: WebSocketLegHandler, head: HTTPResponseHead)
+    enum Outcome: Sendable {
+        /// The leg lives on the upstream channel's loop: the client's for a socket, the
+        /// session's for a tunnel stream.
+        case upgraded(channel: any Channel, leg: NIOLoopBound<WebSocketLegHandler>, head: HTTPResponseHead)
         case refused(head: HTTPResponseHead, body: [UInt8])
     }
 
     static let maxMessageSize = 64 << 20
 
-    /// Dials on `eventLoop` (the client's, so the relay never crosses threads).
-    static func dial(_ plan: UpstreamRequestPlan, timeouts: UpstreamClient.Timeouts, on eventLoop: any EventLoop) -> EventLoopFuture<Outcome> {
-        if let tunnel = plan.tunnelTag {
-            // Not carried yet: the relay expects both legs on one event loop (issue #6 follow-up).
-            return eventLoop.makeFailedFuture(UpstreamError(.connect, "WebSocket sessions through the reverse tunnel of \(tunnel) are not supported yet"))
-        }
+    /// Dials on `eventLoop` (the client's, so a socket relay never crosses threads), or opens a
+    /// stream on the reverse tunnel when the plan goes through one.
+    static func dial(_ plan: UpstreamRequestPlan, timeouts: UpstreamClient.Timeouts, tunnels: ReverseTunnels,
+                     on eventLoop: any EventLoop) -> EventLoopFuture<Outcome> {
         let outcome = eventLoop.makePromise(of: Outcome.self)
         let target = plan.target
-        let upgrader = NIOWebSocketClientUpgrader(maxFrameSize: maxMessageSize, automaticErrorHandling: false) { channel, head in
-            channel.eventLoop.makeCompletedFuture {
-                let leg = WebSocketLegHandler(side: .upstream)
-                leg.deflate = PerMessageDeflate.accepted(response: head.headers.first(name: "sec-websocket-extensions")).map(PerMessageDeflate.init)
-                try channel.pipeline.syncOperations.addHandler(leg)
-                // Nothing flows until the relay is attached and turns reading back on.
-                channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
-                outcome.succeed(.upgraded(channel: channel, leg: leg, head: head))
+        let channel: EventLoopFuture<any Channel>
+        if let tunnel = plan.tunnelTag {
+            channel = tunnels.openStream(tunnel, on: eventLoop) { stream in
+                stream.eventLoop.makeCompletedFuture { try addUpgradeHandlers(to: stream, tls: nil, serverName: nil, outcome: outcome) }
             }
-        }
-        let connect = ClientBootstrap(group: eventLoop)
-            .connectTimeout(timeouts.connect)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    let sync = channel.pipeline.syncOperations
-                    if let context = target.tls { try sync.addHandler(OpenSSLHandler(context: context, serverName: target.serverName)) }
-                    // On success the refusal collector must leave, or WebSocket bytes would reach it.
-                    let upgraded: @Sendable (ChannelHandlerContext) -> Void = { context in
-                        if let collector = try? context.pipeline.syncOperations.handler(type: UpgradeRefusalCollector.self) {
-                            context.pipeline.syncOperations.removeHandler(collector, promise: nil)
-                        }
+        } else {
+            channel = ClientBootstrap(group: eventLoop)
+                .connectTimeout(timeouts.connect)
+                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try addUpgradeHandlers(to: channel, tls: target.tls, serverName: target.serverName, outcome: outcome)
                     }
-                    try sync.addHTTPClientHandlers(
-                        leftOverBytesStrategy: .forwardBytes, withClientUpgrade: (upgraders: [upgrader], completionHandler: upgraded))
-                    try sync.addHandler(UpgradeRefusalCollector(outcome: outcome))
                 }
-            }
-            .connect(host: target.host, port: target.port)
-        connect.whenComplete { result in
+                .connect(host: target.host, port: target.port)
+                .flatMapErrorThrowing { error in throw UpstreamError(.connect, "cannot connect to \(target): \(error)") }
+        }
+        channel.whenComplete { result in
             switch result {
             case .failure(let error):
-                outcome.fail(UpstreamError(.connect, "cannot connect to \(target): \(error)"))
+                outcome.fail(error)
             case .success(let channel):
                 let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: plan.uri, headers: plan.headers)
                 channel.write(HTTPClientRequestPart.head(head), promise: nil)
@@ -66,6 +53,31 @@ enum UpstreamWebSocketDialer {
             }
         }
         return outcome.futureResult
+    }
+
+    private static func addUpgradeHandlers(to channel: any Channel, tls: OpenSSLContext?, serverName: String?,
+                                           outcome: EventLoopPromise<Outcome>) throws {
+        let upgrader = NIOWebSocketClientUpgrader(maxFrameSize: maxMessageSize, automaticErrorHandling: false) { channel, head in
+            channel.eventLoop.makeCompletedFuture {
+                let leg = WebSocketLegHandler(side: .upstream)
+                leg.deflate = PerMessageDeflate.accepted(response: head.headers.first(name: "sec-websocket-extensions")).map(PerMessageDeflate.init)
+                try channel.pipeline.syncOperations.addHandler(leg)
+                // Nothing flows until the relay is attached and turns reading back on.
+                channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
+                outcome.succeed(.upgraded(channel: channel, leg: NIOLoopBound(leg, eventLoop: channel.eventLoop), head: head))
+            }
+        }
+        let sync = channel.pipeline.syncOperations
+        if let tls { try sync.addHandler(OpenSSLHandler(context: tls, serverName: serverName)) }
+        // On success the refusal collector must leave, or WebSocket bytes would reach it.
+        let upgraded: @Sendable (ChannelHandlerContext) -> Void = { context in
+            if let collector = try? context.pipeline.syncOperations.handler(type: UpgradeRefusalCollector.self) {
+                context.pipeline.syncOperations.removeHandler(collector, promise: nil)
+            }
+        }
+        try sync.addHTTPClientHandlers(
+            leftOverBytesStrategy: .forwardBytes, withClientUpgrade: (upgraders: [upgrader], completionHandler: upgraded))
+        try sync.addHandler(UpgradeRefusalCollector(outcome: outcome))
     }
 }
 

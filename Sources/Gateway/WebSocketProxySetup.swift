@@ -75,7 +75,7 @@ final class WebSocketProxySetup: @unchecked Sendable {
                 if !built.headers.contains(name: "openai-beta") { built.headers.add(name: "openai-beta", value: Self.openAIBeta) }
                 built.headers.add(name: "sec-websocket-extensions", value: PerMessageDeflate.clientOffer)
                 lastGrantToken = built.grantToken
-                return UpstreamWebSocketDialer.dial(built, timeouts: runtime.upstream.timeouts, on: eventLoop)
+                return UpstreamWebSocketDialer.dial(built, timeouts: runtime.upstream.timeouts, tunnels: runtime.reverseTunnels, on: eventLoop)
             }
             .whenComplete { [self] outcome in
                 switch outcome {
@@ -93,7 +93,7 @@ final class WebSocketProxySetup: @unchecked Sendable {
             }
     }
 
-    private func upgraded(tag: String, isNewSession: Bool, channel: any Channel, leg: WebSocketLegHandler, head upstreamHead: HTTPResponseHead) {
+    private func upgraded(tag: String, isNewSession: Bool, channel: any Channel, leg: NIOLoopBound<WebSocketLegHandler>, head upstreamHead: HTTPResponseHead) {
         runtime.observe(RateLimitSnapshot(headers: upstreamHead.headers.map { ($0.name, $0.value) }), tag: tag)
         // Only Codex's own headers reach the client (§8.3), with the rate limits aggregated.
         var headers = HTTPHeaders()

@@ -39,7 +39,15 @@ final class WebSocketLegHandler: ChannelInboundHandler, RemovableChannelHandler 
         self.relay = relay
         let pending = early
         early = []
-        for frame in pending { relay.received(frame, from: side) }
+        for frame in pending { tellRelay { [side] in $0.received(frame, from: side) } }
+    }
+
+    /// Runs `call` on the relay's loop, which is not this leg's when upstream is a tunnel stream;
+    /// calls keep their order either way.
+    private func tellRelay(_ call: @escaping @Sendable (WebSocketRelay) -> Void) {
+        guard let relay else { return }
+        if relay.eventLoop.inEventLoop { return call(relay) }
+        relay.eventLoop.execute { call(relay) }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -51,14 +59,14 @@ final class WebSocketLegHandler: ChannelInboundHandler, RemovableChannelHandler 
             guard let message = try assemble(frame) else { return }
             deliver(message)
         } catch {
-            relay?.legFailed(side, error)
+            tellRelay { [side] in $0.legFailed(side, error) }
             context.close(promise: nil)
         }
     }
 
     private func deliver(_ frame: WebSocketFrame) {
-        guard let relay else { return early.append(frame) }
-        relay.received(frame, from: side)
+        guard relay != nil else { return early.append(frame) }
+        tellRelay { [side] in $0.received(frame, from: side) }
     }
 
     struct ProtocolViolation: Error, CustomStringConvertible {
@@ -98,32 +106,38 @@ final class WebSocketLegHandler: ChannelInboundHandler, RemovableChannelHandler 
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        relay?.legClosed(side)
+        tellRelay { [side] in $0.legClosed(side) }
         context.fireChannelInactive()
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        relay?.writabilityChanged(side, writable: context.channel.isWritable)
+        let writable = context.channel.isWritable
+        tellRelay { [side] in $0.writabilityChanged(side, writable: writable) }
         context.fireChannelWritabilityChanged()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        relay?.legFailed(side, error)
+        tellRelay { [side] in $0.legFailed(side, error) }
         context.close(promise: nil)
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is ChannelShouldQuiesceEvent, side == .client {
-            relay?.close(code: .goingAway, reason: "server shutting down")
+            tellRelay { $0.close(code: .goingAway, reason: "server shutting down") }
             return
         }
         context.fireUserInboundEventTriggered(event)
     }
 
+    fileprivate func detach() {
+        relay = nil
+    }
+
+    /// `frame.data` is the plain payload: the encoder applies `maskKey` on the way out.
     fileprivate func send(_ frame: WebSocketFrame) {
         var frame = frame
         if let deflate, frame.opcode == .text || frame.opcode == .binary {
-            frame = WebSocketFrame(fin: true, rsv1: true, opcode: frame.opcode, maskKey: frame.maskKey, data: deflate.compress(frame.unmaskedData))
+            frame = WebSocketFrame(fin: true, rsv1: true, opcode: frame.opcode, maskKey: frame.maskKey, data: deflate.compress(frame.data))
         }
         context?.writeAndFlush(wrapOutboundOut(frame), promise: nil)
     }
@@ -132,12 +146,14 @@ final class WebSocketLegHandler: ChannelInboundHandler, RemovableChannelHandler 
 /// Relays one Codex WebSocket session between the client and the upstream account it is pinned
 /// to (§8.4): messages pass unchanged except `codex.rate_limits` (replaced in place by the
 /// user's aggregate) and `error` (`status_code` only); usage is read from `response.completed`.
-/// Both channels share one event loop.
+/// It runs on the client channel's event loop; upstream is on the same loop when it is a socket
+/// and on its session's loop when it is a tunnel stream, so calls to the upstream leg hop.
 final class WebSocketRelay: @unchecked Sendable {
     private let runtime: GatewayRuntime
     private let session: PreparedWebSocketSession
     private let clientLeg: WebSocketLegHandler
-    private let upstreamLeg: WebSocketLegHandler
+    private let upstreamLeg: NIOLoopBound<WebSocketLegHandler>
+    let eventLoop: any EventLoop
     private let clientChannel: any Channel
     private let logger: Logger
     private var interruptRegistration: UInt64?
@@ -154,20 +170,21 @@ final class WebSocketRelay: @unchecked Sendable {
         self.clientChannel = clientChannel
         self.clientLeg = clientLeg
         upstreamLeg = session.upstreamLeg
+        eventLoop = clientChannel.eventLoop
         var logger = runtime.logger
         logger[metadataKey: "request"] = "\(session.requestID)"
         self.logger = logger
     }
 
     func start() {
-        let eventLoop = clientChannel.eventLoop
+        let eventLoop = eventLoop
         interruptRegistration = runtime.interrupts.register(.init(credential: session.tag, balancer: runtime.interruptBalancer(for: session.user),
                                                                   scope: session.user.scope) { [weak self] reason in
             guard let relay = self else { return }
             eventLoop.execute { relay.interrupted(reason) }
         })
         clientLeg.attach(self)
-        upstreamLeg.attach(self)
+        onUpstreamLeg { [self] in $0.attach(self) }
         session.upstream.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
         session.upstream.read()
     }
@@ -202,7 +219,7 @@ final class WebSocketRelay: @unchecked Sendable {
             side == .client ? fromClient(frame) : fromUpstream(frame)
         case .ping:
             let pong = WebSocketFrame(fin: true, opcode: .pong, maskKey: side == .upstream ? .random() : nil, data: frame.unmaskedData)
-            (side == .client ? clientLeg : upstreamLeg).send(pong)
+            send(pong, to: side)
         case .connectionClose:
             let code = frame.unmaskedData.getInteger(at: frame.unmaskedData.readerIndex, as: UInt16.self).map { WebSocketErrorCode(codeNumber: Int($0)) }
             close(code: code ?? .normalClosure, reason: side == .client ? "client closed" : "upstream closed")
@@ -223,7 +240,7 @@ final class WebSocketRelay: @unchecked Sendable {
                 logger.debug("\(line) (websocket)")
             }
         }
-        upstreamLeg.send(WebSocketFrame(fin: true, opcode: frame.opcode, maskKey: .random(), data: data))
+        send(WebSocketFrame(fin: true, opcode: frame.opcode, maskKey: .random(), data: data), to: .upstream)
         if !session.upstream.isWritable { clientChannel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in } }
     }
 
@@ -256,7 +273,7 @@ final class WebSocketRelay: @unchecked Sendable {
                 break
             }
         }
-        clientLeg.send(WebSocketFrame(fin: true, opcode: frame.opcode, data: data))
+        send(WebSocketFrame(fin: true, opcode: frame.opcode, data: data), to: .client)
         if pendingInterruption != nil, pendingCreates.isEmpty { return closeForInterruption() }
         if !clientChannel.isWritable { session.upstream.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in } }
     }
@@ -278,14 +295,33 @@ final class WebSocketRelay: @unchecked Sendable {
         if let id = interruptRegistration { runtime.interrupts.unregister(id) }
         interruptRegistration = nil
         logger.debug("WebSocket session on \(session.tag) ended: \(reason)")
-        for (leg, channel, masked) in [(clientLeg, clientChannel, false), (upstreamLeg, session.upstream, true)] {
-            var payload = channel.allocator.buffer(capacity: 2 + reason.utf8.count)
-            payload.write(webSocketErrorCode: code)
-            payload.writeString(String(reason.prefix(100)))
-            leg.send(WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: masked ? .random() : nil, data: payload))
-            leg.relay = nil
-            channel.close(promise: nil)
+        var payload = clientChannel.allocator.buffer(capacity: 2 + reason.utf8.count)
+        payload.write(webSocketErrorCode: code)
+        payload.writeString(String(reason.prefix(100)))
+        let clientClose = WebSocketFrame(fin: true, opcode: .connectionClose, data: payload)
+        clientLeg.send(clientClose)
+        clientLeg.detach()
+        clientChannel.close(promise: nil)
+        let upstreamClose = WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: .random(), data: payload)
+        let upstream = session.upstream
+        onUpstreamLeg { leg in
+            leg.send(upstreamClose)
+            leg.detach()
+            upstream.close(promise: nil)
         }
+    }
+
+    private func send(_ frame: WebSocketFrame, to side: WebSocketLegHandler.Side) {
+        switch side {
+        case .client: clientLeg.send(frame)
+        case .upstream: onUpstreamLeg { $0.send(frame) }
+        }
+    }
+
+    private func onUpstreamLeg(_ call: @escaping @Sendable (WebSocketLegHandler) -> Void) {
+        let leg = upstreamLeg
+        if leg.eventLoop.inEventLoop { return call(leg.value) }
+        leg.eventLoop.execute { call(leg.value) }
     }
 
     fileprivate func legClosed(_ side: WebSocketLegHandler.Side) {

@@ -30,7 +30,8 @@ final class WebSocketUpgradeSlot: @unchecked Sendable {
 /// An upstream WebSocket that is open and waiting for the client side of the relay.
 struct PreparedWebSocketSession {
     var upstream: any Channel
-    var upstreamLeg: WebSocketLegHandler
+    /// On the upstream channel's loop, which a tunnel stream does not share with the client.
+    var upstreamLeg: NIOLoopBound<WebSocketLegHandler>
     var tag: String
     var user: AuthenticatedUser
     var isNewSession: Bool

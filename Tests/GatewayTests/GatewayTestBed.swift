@@ -28,6 +28,7 @@ final class GatewayTestBed: Sendable {
         var name: String
         var token: String
         var credential: String
+        var allowExternalUsage = false
     }
 
     /// - Parameters:
@@ -36,9 +37,11 @@ final class GatewayTestBed: Sendable {
     ///   - authFiles: overrides the auth.json written for an account id.
     ///   - externals: other instances' credentials (appended after the local ones, outside the pool).
     ///   - simulator: a simulator shared with another test bed (which owns it) instead of a new one.
+    ///   - pools: further balancers, over any of the credentials above.
     static func start(accounts: [SimulatedAccount], balancer: BalancerStrategy? = .leastUsed, users: [User] = [],
                       authFiles: [String: String] = [:], tls: InboundTLSConfiguration? = nil,
-                      externals: [ExternalCredentialConfiguration] = [], simulator shared: UpstreamSimulator? = nil) async throws -> GatewayTestBed {
+                      externals: [ExternalCredentialConfiguration] = [], simulator shared: UpstreamSimulator? = nil,
+                      pools: [BalancerDefinition] = []) async throws -> GatewayTestBed {
         let simulator = if let shared { shared } else { try await UpstreamSimulator.start(accounts: accounts, group: group) }
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("codexpool-gateway-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -54,14 +57,15 @@ final class GatewayTestBed: Sendable {
         if let balancer {
             credentials.append(.balancer(BalancerDefinition(tag: "pool", members: accounts.map(\.accountID), strategy: balancer)))
         }
+        credentials += pools.map { .balancer($0) }
         let endpoints = UpstreamEndpoints(
             baseURL: EndpointURL(parsing: simulator.baseURL)!, apiBaseURL: EndpointURL(parsing: "http://127.0.0.1:\(simulator.port)")!,
             usageURL: EndpointURL(parsing: simulator.usageURL)!, tokenURL: EndpointURL(parsing: simulator.tokenURL)!)
         let configuration = CodexpoolConfiguration(
             listen: ListenAddress(host: "127.0.0.1", port: 0), tls: tls, upstream: endpoints, credentials: credentials,
-            users: users.map { UserConfiguration(name: $0.name, token: Secret($0.token), credential: $0.credential) })
+            users: users.map { UserConfiguration(name: $0.name, token: Secret($0.token), credential: $0.credential, allowExternalUsage: $0.allowExternalUsage) })
         var logger = Logger(label: "gateway-test")
-        logger.logLevel = .critical
+        logger.logLevel = ProcessInfo.processInfo.environment["GATEWAY_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
         let runtime = GatewayRuntime(configuration: configuration, logger: logger, eventLoopGroup: group)
         await runtime.start()
         let server = try await GatewayServer.start(runtime: runtime)

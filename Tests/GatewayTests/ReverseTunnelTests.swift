@@ -2,6 +2,7 @@ import Configuration
 import Foundation
 @testable import Gateway
 import NIOCore
+import NIOHTTP1
 import NIOPosix
 import PoolCore
 import Testing
@@ -10,7 +11,7 @@ import UpstreamSimulator
 
 /// A balancer (receiver) and a connector, two gateways in this process, sharing one simulator:
 /// the connector dials the balancer and serves its requests with the home account.
-@Suite struct ReverseTunnelTests {
+@Suite(.timeLimit(.minutes(1))) struct ReverseTunnelTests {
     static let tunnelToken = "tunnel-token-K"
 
     struct Pair {
@@ -23,16 +24,20 @@ import UpstreamSimulator
         }
     }
 
-    /// The balancer has `vps` and the receiver credential `home`; user `laptop` is served by `home` only.
+    /// The balancer has `vps` and the receiver credential `home`; user `laptop` is served by `home`
+    /// only, `direct` by `vps` only, and `both` by a least-used pool over the two.
     static func startPair(connectorToken: String = tunnelToken, overTLS: Bool = false) async throws -> Pair {
         let certificates = TestCertificates.shared
         let vps = SimulatedAccount(accountID: "vps", planType: "plus", fiveHourPercent: 10, weeklyPercent: 20)
         let home = SimulatedAccount(accountID: "home", planType: "pro", fiveHourPercent: 30, weeklyPercent: 40)
         let balancer = try await GatewayTestBed.start(
             accounts: [vps, home], balancer: nil,
-            users: [.init(name: "laptop", token: "laptop-token", credential: "home"), .init(name: "direct", token: "direct-token", credential: "vps")],
+            users: [.init(name: "laptop", token: "laptop-token", credential: "home", allowExternalUsage: true),
+                    .init(name: "direct", token: "direct-token", credential: "vps"),
+                    .init(name: "both", token: "both-token", credential: "both", allowExternalUsage: true)],
             tls: overTLS ? InboundTLSConfiguration(certificatePath: certificates.serverCertificate, keyPath: certificates.serverKey) : nil,
-            externals: [ExternalCredentialConfiguration(tag: "home", token: Secret(tunnelToken), mode: .receiver)])
+            externals: [ExternalCredentialConfiguration(tag: "home", token: Secret(tunnelToken), mode: .receiver)],
+            pools: [BalancerDefinition(tag: "both", members: ["vps", "home"], strategy: .leastUsed)])
         let scheme = overTLS ? "https://localhost" : "http://127.0.0.1"
         // The balancer wrote auth files for both accounts; only its own is configured locally.
         let connector = try await GatewayTestBed.start(
@@ -86,6 +91,86 @@ import UpstreamSimulator
         }
         #expect(statuses == Array(repeating: 200, count: 8))
         await pair.stop()
+    }
+
+    /// A Responses WebSocket through the tunnel: the relay's client leg is on the balancer's
+    /// client loop and its upstream leg on the tunnel session's loop.
+    @Test(arguments: [false, true])
+    func webSocketSessionsTravelThroughTheTunnel(overTLS: Bool) async throws {
+        let pair = try await Self.startPair(overTLS: overTLS)
+        try await Self.eventually { Self.peerWeight(pair.balancer, "home") != nil }
+        // Several sessions so that some land on the other event loop than the tunnel's.
+        for index in 0..<4 {
+            let client = try await TestWebSocketClient.connect(
+                port: pair.balancer.server.port,
+                headers: [("authorization", "Bearer laptop-token"), ("session-id", "tunnel-ws-\(index)"),
+                          ("sec-websocket-extensions", "permessage-deflate; client_max_window_bits")],
+                tls: pair.balancer.clientTLS)
+            guard case .upgraded(let head) = client.outcome else {
+                Issue.record("not upgraded: \(String(describing: client.outcome))")
+                client.close()
+                break
+            }
+            #expect(head.headers.first(name: "x-codex-primary-used-percent") != nil)
+            try await client.send(WebSocketProxyTests.prewarm)
+            let warm = await client.messages(through: "response.completed")
+            let prewarmID = try #require((warm.last?["response"] as? [String: Any])?["id"] as? String)
+            try await client.send(WebSocketProxyTests.turn(after: prewarmID))
+            let events = await client.messages(through: "response.completed")
+            let types = events.compactMap { $0["type"] as? String }
+            #expect(types.first == "codex.rate_limits")
+            #expect(types.contains("response.output_text.delta"))
+            // The event carries the balancer's aggregate for the user: the connector's status.
+            #expect(events.first?["plan_weight"] as? Double == 10)
+            if index == 0 {
+                let primary = (events.first?["rate_limits"] as? [String: Any])?["primary"] as? [String: Any]
+                // 30 % of the connector's default 99 % cap.
+                #expect(primary?["used_percent"] as? Double == 31)
+            }
+            client.close()
+        }
+        let served = pair.balancer.simulator.modelRequests
+        #expect(served.count == 8)
+        #expect(served.allSatisfy { $0.accountID == "home" })
+        await pair.stop()
+    }
+
+    static func peerWeight(_ bed: GatewayTestBed, _ tag: String) -> Double? {
+        bed.runtime.credentialStates.first { $0.tag == tag }?.usage.peerPlanWeight
+    }
+
+    static func fiveHourUse(_ bed: GatewayTestBed, _ tag: String) -> Double? {
+        bed.runtime.credentialStates.first { $0.tag == tag }?.usage.usedPercent(.fiveHour, now: Date())
+    }
+
+    /// §5.5: the balancer learns the connector's pool from its status stream, through the
+    /// tunnel, and aggregates it with its own account.
+    @Test func theConnectorsStatusStreamFeedsTheBalancersAggregate() async throws {
+        let pair = try await Self.startPair()
+        try await Self.eventually { Self.peerWeight(pair.balancer, "home") == 10 }
+        let laptop = try await pair.balancer.request(.GET, "/ocm/v1/status", headers: [("authorization", "Bearer laptop-token")])
+        // The connector's view of home: 30 % / 40 % against its default 99 % caps.
+        #expect(laptop.text == #"{"five_hour_utilization":31,"five_hour_reset":\#(Self.reset(laptop.text, "five_hour_reset")),"weekly_utilization":41,"weekly_reset":\#(Self.reset(laptop.text, "weekly_reset")),"plan_weight":10}"# + "\n")
+        // vps: plus (weight 1) at 10 % / 20 % of 99 %; home: external (cap 100) with weight 10 at 31 % / 41 %.
+        let both = try await pair.balancer.request(.GET, "/ocm/v1/status", headers: [("authorization", "Bearer both-token")])
+        let status = try AggregateStatus(statusJSON: Data(both.text.utf8))
+        #expect(abs(status.fiveHourUtilization - (100 - (89.0 * 1 + 69 * 10) / 11)) < 0.01)
+        #expect(abs(status.weeklyUtilization - (100 - (79.0 * 1 + 59 * 10) / 11)) < 0.01)
+        #expect(status.planWeight == 11)
+
+        // The home account's use grows; the connector sees it on a turn of its own (not through
+        // the tunnel), and the balancer hears of it from the stream alone.
+        pair.balancer.simulator.updateAccount("home") { $0.rateLimits.fiveHour?.usedPercent = 55 }
+        let turn = try await pair.connector.request(headers: [("authorization", "Bearer \(Self.tunnelToken)")], json: GatewayTestBed.turnBody)
+        #expect(turn.status == 200)
+        try await Self.eventually { Self.fiveHourUse(pair.balancer, "home") == 56 }
+        await pair.stop()
+    }
+
+    /// The value of a numeric field in a status line, for comparing the rest exactly.
+    static func reset(_ json: String, _ field: String) -> String {
+        guard let range = json.range(of: "\"\(field)\":") else { return "?" }
+        return String(json[range.upperBound...].prefix { $0.isNumber })
     }
 
     @Test func losingTheConnectorMakesTheCredentialUnavailable() async throws {

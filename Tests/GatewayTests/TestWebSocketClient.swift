@@ -4,6 +4,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOWebSocket
+import OpenSSLTLS
 
 /// A minimal Responses WebSocket client: upgrade, send JSON text messages, read messages.
 /// Used by one test task at a time.
@@ -26,7 +27,8 @@ final class TestWebSocketClient: @unchecked Sendable {
         self.continuation = continuation
     }
 
-    static func connect(port: Int, path: String = "/v1/responses", headers: [(String, String)]) async throws -> TestWebSocketClient {
+    /// With `tls`, speaks TLS (server name `localhost`) to a TLS listener.
+    static func connect(port: Int, path: String = "/v1/responses", headers: [(String, String)], tls: OpenSSLContext? = nil) async throws -> TestWebSocketClient {
         let client = TestWebSocketClient()
         let outcome = GatewayTestBed.group.next().makePromise(of: Outcome.self)
         let continuation = client.continuation
@@ -41,6 +43,7 @@ final class TestWebSocketClient: @unchecked Sendable {
         let channel = try await ClientBootstrap(group: GatewayTestBed.group)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls { try channel.pipeline.syncOperations.addHandler(OpenSSLHandler(context: tls, serverName: "localhost")) }
                     let upgraded: @Sendable (ChannelHandlerContext) -> Void = { context in
                         if let collector = try? context.pipeline.syncOperations.handler(type: RefusalCollector.self) {
                             context.pipeline.syncOperations.removeHandler(collector, promise: nil)
