@@ -167,6 +167,34 @@ import UpstreamSimulator
         await pair.stop()
     }
 
+    /// §5.5 without a tunnel: an external credential in URL mode watches the peer's status over
+    /// its URL and forwards requests there; a peer that refuses the token fails the lazy poll.
+    @Test func aURLPeerIsWatchedOverItsURL() async throws {
+        let remote = try await GatewayTestBed.start(
+            accounts: [SimulatedAccount(accountID: "remote", planType: "pro", fiveHourPercent: 20, weeklyPercent: 50)], balancer: nil,
+            users: [.init(name: "peer", token: "peer-token", credential: "remote")])
+        let url = EndpointURL(parsing: "http://127.0.0.1:\(remote.server.port)")!
+        let local = try await GatewayTestBed.start(
+            accounts: [], balancer: nil,
+            users: [.init(name: "me", token: "me-token", credential: "far", allowExternalUsage: true),
+                    .init(name: "refused", token: "refused-token", credential: "wrong", allowExternalUsage: true)],
+            externals: [ExternalCredentialConfiguration(tag: "far", token: Secret("peer-token"), mode: .forward(url)),
+                        ExternalCredentialConfiguration(tag: "wrong", token: Secret("not-a-user"), mode: .forward(url))],
+            simulator: remote.simulator)
+        try await Self.eventually { Self.peerWeight(local, "far") == 10 }
+        #expect(Self.fiveHourUse(local, "far") == 21)
+        let response = try await local.request(headers: [("authorization", "Bearer me-token")], json: GatewayTestBed.turnBody)
+        #expect(response.status == 200)
+        #expect(remote.simulator.modelRequests.last?.accountID == "remote")
+
+        try await Self.eventually { local.runtime.credentialStates.first { $0.tag == "wrong" }?.usage.lastPollError == "HTTP 401" }
+        #expect(Self.peerWeight(local, "wrong") == nil)
+        let refused = try await local.request(headers: [("authorization", "Bearer refused-token")], json: GatewayTestBed.turnBody)
+        #expect(refused.status != 200)
+        await local.stop()
+        await remote.stop()
+    }
+
     /// The value of a numeric field in a status line, for comparing the rest exactly.
     static func reset(_ json: String, _ field: String) -> String {
         guard let range = json.range(of: "\"\(field)\":") else { return "?" }
