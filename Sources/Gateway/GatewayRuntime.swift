@@ -113,7 +113,11 @@ public final class GatewayRuntime: Sendable {
             guard case .local(let source, _) = backend else { continue }
             await reload(tag: tag, source: source, initial: true)
         }
-        for tag in backends.keys { pollIfStale(tag) }
+        for (tag, backend) in backends {
+            // A connector-mode peer is the receiver we serve; asked about only when a user is sent there.
+            if case .forward = backend, peerWatchers[tag] == nil { continue }
+            pollIfStale(tag)
+        }
         // Receivers start theirs when the connector attaches.
         for (tag, watcher) in peerWatchers {
             if case .forward = backends[tag] { watcher.restart(runtime: self) }
