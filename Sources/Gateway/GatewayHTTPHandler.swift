@@ -118,11 +118,13 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
                     context.close(promise: nil)
                 }
             }
-        case .status(let watchRequested):
+        case .status(let watchRequested, let detail):
             guard head.method == .GET else { return send(.methodNotAllowed) }
             guard let user = authenticate(head) else { return }
             for tag in runtime.withPool({ $0.members(of: user.provider) }) { runtime.pollIfStale(tag) }
-            if watchRequested {
+            if detail {
+                send(.json(.ok, text: runtime.operatorStatus(for: user).json))
+            } else if watchRequested {
                 let watch = StatusWatch(runtime: runtime, user: user, eventLoop: context.eventLoop, responder: self)
                 self.watch = watch
                 watch.start()

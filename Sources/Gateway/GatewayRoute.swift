@@ -2,7 +2,8 @@ import NIOHTTP1
 
 /// Where a request goes (ocm-reference.md §7.1), decided on the raw path.
 enum GatewayRoute: Equatable {
-    case status(watch: Bool)
+    /// `detail`: the operator's view with every credential (not part of the reference).
+    case status(watch: Bool, detail: Bool)
     case reverse
     /// Anything under `/v1/`, proxied.
     case proxy
@@ -14,7 +15,9 @@ enum GatewayRoute: Equatable {
         let query = parts.count > 1 ? String(parts[1]) : ""
         switch path {
         case "/ocm/v1/status":
-            self = .status(watch: query.split(separator: "&").contains { $0 == "watch=true" || $0 == "watch=1" })
+            let flags = query.split(separator: "&")
+            self = .status(watch: flags.contains { $0 == "watch=true" || $0 == "watch=1" },
+                           detail: flags.contains { $0 == "detail=true" || $0 == "detail=1" })
         case "/ocm/v1/reverse":
             self = .reverse
         default:

@@ -22,6 +22,7 @@ public final class GatewayRuntime: Sendable {
     let interrupts = InterruptRegistry()
     let backends: [String: CredentialBackend]
     let reverseTunnels: ReverseTunnels
+    let tunnelHealthBoard = TunnelHealthBoard()
     /// The status streams of external credentials that are not in connector mode (§5.5).
     let peerWatchers: [String: PeerStatusWatcher]
     private let pool: Mutex<CredentialPool>
@@ -150,6 +151,14 @@ public final class GatewayRuntime: Sendable {
 
     public var now: Date { clock.now() }
 
+    /// The reverse sessions of receiver and connector credentials, by tag.
+    public var tunnelHealth: [String: TunnelHealth] { tunnelHealthBoard.all }
+
+    func recordRoundTrip(_ tag: String, _ rtt: TimeAmount) {
+        tunnelHealthBoard.roundTrip(tag, rtt)
+        logger.debug("reverse connection for \(tag): ping round trip \(Double(rtt.nanoseconds) / 1e6) ms")
+    }
+
     /// A snapshot of every credential, for status output and tests.
     public var credentialStates: [CredentialState] {
         pool.withLock { pool in pool.order.compactMap { pool[$0] } }
@@ -158,6 +167,14 @@ public final class GatewayRuntime: Sendable {
     public func aggregate(for user: AuthenticatedUser) -> AggregateStatus {
         let now = clock.now()
         return pool.withLock { $0.aggregateStatus(provider: user.provider, viewer: user.viewer, now: now) }
+    }
+
+    func operatorStatus(for user: AuthenticatedUser) -> OperatorStatus {
+        let now = clock.now()
+        let (aggregate, credentials) = pool.withLock { pool in
+            (pool.aggregateStatus(provider: user.provider, viewer: user.viewer, now: now), pool.members(of: user.provider).compactMap { pool[$0] })
+        }
+        return OperatorStatus(aggregate: aggregate, credentials: credentials, tunnels: tunnelHealth, now: now)
     }
 
     /// Picks the credential for a request or WebSocket session.

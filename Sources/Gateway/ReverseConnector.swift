@@ -80,7 +80,9 @@ final class ReverseConnector: Sendable {
                     return
                 }
                 runtime.logger.info("reverse connection established for \(tag)")
+                runtime.tunnelHealthBoard.online(tag, at: runtime.now)
                 try? await channel.closeFuture.get()
+                runtime.tunnelHealthBoard.offline(tag, at: runtime.now)
                 outcome = "connection closed"
             } catch {
                 outcome = "\(error)"
@@ -99,6 +101,7 @@ final class ReverseConnector: Sendable {
         let request = upgradeRequest
         let target = target
         let serveStream = serveStream
+        let (runtime, tag) = (runtime, tag)
         let ready = runtime.eventLoopGroup.next().makePromise(of: Void.self)
         let channel = try await ClientBootstrap(group: ready.futureResult.eventLoop)
             .connectTimeout(runtime.upstream.timeouts.connect)
@@ -107,7 +110,9 @@ final class ReverseConnector: Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
                     if let tls = target.tls { try sync.addHandler(OpenSSLHandler(context: tls, serverName: target.serverName)) }
-                    try sync.addHandler(ReverseUpgradeHandler(request: request, ready: ready, serveStream: serveStream))
+                    try sync.addHandler(ReverseUpgradeHandler(request: request, ready: ready, serveStream: serveStream) {
+                        runtime.recordRoundTrip(tag, $0)
+                    })
                 }
             }
             .connect(host: target.host, port: target.port).get()
@@ -143,15 +148,18 @@ final class ReverseUpgradeHandler: ChannelInboundHandler, RemovableChannelHandle
     private let request: String
     private let ready: EventLoopPromise<Void>
     private let serveStream: @Sendable (any Channel) throws -> Void
+    private let roundTrip: @Sendable (TimeAmount) -> Void
     private var received = ByteBuffer()
     private var done = false
     /// An answer head larger than this is not a 101 from a receiver.
     static let headLimit = 16 * 1024
 
-    init(request: String, ready: EventLoopPromise<Void>, serveStream: @escaping @Sendable (any Channel) throws -> Void) {
+    init(request: String, ready: EventLoopPromise<Void>, serveStream: @escaping @Sendable (any Channel) throws -> Void,
+         roundTrip: @escaping @Sendable (TimeAmount) -> Void) {
         self.request = request
         self.ready = ready
         self.serveStream = serveStream
+        self.roundTrip = roundTrip
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -189,6 +197,7 @@ final class ReverseUpgradeHandler: ChannelInboundHandler, RemovableChannelHandle
         })
         do {
             try context.pipeline.syncOperations.addHandler(session, position: .after(self))
+            try context.pipeline.syncOperations.addHandler(TunnelPingObserver(record: roundTrip), position: .after(session))
         } catch {
             return fail(context: context, "cannot start the yamux session: \(error)")
         }

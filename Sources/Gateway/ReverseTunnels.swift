@@ -223,6 +223,7 @@ extension GatewayRuntime {
         let position: ChannelPipeline.SynchronousOperations.Position =
             (try? sync.handler(type: OpenSSLHandler.self)).map { .after($0) } ?? .first
         try sync.addHandler(session, position: position)
+        try sync.addHandler(TunnelPingObserver { [self] in recordRoundTrip(tag, $0) }, position: .after(session))
         let context = try sync.context(handler: session)
         context.writeAndFlush(NIOAny(ByteBuffer(string: reverseSwitchingProtocols)), promise: nil)
         // The pipelining handler holds back reads until the request is answered, which in HTTP
@@ -233,11 +234,13 @@ extension GatewayRuntime {
         replaced?.channel.close(promise: nil)
         logger.info("reverse connection established for \(tag) from \(channel.remoteAddress.map { "\($0)" } ?? "unknown")")
         setAvailability(tag, .available)
+        tunnelHealthBoard.online(tag, at: clock.now())
         // The session is the preferred path: the status stream moves onto it (§6.4).
         peerWatchers[tag]?.restart(runtime: self)
         channel.closeFuture.whenComplete { [self] _ in
             guard reverseTunnels.detach(tag, id: id) else { return }
-            logger.warning("reverse connection lost for \(tag)")
+            let upFor = tunnelHealthBoard.offline(tag, at: clock.now())
+            logger.warning("reverse connection lost for \(tag)\(upFor.map { " after \(DurationText.interval($0))" } ?? "")")
             setAvailability(tag, .unavailable(UnavailableReason("connector offline", since: clock.now())))
         }
     }

@@ -26,10 +26,11 @@ import UpstreamSimulator
 
     /// The balancer has `vps` and the receiver credential `home`; user `laptop` is served by `home`
     /// only, `direct` by `vps` only, and `both` by a least-used pool over the two.
-    static func startPair(connectorToken: String = tunnelToken, overTLS: Bool = false) async throws -> Pair {
+    static func startPair(connectorToken: String = tunnelToken, overTLS: Bool = false,
+                          homeBehavior: SimulatedAccount.Behavior = .normal) async throws -> Pair {
         let certificates = TestCertificates.shared
         let vps = SimulatedAccount(accountID: "vps", planType: "plus", fiveHourPercent: 10, weeklyPercent: 20)
-        let home = SimulatedAccount(accountID: "home", planType: "pro", fiveHourPercent: 30, weeklyPercent: 40)
+        let home = SimulatedAccount(accountID: "home", planType: "pro", fiveHourPercent: 30, weeklyPercent: 40, behavior: homeBehavior)
         let balancer = try await GatewayTestBed.start(
             accounts: [vps, home], balancer: nil,
             users: [.init(name: "laptop", token: "laptop-token", credential: "home", allowExternalUsage: true),
@@ -193,6 +194,53 @@ import UpstreamSimulator
         #expect(refused.status != 200)
         await local.stop()
         await remote.stop()
+    }
+
+    /// The tunnel dies under a streaming request: the request ends at once with an error (no
+    /// hang), the credential is reported offline with its tunnel's history, new work goes to the
+    /// balancer's own account, and the connector dials back in within its backoff.
+    @Test func aTunnelDyingMidStreamFailsInFlightWorkAndTheConnectorComesBack() async throws {
+        let pair = try await Self.startPair(homeBehavior: .stallMidStream)
+        try await Self.eventually { Self.peerWeight(pair.balancer, "home") == 10 }
+        let first = try #require(pair.balancer.runtime.reverseTunnels.session(for: "home"))
+
+        let connection = try await RawConnection(port: pair.balancer.server.port)
+        let body = GatewayTestBed.turnBody
+        try await connection.send(Array(("POST /v1/responses HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer laptop-token\r\n"
+            + "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)").utf8))
+        var received = ""
+        for await chunk in connection.received {
+            received += String(buffer: chunk)
+            if received.contains("response.created") { break }
+        }
+        #expect(received.hasPrefix("HTTP/1.1 200"))
+        // The path dies (as a keepalive timeout or a reset would end it).
+        first.channel.close(promise: nil)
+        // The stalled response ends now: the connection closes without the completed event.
+        for await chunk in connection.received { received += String(buffer: chunk) }
+        #expect(!received.contains("response.completed"))
+
+        try await Self.eventually { !Self.isAvailable(pair.balancer, "home") }
+        let detail = try await pair.balancer.request(.GET, "/ocm/v1/status?detail=true", headers: [("authorization", "Bearer both-token")])
+        let status = try #require(try JSONSerialization.jsonObject(with: Data(detail.text.utf8)) as? [String: Any])
+        let credentials = try #require(status["credentials"] as? [[String: Any]])
+        let home = try #require(credentials.first { $0["tag"] as? String == "home" })
+        #expect(home["kind"] as? String == "receiver")
+        #expect(home["usable"] as? Bool == false)
+        #expect((home["unusable_reason"] as? String)?.contains("connector offline") == true, "\(home)")
+        let tunnel = try #require(home["tunnel"] as? [String: Any])
+        #expect(tunnel["online"] as? Bool == false)
+        #expect(tunnel["disconnects"] as? Int == 1)
+        #expect(credentials.first { $0["tag"] as? String == "vps" }?["usable"] as? Bool == true)
+        let fallback = try await pair.balancer.request(headers: [("authorization", "Bearer both-token"), ("session-id", "after-loss")], json: GatewayTestBed.turnBody)
+        #expect(fallback.status == 200)
+        #expect(pair.balancer.simulator.modelRequests.last?.accountID == "vps")
+
+        // Back within the first backoff step (2 s plus at most 1 s of jitter).
+        try await Self.eventually { Self.isAvailable(pair.balancer, "home") }
+        #expect(pair.balancer.runtime.tunnelHealth["home"]?.online == true)
+        #expect(pair.connector.runtime.tunnelHealth["to-balancer"]?.disconnects == 1)
+        await pair.stop()
     }
 
     /// The value of a numeric field in a status line, for comparing the rest exactly.
