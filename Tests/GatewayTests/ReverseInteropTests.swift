@@ -57,6 +57,10 @@ import UpstreamSimulator
             users: [.init(name: "balancer", token: Self.token, credential: "home")],
             externals: [ExternalCredentialConfiguration(
                 tag: "to-go", token: Secret(Self.token), mode: .connector(EndpointURL(parsing: "http://127.0.0.1:\(port)")!))])
+        // The Go side asks once the connector knows its account's use.
+        await go.waitForStandardError(containing: "HANDSHAKE ")
+        await waitForData(connector, tags: ["home"])
+        go.writeInput("go\n")
         await go.waitForStandardError(containing: "RESULT responses=")
         let log = go.standardError
         let request = "GET /ocm/v1/reverse HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: Upgrade\r\nUpgrade: reverse-proxy\r\nAuthorization: Bearer \(Self.token)\r\n\r\n"

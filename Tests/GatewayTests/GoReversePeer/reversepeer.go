@@ -10,8 +10,9 @@
 //	reversepeer -mode receiver -token K
 //	    listens on 127.0.0.1:0, prints "LISTENING <port>", accepts one connector, prints the
 //	    upgrade request it got as "HANDSHAKE <Go-quoted bytes>", checks the token, answers the
-//	    exact 101 in the same write as yamux's first frame (one TCP segment), then sends
-//	    GET /ocm/v1/status and POST /v1/responses through streams as yamux client and prints
+//	    exact 101 in the same write as yamux's first frame (one TCP segment), waits for a line on
+//	    standard input, then sends GET /ocm/v1/status and POST /v1/responses through streams as
+//	    yamux client and prints
 //	    "RESULT status=<code> <body>" and "RESULT responses=<code> <body>".
 package main
 
@@ -189,6 +190,7 @@ func receiver(token string) {
 	if err != nil {
 		fail("session: %v", err)
 	}
+	bufio.NewReader(os.Stdin).ReadString('\n')
 	client := &http.Client{Transport: &http.Transport{
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) { return session.Open() },
 	}}
