@@ -1,6 +1,8 @@
 // Proxy overhead of the gateway: time to first byte, requests per second and streaming
 // throughput of SSE responses, directly to the simulator, through codexpool and through nginx
-// as a plain reverse proxy, all in one run. Prints a Markdown section for BENCHMARKS.md.
+// as a plain reverse proxy, all in one run; then the reverse tunnel: a balancer's own account
+// vs. a connector's account reached through the tunnel, and 1,000 concurrent streams through
+// one tunnel. Prints Markdown sections for BENCHMARKS.md.
 //
 // Usage: GatewayBenchmark <seconds per target> <concurrent streams> [nginx path]
 import Configuration
@@ -100,6 +102,44 @@ for (phase, interval) in [("paced", 2), ("flat", 0)] {
 nginx.terminate()
 nginx.waitUntilExit()
 await gateway.shutdown(gracePeriod: .seconds(1))
+
+// The reverse tunnel: a balancer with its own credential and a receiver credential, and a
+// connector (its own event loop) that dials in and serves the receiver's streams.
+let connectorGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+let tunnelToken = Secret("bench-tunnel-token")
+let balancerRuntime = GatewayRuntime(configuration: CodexpoolConfiguration(
+    listen: ListenAddress(host: "127.0.0.1", port: 0), upstream: configuration.upstream,
+    credentials: [.local(LocalCredentialConfiguration(tag: "vps", credentialPath: authPath)),
+                  .external(ExternalCredentialConfiguration(tag: "home", token: tunnelToken, mode: .receiver))],
+    users: [UserConfiguration(name: "own", token: Secret("own-token"), credential: "vps"),
+            UserConfiguration(name: "tunnel", token: Secret("tunnel-token"), credential: "home", allowExternalUsage: true)]),
+    logger: logger, eventLoopGroup: proxyGroup)
+await balancerRuntime.start()
+let balancer = try await GatewayServer.start(runtime: balancerRuntime)
+let connectorRuntime = GatewayRuntime(configuration: CodexpoolConfiguration(
+    listen: ListenAddress(host: "127.0.0.1", port: 0), upstream: configuration.upstream,
+    credentials: [.local(LocalCredentialConfiguration(tag: "home", credentialPath: authPath)),
+                  .external(ExternalCredentialConfiguration(tag: "to-balancer", token: tunnelToken,
+                                                            mode: .connector(EndpointURL(parsing: "http://127.0.0.1:\(balancer.port)")!)))],
+    users: [UserConfiguration(name: "balancer", token: tunnelToken, credential: "home")]),
+    logger: logger, eventLoopGroup: connectorGroup)
+await connectorRuntime.start()
+let connector = try await GatewayServer.start(runtime: connectorRuntime)
+while balancerRuntime.tunnelHealth["home"]?.online != true { try await Task.sleep(for: .milliseconds(10)) }
+
+simulator.updateAccount("bench") { $0.eventIntervalMilliseconds = 2 }
+let tunnelTargets: [(String, String)] = [("balancer's own account", "own-token"), ("through the tunnel", "tunnel-token")]
+var tunnelPaced: [String: LoadResult] = [:]
+for (name, token) in tunnelTargets {
+    let headers = [("authorization", "Bearer \(token)")]
+    _ = try await runLoad(port: balancer.port, path: "/v1/responses", headers: headers, body: body, duration: 1, concurrency: concurrency)
+    tunnelPaced[name] = try await runLoad(port: balancer.port, path: "/v1/responses", headers: headers, body: body, duration: seconds, concurrency: concurrency)
+}
+let manyStreams = 1000
+let many = try await runLoad(port: balancer.port, path: "/v1/responses", headers: [("authorization", "Bearer tunnel-token")], body: body,
+                             duration: seconds, concurrency: manyStreams)
+await connector.shutdown(gracePeriod: .seconds(1))
+await balancer.shutdown(gracePeriod: .seconds(1))
 await simulator.shutdown()
 try? FileManager.default.removeItem(at: folder)
 
@@ -136,6 +176,30 @@ print("- Requests/s through codexpool = \(ratio(flatPool.requestsPerSecond / fla
 print("- Each response is one SSE turn of \(flatPool.bytesPerRequest) bytes in 40 events; \(Int(seconds)) s per path after a 1 s warm-up. "
     + "Simulator, proxy and load generator share the machine's cores (one event loop each; nginx with one worker).")
 
+let own = tunnelPaced["balancer's own account"]!, tunneled = tunnelPaced["through the tunnel"]!
+let tunnelAddedP50 = tunneled.ttfb(0.5) - own.ttfb(0.5)
+print("")
+print("### Reverse tunnel: time to first byte, \(concurrency) concurrent paced streams")
+print("")
+print("| path | TTFB p50 | TTFB p99 | added p50 | added p99 | turns/s | failed |")
+print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+for (name, _) in tunnelTargets {
+    let result = tunnelPaced[name]!
+    print("| \(name) | \(ms(result.ttfb(0.5))) | \(ms(result.ttfb(0.99))) | \(ms(result.ttfb(0.5) - own.ttfb(0.5))) | \(ms(result.ttfb(0.99) - own.ttfb(0.99))) | \(Int(result.requestsPerSecond)) | \(result.failures) |")
+}
+print("")
+print("- The tunnel (balancer → yamux stream → connector's full handler → upstream) adds p50 \(ms(tunnelAddedP50)) "
+    + "(target ≤ 0.5 ms: **\(tunnelAddedP50 <= 0.0005 ? "met" : "not met")**), on top of the balancer alone.")
+print("")
+print("### Reverse tunnel: \(manyStreams) concurrent streams through one tunnel")
+print("")
+print("| streams | turns | failed | turns/s | TTFB p50 | TTFB p99 |")
+print("| ---: | ---: | ---: | ---: | ---: | ---: |")
+print("| \(manyStreams) | \(many.requests) | \(many.failures) | \(Int(many.requestsPerSecond)) | \(ms(many.ttfb(0.5))) | \(ms(many.ttfb(0.99))) |")
+print("")
+print("- \(manyStreams) client connections, each its own yamux stream per turn, paced turns for \(Int(seconds)) s; balancer, connector, "
+    + "simulator and load generator on one event loop each.")
+
 // MARK: Load generation
 
 struct LoadResult {
@@ -143,6 +207,8 @@ struct LoadResult {
     var requests: Int
     var bytes: Int
     var duration: Double
+    /// Answers other than 200, and connections that failed.
+    var failures: Int
 
     var requestsPerSecond: Double { Double(requests) / duration }
     var mebibytesPerSecond: Double { Double(bytes) / duration / 1_048_576 }
@@ -156,7 +222,7 @@ struct LoadResult {
 }
 
 final class Tally: Sendable {
-    let state = Mutex<(latencies: [Double], requests: Int, bytes: Int)>(([], 0, 0))
+    let state = Mutex<(latencies: [Double], requests: Int, bytes: Int, failures: Int)>(([], 0, 0, 0))
 }
 
 /// `concurrency` connections, each sending the request again as soon as the previous answer ended.
@@ -179,7 +245,7 @@ func runLoad(port: Int, path: String, headers: [(String, String)], body: String,
     let start = NIODeadline.now()
     for channel in channels { try await channel.closeFuture.get() }
     let elapsed = Double((NIODeadline.now() - start).nanoseconds) / 1e9
-    return tally.state.withLock { LoadResult(firstByteLatencies: $0.latencies, requests: $0.requests, bytes: $0.bytes, duration: elapsed) }
+    return tally.state.withLock { LoadResult(firstByteLatencies: $0.latencies, requests: $0.requests, bytes: $0.bytes, duration: elapsed, failures: $0.failures) }
 }
 
 final class LoadConnection: ChannelInboundHandler {
@@ -195,6 +261,8 @@ final class LoadConnection: ChannelInboundHandler {
     var bytes = 0
     var latencies: [Double] = []
     var requests = 0
+    var failures = 0
+    var recorded = false
 
     init(port: Int, path: String, headers: [(String, String)], body: String, deadline: NIODeadline, tally: Tally) {
         var fields = HTTPHeaders(headers)
@@ -223,8 +291,8 @@ final class LoadConnection: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
-        case .head:
-            break
+        case .head(let head):
+            if head.status != .ok { failures += 1 }
         case .body(let buffer):
             if !sawFirstByte {
                 sawFirstByte = true
@@ -236,15 +304,29 @@ final class LoadConnection: ChannelInboundHandler {
             if NIODeadline.now() < deadline {
                 send(context: context)
             } else {
-                let (latencies, requests, bytes) = (self.latencies, self.requests, self.bytes)
-                tally.state.withLock { $0.latencies += latencies; $0.requests += requests; $0.bytes += bytes }
+                record()
                 context.close(promise: nil)
             }
         }
     }
 
+    private func record() {
+        guard !recorded else { return }
+        recorded = true
+        let (latencies, requests, bytes, failures) = (self.latencies, self.requests, self.bytes, self.failures)
+        tally.state.withLock { $0.latencies += latencies; $0.requests += requests; $0.bytes += bytes; $0.failures += failures }
+    }
+
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        failures += 1
+        record()
         context.close(promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if NIODeadline.now() < deadline { failures += 1 }
+        record()
+        context.fireChannelInactive()
     }
 }
 
