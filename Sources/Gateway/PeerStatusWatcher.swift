@@ -176,7 +176,7 @@ final class PeerStatusWatcher: Sendable {
     }
 
     private func run(_ runtime: GatewayRuntime) async {
-        var failures = 0
+        var backoff = ReconnectBackoff()
         while !Task.isCancelled {
             let started = ContinuousClock.now
             let exchange = PeerStatusExchange.start(tag, watch: true, runtime: runtime, on: runtime.eventLoopGroup.next())
@@ -193,9 +193,7 @@ final class PeerStatusWatcher: Sendable {
                 runtime.logger.warning("status stream for \(tag) stopped: \(message)")
                 return
             case .dropped(let message):
-                if ContinuousClock.now - started >= .seconds(60) { failures = 0 }
-                failures += 1
-                let delay = ReverseConnector.backoff(failures: failures)
+                let delay = backoff.delay(afterSessionStartedAt: started)
                 runtime.logger.info("status stream for \(tag) lost: \(message), reconnecting in \(delay)")
                 try? await Task.sleep(for: delay)
             }

@@ -40,12 +40,6 @@ final class ReverseConnector: Sendable {
             + "Upgrade: reverse-proxy\r\nAuthorization: Bearer \(token.value)\r\n\r\n"
     }
 
-    /// The delay before reconnect attempt `failures` (1, 2, …): 2, 4, 8, 16, then 30 s, each plus
-    /// up to half of it again as jitter (§6.6).
-    static func backoff(failures: Int, jitter: Double = Double.random(in: 0..<1)) -> Duration {
-        let base = min(pow(2, Double(min(failures, 5))), 30)
-        return .milliseconds(Int64((base + base / 2 * jitter) * 1000))
-    }
 
     func start() {
         let task = Task { await run() }
@@ -64,7 +58,7 @@ final class ReverseConnector: Sendable {
     private var isStopped: Bool { state.withLock { $0.stopped } }
 
     private func run() async {
-        var failures = 0
+        var backoff = ReconnectBackoff()
         while !isStopped {
             let started = ContinuousClock.now
             let outcome: String
@@ -88,9 +82,7 @@ final class ReverseConnector: Sendable {
                 outcome = "\(error)"
             }
             if isStopped { return }
-            if ContinuousClock.now - started >= .seconds(60) { failures = 0 }
-            failures += 1
-            let delay = Self.backoff(failures: failures)
+            let delay = backoff.delay(afterSessionStartedAt: started)
             runtime.logger.warning("reverse connection for \(tag) lost: \(outcome), reconnecting in \(delay)")
             try? await Task.sleep(for: delay)
         }
@@ -129,6 +121,26 @@ final class ReverseConnector: Sendable {
             try? await channel.close()
             throw error
         }
+    }
+}
+
+/// The reference's reconnect schedule (§6.6), for the connector and for status streams: the
+/// delay after each lost session or failed attempt, starting over after a session that lived
+/// a minute or more.
+struct ReconnectBackoff {
+    private var failures = 0
+
+    mutating func delay(afterSessionStartedAt started: ContinuousClock.Instant) -> Duration {
+        if ContinuousClock.now - started >= .seconds(60) { failures = 0 }
+        failures += 1
+        return Self.delay(failures: failures)
+    }
+
+    /// The delay before reconnect attempt `failures` (1, 2, …): 2, 4, 8, 16, then 30 s, each plus
+    /// up to half of it again as jitter.
+    static func delay(failures: Int, jitter: Double = Double.random(in: 0..<1)) -> Duration {
+        let base = min(pow(2, Double(min(failures, 5))), 30)
+        return .milliseconds(Int64((base + base / 2 * jitter) * 1000))
     }
 }
 

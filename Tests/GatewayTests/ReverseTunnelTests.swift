@@ -113,11 +113,7 @@ import UpstreamSimulator
                 break
             }
             #expect(head.headers.first(name: "x-codex-primary-used-percent") != nil)
-            try await client.send(WebSocketProxyTests.prewarm)
-            let warm = await client.messages(through: "response.completed")
-            let prewarmID = try #require((warm.last?["response"] as? [String: Any])?["id"] as? String)
-            try await client.send(WebSocketProxyTests.turn(after: prewarmID))
-            let events = await client.messages(through: "response.completed")
+            let events = try await client.warmUpAndTurn()
             let types = events.compactMap { $0["type"] as? String }
             #expect(types.first == "codex.rate_limits")
             #expect(types.contains("response.output_text.delta"))
@@ -305,9 +301,9 @@ import UpstreamSimulator
     }
 
     @Test func backoffFollowsTheReference() {
-        let seconds = (1...7).map { ReverseConnector.backoff(failures: $0, jitter: 0).components.seconds }
+        let seconds = (1...7).map { ReconnectBackoff.delay(failures: $0, jitter: 0).components.seconds }
         #expect(seconds == [2, 4, 8, 16, 30, 30, 30])
-        #expect(ReverseConnector.backoff(failures: 1, jitter: 0.999) < .seconds(3))
-        #expect(ReverseConnector.backoff(failures: 5, jitter: 0.999) < .seconds(45))
+        #expect(ReconnectBackoff.delay(failures: 1, jitter: 0.999) < .seconds(3))
+        #expect(ReconnectBackoff.delay(failures: 5, jitter: 0.999) < .seconds(45))
     }
 }

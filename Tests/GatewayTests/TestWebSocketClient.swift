@@ -5,6 +5,7 @@ import NIOHTTP1
 import NIOPosix
 import NIOWebSocket
 import OpenSSLTLS
+import Testing
 
 /// A minimal Responses WebSocket client: upgrade, send JSON text messages, read messages.
 /// Used by one test task at a time.
@@ -105,6 +106,16 @@ final class TestWebSocketClient: @unchecked Sendable {
             if message["type"] as? String == type { break }
         }
         return messages
+    }
+
+    /// What Codex does on a new connection: a warm-up (`generate: false`), then a turn chained to
+    /// it by `previous_response_id`. The turn's events, through its `response.completed`.
+    func warmUpAndTurn() async throws -> [[String: Any]] {
+        try await send(WebSocketProxyTests.prewarm)
+        let warm = await messages(through: "response.completed")
+        let prewarmID = try #require((warm.last?["response"] as? [String: Any])?["id"] as? String)
+        try await send(WebSocketProxyTests.turn(after: prewarmID))
+        return await messages(through: "response.completed")
     }
 
     func close() {

@@ -25,67 +25,62 @@ import UpstreamSimulator
             try GatewayTestBed.authJSON(access: account.accessTokens.first!, refresh: account.refreshToken, accountID: account.accountID)
                 .write(to: folder.appendingPathComponent("\(account.accountID).json"), atomically: true, encoding: .utf8)
         }
-        let upstream = """
-        upstream:
-          base_url: \(simulator.baseURL)
-          usage_url: \(simulator.usageURL)
-          token_url: \(simulator.tokenURL)
-        """
-        let balancerConfig = folder.appendingPathComponent("balancer.yaml")
-        try """
-        listen: 127.0.0.1:0
-        \(upstream)
-        credentials:
-          - tag: vps-a
-            credential_path: \(folder.path)/vps-a.json
-          - tag: home
-            type: external
-            reverse: true
-            token: ${HOME_TOKEN}
-          - tag: pool
-            type: balancer
-            strategy: least-used
-            credentials: [vps-a, home]
-        users:
-          - name: laptop
-            token: ${LAPTOP_TOKEN}
-            credential: pool
-            allow_external_usage: true
-        log:
-          level: info
-        """.write(to: balancerConfig, atomically: true, encoding: .utf8)
-        let balancer = ChildProcess(try ChildProcess.codexpoolExecutable, ["serve", "--config", balancerConfig.path], environment: Self.environment)
-        try balancer.start()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        // One node: its credentials and users after the shared listen address and upstream.
+        func serve(_ name: String, _ credentialsAndUsers: String) throws -> ChildProcess {
+            let config = folder.appendingPathComponent("\(name).yaml")
+            try """
+            listen: 127.0.0.1:0
+            upstream:
+              base_url: \(simulator.baseURL)
+              usage_url: \(simulator.usageURL)
+              token_url: \(simulator.tokenURL)
+            \(credentialsAndUsers)
+            log:
+              level: info
+            """.write(to: config, atomically: true, encoding: .utf8)
+            let node = ChildProcess(try ChildProcess.codexpoolExecutable, ["serve", "--config", config.path], environment: Self.environment)
+            try node.start()
+            return node
+        }
+        let balancer = try serve("balancer", """
+            credentials:
+              - tag: vps-a
+                credential_path: \(folder.path)/vps-a.json
+              - tag: home
+                type: external
+                reverse: true
+                token: ${HOME_TOKEN}
+              - tag: pool
+                type: balancer
+                strategy: least-used
+                credentials: [vps-a, home]
+            users:
+              - name: laptop
+                token: ${LAPTOP_TOKEN}
+                credential: pool
+                allow_external_usage: true
+            """)
+        defer { balancer.terminate() }
         await balancer.waitForStandardError(containing: "ready")
         let port = try #require(Self.listeningPort(in: balancer.standardError), "\(balancer.standardError)")
 
-        let connectorConfig = folder.appendingPathComponent("connector.yaml")
-        try """
-        listen: 127.0.0.1:0
-        \(upstream)
-        credentials:
-          - tag: home-b
-            credential_path: \(folder.path)/home-b.json
-          - tag: vps
-            type: external
-            url: http://127.0.0.1:\(port)
-            reverse: true
-            token: ${HOME_TOKEN}
-        users:
-          - name: vps
-            token: ${HOME_TOKEN}
-            credential: home-b
-            external_credential: vps
-        log:
-          level: info
-        """.write(to: connectorConfig, atomically: true, encoding: .utf8)
-        let connector = ChildProcess(try ChildProcess.codexpoolExecutable, ["serve", "--config", connectorConfig.path], environment: Self.environment)
-        try connector.start()
-        defer {
-            connector.terminate()
-            balancer.terminate()
-            try? FileManager.default.removeItem(at: folder)
-        }
+        let connector = try serve("connector", """
+            credentials:
+              - tag: home-b
+                credential_path: \(folder.path)/home-b.json
+              - tag: vps
+                type: external
+                url: http://127.0.0.1:\(port)
+                reverse: true
+                token: ${HOME_TOKEN}
+            users:
+              - name: vps
+                token: ${HOME_TOKEN}
+                credential: home-b
+                external_credential: vps
+            """)
+        defer { connector.terminate() }
         await connector.waitForStandardError(containing: "reverse connection established for vps")
         await balancer.waitForStandardError(containing: "reverse connection established for home")
 

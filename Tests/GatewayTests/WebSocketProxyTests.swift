@@ -27,11 +27,7 @@ import UpstreamSimulator
         #expect(head.headers.first(name: "x-ocm-plan-weight") == "11")
         #expect(head.headers.first(name: "sec-websocket-extensions") == "permessage-deflate")
 
-        try await client.send(Self.prewarm)
-        let warm = await client.messages(through: "response.completed")
-        let prewarmID = try #require((warm.last?["response"] as? [String: Any])?["id"] as? String)
-        try await client.send(Self.turn(after: prewarmID))
-        let events = await client.messages(through: "response.completed")
+        let events = try await client.warmUpAndTurn()
         let types = events.compactMap { $0["type"] as? String }
         #expect(types.first == "codex.rate_limits")
         #expect(types.contains("response.output_text.delta"))
