@@ -29,6 +29,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         .systemLibrary(
@@ -48,7 +49,10 @@ let package = Package(
         ),
         .target(
             name: "Gateway",
-            dependencies: ["Configuration", "PoolCore", "OpenSSLTLS", "Yamux", "CZlib", nioCore, nioHTTP1, nioPosix, nioWebSocket, logging],
+            dependencies: [
+                "Configuration", "PoolCore", "OpenSSLTLS", "Yamux", "CZlib", nioCore, nioHTTP1, nioPosix, nioWebSocket, logging,
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
             swiftSettings: strictSettings
         ),
         .target(name: "UpstreamSimulator", dependencies: [nioCore, nioHTTP1, nioPosix, nioWebSocket], swiftSettings: strictSettings),

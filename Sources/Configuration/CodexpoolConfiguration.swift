@@ -1,3 +1,5 @@
+public import PoolCore
+
 /// The validated configuration of one codexpool instance (balancer, connector or both).
 public struct CodexpoolConfiguration: Hashable, Sendable {
     public var listen: ListenAddress
@@ -11,11 +13,12 @@ public struct CodexpoolConfiguration: Hashable, Sendable {
     /// Empty means no authentication: everyone is served by the first credential.
     public var users: [UserConfiguration]
     public var logLevel: LogLevel
+    public var metrics: MetricsConfiguration
 
     public init(
         listen: ListenAddress = .default, tls: InboundTLSConfiguration? = nil, upstream: UpstreamEndpoints = .openAI,
         upstreamHeaders: [UpstreamHeader] = [], credentials: [CredentialConfiguration],
-        users: [UserConfiguration] = [], logLevel: LogLevel = .info
+        users: [UserConfiguration] = [], logLevel: LogLevel = .info, metrics: MetricsConfiguration = MetricsConfiguration()
     ) {
         self.listen = listen
         self.tls = tls
@@ -24,6 +27,7 @@ public struct CodexpoolConfiguration: Hashable, Sendable {
         self.credentials = credentials
         self.users = users
         self.logLevel = logLevel
+        self.metrics = metrics
     }
 
     public func credential(tagged tag: String) -> CredentialConfiguration? {
@@ -84,4 +88,18 @@ public struct UpstreamHeader: Hashable, Sendable {
 /// Log verbosity, from most to least detailed.
 public enum LogLevel: String, Hashable, Sendable, CaseIterable {
     case trace, debug, info, notice, warning, error, critical
+}
+
+/// The Prometheus endpoint `GET /metrics`.
+public struct MetricsConfiguration: Hashable, Sendable {
+    /// Off: `/metrics` answers 404.
+    public var enabled: Bool
+    /// When set, scrapes must send `Authorization: Bearer <token>`; otherwise the endpoint is open
+    /// (it carries credential tags and user names, never secrets).
+    public var token: Secret?
+
+    public init(enabled: Bool = true, token: Secret? = nil) {
+        self.enabled = enabled
+        self.token = token
+    }
 }

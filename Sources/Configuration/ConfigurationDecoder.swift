@@ -11,7 +11,7 @@ struct ConfigurationDecoder {
     let reader: ConfigurationReader
     let paths: ConfigurationPathResolver
 
-    static let rootKeys = ["listen", "tls", "upstream", "headers", "credential_path", "usages_path", "credentials", "users", "log"]
+    static let rootKeys = ["listen", "tls", "upstream", "headers", "credential_path", "usages_path", "credentials", "users", "log", "metrics"]
 
     func decode(_ document: Node?) -> CodexpoolConfiguration? {
         let rootNode = document ?? Node.mapping(Node.Mapping([]))
@@ -25,6 +25,7 @@ struct ConfigurationDecoder {
         let credentials = decodeCredentials(root)
         let users = root["users"].flatMap { reader.sequence($0, of: "users") }?.compactMap(decodeUser) ?? []
         let logLevel = decodeLogLevel(root["log"])
+        let metrics = root["metrics"].flatMap(decodeMetrics)
 
         let validator = ReferenceValidator(reader: reader)
         validator.check(credentials: credentials, users: users)
@@ -39,7 +40,8 @@ struct ConfigurationDecoder {
             upstreamHeaders: headers,
             credentials: resolvedCredentials,
             users: users.map { $0.resolved(singleCredentialTag: singleCredentialTag) },
-            logLevel: logLevel ?? .info
+            logLevel: logLevel ?? .info,
+            metrics: metrics ?? MetricsConfiguration()
         )
     }
 
@@ -113,6 +115,12 @@ struct ConfigurationDecoder {
             headers.append(UpstreamHeader(name: name, values: accepted))
         }
         return headers
+    }
+
+    private func decodeMetrics(_ value: ConfigurationValue) -> MetricsConfiguration? {
+        guard let fields = reader.mapping(value, allowedKeys: ["enabled", "token"], context: "metrics") else { return nil }
+        let token = fields["token"].flatMap { reader.requiredString($0, missing: "", at: value, key: "token") }
+        return MetricsConfiguration(enabled: reader.bool(fields["enabled"]) ?? true, token: token.map(Secret.init))
     }
 
     private func decodeLogLevel(_ value: ConfigurationValue?) -> LogLevel? {

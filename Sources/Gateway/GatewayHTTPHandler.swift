@@ -1,3 +1,4 @@
+import Configuration
 import Foundation
 import Logging
 import NIOCore
@@ -24,6 +25,9 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
     private var exchange: HTTPProxyExchange?
     private var watch: StatusWatch?
     private var logger: Logger
+    /// The current request's route and user, for the metrics of its answer.
+    private var routeLabel = "not_found"
+    private var userName: String?
 
     init(runtime: GatewayRuntime, upgrade: WebSocketUpgradeSlot) {
         self.runtime = runtime
@@ -100,9 +104,14 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
         if GatewayRoute.isWebSocketUpgrade(head), let refusal = upgrade.takeRefusal() {
             return send(refusal)
         }
-        switch GatewayRoute(head) {
+        let route = GatewayRoute(head)
+        routeLabel = MetricsRoute.label(route, uri: head.uri)
+        userName = nil
+        switch route {
         case .notFound:
             send(.notFound)
+        case .metrics:
+            serveMetrics(head)
         case .reverse:
             guard !runtime.reverseTunnels.tokens.isEmpty else {
                 return send(.error(.notFound, type: "invalid_request_error", message: "no reverse (connector) credential is configured on this instance"))
@@ -141,9 +150,26 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
         }
     }
 
+    private func serveMetrics(_ head: HTTPRequestHead) {
+        let settings = runtime.configuration.metrics
+        guard settings.enabled else { return send(.notFound) }
+        guard head.method == .GET else { return send(.methodNotAllowed) }
+        if let token = settings.token {
+            guard case .success(let presented) = UserAuthenticator.bearerToken(in: head.headers),
+                  token.constantTimeEquals(presented) else {
+                logger.warning("metrics scrape refused from \(context?.remoteAddress.map { "\($0)" } ?? "unknown"): missing or wrong bearer token")
+                return send(.error(.unauthorized, type: "authentication_error", message: "metrics need Authorization: Bearer with the metrics token"))
+            }
+        }
+        var headers = HTTPHeaders()
+        headers.add(name: "content-type", value: "text/plain; version=0.0.4; charset=utf-8")
+        send(GatewayResponse(status: .ok, headers: headers, body: runtime.metricsExposition()))
+    }
+
     private func authenticate(_ head: HTTPRequestHead) -> AuthenticatedUser? {
         switch runtime.authenticate(head.headers, remoteAddress: context?.remoteAddress) {
         case .success(let user):
+            userName = user.name
             if !user.name.isEmpty { logger[metadataKey: "user"] = "\(user.name)" }
             return user
         case .failure(let failure):
@@ -157,6 +183,7 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
     var isClientWritable: Bool { context?.channel.isWritable ?? false }
 
     func sendHead(_ head: HTTPResponseHead) {
+        runtime.metrics.recordHTTPResponse(route: routeLabel, status: head.status.code, credential: exchange?.credentialTag, user: userName)
         var head = head
         if !keepAlive { head.headers.replaceOrAdd(name: "connection", value: "close") }
         context?.write(wrapOutboundOut(.head(head)), promise: nil)

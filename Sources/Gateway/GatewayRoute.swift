@@ -5,6 +5,8 @@ enum GatewayRoute: Equatable {
     /// `detail`: the operator's view with every credential (not part of the reference).
     case status(watch: Bool, detail: Bool)
     case reverse
+    /// Prometheus text exposition.
+    case metrics
     /// Anything under `/v1/`, proxied.
     case proxy
     case notFound
@@ -20,6 +22,8 @@ enum GatewayRoute: Equatable {
                            detail: flags.contains { $0 == "detail=true" || $0 == "detail=1" })
         case "/ocm/v1/reverse":
             self = .reverse
+        case "/metrics":
+            self = .metrics
         default:
             self = path.hasPrefix("/v1/") ? .proxy : .notFound
         }

@@ -15,6 +15,7 @@ public final class GatewayRuntime: Sendable {
     public let configuration: CodexpoolConfiguration
     public let logger: Logger
     public let statusSignal = StatusChangeSignal()
+    public let metrics = GatewayMetrics()
     public let upstream: UpstreamClient
     public let eventLoopGroup: any EventLoopGroup
     let clock: any PoolClock
@@ -169,6 +170,11 @@ public final class GatewayRuntime: Sendable {
         return pool.withLock { $0.aggregateStatus(provider: user.provider, viewer: user.viewer, now: now) }
     }
 
+    /// `GET /metrics`.
+    func metricsExposition() -> [UInt8] {
+        metrics.exposition(credentials: credentialStates, tunnels: tunnelHealth, now: clock.now())
+    }
+
     func operatorStatus(for user: AuthenticatedUser) -> OperatorStatus {
         let now = clock.now()
         let (aggregate, credentials) = pool.withLock { pool in
@@ -194,6 +200,7 @@ public final class GatewayRuntime: Sendable {
             $0.failover(provider: user.provider, scope: user.scope, sessionID: sessionID, failedTag: failedTag, rejection: rejection, now: now)
         }
         apply(events)
+        if case .success = next { metrics.recordFailover(from: failedTag) }
         return next
     }
 
@@ -248,6 +255,7 @@ public final class GatewayRuntime: Sendable {
 
     /// - Parameter fallbackModel: the requested model, asked for only when the answer names none.
     func recordUsage(_ usage: CompletedUsage, tag: String, fallbackModel: @autoclosure () -> String?, user: AuthenticatedUser, weekStart: Date?) {
+        metrics.recordTokens(usage, credential: tag, user: user.name)
         guard let recorder = recorders[tag], let model = usage.model ?? fallbackModel() else { return }
         let record = UsageRecord(model: model, serviceTier: usage.serviceTier, inputTokens: usage.inputTokens, cachedTokens: usage.cachedTokens,
                                  outputTokens: usage.outputTokens, user: user.name.isEmpty ? nil : user.name, weekStart: weekStart, time: clock.now())

@@ -45,8 +45,15 @@ final class HTTPProxyExchange: UpstreamResponseDelegate, @unchecked Sendable {
     }
 
     private var phase = Phase.starting
+    /// The status of the answer being streamed.
+    private var streamStatus: UInt = 0
+    private var outcomeRecorded = false
     /// Body bytes of the current upstream read, written to the client when the read is done.
     private var pendingBody: ByteBuffer?
+    private let startedAt = NIODeadline.now()
+    private var firstByteAt: NIODeadline?
+    /// The credential the client's answer comes from, once one was tried.
+    var credentialTag: String? { tag.isEmpty ? nil : tag }
 
     init(runtime: GatewayRuntime, user: AuthenticatedUser, head: HTTPRequestHead, body: ByteBuffer, eventLoop: any EventLoop,
          logger: Logger, responder: any ClientResponder) {
@@ -61,11 +68,12 @@ final class HTTPProxyExchange: UpstreamResponseDelegate, @unchecked Sendable {
     }
 
     func start() {
+        runtime.metrics.proxiedRequestStarted()
         runtime.refreshUnavailableCredentials(provider: user.provider, on: eventLoop).whenComplete { [self] _ in
             switch runtime.select(for: user, sessionID: sessionID) {
             case .failure(let failure):
                 logger.info("no credential for \(user.provider): \(failure.explanation)")
-                finish(with: .selectionFailed(failure))
+                finish(with: .selectionFailed(failure), outcome: .noCredential)
             case .success(let selection):
                 if selection.isNewSession { logAssignment(selection.tag) }
                 attempt(selection.tag)
@@ -77,6 +85,7 @@ final class HTTPProxyExchange: UpstreamResponseDelegate, @unchecked Sendable {
     func clientDisconnected() {
         guard !isDone else { return }
         phase = .done
+        recordOutcome(.clientDisconnected)
         unregisterInterrupt()
         connection?.abandon()
         connection = nil
@@ -99,7 +108,8 @@ final class HTTPProxyExchange: UpstreamResponseDelegate, @unchecked Sendable {
         self.tag = tag
         runtime.pollIfStale(tag)
         if !runtime.isExternal(tag), head.uri.hasPrefix("/v1/chat/completions"), !isAPIKey(tag) {
-            return finish(with: .error(.badRequest, type: "invalid_request_error", message: "chat completions endpoint is only available in API key mode"))
+            return finish(with: .error(.badRequest, type: "invalid_request_error", message: "chat completions endpoint is only available in API key mode"),
+                          outcome: .upstreamError)
         }
         registerInterrupt(tag)
         phase = .waitingForHead
@@ -121,10 +131,10 @@ final class HTTPProxyExchange: UpstreamResponseDelegate, @unchecked Sendable {
                 switch result {
                 case .failure(let error as CredentialAccessError):
                     logger.error("credential \(tag) cannot be used: \(error)")
-                    finish(with: .error(.internalServerError, type: "api_error", message: "credential \(tag) cannot be used: \(error)"))
+                    finish(with: .error(.internalServerError, type: "api_error", message: "credential \(tag) cannot be used: \(error)"), outcome: .upstreamError)
                 case .failure(let error):
                     logger.error("upstream for \(tag) unreachable: \(error)")
-                    finish(with: .error(.badGateway, type: "api_error", message: "\(error)"))
+                    finish(with: .error(.badGateway, type: "api_error", message: "\(error)"), outcome: .upstreamError)
                 case .success(let connection):
                     send(on: connection)
                 }
@@ -160,6 +170,8 @@ final class HTTPProxyExchange: UpstreamResponseDelegate, @unchecked Sendable {
         let isEventStream = headers.first(name: "content-type")?.lowercased().hasPrefix("text/event-stream") ?? false
         let tracksUsage = status == 200 && isEventStream && (head.uri.hasPrefix("/v1/responses") || head.uri.hasPrefix("/v1/chat/completions"))
         phase = .streaming(tap: tracksUsage ? ServerSentEventUsageTap() : nil)
+        streamStatus = status
+        firstByteAt = .now()
         responder?.sendHead(HTTPResponseHead(version: head.version, status: upstreamHead.status, headers: headers))
     }
 
@@ -209,6 +221,9 @@ final class HTTPProxyExchange: UpstreamResponseDelegate, @unchecked Sendable {
             phase = .done
             writePendingBody()
             if let usage = tap?.usage { runtime.recordUsage(usage, tag: tag, fallbackModel: requestedModel, user: user, weekStart: weekStart) }
+            // An event stream is whole only with its response.completed; other answers by their status.
+            let complete = streamStatus < 400 && (tap?.sawCompleted ?? true)
+            recordOutcome(complete ? .completed : (streamStatus == 429 ? .upstreamRateLimited : .upstreamError))
             responder?.sendEnd()
         default:
             break
@@ -222,6 +237,7 @@ final class HTTPProxyExchange: UpstreamResponseDelegate, @unchecked Sendable {
             // The head is out: the client can only learn of the failure from a cut stream.
             logger.warning("upstream \(tag) failed mid-response: \(error)")
             phase = .done
+            recordOutcome(.upstreamError)
             // What did arrive still reaches the client before the cut.
             writePendingBody()
             responder?.flush()
@@ -230,7 +246,7 @@ final class HTTPProxyExchange: UpstreamResponseDelegate, @unchecked Sendable {
             break
         default:
             logger.error("upstream \(tag) failed: \(error)")
-            finish(with: .error(.badGateway, type: "api_error", message: error.message))
+            finish(with: .error(.badGateway, type: "api_error", message: error.message), outcome: .upstreamError)
         }
     }
 
@@ -244,7 +260,7 @@ final class HTTPProxyExchange: UpstreamResponseDelegate, @unchecked Sendable {
             refreshedAfter401.insert(tag)
             attempt(tag, rejectedToken: plan?.grantToken)
         case .peerRejected:
-            finish(with: runtime.peerRejected(tag, for: user))
+            finish(with: runtime.peerRejected(tag, for: user), outcome: .upstreamError)
         case .rateLimited:
             let rejection = RateLimitRejection(headers: headers, body: Data(body), now: runtime.now)
             switch runtime.afterRateLimit(for: user, sessionID: sessionID, failedTag: tag, rejection: rejection, attemptsSoFar: attempts) {
@@ -252,18 +268,30 @@ final class HTTPProxyExchange: UpstreamResponseDelegate, @unchecked Sendable {
                 logger.info("retrying with credential \(next.tag) after 429 from \(tag)")
                 attempt(next.tag)
             case .answer(let response):
-                finish(with: response)
+                finish(with: response, outcome: .upstreamRateLimited)
             }
         }
     }
 
     // MARK: Helpers
 
-    private func finish(with response: GatewayResponse) {
+    private func finish(with response: GatewayResponse, outcome: ResponseOutcome) {
         guard !isDone else { return }
         phase = .done
         unregisterInterrupt()
+        firstByteAt = .now()
+        recordOutcome(outcome)
         responder?.send(response)
+    }
+
+    /// Once per exchange, at its end.
+    private func recordOutcome(_ outcome: ResponseOutcome) {
+        guard !outcomeRecorded else { return }
+        outcomeRecorded = true
+        let now = NIODeadline.now()
+        runtime.metrics.proxiedRequestEnded()
+        runtime.metrics.recordResponse(.http, outcome: outcome, credential: credentialTag, user: user.name,
+                                       timeToFirstByte: firstByteAt.map { $0 - startedAt }, duration: now - startedAt)
     }
 
     private func registerInterrupt(_ tag: String) {
@@ -287,7 +315,7 @@ final class HTTPProxyExchange: UpstreamResponseDelegate, @unchecked Sendable {
         connection = nil
         let message = attempts > 1 ? "credential became unavailable while retrying the request" : "credential became unavailable while processing the request"
         logger.warning("\(message): \(reason)")
-        finish(with: .credentialUnavailable(runtime.currentFailure(for: user), fallback: message))
+        finish(with: .credentialUnavailable(runtime.currentFailure(for: user), fallback: message), outcome: .interrupted)
     }
 
     private func isAPIKey(_ tag: String) -> Bool {

@@ -16,6 +16,7 @@ extension GatewayRuntime {
     /// answer when there is none or too many were tried (§7.6).
     func afterRateLimit(for user: AuthenticatedUser, sessionID: String?, failedTag: String, rejection: RateLimitRejection,
                         attemptsSoFar: Int) -> RetryDecision {
+        metrics.recordRateLimited(credential: failedTag)
         guard attemptsSoFar < Self.maximumAttempts else {
             recordRateLimited(failedTag, rejection: rejection)
             return .answer(.credentialUnavailable(currentFailure(for: user), fallback: "credential \(failedTag) is rate-limited"))

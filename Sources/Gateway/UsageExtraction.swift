@@ -237,6 +237,8 @@ public struct ServerSentEventUsageTap: Sendable {
     /// still fits: its output text is at most what the client already received).
     private let lineLimit: Int
     public private(set) var usage: CompletedUsage?
+    /// A `response.completed` event went by (with or without usage): the answer is whole.
+    public private(set) var sawCompleted = false
     private static let dataPrefix = Array("data:".utf8)
 
     public init(lineLimit: Int = 16 << 20) {
@@ -286,7 +288,8 @@ public struct ServerSentEventUsageTap: Sendable {
         var payload = line.dropFirst(5)
         if payload.first == UInt8(ascii: " ") { payload = payload.dropFirst() }
         if payload.last == UInt8(ascii: "\r") { payload = payload.dropLast() }
-        guard case (.completed(let found), _) = WebSocketEventRewriter.kind(of: UnsafeRawBufferPointer(rebasing: payload)), let found else { return }
-        usage = found
+        guard case (.completed(let found), _) = WebSocketEventRewriter.kind(of: UnsafeRawBufferPointer(rebasing: payload)) else { return }
+        sawCompleted = true
+        if let found { usage = found }
     }
 }

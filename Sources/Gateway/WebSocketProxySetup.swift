@@ -150,6 +150,7 @@ final class WebSocketProxySetup: @unchecked Sendable {
             let leg = WebSocketLegHandler(side: .client)
             leg.deflate = session.clientDeflate.map(PerMessageDeflate.init)
             try channel.pipeline.syncOperations.addHandler(leg)
+            runtime.metrics.recordHTTPResponse(route: "responses", status: 101, credential: session.tag, user: session.user.name)
             WebSocketRelay(runtime: runtime, session: session, clientChannel: channel, clientLeg: leg).start()
         }
     }

@@ -123,7 +123,7 @@ final class WebSocketLegHandler: ChannelInboundHandler, RemovableChannelHandler 
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is ChannelShouldQuiesceEvent, side == .client {
-            tellRelay { $0.close(code: .goingAway, reason: "server shutting down") }
+            tellRelay { $0.close(code: .goingAway, reason: "server shutting down", unfinished: .interrupted) }
             return
         }
         context.fireUserInboundEventTriggered(event)
@@ -159,7 +159,14 @@ final class WebSocketRelay: @unchecked Sendable {
     private var interruptRegistration: UInt64?
     private var closed = false
     /// One entry per forwarded `response.create`, answered in order by `response.completed`.
-    private var pendingCreates: [(warmUp: Bool, model: String?)] = []
+    private var pendingCreates: [PendingTurn] = []
+
+    private struct PendingTurn {
+        var warmUp: Bool
+        var model: String?
+        var startedAt = NIODeadline.now()
+        var firstByteAt: NIODeadline?
+    }
     private var loggedAssignment = false
     /// Start of the account's weekly window, from its latest `codex.rate_limits`, for usage statistics.
     private var weekStart: Date?
@@ -177,6 +184,7 @@ final class WebSocketRelay: @unchecked Sendable {
     }
 
     func start() {
+        runtime.metrics.webSocketOpened(credential: session.tag, user: session.user.name)
         let eventLoop = eventLoop
         interruptRegistration = runtime.interrupts.register(.init(credential: session.tag, balancer: runtime.interruptBalancer(for: session.user),
                                                                   scope: session.user.scope) { [weak self] reason in
@@ -207,7 +215,7 @@ final class WebSocketRelay: @unchecked Sendable {
     private func closeForInterruption() {
         interruptionDeadline?.cancel()
         interruptionDeadline = nil
-        close(code: .unknown(1012), reason: "credential changed; reconnect")
+        close(code: .unknown(1012), reason: "credential changed; reconnect", unfinished: .interrupted)
     }
 
     // MARK: Frames
@@ -222,7 +230,8 @@ final class WebSocketRelay: @unchecked Sendable {
             send(pong, to: side)
         case .connectionClose:
             let code = frame.unmaskedData.getInteger(at: frame.unmaskedData.readerIndex, as: UInt16.self).map { WebSocketErrorCode(codeNumber: Int($0)) }
-            close(code: code ?? .normalClosure, reason: side == .client ? "client closed" : "upstream closed")
+            close(code: code ?? .normalClosure, reason: side == .client ? "client closed" : "upstream closed",
+                  unfinished: side == .client ? .clientDisconnected : .upstreamError)
         default:
             break
         }
@@ -233,7 +242,7 @@ final class WebSocketRelay: @unchecked Sendable {
         if frame.opcode == .text, let request = GatewayJSON.parse(data.readableBytesView), request["type"]?.stringValue == "response.create" {
             let warmUp = request["generate"] == .bool(false)
             let model = request["model"]?.stringValue
-            pendingCreates.append((warmUp, model))
+            pendingCreates.append(PendingTurn(warmUp: warmUp, model: model))
             if !warmUp, session.isNewSession, !loggedAssignment {
                 loggedAssignment = true
                 let line = GatewayRuntime.assignmentLine(tag: session.tag, sessionID: session.sessionID, user: session.user, request: request)
@@ -246,6 +255,7 @@ final class WebSocketRelay: @unchecked Sendable {
 
     private func fromUpstream(_ frame: WebSocketFrame) {
         var data = frame.unmaskedData
+        if !pendingCreates.isEmpty, pendingCreates[0].firstByteAt == nil { pendingCreates[0].firstByteAt = .now() }
         if frame.opcode == .text {
             let (kind, event) = WebSocketEventRewriter.kind(of: data.readableBytesView)
             let now = runtime.now
@@ -257,7 +267,8 @@ final class WebSocketRelay: @unchecked Sendable {
                 }
                 data = ByteBuffer(bytes: WebSocketEventRewriter.rewriteRateLimits(event, with: runtime.aggregate(for: session.user), now: now))
             case .error(let status):
-                if !pendingCreates.isEmpty { pendingCreates.removeFirst() }
+                if !pendingCreates.isEmpty { finishTurn(pendingCreates.removeFirst(), status == 429 ? .upstreamRateLimited : .upstreamError) }
+                if status == 429 { runtime.metrics.recordRateLimited(credential: session.tag) }
                 if status == 429, let rejection = RateLimitRejection(errorEvent: Data(data.readableBytesView), now: now) {
                     runtime.recordRateLimited(session.tag, rejection: rejection)
                 }
@@ -266,6 +277,7 @@ final class WebSocketRelay: @unchecked Sendable {
                 }
             case .completed(let usage):
                 let request = pendingCreates.isEmpty ? nil : pendingCreates.removeFirst()
+                if let request { finishTurn(request, .completed) }
                 if request?.warmUp != true, let usage {
                     runtime.recordUsage(usage, tag: session.tag, fallbackModel: request?.model, user: session.user, weekStart: weekStart)
                 }
@@ -287,14 +299,18 @@ final class WebSocketRelay: @unchecked Sendable {
 
     // MARK: Ending
 
-    /// Ends both legs: a close frame to each, then the connections.
-    func close(code: WebSocketErrorCode, reason: String) {
+    /// Ends both legs: a close frame to each, then the connections. Turns still waiting for
+    /// their answer are counted as `unfinished`.
+    func close(code: WebSocketErrorCode, reason: String, unfinished: ResponseOutcome) {
         guard !closed else { return }
         closed = true
         interruptionDeadline?.cancel()
         if let id = interruptRegistration { runtime.interrupts.unregister(id) }
         interruptRegistration = nil
         logger.debug("WebSocket session on \(session.tag) ended: \(reason)")
+        runtime.metrics.webSocketClosed()
+        for turn in pendingCreates { finishTurn(turn, unfinished) }
+        pendingCreates.removeAll()
         var payload = clientChannel.allocator.buffer(capacity: 2 + reason.utf8.count)
         payload.write(webSocketErrorCode: code)
         payload.writeString(String(reason.prefix(100)))
@@ -311,6 +327,13 @@ final class WebSocketRelay: @unchecked Sendable {
         }
     }
 
+    /// Counts a model turn (warm-ups are not answers and are left out).
+    private func finishTurn(_ turn: PendingTurn, _ outcome: ResponseOutcome) {
+        guard !turn.warmUp else { return }
+        runtime.metrics.recordResponse(.websocket, outcome: outcome, credential: session.tag, user: session.user.name,
+                                       timeToFirstByte: turn.firstByteAt.map { $0 - turn.startedAt }, duration: .now() - turn.startedAt)
+    }
+
     private func send(_ frame: WebSocketFrame, to side: WebSocketLegHandler.Side) {
         switch side {
         case .client: clientLeg.send(frame)
@@ -325,11 +348,13 @@ final class WebSocketRelay: @unchecked Sendable {
     }
 
     fileprivate func legClosed(_ side: WebSocketLegHandler.Side) {
-        close(code: side == .client ? .goingAway : .unexpectedServerError, reason: side == .client ? "client disconnected" : "upstream disconnected")
+        close(code: side == .client ? .goingAway : .unexpectedServerError, reason: side == .client ? "client disconnected" : "upstream disconnected",
+              unfinished: side == .client ? .clientDisconnected : .upstreamError)
     }
 
     fileprivate func legFailed(_ side: WebSocketLegHandler.Side, _ error: any Error) {
         logger.debug("WebSocket \(side == .client ? "client" : "upstream") error: \(error)")
-        close(code: side == .client ? .protocolError : .unexpectedServerError, reason: "\(side == .client ? "client" : "upstream") error")
+        close(code: side == .client ? .protocolError : .unexpectedServerError, reason: "\(side == .client ? "client" : "upstream") error",
+              unfinished: side == .client ? .clientDisconnected : .upstreamError)
     }
 }

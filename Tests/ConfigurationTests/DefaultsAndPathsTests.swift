@@ -10,9 +10,17 @@ import Testing
         #expect(configuration.upstream == .openAI)
         #expect(configuration.users.isEmpty)
         #expect(configuration.logLevel == .info)
+        #expect(configuration.metrics == MetricsConfiguration(enabled: true, token: nil))
         #expect(configuration.credentials == [
             .local(LocalCredentialConfiguration(tag: "default", credentialPath: "/home/ann/.codex/auth.json")),
         ])
+    }
+
+    @Test func metricsTokenIsExpandedAndMetricsCanBeTurnedOff() throws {
+        let guarded = try loadConfiguration("metrics:\n  token: ${SCRAPE}\n", environment: ["SCRAPE": "scrape-secret"])
+        #expect(guarded.metrics == MetricsConfiguration(enabled: true, token: Secret("scrape-secret")))
+        let off = try loadConfiguration("metrics:\n  enabled: false\n")
+        #expect(off.metrics.enabled == false)
     }
 
     @Test func embeddedDefaultHonoursCodexHome() {

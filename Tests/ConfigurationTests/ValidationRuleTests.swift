@@ -299,6 +299,14 @@ struct ValidationCase: CustomTestStringConvertible, Sendable {
             log:
               level: verbose
             """, expected: #"test.yaml:2:3: log.level: unknown log level "verbose" (expected trace, debug, info, notice, warning, error, critical)"#),
+        ValidationCase(name: "unknown metrics key", yaml: """
+            metrics:
+              path: /stats
+            """, expected: #"test.yaml:2:3: metrics.path: unknown key for metrics (expected one of: enabled, token)"#),
+        ValidationCase(name: "empty metrics token", yaml: """
+            metrics:
+              token: ""
+            """, expected: "test.yaml:2:3: metrics.token: must not be empty"),
         ValidationCase(name: "bad listen address", yaml: """
             listen: 8080
             """, expected: #"test.yaml:1:1: listen: expected host:port such as 127.0.0.1:8080 or [::1]:8080, got "8080""#),

@@ -41,7 +41,7 @@ final class GatewayTestBed: Sendable {
     static func start(accounts: [SimulatedAccount], balancer: BalancerStrategy? = .leastUsed, users: [User] = [],
                       authFiles: [String: String] = [:], tls: InboundTLSConfiguration? = nil,
                       externals: [ExternalCredentialConfiguration] = [], simulator shared: UpstreamSimulator? = nil,
-                      pools: [BalancerDefinition] = []) async throws -> GatewayTestBed {
+                      pools: [BalancerDefinition] = [], metrics: MetricsConfiguration = MetricsConfiguration()) async throws -> GatewayTestBed {
         let simulator = if let shared { shared } else { try await UpstreamSimulator.start(accounts: accounts, group: group) }
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("codexpool-gateway-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -63,7 +63,8 @@ final class GatewayTestBed: Sendable {
             usageURL: EndpointURL(parsing: simulator.usageURL)!, tokenURL: EndpointURL(parsing: simulator.tokenURL)!)
         let configuration = CodexpoolConfiguration(
             listen: ListenAddress(host: "127.0.0.1", port: 0), tls: tls, upstream: endpoints, credentials: credentials,
-            users: users.map { UserConfiguration(name: $0.name, token: Secret($0.token), credential: $0.credential, allowExternalUsage: $0.allowExternalUsage) })
+            users: users.map { UserConfiguration(name: $0.name, token: Secret($0.token), credential: $0.credential, allowExternalUsage: $0.allowExternalUsage) },
+            metrics: metrics)
         var logger = Logger(label: "gateway-test")
         logger.logLevel = ProcessInfo.processInfo.environment["GATEWAY_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
         let runtime = GatewayRuntime(configuration: configuration, logger: logger, eventLoopGroup: group)

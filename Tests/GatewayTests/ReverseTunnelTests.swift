@@ -228,6 +228,11 @@ import UpstreamSimulator
         #expect(tunnel["online"] as? Bool == false)
         #expect(tunnel["disconnects"] as? Int == 1)
         #expect(credentials.first { $0["tag"] as? String == "vps" }?["usable"] as? Bool == true)
+        // The same in the metrics, and the cut stream counted as an upstream error.
+        let metrics = try PrometheusText(String(decoding: pair.balancer.runtime.metricsExposition(), as: UTF8.self))
+        #expect(metrics.value("codexpool_tunnel_up", ["credential": "home"]) == 0)
+        #expect(metrics.value("codexpool_tunnel_disconnects_total", ["credential": "home"]) == 1)
+        #expect(metrics.value("codexpool_responses_total", ["outcome": "upstream_error", "credential": "home"]) == 1)
         let fallback = try await pair.balancer.request(headers: [("authorization", "Bearer both-token"), ("session-id", "after-loss")], json: GatewayTestBed.turnBody)
         #expect(fallback.status == 200)
         #expect(pair.balancer.simulator.modelRequests.last?.accountID == "vps")
@@ -236,6 +241,9 @@ import UpstreamSimulator
         try await Self.eventually { Self.isAvailable(pair.balancer, "home") }
         #expect(pair.balancer.runtime.tunnelHealth["home"]?.online == true)
         #expect(pair.connector.runtime.tunnelHealth["to-balancer"]?.disconnects == 1)
+        let reconnected = try PrometheusText(String(decoding: pair.connector.runtime.metricsExposition(), as: UTF8.self))
+        #expect(reconnected.value("codexpool_tunnel_up", ["credential": "to-balancer"]) == 1)
+        #expect(reconnected.value("codexpool_tunnel_disconnects_total", ["credential": "to-balancer"]) == 1)
         await pair.stop()
     }
 

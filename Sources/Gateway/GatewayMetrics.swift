@@ -1,0 +1,184 @@
+import Foundation
+import NIOCore
+import PoolCore
+import Prometheus
+import Synchronization
+
+/// How a proxied request or WebSocket turn ended, for `codexpool_responses_total`.
+enum ResponseOutcome: String, Sendable {
+    /// The model's answer arrived in full (`response.completed`, or a non-streaming 2xx).
+    case completed
+    /// Upstream answered with an error, broke off mid-stream, or could not be reached.
+    case upstreamError = "upstream_error"
+    /// Upstream (or every credential) answered 429.
+    case upstreamRateLimited = "upstream_rate_limited"
+    /// The client went away before the answer was complete.
+    case clientDisconnected = "client_disconnected"
+    /// The credential was taken away (rebalancing, connector lost) while the request waited.
+    case interrupted
+    /// No credential could serve the request at all.
+    case noCredential = "no_credential"
+}
+
+enum ResponseTransport: String, Sendable {
+    case http
+    case websocket
+}
+
+/// The Prometheus metrics of one gateway instance (`GET /metrics`). Event counters are updated
+/// where things happen; the pool's and the tunnels' state is read when scraped. Each runtime has
+/// its own registry, so several instances in one process (tests, `codexpool demo`) stay apart.
+/// Labels carry credential tags, user names and routes — never tokens.
+public final class GatewayMetrics: Sendable {
+    private let registry = PrometheusCollectorRegistry()
+    /// Tunnel disconnects already added to the counter, per tag (the board keeps the total).
+    private let exportedDisconnects = Mutex<[String: Int]>([:])
+
+    static let timeToFirstByteBuckets: [Duration] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30].map { .seconds($0) }
+    static let durationBuckets: [Duration] = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800].map { .seconds($0) }
+
+    private let requestsInFlight: Gauge
+    private let webSocketSessionsOpen: Gauge
+
+    public init() {
+        requestsInFlight = registry.makeGauge(descriptor: Self.name("http_requests_in_flight", help: "Proxied HTTP requests being served now."))
+        webSocketSessionsOpen = registry.makeGauge(descriptor: Self.name("websocket_sessions_open", help: "Responses WebSocket sessions open now."))
+    }
+
+    private static func name(_ metric: String, unit: String = "", help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "codexpool", metricName: metric, unitName: unit, helpText: help)
+    }
+
+    // MARK: Events
+
+    /// Every HTTP answer the gateway sends, proxied or its own (101 for WebSocket upgrades).
+    func recordHTTPResponse(route: String, status: UInt, credential: String?, user: String?) {
+        registry.makeCounter(descriptor: Self.name("http_responses", unit: "total", help: "HTTP responses sent to clients, by route, status, credential and user."),
+                             labels: [("route", route), ("status", String(status)), ("credential", credential ?? ""), ("user", Self.userLabel(user))])
+            .increment()
+    }
+
+    func proxiedRequestStarted() { requestsInFlight.increment() }
+    func proxiedRequestEnded() { requestsInFlight.decrement() }
+
+    func webSocketOpened(credential: String, user: String) {
+        webSocketSessionsOpen.increment()
+        registry.makeCounter(descriptor: Self.name("websocket_sessions", unit: "total", help: "Responses WebSocket sessions accepted, by credential and user."),
+                             labels: [("credential", credential), ("user", Self.userLabel(user))])
+            .increment()
+    }
+
+    func webSocketClosed() { webSocketSessionsOpen.decrement() }
+
+    /// One finished model request: an HTTP `/v1/...` request or one `response.create` turn of a WebSocket session.
+    func recordResponse(_ transport: ResponseTransport, outcome: ResponseOutcome, credential: String?, user: String,
+                        timeToFirstByte: TimeAmount?, duration: TimeAmount) {
+        registry.makeCounter(descriptor: Self.name("responses", unit: "total", help: "Finished model requests (HTTP requests and WebSocket turns) by outcome."),
+                             labels: [("transport", transport.rawValue), ("outcome", outcome.rawValue), ("credential", credential ?? ""),
+                                      ("user", Self.userLabel(user))])
+            .increment()
+        if let timeToFirstByte {
+            registry.makeDurationHistogram(descriptor: Self.name("time_to_first_byte", unit: "seconds", help: "From the request (or response.create) to the first byte of the answer."),
+                                           labels: [("transport", transport.rawValue)], buckets: Self.timeToFirstByteBuckets)
+                .record(.nanoseconds(timeToFirstByte.nanoseconds))
+        }
+        registry.makeDurationHistogram(descriptor: Self.name("response_duration", unit: "seconds", help: "From the request (or response.create) to its end."),
+                                       labels: [("transport", transport.rawValue)], buckets: Self.durationBuckets)
+            .record(.nanoseconds(duration.nanoseconds))
+    }
+
+    func recordTokens(_ usage: CompletedUsage, credential: String, user: String) {
+        let descriptor = Self.name("tokens", unit: "total", help: "Tokens of completed responses by credential, user and kind (input includes cached input).")
+        for (kind, count) in [("input", usage.inputTokens), ("cached_input", usage.cachedTokens), ("output", usage.outputTokens)] where count > 0 {
+            registry.makeCounter(descriptor: descriptor, labels: [("credential", credential), ("user", Self.userLabel(user)), ("kind", kind)])
+                .increment(by: Int64(count))
+        }
+    }
+
+    /// A 429 from upstream (HTTP status or WebSocket `error` event).
+    func recordRateLimited(credential: String) {
+        registry.makeCounter(descriptor: Self.name("upstream_rate_limited", unit: "total", help: "429 answers received from upstream, by credential."),
+                             labels: [("credential", credential)])
+            .increment()
+    }
+
+    /// A request moved from `credential` to another one after a 429.
+    func recordFailover(from credential: String) {
+        registry.makeCounter(descriptor: Self.name("failovers", unit: "total", help: "Requests retried on another credential after a 429, by the credential that refused."),
+                             labels: [("credential", credential)])
+            .increment()
+    }
+
+    // MARK: Scrape
+
+    /// The Prometheus text exposition of everything, with the state gauges read now.
+    func exposition(credentials: [CredentialState], tunnels: [String: TunnelHealth], now: Date) -> [UInt8] {
+        for state in credentials { updateCredentialGauges(state, now: now) }
+        for (tag, health) in tunnels { updateTunnelMetrics(tag, health) }
+        var buffer: [UInt8] = []
+        registry.emit(into: &buffer)
+        return buffer
+    }
+
+    private func updateCredentialGauges(_ state: CredentialState, now: Date) {
+        let tag = [("credential", state.tag)]
+        registry.makeGauge(descriptor: Self.name("credential_usable", help: "1 when the credential can take new sessions now, else 0."), labels: tag)
+            .set(Double(state.usability(now: now).isUsable ? 1 : 0))
+        registry.makeGauge(descriptor: Self.name("credential_plan_weight", help: "The credential's plan weight (pro 10, plus 1, …)."), labels: tag)
+            .set(state.planWeight)
+        guard state.usage.hasData else { return }
+        for kind in [WindowKind.fiveHour, .weekly] {
+            let labels = tag + [("window", kind.rawValue)]
+            registry.makeGauge(descriptor: Self.name("credential_utilization", unit: "ratio", help: "Share of the rate-limit window used (0–1)."), labels: labels)
+                .set(state.usage.usedPercent(kind, now: now) / 100)
+            if let reset = state.usage.resetAt(kind, now: now) {
+                registry.makeGauge(descriptor: Self.name("credential_reset", unit: "seconds", help: "Seconds until the rate-limit window resets."), labels: labels)
+                    .set(max(0, reset.timeIntervalSince(now)))
+            }
+        }
+    }
+
+    private func updateTunnelMetrics(_ tag: String, _ health: TunnelHealth) {
+        let labels = [("credential", tag)]
+        registry.makeGauge(descriptor: Self.name("tunnel_up", help: "1 while the credential's reverse tunnel is connected, else 0."), labels: labels)
+            .set(Double(health.online ? 1 : 0))
+        if let rtt = health.lastRoundTrip {
+            registry.makeGauge(descriptor: Self.name("tunnel_round_trip", unit: "seconds", help: "Round-trip time of the tunnel's last keepalive ping."), labels: labels)
+                .set(Double(rtt.nanoseconds) / 1e9)
+        }
+        let counter = registry.makeCounter(descriptor: Self.name("tunnel_disconnects", unit: "total", help: "Reverse tunnel sessions lost, by credential."), labels: labels)
+        let added = exportedDisconnects.withLock { exported in
+            let delta = health.disconnects - (exported[tag] ?? 0)
+            exported[tag] = health.disconnects
+            return delta
+        }
+        if added > 0 { counter.increment(by: Int64(added)) }
+    }
+
+    private static func userLabel(_ user: String?) -> String {
+        guard let user, !user.isEmpty else { return "" }
+        return user
+    }
+}
+
+/// The label of a request's route: the known endpoints by name, everything else grouped, so a
+/// client cannot make up new series with made-up paths.
+enum MetricsRoute {
+    static func label(_ route: GatewayRoute, uri: String) -> String {
+        switch route {
+        case .status: return "status"
+        case .reverse: return "reverse"
+        case .metrics: return "metrics"
+        case .notFound: return "not_found"
+        case .proxy:
+            let path = uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? uri
+            switch path {
+            case "/v1/responses": return "responses"
+            case "/v1/responses/compact": return "responses_compact"
+            case "/v1/chat/completions": return "chat_completions"
+            case "/v1/models": return "models"
+            default: return "other"
+            }
+        }
+    }
+}
