@@ -59,7 +59,7 @@ let package = Package(
         .executableTarget(
             name: "codexpool",
             dependencies: [
-                "Configuration", "Gateway", "OpenSSLTLS",
+                "Configuration", "Gateway", "OpenSSLTLS", "PoolCore", "UpstreamSimulator", nioCore, nioHTTP1, nioPosix,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -96,7 +96,11 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(name: "UpstreamSimulatorTests", dependencies: ["UpstreamSimulator", nioHTTP1], swiftSettings: strictSettings),
-        .testTarget(name: "CodexpoolTests", dependencies: ["codexpool", "TestSupport"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "CodexpoolTests",
+            dependencies: ["codexpool", "TestSupport", "Gateway", "Configuration", "PoolCore", "UpstreamSimulator", nioHTTP1, nioPosix, logging],
+            swiftSettings: strictSettings
+        ),
         // Throughput of the tunnel transport; run through scripts/benchmark, in release mode.
         .executableTarget(
             name: "TunnelBenchmark",

@@ -13,6 +13,8 @@
 #include <openssl/x509v3.h>
 #include <openssl/opensslv.h>
 #include <openssl/crypto.h>
+#include <openssl/bn.h>
+#include <openssl/ec.h>
 
 static inline unsigned long codexpool_openssl_version_number(void) { return OPENSSL_VERSION_NUMBER; }
 
@@ -52,6 +54,49 @@ static inline int codexpool_spki_sha256(X509 *cert, unsigned char out[32]) {
     int ok = EVP_Digest(der, (size_t)length, out, &digestLength, EVP_sha256(), NULL);
     OPENSSL_free(der);
     return ok == 1 && digestLength == 32;
+}
+
+/// A fresh P-256 key and a self-signed certificate for it (valid from an hour ago for `days`),
+/// subject CN `common_name`, subjectAltName `alt_names` ("DNS:localhost,IP:127.0.0.1"), both
+/// written as PEM to the two BIOs, and the SHA-256 of its public key (for pinning). For
+/// `codexpool demo`; returns 1 on success.
+static inline int codexpool_make_self_signed(const char *common_name, const char *alt_names, long days, BIO *certificate_out, BIO *key_out,
+                                             unsigned char spki_sha256_out[32]) {
+    int ok = 0;
+    EVP_PKEY *key = NULL;
+    X509 *certificate = NULL;
+    X509_EXTENSION *extension = NULL;
+    BIGNUM *serial = NULL;
+    EVP_PKEY_CTX *generator = EVP_PKEY_CTX_new_id(EVP_PKEY_EC, NULL);
+    if (generator == NULL || EVP_PKEY_keygen_init(generator) <= 0
+        || EVP_PKEY_CTX_set_ec_paramgen_curve_nid(generator, NID_X9_62_prime256v1) <= 0
+        || EVP_PKEY_keygen(generator, &key) <= 0) goto done;
+    certificate = X509_new();
+    serial = BN_new();
+    if (certificate == NULL || serial == NULL || X509_set_version(certificate, 2) != 1) goto done;
+    if (BN_rand(serial, 120, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY) != 1 || BN_to_ASN1_INTEGER(serial, X509_get_serialNumber(certificate)) == NULL) goto done;
+    if (X509_gmtime_adj(X509_getm_notBefore(certificate), -3600) == NULL || X509_gmtime_adj(X509_getm_notAfter(certificate), days * 86400L) == NULL) goto done;
+    if (X509_set_pubkey(certificate, key) != 1) goto done;
+    X509_NAME *name = X509_get_subject_name(certificate);
+    if (X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)common_name, -1, -1, 0) != 1) goto done;
+    if (X509_set_issuer_name(certificate, name) != 1) goto done;
+    X509V3_CTX v3;
+    X509V3_set_ctx_nodb(&v3);
+    X509V3_set_ctx(&v3, certificate, certificate, NULL, NULL, 0);
+    extension = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_alt_name, alt_names);
+    if (extension == NULL || X509_add_ext(certificate, extension, -1) != 1) goto done;
+    if (X509_sign(certificate, key, EVP_sha256()) <= 0) goto done;
+    if (codexpool_spki_sha256(certificate, spki_sha256_out) != 1) goto done;
+    if (PEM_write_bio_X509(certificate_out, certificate) != 1) goto done;
+    if (PEM_write_bio_PrivateKey(key_out, key, NULL, NULL, 0, NULL, NULL) != 1) goto done;
+    ok = 1;
+done:
+    X509_EXTENSION_free(extension);
+    BN_free(serial);
+    X509_free(certificate);
+    EVP_PKEY_free(key);
+    EVP_PKEY_CTX_free(generator);
+    return ok;
 }
 
 #endif

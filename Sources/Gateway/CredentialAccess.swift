@@ -1,8 +1,8 @@
-import Configuration
+public import Configuration
 import Foundation
 import NIOCore
 import NIOHTTP1
-import OpenSSLTLS
+public import OpenSSLTLS
 import PoolCore
 import Synchronization
 
@@ -66,7 +66,7 @@ extension UpstreamEndpoints {
 
 extension EndpointURL {
     /// The pool key and TLS settings for this URL's origin.
-    func target(tls: OpenSSLContext?, dialHost: String? = nil, dialPort: Int? = nil, serverName: String? = nil) -> UpstreamTarget {
+    public func target(tls: OpenSSLContext?, dialHost: String? = nil, dialPort: Int? = nil, serverName: String? = nil) -> UpstreamTarget {
         UpstreamTarget(host: dialHost ?? host, port: dialPort ?? port, tls: usesTLS ? tls : nil,
                        serverName: serverName ?? host, hostHeader: hostHeader)
     }

@@ -112,16 +112,18 @@ public final class GatewayMetrics: Sendable {
     // MARK: Scrape
 
     /// The Prometheus text exposition of everything, with the state gauges read now.
-    func exposition(credentials: [CredentialState], tunnels: [String: TunnelHealth], now: Date) -> [UInt8] {
-        for state in credentials { updateCredentialGauges(state, now: now) }
+    func exposition(credentials: [CredentialState], sessions: [String: Int], tunnels: [String: TunnelHealth], now: Date) -> [UInt8] {
+        for state in credentials { updateCredentialGauges(state, sessions: sessions[state.tag] ?? 0, now: now) }
         for (tag, health) in tunnels { updateTunnelMetrics(tag, health) }
         var buffer: [UInt8] = []
         registry.emit(into: &buffer)
         return buffer
     }
 
-    private func updateCredentialGauges(_ state: CredentialState, now: Date) {
+    private func updateCredentialGauges(_ state: CredentialState, sessions: Int, now: Date) {
         let tag = [("credential", state.tag)]
+        registry.makeGauge(descriptor: Self.name("credential_sessions", help: "Live sticky sessions assigned to the credential."), labels: tag)
+            .set(Double(sessions))
         registry.makeGauge(descriptor: Self.name("credential_usable", help: "1 when the credential can take new sessions now, else 0."), labels: tag)
             .set(Double(state.usability(now: now).isUsable ? 1 : 0))
         registry.makeGauge(descriptor: Self.name("credential_plan_weight", help: "The credential's plan weight (pro 10, plus 1, …)."), labels: tag)

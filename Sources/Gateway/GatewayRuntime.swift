@@ -172,15 +172,18 @@ public final class GatewayRuntime: Sendable {
 
     /// `GET /metrics`.
     func metricsExposition() -> [UInt8] {
-        metrics.exposition(credentials: credentialStates, tunnels: tunnelHealth, now: clock.now())
+        let now = clock.now()
+        let (states, sessions) = pool.withLock { pool in (pool.order.compactMap { pool[$0] }, pool.sessionCounts(now: now)) }
+        return metrics.exposition(credentials: states, sessions: sessions, tunnels: tunnelHealth, now: now)
     }
 
     func operatorStatus(for user: AuthenticatedUser) -> OperatorStatus {
         let now = clock.now()
-        let (aggregate, credentials) = pool.withLock { pool in
-            (pool.aggregateStatus(provider: user.provider, viewer: user.viewer, now: now), pool.members(of: user.provider).compactMap { pool[$0] })
+        let (aggregate, credentials, sessions) = pool.withLock { pool in
+            (pool.aggregateStatus(provider: user.provider, viewer: user.viewer, now: now), pool.members(of: user.provider).compactMap { pool[$0] },
+             pool.sessionCounts(now: now))
         }
-        return OperatorStatus(aggregate: aggregate, credentials: credentials, tunnels: tunnelHealth, now: now)
+        return OperatorStatus(aggregate: aggregate, credentials: credentials, sessions: sessions, tunnels: tunnelHealth, now: now)
     }
 
     /// Picks the credential for a request or WebSocket session.

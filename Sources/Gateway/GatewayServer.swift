@@ -26,9 +26,12 @@ public final class GatewayServer: Sendable {
     }
 
     /// Binds the configured address (port 0: any free port) and starts serving.
-    public static func start(runtime: GatewayRuntime, host: String? = nil, port: Int? = nil) async throws -> GatewayServer {
+    /// - Parameter plainHTTP: a second listener of a started instance: plain HTTP even when the
+    ///   configuration sets inbound TLS, and the instance's connectors left to the first
+    ///   (`codexpool demo` gives the Codex CLI one on loopback).
+    public static func start(runtime: GatewayRuntime, host: String? = nil, port: Int? = nil, plainHTTP: Bool = false) async throws -> GatewayServer {
         let configuration = runtime.configuration
-        let tls = try configuration.tls.map { try OpenSSLContext.server(certificateChainFile: $0.certificatePath, privateKeyFile: $0.keyPath) }
+        let tls = try (plainHTTP ? nil : configuration.tls).map { try OpenSSLContext.server(certificateChainFile: $0.certificatePath, privateKeyFile: $0.keyPath) }
         let tracker = ConnectionTracker()
         let channel = try await ServerBootstrap(group: runtime.eventLoopGroup)
             .serverChannelOption(.backlog, value: 1024)
@@ -44,14 +47,14 @@ public final class GatewayServer: Sendable {
             .bind(host: host ?? configuration.listen.host, port: port ?? configuration.listen.port).get()
         // Connector credentials dial out and serve the receiver's streams like client connections.
         let connectors = configuration.credentials.compactMap { credential -> ReverseConnector? in
-            guard case .external(let external) = credential, case .connector(let url) = external.mode,
+            guard !plainHTTP, case .external(let external) = credential, case .connector(let url) = external.mode,
                   case .forward(_, let target, _) = runtime.backends[external.tag] else { return nil }
             return ReverseConnector(tag: external.tag, url: url, target: target, token: external.token, runtime: runtime) { stream in
                 try configure(stream, runtime: runtime, tls: nil)
             }
         }
         let server = GatewayServer(runtime: runtime, serverChannel: channel, tracker: tracker, connectors: connectors)
-        runtime.logger.notice("listening on \(configuration.tls == nil ? "http" : "https")://\(host ?? configuration.listen.host):\(server.port)")
+        runtime.logger.notice("listening on \(tls == nil ? "http" : "https")://\(host ?? configuration.listen.host):\(server.port)")
         for connector in connectors { connector.start() }
         return server
     }

@@ -5,39 +5,44 @@ import PoolCore
 /// `GET /ocm/v1/status?detail=true`: the aggregate a user sees plus every credential behind it —
 /// plan, use, why it is not usable, and its reverse session's health — for operators and
 /// `codexpool status`. The plain status keeps the reference's five fields for peers.
-struct OperatorStatus: Encodable {
-    struct Window: Encodable {
-        var used_percent: Double
-        var resets_at: Int?
+/// Field names are the JSON's (snake case, like the reference's status), so the same type
+/// encodes the answer and decodes it in `codexpool status`.
+public struct OperatorStatus: Codable, Sendable {
+    public struct Window: Codable, Sendable {
+        public var used_percent: Double
+        public var resets_at: Int?
     }
 
-    struct Tunnel: Encodable {
-        var online: Bool
-        var since: Int
-        var round_trip_ms: Double?
-        var disconnects: Int
+    public struct Tunnel: Codable, Sendable {
+        public var online: Bool
+        public var since: Int
+        public var round_trip_ms: Double?
+        public var disconnects: Int
     }
 
-    struct Credential: Encodable {
-        var tag: String
-        var kind: String
-        var plan_type: String?
-        var plan_weight: Double
-        var usable: Bool
-        var unusable_reason: String?
-        var five_hour: Window?
-        var weekly: Window?
-        var tunnel: Tunnel?
+    public struct Credential: Codable, Sendable {
+        public var tag: String
+        /// local, external (another instance by URL) or receiver (a connector dials in).
+        public var kind: String
+        public var plan_type: String?
+        public var plan_weight: Double
+        public var usable: Bool
+        public var unusable_reason: String?
+        public var five_hour: Window?
+        public var weekly: Window?
+        /// Live sticky sessions on this credential.
+        public var sessions: Int
+        public var tunnel: Tunnel?
     }
 
-    var five_hour_utilization: Double
-    var five_hour_reset: Int
-    var weekly_utilization: Double
-    var weekly_reset: Int
-    var plan_weight: Double
-    var credentials: [Credential]
+    public var five_hour_utilization: Double
+    public var five_hour_reset: Int
+    public var weekly_utilization: Double
+    public var weekly_reset: Int
+    public var plan_weight: Double
+    public var credentials: [Credential]
 
-    init(aggregate: AggregateStatus, credentials: [CredentialState], tunnels: [String: TunnelHealth], now: Date) {
+    init(aggregate: AggregateStatus, credentials: [CredentialState], sessions: [String: Int], tunnels: [String: TunnelHealth], now: Date) {
         five_hour_utilization = aggregate.fiveHourUtilization
         five_hour_reset = Self.unix(aggregate.fiveHourReset) ?? 0
         weekly_utilization = aggregate.weeklyUtilization
@@ -56,11 +61,12 @@ struct OperatorStatus: Encodable {
                        round_trip_ms: $0.lastRoundTrip.map { Double($0.nanoseconds) / 1e6 }, disconnects: $0.disconnects)
             }
             return Credential(tag: state.tag, kind: Self.kindName(state.kind), plan_type: state.usage.planType, plan_weight: state.planWeight,
-                              usable: usability.isUsable, unusable_reason: reason, five_hour: windows?.0, weekly: windows?.1, tunnel: tunnel)
+                              usable: usability.isUsable, unusable_reason: reason, five_hour: windows?.0, weekly: windows?.1,
+                              sessions: sessions[state.tag] ?? 0, tunnel: tunnel)
         }
     }
 
-    var json: String {
+    public var json: String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         return ((try? encoder.encode(self)).map { String(decoding: $0, as: UTF8.self) } ?? "{}") + "\n"

@@ -108,7 +108,8 @@ public final class UpstreamClient: Sendable {
 final class UpstreamConnectionPool: @unchecked Sendable {
     // Touched only on `eventLoop`.
     let eventLoop: any EventLoop
-    private unowned let client: UpstreamClient
+    /// Weak: a client may be dropped (a command's last request) while an exchange still ends here.
+    private weak var client: UpstreamClient?
     private var idle: [UpstreamTarget: [UpstreamHTTPConnection]] = [:]
     private var closed = false
 
@@ -126,13 +127,14 @@ final class UpstreamConnectionPool: @unchecked Sendable {
             if connection.isReusable { return eventLoop.makeSucceededFuture(connection) }
             connection.channel.close(promise: nil)
         }
+        guard let client else { return eventLoop.makeFailedFuture(UpstreamError(.connect, "the upstream client was shut down")) }
         return client.connect(target, on: eventLoop)
     }
 
     /// Takes back a connection whose exchange finished cleanly.
     func release(_ connection: UpstreamHTTPConnection) {
         eventLoop.preconditionInEventLoop()
-        guard !closed, connection.isReusable else { return connection.channel.close(promise: nil) }
+        guard !closed, connection.isReusable, let client else { return connection.channel.close(promise: nil) }
         connection.setReading(true)
         let target = connection.target
         connection.idleExpiry = eventLoop.scheduleTask(in: client.timeouts.poolIdle) { [weak self] in

@@ -7,3 +7,10 @@ enum StandardError {
         FileHandle.standardError.write(Data(line.utf8))
     }
 }
+
+/// Writes to standard output at once (no stdio buffering), for screens that must show now.
+enum StandardOutput {
+    static func write(_ text: String) {
+        FileHandle.standardOutput.write(Data(text.utf8))
+    }
+}

@@ -44,7 +44,7 @@ import Testing
         #expect(result.stdout.hasPrefix("codexpool 0.1.0 (OpenSSL 3."))
     }
 
-    @Test(arguments: ["serve", "check-config"])
+    @Test(arguments: ["serve", "check-config", "status", "demo"])
     func everySubcommandHasHelp(subcommand: String) async throws {
         let result = try await ChildProcess.runCodexpool([subcommand, "--help"])
         #expect(result.status == 0)
