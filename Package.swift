@@ -115,6 +115,13 @@ let package = Package(
             path: "Benchmarks/GatewayBenchmark",
             swiftSettings: strictSettings
         ),
+        // Start-up time, idle memory and memory per idle WebSocket session, codexpool and nginx as processes.
+        .executableTarget(
+            name: "FootprintBenchmark",
+            dependencies: ["UpstreamSimulator", nioCore, nioPosix],
+            path: "Benchmarks/FootprintBenchmark",
+            swiftSettings: strictSettings
+        ),
         // Helpers shared by the test targets (child processes); not part of the product.
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strictSettings),
     ]
