@@ -15,11 +15,14 @@ final class PerMessageDeflate {
     /// What this gateway offers upstream (the same as the Codex CLI offers).
     static let clientOffer = "permessage-deflate; client_max_window_bits"
 
-    private let deflater: ZlibDeflater
-    private let inflater = ZlibInflater(format: .raw)
+    private let agreement: Agreement
+    // Made at the first message each way: a compressor holds about 256 KiB of zlib state, which
+    // thousands of idle sessions should not pay for.
+    private lazy var deflater = ZlibDeflater(windowBits: agreement.ownWindowBits, resetsPerMessage: agreement.ownNoContextTakeover)
+    private lazy var inflater = ZlibInflater(format: .raw)
 
     init(_ agreement: Agreement) {
-        deflater = ZlibDeflater(windowBits: agreement.ownWindowBits, resetsPerMessage: agreement.ownNoContextTakeover)
+        self.agreement = agreement
     }
 
     func compress(_ message: ByteBuffer) -> ByteBuffer {

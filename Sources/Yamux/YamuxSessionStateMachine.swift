@@ -242,7 +242,10 @@ public struct YamuxSessionStateMachine: Sendable {
             nextPingAt = now + interval
             actions.append(.send(.ping(id, flags: .syn)))
         }
-        for (id, stream) in streams.sorted(by: { $0.key < $1.key }) {
+        // Only opening and closing streams can time out; with thousands of idle streams open,
+        // those few are picked out before any sorting (the order keeps actions deterministic).
+        let timing = streams.filter { $0.value.phase == .synSent || $0.value.phase == .localClosed }
+        for (id, stream) in timing.sorted(by: { $0.key < $1.key }) {
             let timeout: (TimeAmount, YamuxStreamError)? = switch stream.phase {
             case .synSent: (configuration.streamOpenTimeout, .openTimeout)
             case .localClosed: (configuration.streamCloseTimeout, .closeTimeout)
