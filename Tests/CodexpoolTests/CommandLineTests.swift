@@ -38,6 +38,32 @@ import Testing
         ])
     }
 
+    /// The deployment units: hardened defaults, the example configuration, and (where systemd is
+    /// installed) `systemd-analyze verify` finds nothing to complain about.
+    @Test(arguments: ["balancer", "connector"])
+    func systemdUnitIsHardenedAndValid(role: String) async throws {
+        let unit = try String(contentsOf: Self.configs.appendingPathComponent("codexpool-\(role).service"), encoding: .utf8)
+        let lines = Set(unit.split(separator: "\n").map(String.init))
+        for required in ["User=codexpool", "StateDirectory=codexpool", "StateDirectoryMode=0700", "UMask=0077", "NoNewPrivileges=yes",
+                         "ProtectSystem=strict", "ExecStart=/usr/local/bin/codexpool serve --config /etc/codexpool/\(role).yaml",
+                         "EnvironmentFile=/etc/codexpool/\(role).env", "KillSignal=SIGTERM"] {
+            #expect(lines.contains(required), "\(role) unit lacks \(required)")
+        }
+        let analyzer = URL(fileURLWithPath: "/usr/bin/systemd-analyze")
+        guard FileManager.default.isExecutableFile(atPath: analyzer.path) else { return }
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("codexpool-unit-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        // verify checks that the executable exists: point it at the one just built.
+        let copy = folder.appendingPathComponent("codexpool-\(role).service")
+        try unit.replacingOccurrences(of: "/usr/local/bin/codexpool", with: try ChildProcess.codexpoolExecutable.path).write(to: copy, atomically: true, encoding: .utf8)
+        let verify = ChildProcess(analyzer, ["verify", copy.path], mergeOutput: true)
+        try verify.start()
+        verify.closeInput()
+        #expect(await verify.exitStatus() == 0, "\(verify.standardError)")
+        #expect(verify.standardError.isEmpty, "\(verify.standardError)")
+    }
+
     @Test func versionNamesOpenSSL() async throws {
         let result = try await ChildProcess.runCodexpool(["--version"])
         #expect(result.status == 0)
