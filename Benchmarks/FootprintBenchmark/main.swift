@@ -102,7 +102,8 @@ func start(_ executable: String, _ arguments: [String], port: Int) async throws 
 /// SIGTERM for codexpool (it drains and exits); nginx in single-process mode ignores it, so SIGKILL.
 func stop(_ process: Process, kill force: Bool = false) {
     if force { kill(process.processIdentifier, SIGKILL) } else { process.terminate() }
-    process.waitUntilExit()
+    // Not waitUntilExit: on Linux it spins a core while it waits.
+    while process.isRunning { usleep(5_000) }
 }
 
 /// Resident memory of a process in KiB (VmRSS).
@@ -344,7 +345,7 @@ await closeAll(many)
 stop(connector.process)
 stop(balancer.process)
 try? simulatorInput.fileHandleForWriting.close()
-simulatorProcess.waitUntilExit()
+while simulatorProcess.isRunning { usleep(5_000) }
 
 // MARK: Report
 

@@ -91,7 +91,9 @@ let targets: [(String, Int, String, [(String, String)])] = [
 // machine is not saturated and time to first byte shows what each hop adds.
 // Phase 2, capacity: answers sent at once, every path as fast as it goes.
 var paced: [String: LoadResult] = [:], flat: [String: LoadResult] = [:]
-for (phase, interval) in [("paced", 2), ("flat", 0)] {
+// GATEWAY_BENCHMARK_ONLY=tunnel skips to the tunnel phases (for profiling them).
+let tunnelOnly = ProcessInfo.processInfo.environment["GATEWAY_BENCHMARK_ONLY"] == "tunnel"
+for (phase, interval) in [("paced", 2), ("flat", 0)] where !tunnelOnly {
     simulator.updateAccount("bench") { $0.eventIntervalMilliseconds = interval }
     for (name, port, path, headers) in targets {
         _ = try await runLoad(port: port, path: path, headers: headers, body: body, duration: 1, concurrency: concurrency)  // warm-up
@@ -147,6 +149,7 @@ try? FileManager.default.removeItem(at: folder)
 
 func ms(_ seconds: Double) -> String { String(format: "%.3f ms", seconds * 1000) }
 func ratio(_ value: Double) -> String { String(format: "%.2f×", value) }
+if !tunnelOnly {
 let direct = paced["simulator directly"]!, pool = paced["through codexpool"]!, proxy = paced["through nginx"]!
 let addedP50 = pool.ttfb(0.5) - direct.ttfb(0.5), addedP99 = pool.ttfb(0.99) - direct.ttfb(0.99)
 print("### Time to first byte, \(concurrency) concurrent paced streams")
@@ -175,6 +178,8 @@ print("- Requests/s through codexpool = \(ratio(flatPool.requestsPerSecond / fla
     + "(target ≥ 1×: **\(flatPool.requestsPerSecond >= flatNginx.requestsPerSecond ? "met" : "not met")**).")
 print("- Each response is one SSE turn of \(flatPool.bytesPerRequest) bytes in 40 events; \(Int(seconds)) s per path after a 1 s warm-up. "
     + "Simulator, proxy and load generator share the machine's cores (one event loop each; nginx with one worker).")
+
+}
 
 let own = tunnelPaced["balancer's own account"]!, tunneled = tunnelPaced["through the tunnel"]!
 let tunnelAddedP50 = tunneled.ttfb(0.5) - own.ttfb(0.5)

@@ -39,10 +39,47 @@ public final class GatewayMetrics: Sendable {
 
     private let requestsInFlight: Gauge
     private let webSocketSessionsOpen: Gauge
+    // The series touched by every request, found by their label values.
+    private let httpResponses: SeriesCache<Counter>
+    private let responses: SeriesCache<Counter>
+    private let timeToFirstByte: SeriesCache<DurationHistogram>
+    private let responseDuration: SeriesCache<DurationHistogram>
+    private let tokens: SeriesCache<Counter>
 
     public init() {
+        let registry = registry
         requestsInFlight = registry.makeGauge(descriptor: Self.name("http_requests_in_flight", help: "Proxied HTTP requests being served now."))
         webSocketSessionsOpen = registry.makeGauge(descriptor: Self.name("websocket_sessions_open", help: "Responses WebSocket sessions open now."))
+        httpResponses = SeriesCache(["route", "status", "credential", "user"]) {
+            registry.makeCounter(
+                descriptor: GatewayMetrics.name("http_responses", unit: "total", help: "HTTP responses sent to clients, by route, status, credential and user."),
+                labels: $0
+            )
+        }
+        responses = SeriesCache(["transport", "outcome", "credential", "user"]) {
+            registry.makeCounter(
+                descriptor: GatewayMetrics.name("responses", unit: "total", help: "Finished model requests (HTTP requests and WebSocket turns) by outcome."),
+                labels: $0
+            )
+        }
+        timeToFirstByte = SeriesCache(["transport"]) {
+            registry.makeDurationHistogram(
+                descriptor: GatewayMetrics.name("time_to_first_byte", unit: "seconds", help: "From the request (or response.create) to the first byte of the answer."),
+                labels: $0, buckets: GatewayMetrics.timeToFirstByteBuckets
+            )
+        }
+        responseDuration = SeriesCache(["transport"]) {
+            registry.makeDurationHistogram(
+                descriptor: GatewayMetrics.name("response_duration", unit: "seconds", help: "From the request (or response.create) to its end."),
+                labels: $0, buckets: GatewayMetrics.durationBuckets
+            )
+        }
+        tokens = SeriesCache(["credential", "user", "kind"]) {
+            registry.makeCounter(
+                descriptor: GatewayMetrics.name("tokens", unit: "total", help: "Tokens of completed responses by credential, user and kind (input includes cached input)."),
+                labels: $0
+            )
+        }
     }
 
     private static func name(_ metric: String, unit: String = "", help: String) -> MetricNameDescriptor {
@@ -53,9 +90,7 @@ public final class GatewayMetrics: Sendable {
 
     /// Every HTTP answer the gateway sends, proxied or its own (101 for WebSocket upgrades).
     func recordHTTPResponse(route: String, status: UInt, credential: String?, user: String?) {
-        registry.makeCounter(descriptor: Self.name("http_responses", unit: "total", help: "HTTP responses sent to clients, by route, status, credential and user."),
-                             labels: [("route", route), ("status", String(status)), ("credential", credential ?? ""), ("user", Self.userLabel(user))])
-            .increment()
+        httpResponses([route, String(status), credential ?? "", Self.userLabel(user)]).increment()
     }
 
     func proxiedRequestStarted() { requestsInFlight.increment() }
@@ -73,25 +108,14 @@ public final class GatewayMetrics: Sendable {
     /// One finished model request: an HTTP `/v1/...` request or one `response.create` turn of a WebSocket session.
     func recordResponse(_ transport: ResponseTransport, outcome: ResponseOutcome, credential: String?, user: String,
                         timeToFirstByte: TimeAmount?, duration: TimeAmount) {
-        registry.makeCounter(descriptor: Self.name("responses", unit: "total", help: "Finished model requests (HTTP requests and WebSocket turns) by outcome."),
-                             labels: [("transport", transport.rawValue), ("outcome", outcome.rawValue), ("credential", credential ?? ""),
-                                      ("user", Self.userLabel(user))])
-            .increment()
-        if let timeToFirstByte {
-            registry.makeDurationHistogram(descriptor: Self.name("time_to_first_byte", unit: "seconds", help: "From the request (or response.create) to the first byte of the answer."),
-                                           labels: [("transport", transport.rawValue)], buckets: Self.timeToFirstByteBuckets)
-                .record(.nanoseconds(timeToFirstByte.nanoseconds))
-        }
-        registry.makeDurationHistogram(descriptor: Self.name("response_duration", unit: "seconds", help: "From the request (or response.create) to its end."),
-                                       labels: [("transport", transport.rawValue)], buckets: Self.durationBuckets)
-            .record(.nanoseconds(duration.nanoseconds))
+        responses([transport.rawValue, outcome.rawValue, credential ?? "", Self.userLabel(user)]).increment()
+        if let timeToFirstByte { self.timeToFirstByte([transport.rawValue]).record(.nanoseconds(timeToFirstByte.nanoseconds)) }
+        responseDuration([transport.rawValue]).record(.nanoseconds(duration.nanoseconds))
     }
 
     func recordTokens(_ usage: CompletedUsage, credential: String, user: String) {
-        let descriptor = Self.name("tokens", unit: "total", help: "Tokens of completed responses by credential, user and kind (input includes cached input).")
         for (kind, count) in [("input", usage.inputTokens), ("cached_input", usage.cachedTokens), ("output", usage.outputTokens)] where count > 0 {
-            registry.makeCounter(descriptor: descriptor, labels: [("credential", credential), ("user", Self.userLabel(user)), ("kind", kind)])
-                .increment(by: Int64(count))
+            tokens([credential, Self.userLabel(user), kind]).increment(by: Int64(count))
         }
     }
 
@@ -182,5 +206,25 @@ enum MetricsRoute {
             default: return "other"
             }
         }
+    }
+}
+
+/// One metric's series by label values. The registry checks names and help text on every
+/// `make…` call; per-request updates look their series up here instead.
+private final class SeriesCache<Series: AnyObject & Sendable>: Sendable {
+    private let labelNames: [String]
+    private let make: @Sendable ([(String, String)]) -> Series
+    private let series = Mutex<[[String]: Series]>([:])
+
+    init(_ labelNames: [String], make: @escaping @Sendable ([(String, String)]) -> Series) {
+        self.labelNames = labelNames
+        self.make = make
+    }
+
+    func callAsFunction(_ values: [String]) -> Series {
+        if let found = series.withLock({ $0[values] }) { return found }
+        let created = make(Array(zip(labelNames, values)))
+        series.withLock { $0[values] = created }
+        return created
     }
 }

@@ -33,6 +33,7 @@ public final class YamuxSessionHandler: ChannelInboundHandler, RemovableChannelH
     private var timer: Scheduled<Void>?
     private var timerStopped = false
     private var needsFlush = false
+    private var flushScheduled = false
     /// Streams with data that could not go out because the connection was not writable.
     private var waitingForConnection = CircularBuffer<UInt32>()
     private var waitingIDs: Set<UInt32> = []
@@ -213,12 +214,24 @@ public final class YamuxSessionHandler: ChannelInboundHandler, RemovableChannelH
             stream.markOutputClosed()
             perform(machine.closeStream(id, now: .now()))
         }
-        flushIfNeeded()
+        flushSoon()
     }
 
     func consumed(_ stream: YamuxStreamChannel, count: Int) {
         perform(machine.consumed(stream.streamID, count: count))
-        flushIfNeeded()
+        flushSoon()
+    }
+
+    /// Flushes once the event loop has finished what it is doing now: the frames many streams
+    /// write while the loop handles one batch of readiness events (say, 64 upstream answers
+    /// arriving together) leave in one write to the connection instead of one each.
+    private func flushSoon() {
+        guard needsFlush, !flushScheduled, let context else { return }
+        flushScheduled = true
+        context.eventLoop.assumeIsolated().execute {
+            self.flushScheduled = false
+            self.flushIfNeeded()
+        }
     }
 
     /// The application closed the stream's channel: send FIN and drop whatever still arrives.

@@ -47,7 +47,8 @@ import UpstreamSimulator
         #expect(after.value("codexpool_http_responses_total", ["route": "responses", "status": "401", "user": ""]) == 1)
         #expect(after.value("codexpool_http_responses_total", ["route": "not_found", "status": "404"]) == 1)
         #expect(after.value("codexpool_http_responses_total", ["route": "responses", "status": "101", "credential": "b", "user": "alice"]) == 1)
-        #expect(after.value("codexpool_http_responses_total", ["route": "metrics", "status": "200"]) == 2)
+        // Scrapes count too (at least the two above; waiting for the close may take more).
+        #expect((after.value("codexpool_http_responses_total", ["route": "metrics", "status": "200"]) ?? 0) >= 2)
         #expect(after.value("codexpool_upstream_rate_limited_total", ["credential": "a"]) == 1)
         #expect(after.value("codexpool_failovers_total", ["credential": "a"]) == 1)
         #expect(after.value("codexpool_responses_total", ["transport": "http", "outcome": "completed", "credential": "b", "user": "alice"]) == 1)
