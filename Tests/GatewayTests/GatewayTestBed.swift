@@ -38,10 +38,12 @@ final class GatewayTestBed: Sendable {
     ///   - externals: other instances' credentials (appended after the local ones, outside the pool).
     ///   - simulator: a simulator shared with another test bed (which owns it) instead of a new one.
     ///   - pools: further balancers, over any of the credentials above.
+    ///   - port: where to listen; 0 is any free port (a restarted instance takes its old one).
     static func start(accounts: [SimulatedAccount], balancer: BalancerStrategy? = .leastUsed, users: [User] = [],
                       authFiles: [String: String] = [:], tls: InboundTLSConfiguration? = nil,
                       externals: [ExternalCredentialConfiguration] = [], simulator shared: UpstreamSimulator? = nil,
-                      pools: [BalancerDefinition] = [], metrics: MetricsConfiguration = MetricsConfiguration()) async throws -> GatewayTestBed {
+                      pools: [BalancerDefinition] = [], metrics: MetricsConfiguration = MetricsConfiguration(),
+                      port: Int = 0) async throws -> GatewayTestBed {
         let simulator = if let shared { shared } else { try await UpstreamSimulator.start(accounts: accounts, group: group) }
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("codexpool-gateway-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -62,7 +64,7 @@ final class GatewayTestBed: Sendable {
             baseURL: EndpointURL(parsing: simulator.baseURL)!, apiBaseURL: EndpointURL(parsing: "http://127.0.0.1:\(simulator.port)")!,
             usageURL: EndpointURL(parsing: simulator.usageURL)!, tokenURL: EndpointURL(parsing: simulator.tokenURL)!)
         let configuration = CodexpoolConfiguration(
-            listen: ListenAddress(host: "127.0.0.1", port: 0), tls: tls, upstream: endpoints, credentials: credentials,
+            listen: ListenAddress(host: "127.0.0.1", port: port), tls: tls, upstream: endpoints, credentials: credentials,
             users: users.map { UserConfiguration(name: $0.name, token: Secret($0.token), credential: $0.credential, allowExternalUsage: $0.allowExternalUsage) },
             metrics: metrics)
         var logger = Logger(label: "gateway-test")

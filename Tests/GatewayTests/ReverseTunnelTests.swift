@@ -29,16 +29,8 @@ import UpstreamSimulator
     static func startPair(connectorToken: String = tunnelToken, overTLS: Bool = false,
                           homeBehavior: SimulatedAccount.Behavior = .normal) async throws -> Pair {
         let certificates = TestCertificates.shared
-        let vps = SimulatedAccount(accountID: "vps", planType: "plus", fiveHourPercent: 10, weeklyPercent: 20)
         let home = SimulatedAccount(accountID: "home", planType: "pro", fiveHourPercent: 30, weeklyPercent: 40, behavior: homeBehavior)
-        let balancer = try await GatewayTestBed.start(
-            accounts: [vps, home], balancer: nil,
-            users: [.init(name: "laptop", token: "laptop-token", credential: "home", allowExternalUsage: true),
-                    .init(name: "direct", token: "direct-token", credential: "vps"),
-                    .init(name: "both", token: "both-token", credential: "both", allowExternalUsage: true)],
-            tls: overTLS ? InboundTLSConfiguration(certificatePath: certificates.serverCertificate, keyPath: certificates.serverKey) : nil,
-            externals: [ExternalCredentialConfiguration(tag: "home", token: Secret(tunnelToken), mode: .receiver)],
-            pools: [BalancerDefinition(tag: "both", members: ["vps", "home"], strategy: .leastUsed)])
+        let balancer = try await startBalancer(overTLS: overTLS, home: home)
         let scheme = overTLS ? "https://localhost" : "http://127.0.0.1"
         // The balancer wrote auth files for both accounts; only its own is configured locally.
         let connector = try await GatewayTestBed.start(
@@ -49,6 +41,21 @@ import UpstreamSimulator
                 dialHost: "127.0.0.1", tls: PeerTLSConfiguration(caPath: overTLS ? certificates.caFile : nil))],
             simulator: balancer.simulator)
         return Pair(balancer: balancer, connector: connector)
+    }
+
+    /// The balancer of the pair; `port` and `simulator` restart it where an earlier one was.
+    static func startBalancer(overTLS: Bool = false, home: SimulatedAccount = SimulatedAccount(accountID: "home", planType: "pro"),
+                              port: Int = 0, simulator: UpstreamSimulator? = nil) async throws -> GatewayTestBed {
+        let certificates = TestCertificates.shared
+        let vps = SimulatedAccount(accountID: "vps", planType: "plus", fiveHourPercent: 10, weeklyPercent: 20)
+        return try await GatewayTestBed.start(
+            accounts: [vps, home], balancer: nil,
+            users: [.init(name: "laptop", token: "laptop-token", credential: "home", allowExternalUsage: true),
+                    .init(name: "direct", token: "direct-token", credential: "vps"),
+                    .init(name: "both", token: "both-token", credential: "both", allowExternalUsage: true)],
+            tls: overTLS ? InboundTLSConfiguration(certificatePath: certificates.serverCertificate, keyPath: certificates.serverKey) : nil,
+            externals: [ExternalCredentialConfiguration(tag: "home", token: Secret(tunnelToken), mode: .receiver)],
+            simulator: simulator, pools: [BalancerDefinition(tag: "both", members: ["vps", "home"], strategy: .leastUsed)], port: port)
     }
 
     /// Waits until the condition holds (checked on every status change and every 10 ms), at most 10 s.
@@ -266,6 +273,30 @@ import UpstreamSimulator
         // The balancer's own account is untouched.
         let direct = try await pair.balancer.request(headers: [("authorization", "Bearer direct-token")], json: GatewayTestBed.turnBody)
         #expect(direct.status == 200)
+        await pair.balancer.stop()
+    }
+
+    @Test func theConnectorComesBackToARestartedBalancer() async throws {
+        let pair = try await Self.startPair()
+        try await Self.eventually { Self.isAvailable(pair.balancer, "home") }
+        let port = pair.balancer.server.port
+        // The balancer goes away (its simulator stays: the connector uses it too) …
+        await pair.balancer.server.shutdown(gracePeriod: .seconds(1))
+        try await Self.eventually { pair.connector.runtime.tunnelHealth["to-balancer"]?.online == false }
+        // … and a new one starts on the same port, knowing nothing of the old session.
+        let restarted = try await Self.startBalancer(port: port, simulator: pair.balancer.simulator)
+        #expect(restarted.server.port == port)
+        let restartedAt = ContinuousClock.now
+        try await Self.eventually { Self.isAvailable(restarted, "home") }
+        // Within the first backoff step: 2 s plus at most 50 % jitter.
+        #expect(ContinuousClock.now - restartedAt < .seconds(3.5))
+        #expect(pair.connector.runtime.tunnelHealth["to-balancer"]?.online == true)
+        #expect(pair.connector.runtime.tunnelHealth["to-balancer"]?.disconnects == 1)
+        let response = try await restarted.request(headers: [("authorization", "Bearer laptop-token")], json: GatewayTestBed.turnBody)
+        #expect(response.status == 200, "\(response.text)")
+        #expect(restarted.simulator.modelRequests.last?.accountID == "home")
+        await pair.connector.stop()
+        await restarted.stop()
         await pair.balancer.stop()
     }
 
