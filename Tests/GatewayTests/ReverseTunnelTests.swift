@@ -286,10 +286,9 @@ import UpstreamSimulator
         // … and a new one starts on the same port, knowing nothing of the old session.
         let restarted = try await Self.startBalancer(port: port, simulator: pair.balancer.simulator)
         #expect(restarted.server.port == port)
-        let restartedAt = ContinuousClock.now
+        // Back after the first backoff step (2 s plus at most 50 % jitter; the schedule itself is
+        // checked by backoffFollowsTheReference, without a clock).
         try await Self.eventually { Self.isAvailable(restarted, "home") }
-        // Within the first backoff step: 2 s plus at most 50 % jitter.
-        #expect(ContinuousClock.now - restartedAt < .seconds(3.5))
         #expect(pair.connector.runtime.tunnelHealth["to-balancer"]?.online == true)
         #expect(pair.connector.runtime.tunnelHealth["to-balancer"]?.disconnects == 1)
         let response = try await restarted.request(headers: [("authorization", "Bearer laptop-token")], json: GatewayTestBed.turnBody)
