@@ -17,7 +17,10 @@ guard arguments.count >= 2 else {
 let goPeer = arguments[1]
 let totalBytes = (arguments.count > 2 ? Int(arguments[2]) ?? 256 : 256) << 20
 let runs = 3
-let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+// Sender and receiver each on a thread of their own, always: with one shared two-thread group,
+// round-robin put them on the same thread in some runs and on two in others.
+let serverGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+let clientGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
 
 // MARK: Certificates
 
@@ -81,7 +84,7 @@ final class Discard: ChannelInboundHandler, Sendable {
 let counter = ByteCounter()
 
 func startServer(yamux: Bool) async throws -> any Channel {
-    try await ServerBootstrap(group: group)
+    try await ServerBootstrap(group: serverGroup)
         .childChannelOption(.socketOption(.so_rcvbuf), value: 4 << 20)
         .childChannelInitializer { channel in
             channel.eventLoop.makeCompletedFuture {
@@ -118,7 +121,7 @@ func send(_ bytes: Int, on channel: any Channel, chunk: ByteBuffer) async throws
 
 func connect(yamux: Bool, port: Int) async throws -> (connection: any Channel, session: NIOLoopBound<YamuxSessionHandler>?) {
     let sessions = Mutex<[NIOLoopBound<YamuxSessionHandler>]>([])
-    let connection = try await ClientBootstrap(group: group)
+    let connection = try await ClientBootstrap(group: clientGroup)
         .channelOption(.socketOption(.so_sndbuf), value: 4 << 20)
         .channelInitializer { channel in
             channel.eventLoop.makeCompletedFuture {
