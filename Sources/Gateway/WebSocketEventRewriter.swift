@@ -16,6 +16,8 @@ public enum WebSocketEventRewriter {
         case error(status: Int?)
         /// `response.completed`, with its token usage when it reports any.
         case completed(CompletedUsage?)
+        /// `response.failed` or `response.incomplete`: the turn ended without a whole answer.
+        case failed
         case other
     }
 
@@ -39,12 +41,15 @@ public enum WebSocketEventRewriter {
         case "error":
             let status = (value?["status_code"] ?? value?["status"])?.numberValue.map { Int($0) }
             return (.error(status: status), value)
+        case "response.failed", "response.incomplete":
+            return (.failed, nil)
         default:
             return (.other, nil)
         }
     }
 
-    private static let interestingTypes: [[UInt8]] = ["codex.rate_limits", "error", "response.completed"].map { Array($0.utf8) }
+    private static let interestingTypes: [[UInt8]] = ["codex.rate_limits", "error", "response.completed", "response.failed", "response.incomplete"]
+        .map { Array($0.utf8) }
     private static let typeKey = Array(#""type""#.utf8)
 
     /// Which of the interesting types the message names as `"type": "…"` anywhere; nil for none.

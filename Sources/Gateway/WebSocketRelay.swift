@@ -281,6 +281,10 @@ final class WebSocketRelay: @unchecked Sendable {
                 if request?.warmUp != true, let usage {
                     runtime.recordUsage(usage, tag: session.tag, fallbackModel: request?.model, user: session.user, weekStart: weekStart)
                 }
+            case .failed:
+                // The turn is over all the same: take it off the queue, or the next turn's
+                // completion would be booked against it.
+                if !pendingCreates.isEmpty { finishTurn(pendingCreates.removeFirst(), .upstreamError) }
             case .other:
                 break
             }

@@ -12,6 +12,8 @@ public struct SimulatedAccount: Sendable {
         case dropMidStream
         /// Start the answer, then send nothing more until the other side goes away.
         case stallMidStream
+        /// Stream the answer, then end it with `response.failed` instead of `response.completed`.
+        case failMidAnswer
         /// Answer every model request with this HTTP status and a JSON error.
         case failing(status: Int)
     }

@@ -33,6 +33,12 @@ struct SimulatedTurn {
         events.append(["type": "response.content_part.done", "item_id": itemID, "output_index": 0, "content_index": 0, "part": part])
         let item: [String: Any] = ["id": itemID, "type": "message", "status": "completed", "role": "assistant", "content": [part]]
         events.append(["type": "response.output_item.done", "output_index": 0, "item": item])
+        if account.behavior == .failMidAnswer {
+            var failed = response(status: "failed", output: [item], usage: usage(input: account.inputTokens, output: account.outputTokens))
+            failed["error"] = ["code": "server_error", "message": "The model failed to finish the answer (simulated)."]
+            events.append(["type": "response.failed", "response": failed])
+            return numbered(events)
+        }
         events.append(["type": "response.completed",
                        "response": response(status: "completed", output: [item], usage: usage(input: account.inputTokens, output: account.outputTokens))])
         return numbered(events)

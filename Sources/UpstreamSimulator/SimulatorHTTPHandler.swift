@@ -86,7 +86,7 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
             if limits.exhaustedResetAt == nil { limits.weekly.usedPercent = 100 }
             return respond(context: context, status: .tooManyRequests, json: ["error": SimulatedTurn.usageLimitError(limits, now: now)],
                            extraHeaders: limits.headers(now: now))
-        case .normal, .dropMidStream, .stallMidStream:
+        case .normal, .dropMidStream, .stallMidStream, .failMidAnswer:
             guard account.rateLimits.limitReached else { return nil }
             return respond(context: context, status: .tooManyRequests, json: ["error": SimulatedTurn.usageLimitError(account.rateLimits, now: now)],
                            extraHeaders: account.rateLimits.headers(now: now))

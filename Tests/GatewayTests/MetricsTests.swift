@@ -93,6 +93,34 @@ import UpstreamSimulator
         #expect(after.value("codexpool_responses_total", ["outcome": "completed"]) == nil)
     }
 
+    /// `response.failed` ends a turn: counted as an upstream error over HTTP and WebSocket, and the
+    /// WebSocket's next turn is booked as itself, not against the failed one.
+    @Test func classifiesFailedAnswers() async throws {
+        let bed = try await GatewayTestBed.start(accounts: [SimulatedAccount(accountID: "a", behavior: .failMidAnswer)], balancer: nil)
+        defer { Task { await bed.stop() } }
+        await waitForData(bed, tags: ["a"])
+        let http = try await bed.request(json: GatewayTestBed.turnBody)
+        #expect(http.status == 200)
+        #expect(http.text.contains("response.failed"))
+
+        let client = try await TestWebSocketClient.connect(port: bed.server.port, headers: [("session-id", "ws")])
+        defer { client.close() }
+        try await client.send(WebSocketProxyTests.prewarm)
+        let warm = await client.messages(through: "response.completed")
+        let prewarmID = try #require((warm.last?["response"] as? [String: Any])?["id"] as? String)
+        try await client.send(WebSocketProxyTests.turn(after: prewarmID))
+        #expect(await client.messages(through: "response.failed").last?["type"] as? String == "response.failed")
+        bed.simulator.updateAccount("a") { $0.behavior = .normal }
+        try await client.send(WebSocketProxyTests.turn(after: prewarmID))
+        #expect(await client.messages(through: "response.completed").last?["type"] as? String == "response.completed")
+
+        let after = try await scrape(bed)
+        #expect(after.value("codexpool_responses_total", ["transport": "http", "outcome": "upstream_error"]) == 1)
+        #expect(after.value("codexpool_responses_total", ["transport": "websocket", "outcome": "upstream_error"]) == 1)
+        #expect(after.value("codexpool_responses_total", ["transport": "websocket", "outcome": "completed"]) == 1)
+        #expect(after.value("codexpool_responses_total", ["transport": "http", "outcome": "completed"]) == nil)
+    }
+
     @Test func aMetricsTokenGuardsTheEndpointAndNoSecretLeaks() async throws {
         let bed = try await GatewayTestBed.start(accounts: [SimulatedAccount(accountID: "a")], users: [Self.alice],
                                                  metrics: MetricsConfiguration(token: Secret("scrape-secret")))

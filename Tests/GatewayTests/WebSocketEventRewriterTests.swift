@@ -18,6 +18,10 @@ import Testing
         #expect(spaced == WebSocketEventRewriter.Kind.error(status: 429))
         #expect(kind(#"{"status_code":429,"type":"error"}"#) == WebSocketEventRewriter.Kind.error(status: 429))
         #expect(kind(#"{"type":"codex.rate_limits","rate_limits":{}}"#) == WebSocketEventRewriter.Kind.rateLimits)
+        #expect(kind(#"{"type":"response.failed","response":{"status":"failed","error":{"code":"server_error"}}}"#) == WebSocketEventRewriter.Kind.failed)
+        #expect(kind(#"{"response":{"status":"incomplete"},"type":"response.incomplete"}"#) == WebSocketEventRewriter.Kind.failed)
+        // A nested "response.failed" is not the event's type.
+        #expect(kind(#"{"type":"response.output_text.delta","delta":"response.failed","item":{"type":"response.failed"}}"#) == WebSocketEventRewriter.Kind.other)
     }
 
     @Test func ignoresTypesThatAreNotTopLevel() {
