@@ -90,7 +90,7 @@ let package = Package(
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "PoolCore"], swiftSettings: strictSettings),
         .testTarget(
             name: "GatewayTests",
-            dependencies: ["Gateway", "Configuration", "PoolCore", "OpenSSLTLS", "UpstreamSimulator", "TestSupport", nioCore, nioHTTP1, nioPosix, nioWebSocket, logging],
+            dependencies: ["Gateway", "Configuration", "PoolCore", "OpenSSLTLS", "UpstreamSimulator", "TestSupport", "Yamux", nioCore, nioHTTP1, nioPosix, nioWebSocket, logging],
             // The Go side of the reverse-handshake interop tests, built by the tests with `go build`.
             exclude: ["GoReversePeer"],
             swiftSettings: strictSettings

@@ -7,6 +7,7 @@ public import NIOPosix
 public import OpenSSLTLS
 public import PoolCore
 import Synchronization
+public import Yamux
 
 /// Everything the gateway's connections share: the pool, the credentials' token sources, the
 /// users, usage statistics, interruptions and status notifications. Thread-safe; the
@@ -29,6 +30,8 @@ public final class GatewayRuntime: Sendable {
     private let pool: Mutex<CredentialPool>
     private let recorders: [String: UsageRecorder]
     let upstreamTLSContext: OpenSSLContext?
+    /// Yamux settings of reverse tunnels (both roles): the reference's unless a test shortens them.
+    public let tunnelSettings: YamuxConfiguration
     let pollState = Mutex<(inFlight: Set<String>, lastReload: [String: Date])>(([], [:]))
 
     /// How often a local credential's usage is polled when nothing else updates it.
@@ -37,13 +40,14 @@ public final class GatewayRuntime: Sendable {
     public init(configuration: CodexpoolConfiguration, logger: Logger, clock: any PoolClock = SystemClock(),
                 eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
                 upstream: UpstreamClient = UpstreamClient(), upstreamTLS: OpenSSLContext? = nil,
-                fileStore: any CredentialFileStore = FileSystemCredentialStore()) {
+                fileStore: any CredentialFileStore = FileSystemCredentialStore(), tunnelSettings: YamuxConfiguration = YamuxConfiguration()) {
         self.configuration = configuration
         self.logger = logger
         self.clock = clock
         self.upstream = upstream
         self.eventLoopGroup = eventLoopGroup
         upstreamTLSContext = upstreamTLS
+        self.tunnelSettings = tunnelSettings
         var states: [CredentialState] = []
         var balancers: [BalancerDefinition] = []
         var backends: [String: CredentialBackend] = [:]

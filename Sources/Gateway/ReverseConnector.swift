@@ -102,7 +102,7 @@ final class ReverseConnector: Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
                     if let tls = target.tls { try sync.addHandler(OpenSSLHandler(context: tls, serverName: target.serverName)) }
-                    try sync.addHandler(ReverseUpgradeHandler(request: request, ready: ready, serveStream: serveStream) {
+                    try sync.addHandler(ReverseUpgradeHandler(request: request, ready: ready, settings: runtime.tunnelSettings, serveStream: serveStream) {
                         runtime.recordRoundTrip(tag, $0)
                     })
                 }
@@ -160,16 +160,18 @@ final class ReverseUpgradeHandler: ChannelInboundHandler, RemovableChannelHandle
     private let request: String
     private let ready: EventLoopPromise<Void>
     private let serveStream: @Sendable (any Channel) throws -> Void
+    private let settings: YamuxConfiguration
     private let roundTrip: @Sendable (TimeAmount) -> Void
     private var received = ByteBuffer()
     private var done = false
     /// An answer head larger than this is not a 101 from a receiver.
     static let headLimit = 16 * 1024
 
-    init(request: String, ready: EventLoopPromise<Void>, serveStream: @escaping @Sendable (any Channel) throws -> Void,
+    init(request: String, ready: EventLoopPromise<Void>, settings: YamuxConfiguration, serveStream: @escaping @Sendable (any Channel) throws -> Void,
          roundTrip: @escaping @Sendable (TimeAmount) -> Void) {
         self.request = request
         self.ready = ready
+        self.settings = settings
         self.serveStream = serveStream
         self.roundTrip = roundTrip
     }
@@ -204,7 +206,7 @@ final class ReverseUpgradeHandler: ChannelInboundHandler, RemovableChannelHandle
         }
         done = true
         let serveStream = serveStream
-        let session = YamuxSessionHandler(role: .server, inboundStreamInitializer: { stream in
+        let session = YamuxSessionHandler(role: .server, configuration: settings, inboundStreamInitializer: { stream in
             stream.eventLoop.makeCompletedFuture { try serveStream(stream) }
         })
         do {

@@ -219,7 +219,7 @@ extension GatewayRuntime {
     /// below them (just above TLS) and consumes everything.
     func takeOverReverseConnection(_ channel: any Channel, tag: String) throws {
         let sync = channel.pipeline.syncOperations
-        let session = YamuxSessionHandler(role: .client, inboundStreamInitializer: nil)
+        let session = YamuxSessionHandler(role: .client, configuration: tunnelSettings, inboundStreamInitializer: nil)
         let position: ChannelPipeline.SynchronousOperations.Position =
             (try? sync.handler(type: OpenSSLHandler.self)).map { .after($0) } ?? .first
         try sync.addHandler(session, position: position)

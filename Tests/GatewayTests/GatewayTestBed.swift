@@ -10,6 +10,7 @@ import PoolCore
 import TestSupport
 import Testing
 import UpstreamSimulator
+import Yamux
 
 /// A simulator, auth.json files for its accounts, and a gateway in front of them, all on
 /// loopback in the test process.
@@ -43,7 +44,7 @@ final class GatewayTestBed: Sendable {
                       authFiles: [String: String] = [:], tls: InboundTLSConfiguration? = nil,
                       externals: [ExternalCredentialConfiguration] = [], simulator shared: UpstreamSimulator? = nil,
                       pools: [BalancerDefinition] = [], metrics: MetricsConfiguration = MetricsConfiguration(),
-                      port: Int = 0) async throws -> GatewayTestBed {
+                      port: Int = 0, tunnelSettings: YamuxConfiguration = YamuxConfiguration()) async throws -> GatewayTestBed {
         let simulator = if let shared { shared } else { try await UpstreamSimulator.start(accounts: accounts, group: group) }
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("codexpool-gateway-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -69,7 +70,7 @@ final class GatewayTestBed: Sendable {
             metrics: metrics)
         var logger = Logger(label: "gateway-test")
         logger.logLevel = ProcessInfo.processInfo.environment["GATEWAY_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
-        let runtime = GatewayRuntime(configuration: configuration, logger: logger, eventLoopGroup: group)
+        let runtime = GatewayRuntime(configuration: configuration, logger: logger, eventLoopGroup: group, tunnelSettings: tunnelSettings)
         await runtime.start()
         let server = try await GatewayServer.start(runtime: runtime)
         let clientTLS = tls == nil ? nil : try OpenSSLContext.client(TLSClientConfiguration(caFilePath: TestCertificates.shared.caFile))

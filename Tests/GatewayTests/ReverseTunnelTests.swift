@@ -8,6 +8,7 @@ import PoolCore
 import Testing
 import TestSupport
 import UpstreamSimulator
+import Yamux
 
 /// A balancer (receiver) and a connector, two gateways in this process, sharing one simulator:
 /// the connector dials the balancer and serves its requests with the home account.
@@ -26,11 +27,11 @@ import UpstreamSimulator
 
     /// The balancer has `vps` and the receiver credential `home`; user `laptop` is served by `home`
     /// only, `direct` by `vps` only, and `both` by a least-used pool over the two.
-    static func startPair(connectorToken: String = tunnelToken, overTLS: Bool = false,
-                          homeBehavior: SimulatedAccount.Behavior = .normal) async throws -> Pair {
+    static func startPair(connectorToken: String = tunnelToken, overTLS: Bool = false, homeBehavior: SimulatedAccount.Behavior = .normal,
+                          tunnelSettings: YamuxConfiguration = YamuxConfiguration()) async throws -> Pair {
         let certificates = TestCertificates.shared
         let home = SimulatedAccount(accountID: "home", planType: "pro", fiveHourPercent: 30, weeklyPercent: 40, behavior: homeBehavior)
-        let balancer = try await startBalancer(overTLS: overTLS, home: home)
+        let balancer = try await startBalancer(overTLS: overTLS, home: home, tunnelSettings: tunnelSettings)
         let scheme = overTLS ? "https://localhost" : "http://127.0.0.1"
         // The balancer wrote auth files for both accounts; only its own is configured locally.
         let connector = try await GatewayTestBed.start(
@@ -39,13 +40,14 @@ import UpstreamSimulator
             externals: [ExternalCredentialConfiguration(
                 tag: "to-balancer", token: Secret(connectorToken), mode: .connector(EndpointURL(parsing: "\(scheme):\(balancer.server.port)")!),
                 dialHost: "127.0.0.1", tls: PeerTLSConfiguration(caPath: overTLS ? certificates.caFile : nil))],
-            simulator: balancer.simulator)
+            simulator: balancer.simulator, tunnelSettings: tunnelSettings)
         return Pair(balancer: balancer, connector: connector)
     }
 
     /// The balancer of the pair; `port` and `simulator` restart it where an earlier one was.
     static func startBalancer(overTLS: Bool = false, home: SimulatedAccount = SimulatedAccount(accountID: "home", planType: "pro"),
-                              port: Int = 0, simulator: UpstreamSimulator? = nil) async throws -> GatewayTestBed {
+                              port: Int = 0, simulator: UpstreamSimulator? = nil,
+                              tunnelSettings: YamuxConfiguration = YamuxConfiguration()) async throws -> GatewayTestBed {
         let certificates = TestCertificates.shared
         let vps = SimulatedAccount(accountID: "vps", planType: "plus", fiveHourPercent: 10, weeklyPercent: 20)
         return try await GatewayTestBed.start(
@@ -55,7 +57,8 @@ import UpstreamSimulator
                     .init(name: "both", token: "both-token", credential: "both", allowExternalUsage: true)],
             tls: overTLS ? InboundTLSConfiguration(certificatePath: certificates.serverCertificate, keyPath: certificates.serverKey) : nil,
             externals: [ExternalCredentialConfiguration(tag: "home", token: Secret(tunnelToken), mode: .receiver)],
-            simulator: simulator, pools: [BalancerDefinition(tag: "both", members: ["vps", "home"], strategy: .leastUsed)], port: port)
+            simulator: simulator, pools: [BalancerDefinition(tag: "both", members: ["vps", "home"], strategy: .leastUsed)], port: port,
+            tunnelSettings: tunnelSettings)
     }
 
     /// Waits until the condition holds (checked on every status change and every 10 ms), at most 10 s.
@@ -274,6 +277,28 @@ import UpstreamSimulator
         let direct = try await pair.balancer.request(headers: [("authorization", "Bearer direct-token")], json: GatewayTestBed.turnBody)
         #expect(direct.status == 200)
         await pair.balancer.stop()
+    }
+
+    /// Keepalive round trips reach the operator on both sides: health, detailed status, metrics.
+    @Test func keepaliveRoundTripsAreReported() async throws {
+        var settings = YamuxConfiguration()
+        settings.keepAliveInterval = .milliseconds(20)
+        let pair = try await Self.startPair(tunnelSettings: settings)
+        try await Self.eventually {
+            pair.balancer.runtime.tunnelHealth["home"]?.lastRoundTrip != nil && pair.connector.runtime.tunnelHealth["to-balancer"]?.lastRoundTrip != nil
+        }
+        let detail = try await pair.balancer.request(.GET, "/ocm/v1/status?detail=true", headers: [("authorization", "Bearer both-token")])
+        let status = try #require(try JSONSerialization.jsonObject(with: Data(detail.text.utf8)) as? [String: Any])
+        let home = try #require((status["credentials"] as? [[String: Any]])?.first { $0["tag"] as? String == "home" })
+        let tunnel = try #require(home["tunnel"] as? [String: Any])
+        #expect(tunnel["online"] as? Bool == true)
+        #expect((tunnel["round_trip_ms"] as? Double ?? -1) >= 0)
+        for (bed, tag) in [(pair.balancer, "home"), (pair.connector, "to-balancer")] {
+            let metrics = try PrometheusText(String(decoding: bed.runtime.metricsExposition(), as: UTF8.self))
+            #expect((metrics.value("codexpool_tunnel_round_trip_seconds", ["credential": tag]) ?? -1) >= 0, "\(tag)")
+            #expect(metrics.value("codexpool_tunnel_up", ["credential": tag]) == 1)
+        }
+        await pair.stop()
     }
 
     @Test func theConnectorComesBackToARestartedBalancer() async throws {
