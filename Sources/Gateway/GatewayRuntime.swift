@@ -88,7 +88,7 @@ public final class GatewayRuntime: Sendable {
             }
         }
         self.backends = backends
-        reverseTunnels = ReverseTunnels(tokens: reverseTokens)
+        reverseTunnels = ReverseTunnels(tokens: reverseTokens, streamReadTimeout: upstream.timeouts.read)
         self.peerWatchers = peerWatchers
         self.recorders = recorders
         pool = Mutex(CredentialPool(credentials: states, balancers: balancers))

@@ -118,7 +118,7 @@ final class HTTPProxyExchange: UpstreamResponseDelegate, @unchecked Sendable {
             .flatMap { [self] plan -> EventLoopFuture<any UpstreamExchangeConnection> in
                 self.plan = plan
                 if let tunnel = plan.tunnelTag {
-                    return runtime.reverseTunnels.openConnection(tunnel, readTimeout: runtime.upstream.timeouts.read, on: eventLoop)
+                    return runtime.reverseTunnels.openConnection(tunnel, on: eventLoop)
                 }
                 let pool = runtime.upstream.pool(for: eventLoop)
                 return pool.acquire(plan.target).map { PooledUpstreamConnection($0, pool: pool) }

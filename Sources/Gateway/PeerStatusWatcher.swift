@@ -38,9 +38,9 @@ final class PeerStatusExchange: Sendable {
         switch runtime.backends[tag] {
         case .forward(let url, let target, let token) where runtime.reverseTunnels.session(for: tag) == nil:
             opened = runtime.upstream.connect(target, on: eventLoop)
-                .map { (OneShotUpstreamConnection($0, callerLoop: eventLoop), target.hostHeader, url.path + path, token) }
+                .map { (CrossLoopUpstreamConnection($0, callerLoop: eventLoop), target.hostHeader, url.path + path, token) }
         case .forward(_, _, let token), .receiver(let token):
-            opened = runtime.reverseTunnels.openConnection(tag, readTimeout: runtime.upstream.timeouts.read, on: eventLoop)
+            opened = runtime.reverseTunnels.openConnection(tag, on: eventLoop)
                 .map { ($0, UpstreamTarget.reverseProxy.hostHeader, path, token) }
         case .local, nil:
             exchange.finish(.fatal("\(tag) is not an external credential"))

@@ -14,6 +14,9 @@ final class ReverseTunnels: Sendable {
         let id: UInt64
         let channel: any Channel
         let handler: NIOLoopBound<YamuxSessionHandler>
+        /// HTTP streams between exchanges, reused like keep-alive connections (the reference's Go
+        /// client does the same through its http.Transport): no stream set-up per request.
+        let streams: UpstreamConnectionPool
     }
 
     private let sessions = Mutex<(current: [String: Session], nextID: UInt64)>(([:], 0))
@@ -21,9 +24,13 @@ final class ReverseTunnels: Sendable {
     /// The receiver credentials' tokens, for the handshake; connector-mode credentials do not
     /// accept sessions (§6.2).
     let tokens: [(tag: String, token: Secret)]
+    private let streamReadTimeout: TimeAmount
+    /// Idle streams are closed after this long.
+    static let streamIdleTimeout: TimeAmount = .seconds(60)
 
-    init(tokens: [(tag: String, token: Secret)]) {
+    init(tokens: [(tag: String, token: Secret)], streamReadTimeout: TimeAmount) {
         self.tokens = tokens
+        self.streamReadTimeout = streamReadTimeout
     }
 
     /// The credential whose token this is.
@@ -34,11 +41,26 @@ final class ReverseTunnels: Sendable {
     /// Makes this the credential's session. Returns its id, which `detach` needs, and the
     /// session it replaces, for the caller to close.
     func attach(_ tag: String, channel: any Channel, handler: NIOLoopBound<YamuxSessionHandler>) -> (id: UInt64, replaced: Session?) {
-        sessions.withLock { state in
+        let streams = Self.streamPool(channel: channel, handler: handler, readTimeout: streamReadTimeout)
+        channel.closeFuture.whenComplete { _ in streams.closeAll() }
+        return sessions.withLock { state in
             state.nextID += 1
             let replaced = state.current[tag]
-            state.current[tag] = Session(id: state.nextID, channel: channel, handler: handler)
+            state.current[tag] = Session(id: state.nextID, channel: channel, handler: handler, streams: streams)
             return (state.nextID, replaced)
+        }
+    }
+
+    private static func streamPool(channel: any Channel, handler: NIOLoopBound<YamuxSessionHandler>, readTimeout: TimeAmount) -> UpstreamConnectionPool {
+        UpstreamConnectionPool(eventLoop: channel.eventLoop, idleTimeout: streamIdleTimeout) { _ in
+            do {
+                return try handler.value.openStream { stream in
+                    stream.eventLoop.makeCompletedFuture { try UpstreamClient.addHTTPClientPipeline(to: stream, readTimeout: readTimeout) }
+                }
+                .flatMapThrowing { stream in try UpstreamHTTPConnection(channel: stream, target: .reverseProxy) }
+            } catch {
+                return channel.eventLoop.makeFailedFuture(error)
+            }
         }
     }
 
@@ -80,15 +102,18 @@ final class ReverseTunnels: Sendable {
         .flatMapErrorThrowing { error in throw UpstreamError(.connect, "cannot open a stream to the connector of \(tag): \(error)") }
     }
 
-    /// A new stream on the credential's session, set up as an HTTP/1.1 client connection and
-    /// handed to `eventLoop` (the caller's), whatever loop the session runs on.
-    func openConnection(_ tag: String, readTimeout: TimeAmount, on eventLoop: any EventLoop) -> EventLoopFuture<any UpstreamExchangeConnection> {
-        openStream(tag, on: eventLoop) { stream in
-            stream.eventLoop.makeCompletedFuture { try UpstreamClient.addHTTPClientPipeline(to: stream, readTimeout: readTimeout) }
+    /// An HTTP/1.1 stream on the credential's session — an idle one, or a new one — handed to
+    /// `eventLoop` (the caller's), whatever loop the session runs on; it returns to the session
+    /// after a clean exchange.
+    func openConnection(_ tag: String, on eventLoop: any EventLoop) -> EventLoopFuture<any UpstreamExchangeConnection> {
+        guard let session = session(for: tag) else {
+            return eventLoop.makeFailedFuture(UpstreamError(.connect, "reverse connection not established for \(tag)"))
         }
-        .flatMapThrowing { stream in try UpstreamHTTPConnection(channel: stream, target: .reverseProxy) }
-        .hop(to: eventLoop)
-        .map { OneShotUpstreamConnection($0, callerLoop: eventLoop) }
+        let pool = session.streams
+        return pool.eventLoop.flatSubmit { pool.acquire(.reverseProxy) }
+            .flatMapErrorThrowing { error in throw UpstreamError(.connect, "cannot open a stream to the connector of \(tag): \(error)") }
+            .hop(to: eventLoop)
+            .map { CrossLoopUpstreamConnection($0, callerLoop: eventLoop) { pool.release($0) } }
     }
 }
 
@@ -128,24 +153,27 @@ final class PooledUpstreamConnection: UpstreamExchangeConnection {
     func discardUnused() { pool.release(connection) }
 }
 
-/// A connection that carries one exchange and is closed after it: a tunnel stream, or a
-/// dedicated socket for a long-lived status stream. It may live on another event loop than the
-/// exchange (a tunnel stream is on its session's): calls go over to that loop and response
-/// callbacks come back, in order, to the exchange's.
-final class OneShotUpstreamConnection: UpstreamExchangeConnection {
+/// A connection that may live on another event loop than its exchange (a tunnel stream is on
+/// its session's): calls go over to that loop and response callbacks come back, in order, to
+/// the exchange's. After a clean exchange it goes where `afterUse` says: back to its pool, or
+/// closed (a dedicated socket for a long-lived status stream).
+final class CrossLoopUpstreamConnection: UpstreamExchangeConnection {
     private let connection: UpstreamHTTPConnection
     private let callerLoop: any EventLoop
+    private let afterUse: @Sendable (UpstreamHTTPConnection) -> Void
 
-    init(_ connection: UpstreamHTTPConnection, callerLoop: any EventLoop) {
+    init(_ connection: UpstreamHTTPConnection, callerLoop: any EventLoop,
+         afterUse: @escaping @Sendable (UpstreamHTTPConnection) -> Void = { $0.channel.close(promise: nil) }) {
         self.connection = connection
         self.callerLoop = callerLoop
+        self.afterUse = afterUse
     }
 
     func execute(_ head: HTTPRequestHead, body: ByteBuffer?, delegate: any UpstreamResponseDelegate) {
         let relay = DelegateRelay(NIOLoopBound(delegate, eventLoop: callerLoop))
-        let connection = connection
+        let (connection, afterUse) = (connection, afterUse)
         connection.channel.eventLoop.execute {
-            connection.execute(head, body: body, delegate: relay) { $0.channel.close(promise: nil) }
+            connection.execute(head, body: body, delegate: relay) { afterUse($0) }
         }
     }
 
@@ -159,7 +187,8 @@ final class OneShotUpstreamConnection: UpstreamExchangeConnection {
     }
 
     func discardUnused() {
-        connection.channel.close(promise: nil)
+        let (connection, afterUse) = (connection, afterUse)
+        connection.channel.eventLoop.execute { afterUse(connection) }
     }
 }
 

@@ -33,7 +33,9 @@ public final class UpstreamClient: Sendable {
         pools.withLock { pools in
             let key = ObjectIdentifier(eventLoop)
             if let pool = pools[key] { return pool }
-            let pool = UpstreamConnectionPool(eventLoop: eventLoop, client: self)
+            let pool = UpstreamConnectionPool(eventLoop: eventLoop, idleTimeout: timeouts.poolIdle) { [weak self] target in
+                self?.connect(target, on: eventLoop)
+            }
             pools[key] = pool
             return pool
         }
@@ -104,18 +106,22 @@ public final class UpstreamClient: Sendable {
     }
 }
 
-/// The idle connections of one event loop.
+/// The idle connections of one event loop: sockets to upstream origins, or the streams of one
+/// reverse tunnel.
 final class UpstreamConnectionPool: @unchecked Sendable {
     // Touched only on `eventLoop`.
     let eventLoop: any EventLoop
-    /// Weak: a client may be dropped (a command's last request) while an exchange still ends here.
-    private weak var client: UpstreamClient?
+    private let idleTimeout: TimeAmount
+    /// Makes a new connection; nil once its maker is gone (a client may be dropped — a command's
+    /// last request — while an exchange still ends here).
+    private let connect: (UpstreamTarget) -> EventLoopFuture<UpstreamHTTPConnection>?
     private var idle: [UpstreamTarget: [UpstreamHTTPConnection]] = [:]
     private var closed = false
 
-    init(eventLoop: any EventLoop, client: UpstreamClient) {
+    init(eventLoop: any EventLoop, idleTimeout: TimeAmount, connect: @escaping (UpstreamTarget) -> EventLoopFuture<UpstreamHTTPConnection>?) {
         self.eventLoop = eventLoop
-        self.client = client
+        self.idleTimeout = idleTimeout
+        self.connect = connect
     }
 
     /// A connection to `target`: the most recently used idle one, or a new one.
@@ -127,17 +133,17 @@ final class UpstreamConnectionPool: @unchecked Sendable {
             if connection.isReusable { return eventLoop.makeSucceededFuture(connection) }
             connection.channel.close(promise: nil)
         }
-        guard let client else { return eventLoop.makeFailedFuture(UpstreamError(.connect, "the upstream client was shut down")) }
-        return client.connect(target, on: eventLoop)
+        guard !closed, let connecting = connect(target) else { return eventLoop.makeFailedFuture(UpstreamError(.connect, "the connection pool was shut down")) }
+        return connecting
     }
 
     /// Takes back a connection whose exchange finished cleanly.
     func release(_ connection: UpstreamHTTPConnection) {
         eventLoop.preconditionInEventLoop()
-        guard !closed, connection.isReusable, let client else { return connection.channel.close(promise: nil) }
+        guard !closed, connection.isReusable else { return connection.channel.close(promise: nil) }
         connection.setReading(true)
         let target = connection.target
-        connection.idleExpiry = eventLoop.scheduleTask(in: client.timeouts.poolIdle) { [weak self] in
+        connection.idleExpiry = eventLoop.scheduleTask(in: idleTimeout) { [weak self] in
             self?.idle[target]?.removeAll { $0 === connection }
             connection.channel.close(promise: nil)
         }

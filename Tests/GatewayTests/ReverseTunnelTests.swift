@@ -279,6 +279,29 @@ import Yamux
         await pair.balancer.stop()
     }
 
+    /// Sequential requests share one stream, as keep-alive requests share a connection.
+    @Test func requestsReuseIdleStreams() async throws {
+        let pair = try await Self.startPair()
+        // Available, and its status stream (a stream of its own, open for good) delivering.
+        try await Self.eventually {
+            Self.isAvailable(pair.balancer, "home") && pair.balancer.runtime.credentialStates.first { $0.tag == "home" }?.usage.hasData == true
+        }
+        let session = try #require(pair.balancer.runtime.reverseTunnels.session(for: "home"))
+        func openStreams() async throws -> Int {
+            try await session.channel.eventLoop.submit { session.handler.value.openStreamCount }.get()
+        }
+        let before = try await openStreams()
+        for turn in 0..<3 {
+            let response = try await pair.balancer.request(headers: [("authorization", "Bearer laptop-token"), ("session-id", "reuse")],
+                                                           json: GatewayTestBed.turnBody)
+            #expect(response.status == 200, "turn \(turn): \(response.text)")
+        }
+        // One stream served all three and waits, idle, for the next.
+        #expect(try await openStreams() == before + 1)
+        #expect(pair.balancer.simulator.modelRequests.filter { $0.accountID == "home" }.count == 3)
+        await pair.stop()
+    }
+
     /// Keepalive round trips reach the operator on both sides: health, detailed status, metrics.
     @Test func keepaliveRoundTripsAreReported() async throws {
         var settings = YamuxConfiguration()
