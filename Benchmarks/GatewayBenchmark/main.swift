@@ -93,12 +93,20 @@ let targets: [(String, Int, String, [(String, String)])] = [
 var paced: [String: LoadResult] = [:], flat: [String: LoadResult] = [:]
 // GATEWAY_BENCHMARK_ONLY=tunnel skips to the tunnel phases (for profiling them).
 let tunnelOnly = ProcessInfo.processInfo.environment["GATEWAY_BENCHMARK_ONLY"] == "tunnel"
+// The paths take turns, one second each, for `seconds` rounds: this machine's speed drifts over
+// minutes, and back-to-back blocks per path compared different machine states.
+let rounds = max(1, Int(seconds.rounded()))
 for (phase, interval) in [("paced", 2), ("flat", 0)] where !tunnelOnly {
     simulator.updateAccount("bench") { $0.eventIntervalMilliseconds = interval }
-    for (name, port, path, headers) in targets {
+    for (_, port, path, headers) in targets {
         _ = try await runLoad(port: port, path: path, headers: headers, body: body, duration: 1, concurrency: concurrency)  // warm-up
-        let result = try await runLoad(port: port, path: path, headers: headers, body: body, duration: seconds, concurrency: concurrency)
-        if phase == "paced" { paced[name] = result } else { flat[name] = result }
+    }
+    for _ in 0..<rounds {
+        for (name, port, path, headers) in targets {
+            let result = try await runLoad(port: port, path: path, headers: headers, body: body, duration: 1, concurrency: concurrency,
+                                           stagger: phase == "paced" ? .milliseconds(80) : .zero)
+            if phase == "paced" { paced[name] = paced[name]?.merged(with: result) ?? result } else { flat[name] = flat[name]?.merged(with: result) ?? result }
+        }
     }
 }
 nginx.terminate()
@@ -132,10 +140,15 @@ while balancerRuntime.tunnelHealth["home"]?.online != true { try await Task.slee
 simulator.updateAccount("bench") { $0.eventIntervalMilliseconds = 2 }
 let tunnelTargets: [(String, String)] = [("balancer's own account", "own-token"), ("through the tunnel", "tunnel-token")]
 var tunnelPaced: [String: LoadResult] = [:]
-for (name, token) in tunnelTargets {
-    let headers = [("authorization", "Bearer \(token)")]
-    _ = try await runLoad(port: balancer.port, path: "/v1/responses", headers: headers, body: body, duration: 1, concurrency: concurrency)
-    tunnelPaced[name] = try await runLoad(port: balancer.port, path: "/v1/responses", headers: headers, body: body, duration: seconds, concurrency: concurrency)
+for (_, token) in tunnelTargets {
+    _ = try await runLoad(port: balancer.port, path: "/v1/responses", headers: [("authorization", "Bearer \(token)")], body: body, duration: 1, concurrency: concurrency)
+}
+for _ in 0..<rounds {
+    for (name, token) in tunnelTargets {
+        let result = try await runLoad(port: balancer.port, path: "/v1/responses", headers: [("authorization", "Bearer \(token)")], body: body,
+                                       duration: 1, concurrency: concurrency, stagger: .milliseconds(80))
+        tunnelPaced[name] = tunnelPaced[name]?.merged(with: result) ?? result
+    }
 }
 let manyStreams = 1000
 let many = try await runLoad(port: balancer.port, path: "/v1/responses", headers: [("authorization", "Bearer tunnel-token")], body: body,
@@ -176,7 +189,7 @@ for (name, _, _, _) in targets {
 print("")
 print("- Requests/s through codexpool = \(ratio(flatPool.requestsPerSecond / flatNginx.requestsPerSecond)) nginx's "
     + "(target ≥ 1×: **\(flatPool.requestsPerSecond >= flatNginx.requestsPerSecond ? "met" : "not met")**).")
-print("- Each response is one SSE turn of \(flatPool.bytesPerRequest) bytes in 40 events; \(Int(seconds)) s per path after a 1 s warm-up. "
+print("- Each response is one SSE turn of \(flatPool.bytesPerRequest) bytes in 40 events; \(rounds) rounds of 1 s per path, the paths taking turns, after a 1 s warm-up each. "
     + "Simulator, proxy and load generator share the machine's cores (one event loop each; nginx with one worker).")
 
 }
@@ -219,6 +232,12 @@ struct LoadResult {
     var mebibytesPerSecond: Double { Double(bytes) / duration / 1_048_576 }
     var bytesPerRequest: Int { requests > 0 ? bytes / requests : 0 }
 
+    /// Two measurements of the same path as one.
+    func merged(with other: LoadResult) -> LoadResult {
+        LoadResult(firstByteLatencies: firstByteLatencies + other.firstByteLatencies, requests: requests + other.requests, bytes: bytes + other.bytes,
+                   duration: duration + other.duration, failures: failures + other.failures)
+    }
+
     func ttfb(_ quantile: Double) -> Double {
         let sorted = firstByteLatencies.sorted()
         guard !sorted.isEmpty else { return .nan }
@@ -231,7 +250,11 @@ final class Tally: Sendable {
 }
 
 /// `concurrency` connections, each sending the request again as soon as the previous answer ended.
-func runLoad(port: Int, path: String, headers: [(String, String)], body: String, duration: Double, concurrency: Int) async throws -> LoadResult {
+/// - Parameter stagger: each connection's first request waits a random part of this, so paced
+///   turns do not all start (and keep starting) in the same millisecond, which no real set of
+///   Codex sessions does.
+func runLoad(port: Int, path: String, headers: [(String, String)], body: String, duration: Double, concurrency: Int,
+             stagger: TimeAmount = .zero) async throws -> LoadResult {
     let tally = Tally()
     let deadline = NIODeadline.now() + .milliseconds(Int64(duration * 1000))
     var channels: [any Channel] = []
@@ -241,7 +264,8 @@ func runLoad(port: Int, path: String, headers: [(String, String)], body: String,
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                    try channel.pipeline.syncOperations.addHandler(LoadConnection(port: port, path: path, headers: headers, body: body, deadline: deadline, tally: tally))
+                    try channel.pipeline.syncOperations.addHandler(LoadConnection(port: port, path: path, headers: headers, body: body, deadline: deadline, tally: tally,
+                                                                                  firstDelay: .nanoseconds(Int64.random(in: 0...max(0, stagger.nanoseconds)))))
                 }
             }
             .connect(host: "127.0.0.1", port: port).get()
@@ -268,8 +292,10 @@ final class LoadConnection: ChannelInboundHandler {
     var requests = 0
     var failures = 0
     var recorded = false
+    let firstDelay: TimeAmount
 
-    init(port: Int, path: String, headers: [(String, String)], body: String, deadline: NIODeadline, tally: Tally) {
+    init(port: Int, path: String, headers: [(String, String)], body: String, deadline: NIODeadline, tally: Tally, firstDelay: TimeAmount) {
+        self.firstDelay = firstDelay
         var fields = HTTPHeaders(headers)
         fields.add(name: "host", value: "127.0.0.1:\(port)")
         fields.add(name: "content-type", value: "application/json")
@@ -282,7 +308,11 @@ final class LoadConnection: ChannelInboundHandler {
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        send(context: context)
+        if firstDelay > .zero {
+            context.eventLoop.assumeIsolated().scheduleTask(in: firstDelay) { self.send(context: context) }
+        } else {
+            send(context: context)
+        }
         context.fireChannelActive()
     }
 
