@@ -184,7 +184,7 @@ public final class YamuxSessionHandler: ChannelInboundHandler, RemovableChannelH
         let id = stream.streamID
         // Data waits in the stream while the connection is congested, so that pings and window
         // updates are never queued behind megabytes of stream data.
-        while var write = stream.pendingWrites.first, write.flushed {
+        while stream.flushedWrites > 0, var write = stream.pendingWrites.first {
             guard context?.channel.isWritable == true else {
                 if waitingIDs.insert(id).inserted { waitingForConnection.append(id) }
                 break
@@ -205,6 +205,7 @@ public final class YamuxSessionHandler: ChannelInboundHandler, RemovableChannelH
             perform(actions, lastWritePromise: completed ? write.promise : nil)
             if completed {
                 stream.pendingWrites.removeFirst()
+                stream.flushedWrites -= 1
                 if actions.isEmpty { write.promise?.succeed() }
             } else {
                 stream.pendingWrites[stream.pendingWrites.startIndex] = write

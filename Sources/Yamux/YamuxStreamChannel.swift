@@ -36,10 +36,12 @@ public final class YamuxStreamChannel: Channel, ChannelCore, @unchecked Sendable
     struct PendingWrite {
         var data: ByteBuffer
         var promise: EventLoopPromise<Void>?
-        var flushed: Bool
     }
 
     var pendingWrites = CircularBuffer<PendingWrite>()
+    /// The first this many pending writes were flushed and may go out. A count, not a flag per
+    /// write: a flush must not walk a queue that can hold thousands of writes.
+    var flushedWrites = 0
     private var pendingWriteBytes = 0
     /// close(mode: .output) arrived while writes were queued: send FIN once they are out.
     var finAfterWrites = false
@@ -122,14 +124,14 @@ public final class YamuxStreamChannel: Channel, ChannelCore, @unchecked Sendable
         guard !closed else { return promise?.fail(ChannelError.ioOnClosedChannel) ?? () }
         guard !outputClosed, !finAfterWrites else { return promise?.fail(ChannelError.outputClosed) ?? () }
         let buffer = unwrapData(data, as: ByteBuffer.self)
-        pendingWrites.append(PendingWrite(data: buffer, promise: promise, flushed: false))
+        pendingWrites.append(PendingWrite(data: buffer, promise: promise))
         pendingWriteBytes += buffer.readableBytes
         updateWritability()
     }
 
     public func flush0() {
         guard !closed else { return }
-        for index in pendingWrites.indices { pendingWrites[index].flushed = true }
+        flushedWrites = pendingWrites.count
         session.drainWrites(of: self)
     }
 
@@ -146,7 +148,7 @@ public final class YamuxStreamChannel: Channel, ChannelCore, @unchecked Sendable
             promise?.fail(ChannelError.operationUnsupported)
         case .output:
             guard !outputClosed, !finAfterWrites else { return promise?.fail(ChannelError.outputClosed) ?? () }
-            for index in pendingWrites.indices { pendingWrites[index].flushed = true }
+            flushedWrites = pendingWrites.count
             finAfterWrites = true
             session.drainWrites(of: self)
             promise?.succeed()
@@ -262,6 +264,7 @@ public final class YamuxStreamChannel: Channel, ChannelCore, @unchecked Sendable
         closed = true
         let writes = pendingWrites
         pendingWrites.removeAll()
+        flushedWrites = 0
         pendingWriteBytes = 0
         for write in writes { write.promise?.fail(error ?? ChannelError.ioOnClosedChannel) }
         let wasActive = active.exchange(false, ordering: .relaxed)
