@@ -123,6 +123,9 @@ func connect(yamux: Bool, port: Int) async throws -> (connection: any Channel, s
     let sessions = Mutex<[NIOLoopBound<YamuxSessionHandler>]>([])
     let connection = try await ClientBootstrap(group: clientGroup)
         .channelOption(.socketOption(.so_sndbuf), value: 4 << 20)
+        // The same write buffering a yamux stream has (256 KiB), so raw TLS is not held back
+        // by NIO's default 64 KiB high-water mark in the sender's pauses.
+        .channelOption(.writeBufferWaterMark, value: .init(low: 128 * 1024, high: 256 * 1024))
         .channelInitializer { channel in
             channel.eventLoop.makeCompletedFuture {
                 try channel.pipeline.syncOperations.addHandler(OpenSSLHandler(context: clientContext, serverName: "localhost"))
