@@ -262,8 +262,9 @@ extension GatewayRuntime {
         let (id, replaced) = reverseTunnels.attach(tag, channel: channel, handler: NIOLoopBound(session, eventLoop: channel.eventLoop))
         replaced?.channel.close(promise: nil)
         logger.info("reverse connection established for \(tag) from \(channel.remoteAddress.map { "\($0)" } ?? "unknown")")
-        setAvailability(tag, .available)
+        // Health first: whoever sees the credential available also sees its tunnel online.
         tunnelHealthBoard.online(tag, at: clock.now())
+        setAvailability(tag, .available)
         // The session is the preferred path: the status stream moves onto it (§6.4).
         peerWatchers[tag]?.restart(runtime: self)
         channel.closeFuture.whenComplete { [self] _ in

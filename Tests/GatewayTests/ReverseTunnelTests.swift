@@ -70,6 +70,13 @@ import Yamux
         Issue.record("condition not reached within 10 s")
     }
 
+    /// Connected, and the connector's status says it can serve: right after the tunnel comes up
+    /// the connector may report its pool as used up, until its own first usage poll answers.
+    static func isServing(_ bed: GatewayTestBed, _ tag: String) -> Bool {
+        guard isAvailable(bed, tag), let state = bed.runtime.credentialStates.first(where: { $0.tag == tag }) else { return false }
+        return state.usage.hasData && state.usability(now: Date()).isUsable
+    }
+
     static func isAvailable(_ bed: GatewayTestBed, _ tag: String) -> Bool {
         guard case .available = bed.runtime.credentialStates.first(where: { $0.tag == tag })?.availability else { return false }
         return true
@@ -78,7 +85,7 @@ import Yamux
     @Test(arguments: [false, true])
     func requestsTravelThroughTheTunnelToTheConnectorsAccount(overTLS: Bool) async throws {
         let pair = try await Self.startPair(overTLS: overTLS)
-        try await Self.eventually { pair.balancer.runtime.reverseTunnels.session(for: "home") != nil && Self.isAvailable(pair.balancer, "home") }
+        try await Self.eventually { pair.balancer.runtime.reverseTunnels.session(for: "home") != nil && Self.isServing(pair.balancer, "home") }
 
         let response = try await pair.balancer.request(headers: [("authorization", "Bearer laptop-token")], json: GatewayTestBed.turnBody)
         #expect(response.status == 200, "\(response.text)")
@@ -248,7 +255,8 @@ import Yamux
         #expect(pair.balancer.simulator.modelRequests.last?.accountID == "vps")
 
         // Back within the first backoff step (2 s plus at most 1 s of jitter).
-        try await Self.eventually { Self.isAvailable(pair.balancer, "home") }
+        // The connector counts the session from reading the 101, a moment after the balancer.
+        try await Self.eventually { Self.isServing(pair.balancer, "home") && pair.connector.runtime.tunnelHealth["to-balancer"]?.online == true }
         #expect(pair.balancer.runtime.tunnelHealth["home"]?.online == true)
         #expect(pair.connector.runtime.tunnelHealth["to-balancer"]?.disconnects == 1)
         let reconnected = try PrometheusText(String(decoding: pair.connector.runtime.metricsExposition(), as: UTF8.self))
@@ -265,7 +273,7 @@ import Yamux
 
     @Test func losingTheConnectorMakesTheCredentialUnavailable() async throws {
         let pair = try await Self.startPair()
-        try await Self.eventually { Self.isAvailable(pair.balancer, "home") }
+        try await Self.eventually { Self.isServing(pair.balancer, "home") }
         await pair.connector.stop()
         try await Self.eventually { !Self.isAvailable(pair.balancer, "home") }
         #expect(pair.balancer.runtime.reverseTunnels.session(for: "home") == nil)
@@ -284,7 +292,7 @@ import Yamux
         let pair = try await Self.startPair()
         // Available, and its status stream (a stream of its own, open for good) delivering.
         try await Self.eventually {
-            Self.isAvailable(pair.balancer, "home") && pair.balancer.runtime.credentialStates.first { $0.tag == "home" }?.usage.hasData == true
+            Self.isServing(pair.balancer, "home")
         }
         let session = try #require(pair.balancer.runtime.reverseTunnels.session(for: "home"))
         func openStreams() async throws -> Int {
@@ -326,7 +334,7 @@ import Yamux
 
     @Test func theConnectorComesBackToARestartedBalancer() async throws {
         let pair = try await Self.startPair()
-        try await Self.eventually { Self.isAvailable(pair.balancer, "home") }
+        try await Self.eventually { Self.isServing(pair.balancer, "home") }
         let port = pair.balancer.server.port
         // The balancer goes away (its simulator stays: the connector uses it too) …
         await pair.balancer.server.shutdown(gracePeriod: .seconds(1))
@@ -336,8 +344,8 @@ import Yamux
         #expect(restarted.server.port == port)
         // Back after the first backoff step (2 s plus at most 50 % jitter; the schedule itself is
         // checked by backoffFollowsTheReference, without a clock).
-        try await Self.eventually { Self.isAvailable(restarted, "home") }
-        #expect(pair.connector.runtime.tunnelHealth["to-balancer"]?.online == true)
+        // The balancer counts the session from its 101, the connector from reading it: wait for both.
+        try await Self.eventually { Self.isServing(restarted, "home") && pair.connector.runtime.tunnelHealth["to-balancer"]?.online == true }
         #expect(pair.connector.runtime.tunnelHealth["to-balancer"]?.disconnects == 1)
         let response = try await restarted.request(headers: [("authorization", "Bearer laptop-token")], json: GatewayTestBed.turnBody)
         #expect(response.status == 200, "\(response.text)")
@@ -380,6 +388,7 @@ import Yamux
         try await connection.send(Array("GET /ocm/v1/reverse HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: reverse-proxy\r\nAuthorization: Bearer \(Self.tunnelToken)\r\n\r\n".utf8))
         let answer = await connection.readUntil("\r\n\r\n")
         #expect(answer == reverseSwitchingProtocols)
+        // Attached (no yamux peer answers here, so no status ever makes it serving).
         try await Self.eventually { Self.isAvailable(pair.balancer, "home") }
         connection.close()
         try await Self.eventually { !Self.isAvailable(pair.balancer, "home") }
