@@ -47,6 +47,16 @@ final class DemoFleet: Sendable {
     static func start(listen: ListenAddress, logger: Logger) async throws -> DemoFleet {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("codexpool-demo-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        do {
+            return try await start(in: folder, listen: listen, logger: logger)
+        } catch {
+            // Nothing of a failed start stays behind (the process ends with the error).
+            try? FileManager.default.removeItem(at: folder)
+            throw error
+        }
+    }
+
+    private static func start(in folder: URL, listen: ListenAddress, logger: Logger) async throws -> DemoFleet {
         let reply = "Hello from the codexpool demo! This answer was streamed by the simulated Codex backend through the pool."
         let simulator = try await UpstreamSimulator.start(accounts: accounts.map { account in
             var simulated = SimulatedAccount(accountID: account.id, planType: account.plan, fiveHourPercent: account.fiveHour, weeklyPercent: account.weekly,

@@ -33,6 +33,16 @@ import UpstreamSimulator
         #expect(output.hasSuffix("stopping the demo\n"))
     }
 
+    @Test func demoExplainsABusyAddress() async throws {
+        // A port that is taken: the test server's own.
+        let server = try await StatusTestServer.start(accounts: [SimulatedAccount(accountID: "alpha")])
+        defer { Task { await server.stop() } }
+        let result = try await ChildProcess.runCodexpool(["demo", "--headless", "--listen", "127.0.0.1:\(server.server.port)", "--duration", "0"])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("cannot listen on 127.0.0.1:\(server.server.port)"), "\(result.stderr)")
+        #expect(result.stderr.contains("pick another address with --listen"))
+    }
+
     @Test func statusReportsWhatTheServerHolds() async throws {
         let now = Date()
         let server = try await StatusTestServer.start(accounts: [
