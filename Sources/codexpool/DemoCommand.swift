@@ -51,12 +51,21 @@ struct DemoCommand: AsyncParsableCommand {
             handler.logLevel = level
             return handler
         }
+        // Trapped from the start, so Ctrl-C during the sample sessions still ends the demo
+        // cleanly (servers stopped, its folder removed) once they are done.
+        let signals = await UnixSignalsSequence(trapping: .sigint, .sigterm)
         let fleet: DemoFleet
         do {
             fleet = try await DemoFleet.start(listen: ListenAddress(parsing: listen)!, logger: Logger(label: "codexpool-demo"))
+        } catch {
+            StandardError.write("codexpool demo: \(error)")
+            throw ExitCode(1)
+        }
+        do {
             try await fleet.waitForTunnel()
         } catch {
             StandardError.write("codexpool demo: \(error)")
+            await fleet.shutdown()
             throw ExitCode(1)
         }
         let baseURL = "http://127.0.0.1:\(fleet.codexListener.port)"
@@ -89,7 +98,7 @@ struct DemoCommand: AsyncParsableCommand {
             }
         }
         if !headless { StandardOutput.write("Ctrl-C stops the demo.\n") }
-        await waitForStop()
+        await waitForStop(signals)
         live?.cancel()
         balancerStatus.shutdown()
         connectorStatus.shutdown()
@@ -98,8 +107,7 @@ struct DemoCommand: AsyncParsableCommand {
     }
 
     /// Until SIGINT or SIGTERM, or the end of --duration.
-    private func waitForStop() async {
-        let signals = await UnixSignalsSequence(trapping: .sigint, .sigterm)
+    private func waitForStop(_ signals: UnixSignalsSequence) async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 for await _ in signals { return }
