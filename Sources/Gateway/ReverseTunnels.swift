@@ -25,8 +25,9 @@ final class ReverseTunnels: Sendable {
     /// accept sessions (§6.2).
     let tokens: [(tag: String, token: Secret)]
     private let streamReadTimeout: TimeAmount
-    /// Idle streams are closed after this long.
+    /// Idle streams are closed after this long, and beyond this many.
     static let streamIdleTimeout: TimeAmount = .seconds(60)
+    static let maximumIdleStreams = 32
 
     init(tokens: [(tag: String, token: Secret)], streamReadTimeout: TimeAmount) {
         self.tokens = tokens
@@ -52,7 +53,7 @@ final class ReverseTunnels: Sendable {
     }
 
     private static func streamPool(channel: any Channel, handler: NIOLoopBound<YamuxSessionHandler>, readTimeout: TimeAmount) -> UpstreamConnectionPool {
-        UpstreamConnectionPool(eventLoop: channel.eventLoop, idleTimeout: streamIdleTimeout) { _ in
+        UpstreamConnectionPool(eventLoop: channel.eventLoop, idleTimeout: streamIdleTimeout, maximumIdle: maximumIdleStreams) { _ in
             do {
                 return try handler.value.openStream { stream in
                     stream.eventLoop.makeCompletedFuture { try UpstreamClient.addHTTPClientPipeline(to: stream, readTimeout: readTimeout) }

@@ -112,15 +112,19 @@ final class UpstreamConnectionPool: @unchecked Sendable {
     // Touched only on `eventLoop`.
     let eventLoop: any EventLoop
     private let idleTimeout: TimeAmount
+    /// Idle connections kept per target; beyond it a burst's extra connections are closed.
+    private let maximumIdle: Int
     /// Makes a new connection; nil once its maker is gone (a client may be dropped — a command's
     /// last request — while an exchange still ends here).
     private let connect: (UpstreamTarget) -> EventLoopFuture<UpstreamHTTPConnection>?
     private var idle: [UpstreamTarget: [UpstreamHTTPConnection]] = [:]
     private var closed = false
 
-    init(eventLoop: any EventLoop, idleTimeout: TimeAmount, connect: @escaping (UpstreamTarget) -> EventLoopFuture<UpstreamHTTPConnection>?) {
+    init(eventLoop: any EventLoop, idleTimeout: TimeAmount, maximumIdle: Int = 64,
+         connect: @escaping (UpstreamTarget) -> EventLoopFuture<UpstreamHTTPConnection>?) {
         self.eventLoop = eventLoop
         self.idleTimeout = idleTimeout
+        self.maximumIdle = maximumIdle
         self.connect = connect
     }
 
@@ -140,9 +144,9 @@ final class UpstreamConnectionPool: @unchecked Sendable {
     /// Takes back a connection whose exchange finished cleanly.
     func release(_ connection: UpstreamHTTPConnection) {
         eventLoop.preconditionInEventLoop()
-        guard !closed, connection.isReusable else { return connection.channel.close(promise: nil) }
-        connection.setReading(true)
         let target = connection.target
+        guard !closed, connection.isReusable, idle[target, default: []].count < maximumIdle else { return connection.channel.close(promise: nil) }
+        connection.setReading(true)
         connection.idleExpiry = eventLoop.scheduleTask(in: idleTimeout) { [weak self] in
             self?.idle[target]?.removeAll { $0 === connection }
             connection.channel.close(promise: nil)

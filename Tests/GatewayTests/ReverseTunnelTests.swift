@@ -310,6 +310,38 @@ import Yamux
         await pair.stop()
     }
 
+    /// A burst opens a stream per concurrent request; afterwards only so many stay idle.
+    @Test func aBurstLeavesABoundedNumberOfIdleStreams() async throws {
+        let pair = try await Self.startPair()
+        try await Self.eventually { Self.isServing(pair.balancer, "home") }
+        let session = try #require(pair.balancer.runtime.reverseTunnels.session(for: "home"))
+        func openStreams() async throws -> Int {
+            try await session.channel.eventLoop.submit { session.handler.value.openStreamCount }.get()
+        }
+        let before = try await openStreams()
+        // Slow answers keep all of them in flight at once.
+        pair.balancer.simulator.updateAccount("home") { $0.eventIntervalMilliseconds = 20 }
+        let burst = ReverseTunnels.maximumIdleStreams + 8
+        let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+            for index in 0..<burst {
+                group.addTask {
+                    try await pair.balancer.request(headers: [("authorization", "Bearer laptop-token"), ("session-id", "burst-\(index)")],
+                                                    json: GatewayTestBed.turnBody).status
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(statuses == Array(repeating: 200, count: burst))
+        // Streams above the bound close as their answers end (their FIN takes a moment).
+        var open = try await openStreams()
+        for _ in 0..<1000 where open != before + ReverseTunnels.maximumIdleStreams {
+            try await Task.sleep(for: .milliseconds(10))
+            open = try await openStreams()
+        }
+        #expect(open == before + ReverseTunnels.maximumIdleStreams)
+        await pair.stop()
+    }
+
     /// Keepalive round trips reach the operator on both sides: health, detailed status, metrics.
     @Test func keepaliveRoundTripsAreReported() async throws {
         var settings = YamuxConfiguration()
