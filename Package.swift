@@ -77,7 +77,10 @@ let package = Package(
         ),
         .testTarget(
             name: "YamuxTests",
-            dependencies: ["Yamux", "OpenSSLTLS", "TestSupport", nioCore, .product(name: "NIOPosix", package: "swift-nio")],
+            dependencies: [
+                "Yamux", "OpenSSLTLS", "TestSupport", nioCore, .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
             // The Go side of the interop tests, built by the tests themselves with `go build`.
             exclude: ["GoPeer"],
             swiftSettings: strictSettings

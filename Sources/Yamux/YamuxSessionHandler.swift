@@ -194,6 +194,20 @@ public final class YamuxSessionHandler: ChannelInboundHandler, RemovableChannelH
                 stream.fail(ChannelError.outputClosed)
                 return
             }
+            // Small writes leave together, as one frame (an HTTP chunk is written as a size line, the
+            // data and a CRLF): one header, one parse and one read on the other side, not three.
+            if stream.flushedWrites > 1, var batch = takeCoalescedWrites(of: stream, limit: min(Int(window), Self.drainChunk)) {
+                let bytes = batch.data.readableBytes
+                let actions = machine.sendData(id, &batch.data)  // it fits the window: all of it goes
+                stream.dequeued(bytes: bytes)
+                let sent = batch.promises.isEmpty ? nil : context?.eventLoop.makePromise(of: Void.self)
+                perform(actions, lastWritePromise: sent)
+                if let sent {
+                    for promise in batch.promises { sent.futureResult.cascade(to: promise) }
+                    if actions.isEmpty { sent.succeed() }
+                }
+                continue
+            }
             if window == 0, write.data.readableBytes > 0 { break }
             let length = min(write.data.readableBytes, Self.drainChunk)
             var chunk = write.data.readSlice(length: length)!
@@ -216,6 +230,28 @@ public final class YamuxSessionHandler: ChannelInboundHandler, RemovableChannelH
             perform(machine.closeStream(id, now: .now()))
         }
         flushSoon()
+    }
+
+    /// The stream's first flushed writes, taken off its queue as one buffer, when at least two of
+    /// them fit in `limit` bytes; nil otherwise.
+    private func takeCoalescedWrites(of stream: YamuxStreamChannel, limit: Int) -> (data: ByteBuffer, promises: [EventLoopPromise<Void>])? {
+        var count = 0
+        var total = 0
+        for write in stream.pendingWrites.prefix(stream.flushedWrites) {
+            guard total + write.data.readableBytes <= limit else { break }
+            total += write.data.readableBytes
+            count += 1
+        }
+        guard count >= 2, let context else { return nil }
+        var data = context.channel.allocator.buffer(capacity: total)
+        var promises: [EventLoopPromise<Void>] = []
+        for _ in 0..<count {
+            var write = stream.pendingWrites.removeFirst()
+            data.writeBuffer(&write.data)
+            if let promise = write.promise { promises.append(promise) }
+        }
+        stream.flushedWrites -= count
+        return (data, promises)
     }
 
     func consumed(_ stream: YamuxStreamChannel, count: Int) {

@@ -1,4 +1,5 @@
 import NIOCore
+import NIOEmbedded
 import NIOPosix
 import TestSupport
 import Testing
@@ -210,6 +211,36 @@ import Yamux
         try await stream.collector.await { $0.closed.futureResult }
         #expect(try await stream.collector.read { $0.errors.map { "\($0)" } } == ["the yamux stream was reset by the peer"])
         await pair.close()
+    }
+
+    /// An HTTP chunk is three writes (size line, data, CRLF); flushed together they leave as one
+    /// data frame, and every write's promise is kept.
+    @Test func smallWritesFlushedTogetherLeaveAsOneFrame() throws {
+        var quiet = YamuxConfiguration()
+        quiet.keepAliveInterval = nil
+        let session = YamuxSessionHandler(role: .client, configuration: quiet, inboundStreamInitializer: nil)
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addHandler(session)
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        let opened = try session.openStream(initializer: nil)
+        channel.embeddedEventLoop.run()
+        let stream = try opened.wait()
+        let pieces = ["1a\r\n", "twenty-six bytes of answer", "\r\n"]
+        let promises = pieces.map { _ in channel.eventLoop.makePromise(of: Void.self) }
+        for (piece, promise) in zip(pieces, promises) { stream.write(ByteBuffer(string: piece), promise: promise) }
+        stream.flush()
+        channel.embeddedEventLoop.run()
+
+        var wire = ByteBuffer()
+        while var part = try channel.readOutbound(as: ByteBuffer.self) { wire.writeBuffer(&part) }
+        var parser = YamuxFrameParser(maximumPayload: 1 << 20)
+        var frames: [YamuxFrame] = []
+        while let frame = try parser.next(from: &wire) { frames.append(frame) }
+        let data = frames.filter { $0.header.type == .data }
+        #expect(data.count == 1, "\(frames)")
+        #expect(data.first.flatMap { $0.payload.map { String(buffer: $0) } } == pieces.joined())
+        for promise in promises { try promise.futureResult.wait() }
+        _ = try channel.finish(acceptAlreadyClosed: true)
     }
 
     @Test(arguments: [
