@@ -90,7 +90,7 @@ public final class GatewayMetrics: Sendable {
 
     /// Every HTTP answer the gateway sends, proxied or its own (101 for WebSocket upgrades).
     func recordHTTPResponse(route: String, status: UInt, credential: String?, user: String?) {
-        httpResponses([route, String(status), credential ?? "", Self.userLabel(user)]).increment()
+        httpResponses([route, String(status), credential ?? "", user ?? ""]).increment()
     }
 
     func proxiedRequestStarted() { requestsInFlight.increment() }
@@ -99,7 +99,7 @@ public final class GatewayMetrics: Sendable {
     func webSocketOpened(credential: String, user: String) {
         webSocketSessionsOpen.increment()
         registry.makeCounter(descriptor: Self.name("websocket_sessions", unit: "total", help: "Responses WebSocket sessions accepted, by credential and user."),
-                             labels: [("credential", credential), ("user", Self.userLabel(user))])
+                             labels: [("credential", credential), ("user", user)])
             .increment()
     }
 
@@ -108,14 +108,14 @@ public final class GatewayMetrics: Sendable {
     /// One finished model request: an HTTP `/v1/...` request or one `response.create` turn of a WebSocket session.
     func recordResponse(_ transport: ResponseTransport, outcome: ResponseOutcome, credential: String?, user: String,
                         timeToFirstByte: TimeAmount?, duration: TimeAmount) {
-        responses([transport.rawValue, outcome.rawValue, credential ?? "", Self.userLabel(user)]).increment()
+        responses([transport.rawValue, outcome.rawValue, credential ?? "", user]).increment()
         if let timeToFirstByte { self.timeToFirstByte([transport.rawValue]).record(.nanoseconds(timeToFirstByte.nanoseconds)) }
         responseDuration([transport.rawValue]).record(.nanoseconds(duration.nanoseconds))
     }
 
     func recordTokens(_ usage: CompletedUsage, credential: String, user: String) {
         for (kind, count) in [("input", usage.inputTokens), ("cached_input", usage.cachedTokens), ("output", usage.outputTokens)] where count > 0 {
-            tokens([credential, Self.userLabel(user), kind]).increment(by: Int64(count))
+            tokens([credential, user, kind]).increment(by: Int64(count))
         }
     }
 
@@ -181,10 +181,6 @@ public final class GatewayMetrics: Sendable {
         if added > 0 { counter.increment(by: Int64(added)) }
     }
 
-    private static func userLabel(_ user: String?) -> String {
-        guard let user, !user.isEmpty else { return "" }
-        return user
-    }
 }
 
 /// The label of a request's route: the known endpoints by name, everything else grouped, so a

@@ -54,14 +54,20 @@ final class ReverseTunnels: Sendable {
 
     private static func streamPool(channel: any Channel, handler: NIOLoopBound<YamuxSessionHandler>, readTimeout: TimeAmount) -> UpstreamConnectionPool {
         UpstreamConnectionPool(eventLoop: channel.eventLoop, idleTimeout: streamIdleTimeout, maximumIdle: maximumIdleStreams) { _ in
-            do {
-                return try handler.value.openStream { stream in
-                    stream.eventLoop.makeCompletedFuture { try UpstreamClient.addHTTPClientPipeline(to: stream, readTimeout: readTimeout) }
-                }
-                .flatMapThrowing { stream in try UpstreamHTTPConnection(channel: stream, target: .reverseProxy) }
-            } catch {
-                return channel.eventLoop.makeFailedFuture(error)
+            openStream(on: handler) { stream in
+                stream.eventLoop.makeCompletedFuture { try UpstreamClient.addHTTPClientPipeline(to: stream, readTimeout: readTimeout) }
             }
+            .flatMapThrowing { stream in try UpstreamHTTPConnection(channel: stream, target: .reverseProxy) }
+        }
+    }
+
+    /// A new stream on a session; call on the session's loop.
+    private static func openStream(on handler: NIOLoopBound<YamuxSessionHandler>,
+                                   initializer: YamuxSessionHandler.StreamInitializer?) -> EventLoopFuture<any Channel> {
+        do {
+            return try handler.value.openStream(initializer: initializer)
+        } catch {
+            return handler.eventLoop.makeFailedFuture(error)
         }
     }
 
@@ -90,31 +96,27 @@ final class ReverseTunnels: Sendable {
     /// on the session's loop (or on `eventLoop` when there is no session).
     func openStream(_ tag: String, on eventLoop: any EventLoop,
                     initializer: @escaping YamuxSessionHandler.StreamInitializer) -> EventLoopFuture<any Channel> {
-        guard let session = session(for: tag) else {
-            return eventLoop.makeFailedFuture(UpstreamError(.connect, "reverse connection not established for \(tag)"))
-        }
-        return session.channel.eventLoop.flatSubmit { () -> EventLoopFuture<any Channel> in
-            do {
-                return try session.handler.value.openStream(initializer: initializer)
-            } catch {
-                return session.channel.eventLoop.makeFailedFuture(error)
-            }
-        }
-        .flatMapErrorThrowing { error in throw UpstreamError(.connect, "cannot open a stream to the connector of \(tag): \(error)") }
+        onSession(tag, on: eventLoop) { session in Self.openStream(on: session.handler, initializer: initializer) }
     }
 
     /// An HTTP/1.1 stream on the credential's session — an idle one, or a new one — handed to
     /// `eventLoop` (the caller's), whatever loop the session runs on; it returns to the session
     /// after a clean exchange.
     func openConnection(_ tag: String, on eventLoop: any EventLoop) -> EventLoopFuture<any UpstreamExchangeConnection> {
+        onSession(tag, on: eventLoop) { session in session.streams.acquire(.reverseProxy).map { ($0, session.streams) } }
+            .hop(to: eventLoop)
+            .map { connection, pool in CrossLoopUpstreamConnection(connection, callerLoop: eventLoop) { pool.release($0) } }
+    }
+
+    /// Runs `body` on the loop of the credential's session; any failure reads as "cannot open a
+    /// stream to the connector".
+    private func onSession<Value: Sendable>(_ tag: String, on eventLoop: any EventLoop,
+                                            _ body: @escaping @Sendable (Session) -> EventLoopFuture<Value>) -> EventLoopFuture<Value> {
         guard let session = session(for: tag) else {
             return eventLoop.makeFailedFuture(UpstreamError(.connect, "reverse connection not established for \(tag)"))
         }
-        let pool = session.streams
-        return pool.eventLoop.flatSubmit { pool.acquire(.reverseProxy) }
+        return session.channel.eventLoop.flatSubmit { body(session) }
             .flatMapErrorThrowing { error in throw UpstreamError(.connect, "cannot open a stream to the connector of \(tag): \(error)") }
-            .hop(to: eventLoop)
-            .map { CrossLoopUpstreamConnection($0, callerLoop: eventLoop) { pool.release($0) } }
     }
 }
 
