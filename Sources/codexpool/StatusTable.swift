@@ -54,11 +54,15 @@ enum StatusTable {
     static func countdown(_ unixTime: Int, now: Int) -> String {
         guard unixTime > 0 else { return "unknown" }
         let left = unixTime - now
-        guard left > 0 else { return "now" }
-        let days = left / 86_400, hours = left % 86_400 / 3600, minutes = left % 3600 / 60, seconds = left % 60
-        if days > 0 { return "in \(days)d \(hours)h" }
-        if hours > 0 { return "in \(hours)h \(minutes)m" }
-        return "in \(minutes)m " + (seconds < 10 ? "0" : "") + "\(seconds)s"
+        return left > 0 ? "in " + span(left) : "now"
+    }
+
+    /// A positive number of seconds as "4d 3h", "2h 10m" or "5m 03s".
+    private static func span(_ total: Int) -> String {
+        let days = total / 86_400, hours = total % 86_400 / 3600, minutes = total % 3600 / 60, seconds = total % 60
+        if days > 0 { return "\(days)d \(hours)h" }
+        if hours > 0 { return "\(hours)h \(minutes)m" }
+        return "\(minutes)m " + (seconds < 10 ? "0" : "") + "\(seconds)s"
     }
 
     private static func state(_ credential: OperatorStatus.Credential, now: Int) -> String {
@@ -79,7 +83,6 @@ enum StatusTable {
     }
 
     private static func duration(_ seconds: Int) -> String {
-        let text = countdown(seconds, now: 0)
-        return text.hasPrefix("in ") ? String(text.dropFirst(3)) : "0s"
+        seconds > 0 ? span(seconds) : "0s"
     }
 }

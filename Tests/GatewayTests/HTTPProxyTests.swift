@@ -164,14 +164,8 @@ import UpstreamSimulator
         defer { Task { await bed.stop() } }
         await waitForData(bed, tags: ["a"])
         let connection = try await RawConnection(port: bed.server.port)
-        let body = GatewayTestBed.turnBody
-        try await connection.send(Array("POST /v1/responses HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)".utf8))
-        var received = ""
-        for await chunk in connection.received {
-            received += String(buffer: chunk)
-            if received.contains("response.created") { break }
-        }
-        #expect(received.hasPrefix("HTTP/1.1 200"))
+        try await connection.sendTurn()
+        #expect(await connection.readUntil("response.created").hasPrefix("HTTP/1.1 200"))
         connection.close()
         // The gateway drops its upstream connection, which the simulator sees as an abandoned stream.
         await bed.simulator.waitUntil { $0.abandonedStreams >= 1 }

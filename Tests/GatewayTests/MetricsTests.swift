@@ -82,8 +82,7 @@ import UpstreamSimulator
         defer { Task { await bed.stop() } }
         await waitForData(bed, tags: ["a"])
         let connection = try await RawConnection(port: bed.server.port)
-        let body = GatewayTestBed.turnBody
-        try await connection.send(Array("POST /v1/responses HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)".utf8))
+        try await connection.sendTurn()
         _ = await connection.readUntil("response.created")
         let during = try await scrape(bed)
         #expect(during.value("codexpool_http_requests_in_flight") == 1)

@@ -21,6 +21,14 @@ final class RawConnection: Sendable {
         try await channel.writeAndFlush(ByteBuffer(bytes: bytes))
     }
 
+    /// A streamed Codex turn (`GatewayTestBed.turnBody`) posted to `/v1/responses`.
+    func sendTurn(authorization: String? = nil) async throws {
+        let body = GatewayTestBed.turnBody
+        let credentials = authorization.map { "Authorization: \($0)\r\n" } ?? ""
+        try await send(Array(("POST /v1/responses HTTP/1.1\r\nHost: x\r\n\(credentials)Content-Type: application/json\r\n"
+            + "Content-Length: \(body.utf8.count)\r\n\r\n\(body)").utf8))
+    }
+
     func close() {
         channel.close(promise: nil)
     }

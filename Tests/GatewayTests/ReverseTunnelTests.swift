@@ -218,9 +218,7 @@ import Yamux
         let first = try #require(pair.balancer.runtime.reverseTunnels.session(for: "home"))
 
         let connection = try await RawConnection(port: pair.balancer.server.port)
-        let body = GatewayTestBed.turnBody
-        try await connection.send(Array(("POST /v1/responses HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer laptop-token\r\n"
-            + "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)").utf8))
+        try await connection.sendTurn(authorization: "Bearer laptop-token")
         var received = ""
         for await chunk in connection.received {
             received += String(buffer: chunk)
