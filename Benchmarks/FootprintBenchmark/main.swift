@@ -243,55 +243,46 @@ func nginxConfig(port: Int) -> String {
     """
 }
 
+/// The two proxies compared, each started on a free port; nginx in single-process mode ignores
+/// SIGTERM, so it is stopped with SIGKILL.
+let proxies: [(name: String, killed: Bool, start: (Int) async throws -> Started)] = [
+    ("codexpool", false, { port in
+        let config = try write(try String(contentsOfFile: single, encoding: .utf8).replacingOccurrences(of: "PORT", with: String(port)), "single-\(port).yaml")
+        return try await start(codexpoolPath, ["serve", "--config", config], port: port)
+    }),
+    ("nginx", true, { port in
+        try await start(nginxPath, ["-p", folder.path, "-c", try write(nginxConfig(port: port), "nginx-\(port).conf")], port: port)
+    }),
+]
+
 func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
 var starts: [String: [Double]] = [:], idle: [String: [Double]] = [:]
 for _ in 0..<5 {
-    let port = try await freePort()
-    let config = try write(try String(contentsOfFile: single, encoding: .utf8).replacingOccurrences(of: "PORT", with: String(port)), "single-\(port).yaml")
-    let codexpool = try await start(codexpoolPath, ["serve", "--config", config], port: port)
-    try await Task.sleep(for: .milliseconds(300))
-    starts["codexpool", default: []].append(codexpool.startUp)
-    idle["codexpool", default: []].append(residentKiB(codexpool.process.processIdentifier))
-    stop(codexpool.process)
-
-    let nginxPort = try await freePort()
-    let nginxFile = try write(nginxConfig(port: nginxPort), "nginx-\(nginxPort).conf")
-    let nginx = try await start(nginxPath, ["-p", folder.path, "-c", nginxFile], port: nginxPort)
-    try await Task.sleep(for: .milliseconds(300))
-    starts["nginx", default: []].append(nginx.startUp)
-    idle["nginx", default: []].append(residentKiB(nginx.process.processIdentifier))
-    stop(nginx.process, kill: true)
+    for proxy in proxies {
+        let started = try await proxy.start(try await freePort())
+        try await Task.sleep(for: .milliseconds(300))
+        starts[proxy.name, default: []].append(started.startUp)
+        idle[proxy.name, default: []].append(residentKiB(started.process.processIdentifier))
+        stop(started.process, kill: proxy.killed)
+    }
 }
 
 progress("start-up and idle memory measured")
 // 2. Memory per idle WebSocket session, directly through codexpool and through nginx.
 let directSessions = 5000
 var perSession: [String: Double] = [:]
-do {
+for proxy in proxies {
     let port = try await freePort()
-    let config = try write(try String(contentsOfFile: single, encoding: .utf8).replacingOccurrences(of: "PORT", with: String(port)), "ws-\(port).yaml")
-    let codexpool = try await start(codexpoolPath, ["serve", "--config", config], port: port)
+    let started = try await proxy.start(port)
     _ = try await openSessions(10, port: port, token: nil).map { $0.close(promise: nil) }  // warm-up: first-use allocations
     try await Task.sleep(for: .milliseconds(300))
-    let before = residentKiB(codexpool.process.processIdentifier)
+    let before = residentKiB(started.process.processIdentifier)
     let sessions = try await openSessions(directSessions, port: port, token: nil)
     try await Task.sleep(for: .milliseconds(500))
-    progress("\(directSessions) sessions through codexpool open")
-    perSession["codexpool"] = (residentKiB(codexpool.process.processIdentifier) - before) / Double(directSessions)
+    progress("\(directSessions) sessions through \(proxy.name) open")
+    perSession[proxy.name] = (residentKiB(started.process.processIdentifier) - before) / Double(directSessions)
     await closeAll(sessions)
-    stop(codexpool.process)
-
-    let nginxPort = try await freePort()
-    let nginx = try await start(nginxPath, ["-p", folder.path, "-c", try write(nginxConfig(port: nginxPort), "nginx-ws.conf")], port: nginxPort)
-    _ = try await openSessions(10, port: nginxPort, token: nil).map { $0.close(promise: nil) }
-    try await Task.sleep(for: .milliseconds(300))
-    let nginxBefore = residentKiB(nginx.process.processIdentifier)
-    let nginxSessions = try await openSessions(directSessions, port: nginxPort, token: nil)
-    try await Task.sleep(for: .milliseconds(500))
-    progress("\(directSessions) sessions through nginx open")
-    perSession["nginx"] = (residentKiB(nginx.process.processIdentifier) - nginxBefore) / Double(directSessions)
-    await closeAll(nginxSessions)
-    stop(nginx.process, kill: true)
+    stop(started.process, kill: proxy.killed)
 }
 
 // 3. 10,000 idle sessions on a balancer whose account is behind a reverse tunnel.
