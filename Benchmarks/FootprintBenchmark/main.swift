@@ -47,8 +47,8 @@ let simulatorPort = Int(String(decoding: simulatorOutput.fileHandleForReading.av
 
 func authFile(_ account: String) throws -> String {
     let path = folder.appendingPathComponent("\(account).json").path
-    try #"{"tokens":{"access_token":"access-\#(account)","refresh_token":"refresh-\#(account)","account_id":"\#(account)"},"last_refresh":"\#(ISO8601DateFormatter().string(from: Date()))"}"#
-        .write(toFile: path, atomically: true, encoding: .utf8)
+    // The simulator process has these accounts with their default tokens.
+    try SimulatedAccount(accountID: account).authJSON().write(toFile: path, atomically: true, encoding: .utf8)
     return path
 }
 

@@ -35,8 +35,7 @@ let simulator = try await UpstreamSimulator.start(
 let folder = FileManager.default.temporaryDirectory.appendingPathComponent("codexpool-bench-\(UUID().uuidString)")
 try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
 let authPath = folder.appendingPathComponent("auth.json").path
-try #"{"tokens":{"access_token":"access-bench","refresh_token":"refresh-bench","account_id":"bench"},"last_refresh":"\#(ISO8601DateFormatter().string(from: Date()))"}"#
-    .write(toFile: authPath, atomically: true, encoding: .utf8)
+try simulator.account("bench")!.authJSON().write(toFile: authPath, atomically: true, encoding: .utf8)
 let configuration = CodexpoolConfiguration(
     listen: ListenAddress(host: "127.0.0.1", port: 0),
     upstream: UpstreamEndpoints(baseURL: EndpointURL(parsing: simulator.baseURL)!, apiBaseURL: EndpointURL(parsing: "http://127.0.0.1:\(simulator.port)")!,

@@ -66,6 +66,20 @@ public struct SimulatedAccount: Sendable {
         self.refreshToken = refreshToken ?? "refresh-\(accountID)"
     }
 
+    /// The Codex CLI `auth.json` signed in to this account with its current tokens: the
+    /// credential file a codexpool in front of the simulator is given.
+    public func authJSON(lastRefresh: Date = Date()) -> String {
+        Self.authJSON(access: accessTokens.first!, refresh: refreshToken, accountID: accountID, lastRefresh: lastRefresh)
+    }
+
+    /// An `auth.json` with the given tokens (an expired one, say).
+    public static func authJSON(access: String, refresh: String, accountID: String, lastRefresh: Date = Date()) -> String {
+        """
+        {"OPENAI_API_KEY":null,"tokens":{"id_token":null,"access_token":"\(access)","refresh_token":"\(refresh)","account_id":"\(accountID)"},\
+        "last_refresh":"\(ISO8601DateFormatter().string(from: lastRefresh))"}
+        """
+    }
+
     /// An unsigned JWT like the ones the real token endpoint issues: `exp` and the account claims.
     public static func accessTokenJWT(accountID: String, planType: String, expiresAt: Date, nonce: String = UUID().uuidString) -> String {
         let payload: [String: Any] = [

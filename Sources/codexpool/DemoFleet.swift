@@ -70,10 +70,8 @@ final class DemoFleet: Sendable {
             usageURL: EndpointURL(parsing: simulator.usageURL)!, tokenURL: EndpointURL(parsing: simulator.tokenURL)!)
         var localCredentials: [String: CredentialConfiguration] = [:]
         for account in accounts {
-            let simulated = simulator.account(account.id)!
             let path = folder.appendingPathComponent("\(account.id).json").path
-            let auth = #"{"tokens":{"access_token":"\#(simulated.accessTokens.first!)","refresh_token":"\#(simulated.refreshToken)","account_id":"\#(account.id)"},"last_refresh":"\#(ISO8601DateFormatter().string(from: Date()))"}"#
-            guard FileManager.default.createFile(atPath: path, contents: Data(auth.utf8), attributes: [.posixPermissions: 0o600]) else {
+            guard FileManager.default.createFile(atPath: path, contents: Data(simulator.account(account.id)!.authJSON().utf8), attributes: [.posixPermissions: 0o600]) else {
                 throw DemoError("cannot write \(path)")
             }
             localCredentials[account.id] = .local(LocalCredentialConfiguration(tag: account.id, credentialPath: path))

@@ -125,8 +125,7 @@ final class StatusTestServer: Sendable {
         var credentials: [CredentialConfiguration] = []
         for account in accounts {
             let path = folder.appendingPathComponent("\(account.accountID).json").path
-            let auth = #"{"tokens":{"access_token":"\#(account.accessTokens.first!)","refresh_token":"\#(account.refreshToken)","account_id":"\#(account.accountID)"},"last_refresh":"\#(ISO8601DateFormatter().string(from: Date()))"}"#
-            try auth.write(toFile: path, atomically: true, encoding: .utf8)
+            try account.authJSON().write(toFile: path, atomically: true, encoding: .utf8)
             credentials.append(.local(LocalCredentialConfiguration(tag: account.accountID, credentialPath: path)))
         }
         credentials.append(.balancer(BalancerDefinition(tag: "pool", members: accounts.map(\.accountID), strategy: .leastUsed)))

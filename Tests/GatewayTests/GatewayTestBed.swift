@@ -51,7 +51,7 @@ final class GatewayTestBed: Sendable {
         var credentials: [CredentialConfiguration] = []
         for account in accounts {
             let path = folder.appendingPathComponent("\(account.accountID).json").path
-            let content = authFiles[account.accountID] ?? authJSON(access: account.accessTokens.first!, refresh: account.refreshToken, accountID: account.accountID)
+            let content = authFiles[account.accountID] ?? account.authJSON()
             try content.write(toFile: path, atomically: true, encoding: .utf8)
             credentials.append(.local(LocalCredentialConfiguration(tag: account.accountID, credentialPath: path,
                                                                    usagesPath: folder.appendingPathComponent("\(account.accountID)-usages.json").path)))
@@ -91,13 +91,6 @@ final class GatewayTestBed: Sendable {
         if ownsSimulator { await simulator.shutdown() }
         client.shutdown()
         try? FileManager.default.removeItem(at: folder)
-    }
-
-    static func authJSON(access: String, refresh: String, accountID: String, lastRefresh: Date = Date()) -> String {
-        let formatter = ISO8601DateFormatter()
-        return """
-        {"OPENAI_API_KEY":null,"tokens":{"id_token":null,"access_token":"\(access)","refresh_token":"\(refresh)","account_id":"\(accountID)"},"last_refresh":"\(formatter.string(from: lastRefresh))"}
-        """
     }
 
     var target: UpstreamTarget {

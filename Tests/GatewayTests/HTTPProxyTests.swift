@@ -190,7 +190,7 @@ import UpstreamSimulator
         let expired = SimulatedAccount.accessTokenJWT(accountID: "a", planType: "plus", expiresAt: Date().addingTimeInterval(-60))
         let bed = try await GatewayTestBed.start(
             accounts: [SimulatedAccount(accountID: "a", accessToken: "never-used")], balancer: nil,
-            authFiles: ["a": GatewayTestBed.authJSON(access: expired, refresh: "refresh-a", accountID: "a")])
+            authFiles: ["a": SimulatedAccount.authJSON(access: expired, refresh: "refresh-a", accountID: "a")])
         defer { Task { await bed.stop() } }
         let response = try await bed.request(json: GatewayTestBed.turnBody)
         #expect(response.status == 200)

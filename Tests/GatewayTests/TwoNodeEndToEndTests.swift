@@ -22,8 +22,7 @@ import UpstreamSimulator
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("codexpool-two-node-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         for account in [vps, home] {
-            try GatewayTestBed.authJSON(access: account.accessTokens.first!, refresh: account.refreshToken, accountID: account.accountID)
-                .write(to: folder.appendingPathComponent("\(account.accountID).json"), atomically: true, encoding: .utf8)
+            try account.authJSON().write(to: folder.appendingPathComponent("\(account.accountID).json"), atomically: true, encoding: .utf8)
         }
         defer { try? FileManager.default.removeItem(at: folder) }
         // One node: its credentials and users after the shared listen address and upstream.
