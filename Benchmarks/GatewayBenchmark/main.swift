@@ -92,6 +92,16 @@ let targets: [(String, Int, String, [(String, String)])] = [
 var paced: [String: LoadResult] = [:], flat: [String: LoadResult] = [:]
 // GATEWAY_BENCHMARK_ONLY=tunnel skips to the tunnel phases (for profiling them).
 let tunnelOnly = ProcessInfo.processInfo.environment["GATEWAY_BENCHMARK_ONLY"] == "tunnel"
+// GATEWAY_BENCHMARK_ONLY=capacity runs the unpaced load through codexpool and nginx, `seconds` each, and stops (for profiling).
+if ProcessInfo.processInfo.environment["GATEWAY_BENCHMARK_ONLY"] == "capacity" {
+    simulator.updateAccount("bench") { $0.eventIntervalMilliseconds = 0 }
+    for (name, port, path, headers) in targets.dropFirst() {
+        let result = try await runLoad(port: port, path: path, headers: headers, body: body, duration: seconds, concurrency: concurrency)
+        print("\(name): \(Int(result.requestsPerSecond)) requests/s")
+    }
+    nginx.terminate()
+    exit(0)
+}
 // The paths take turns, one second each, for `seconds` rounds: this machine's speed drifts over
 // minutes, and back-to-back blocks per path compared different machine states.
 let rounds = max(1, Int(seconds.rounded()))

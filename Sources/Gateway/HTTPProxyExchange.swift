@@ -34,9 +34,12 @@ final class HTTPProxyExchange: UpstreamResponseDelegate, @unchecked Sendable {
         case waitingForHead
         /// Collecting a short error body to decide (429 failover, 401 refresh, external 400).
         case collecting(HTTPResponseHead, Decision, [UInt8])
-        case streaming(tap: ServerSentEventUsageTap?)
+        case streaming
         case done
     }
+    /// Reads the usage out of a streamed event stream; kept out of `Phase` so each read
+    /// updates it in place instead of copying it out of the enum and back.
+    private var usageTap: ServerSentEventUsageTap?
 
     private enum Decision {
         case rateLimited
@@ -165,11 +168,11 @@ final class HTTPProxyExchange: UpstreamResponseDelegate, @unchecked Sendable {
         weekStart = snapshot.weeklyWindowStart
         runtime.observe(snapshot, tag: tag)
         if status >= 400 { logger.error("upstream error from \(tag): status \(status)") }
-        var headers = HeaderHygiene.forwardableResponseHeaders(upstreamHead.headers)
-        headers = RateLimitHeaderRewriter.rewrite(headers, with: runtime.aggregate(for: user), now: runtime.now)
+        let headers = RateLimitHeaderRewriter.clientResponseHeaders(upstreamHead.headers, with: runtime.aggregate(for: user), now: runtime.now)
         let isEventStream = headers.first(name: "content-type")?.lowercased().hasPrefix("text/event-stream") ?? false
         let tracksUsage = status == 200 && isEventStream && (head.uri.hasPrefix("/v1/responses") || head.uri.hasPrefix("/v1/chat/completions"))
-        phase = .streaming(tap: tracksUsage ? ServerSentEventUsageTap() : nil)
+        usageTap = tracksUsage ? ServerSentEventUsageTap() : nil
+        phase = .streaming
         streamStatus = status
         firstByteAt = .now()
         responder?.sendHead(HTTPResponseHead(version: head.version, status: upstreamHead.status, headers: headers))
@@ -180,11 +183,8 @@ final class HTTPProxyExchange: UpstreamResponseDelegate, @unchecked Sendable {
         case .collecting(let head, let decision, var bytes):
             if bytes.count < 64 * 1024 { bytes += buffer.readableBytesView.prefix(64 * 1024 - bytes.count) }
             phase = .collecting(head, decision, bytes)
-        case .streaming(var tap):
-            if tap != nil {
-                tap!.consume(buffer)
-                phase = .streaming(tap: tap)
-            }
+        case .streaming:
+            usageTap?.consume(buffer)
             guard responder != nil else { return clientDisconnected() }
             // The SSE events of one upstream read go to the client as one chunk at the end of the
             // read: one trip down the pipeline per read instead of one per event.
@@ -217,8 +217,10 @@ final class HTTPProxyExchange: UpstreamResponseDelegate, @unchecked Sendable {
         switch phase {
         case .collecting(let upstreamHead, let decision, let bytes):
             decide(decision, head: upstreamHead, body: bytes)
-        case .streaming(let tap):
+        case .streaming:
             phase = .done
+            let tap = usageTap
+            usageTap = nil
             writePendingBody()
             if let usage = tap?.usage { runtime.recordUsage(usage, tag: tag, fallbackModel: requestedModel, user: user, weekStart: weekStart) }
             // An event stream is whole only with its response.completed; other answers by their status.

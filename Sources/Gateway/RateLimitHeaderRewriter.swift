@@ -13,32 +13,45 @@ public enum RateLimitHeaderRewriter {
 
     public static func isRateLimitHeader(_ name: String) -> Bool {
         guard RateLimitSnapshot.isExtensionHeader(name) else { return false }
-        let lowered = name.lowercased()
+        let lowered = name.asciiLowercased
         if lowered == "x-codex-active-limit" || lowered == "x-codex-plan-type" || lowered == "x-codex-rate-limit-reached-type"
-            || lowered == "x-ocm-plan-weight" || lowered.hasPrefix("x-codex-credits-") {
+            || lowered == "x-ocm-plan-weight" || lowered.bytesHavePrefix("x-codex-credits-") {
             return true
         }
-        return lowered.hasPrefix("x-") && droppedSuffixes.contains { lowered.hasSuffix($0) }
+        return droppedSuffixes.contains { lowered.bytesHaveSuffix($0) }
     }
 
     /// `headers` without any rate-limit header, plus the aggregate's.
     public static func rewrite(_ headers: HTTPHeaders, with status: AggregateStatus, now: Date) -> HTTPHeaders {
-        var result = HTTPHeaders()
-        for (name, value) in headers where !isRateLimitHeader(name) { result.add(name: name, value: value) }
-        result.add(contentsOf: aggregateHeaders(status, now: now))
-        return result
+        rewritten(headers, keeping: { _ in true }, with: status, now: now)
+    }
+
+    /// An upstream response's headers as the client gets them, in one pass: those that may cross
+    /// the proxy (`HeaderHygiene`) without any rate-limit header, plus the aggregate's.
+    public static func clientResponseHeaders(_ upstream: HTTPHeaders, with status: AggregateStatus, now: Date) -> HTTPHeaders {
+        rewritten(upstream, keeping: HeaderHygiene.forwardsResponseHeader, with: status, now: now)
+    }
+
+    private static func rewritten(_ headers: HTTPHeaders, keeping keeps: (String) -> Bool, with status: AggregateStatus, now: Date) -> HTTPHeaders {
+        // Collected as pairs and wrapped once: `HTTPHeaders.add` re-checks every name.
+        var fields: [(String, String)] = []
+        fields.reserveCapacity(headers.count + 7)
+        for (name, value) in headers where keeps(name) && !isRateLimitHeader(name) { fields.append((name, value)) }
+        fields += aggregateHeaders(status, now: now)
+        return HTTPHeaders(fields)
     }
 
     /// The aggregate as Codex reads it: both windows with length and reset, and the plan weight.
-    public static func aggregateHeaders(_ status: AggregateStatus, now: Date) -> HTTPHeaders {
-        var headers = HTTPHeaders()
-        headers.add(name: "x-codex-primary-used-percent", value: twoDecimals(status.fiveHourUtilization))
-        headers.add(name: "x-codex-primary-window-minutes", value: "300")
-        if let reset = status.fiveHourReset { headers.add(name: "x-codex-primary-reset-at", value: String(Int(reset.timeIntervalSince1970.rounded()))) }
-        headers.add(name: "x-codex-secondary-used-percent", value: twoDecimals(status.weeklyUtilization))
-        headers.add(name: "x-codex-secondary-window-minutes", value: "10080")
-        if let reset = status.weeklyReset { headers.add(name: "x-codex-secondary-reset-at", value: String(Int(reset.timeIntervalSince1970.rounded()))) }
-        if status.planWeight > 0 { headers.add(name: "x-ocm-plan-weight", value: shortest(status.planWeight)) }
+    public static func aggregateHeaders(_ status: AggregateStatus, now: Date) -> [(String, String)] {
+        var headers = [
+            ("x-codex-primary-used-percent", twoDecimals(status.fiveHourUtilization)),
+            ("x-codex-primary-window-minutes", "300"),
+        ]
+        if let reset = status.fiveHourReset { headers.append(("x-codex-primary-reset-at", String(Int(reset.timeIntervalSince1970.rounded())))) }
+        headers.append(("x-codex-secondary-used-percent", twoDecimals(status.weeklyUtilization)))
+        headers.append(("x-codex-secondary-window-minutes", "10080"))
+        if let reset = status.weeklyReset { headers.append(("x-codex-secondary-reset-at", String(Int(reset.timeIntervalSince1970.rounded())))) }
+        if status.planWeight > 0 { headers.append(("x-ocm-plan-weight", shortest(status.planWeight))) }
         return headers
     }
 

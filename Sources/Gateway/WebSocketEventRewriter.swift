@@ -1,4 +1,5 @@
 public import Foundation
+import CByteSearch
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -53,7 +54,8 @@ public enum WebSocketEventRewriter {
     private static let typeKey = Array(#""type""#.utf8)
 
     /// Which of the interesting types the message names as `"type": "…"` anywhere; nil for none.
-    /// One `memchr` pass over the message: this runs for every SSE event and WebSocket message.
+    /// A `memmem` search for the key: this runs for every SSE event and WebSocket message, and
+    /// a delta's JSON has dozens of quotes but one `"type"`.
     static func interestingType(_ message: some Collection<UInt8>) -> String? {
         if let found = message.withContiguousStorageIfAvailable({ interestingType(in: UnsafeRawBufferPointer($0)) }) { return found }
         return Array(message).withUnsafeBytes { interestingType(in: $0) }
@@ -62,12 +64,9 @@ public enum WebSocketEventRewriter {
     private static func interestingType(in bytes: UnsafeRawBufferPointer) -> String? {
         guard let base = bytes.baseAddress else { return nil }
         var offset = 0
-        while offset + typeKey.count < bytes.count, let quote = memchr(base + offset, Int32(UInt8(ascii: "\"")), bytes.count - offset) {
-            let position = base.distance(to: UnsafeRawPointer(quote))
-            offset = position + 1
-            guard position + typeKey.count <= bytes.count,
-                  typeKey.withUnsafeBytes({ memcmp(base + position, $0.baseAddress!, typeKey.count) == 0 }) else { continue }
-            var index = position + typeKey.count
+        while offset < bytes.count,
+              let key = typeKey.withUnsafeBytes({ codexpool_find_bytes(base + offset, bytes.count - offset, $0.baseAddress!, $0.count) }) {
+            var index = base.distance(to: UnsafeRawPointer(key)) + typeKey.count
             offset = index
             while index < bytes.count, bytes[index] == UInt8(ascii: " ") || bytes[index] == UInt8(ascii: ":") { index += 1 }
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { continue }

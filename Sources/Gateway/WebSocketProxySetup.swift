@@ -132,9 +132,8 @@ final class WebSocketProxySetup: @unchecked Sendable {
         logger.error("dial upstream websocket: status \(status) body: \(String(decoding: body.prefix(4096), as: UTF8.self))")
         runtime.observe(RateLimitSnapshot(headers: headerFields), tag: tag)
         // Upstream's own answer, unchanged apart from hop-by-hop and rate-limit headers.
-        var headers = HeaderHygiene.forwardableResponseHeaders(upstreamHead.headers)
+        var headers = RateLimitHeaderRewriter.clientResponseHeaders(upstreamHead.headers, with: runtime.aggregate(for: user), now: runtime.now)
         headers.remove(name: "content-length")
-        headers = RateLimitHeaderRewriter.rewrite(headers, with: runtime.aggregate(for: user), now: runtime.now)
         refuse(GatewayResponse(status: upstreamHead.status, headers: headers, body: body))
     }
 

@@ -11,16 +11,20 @@ extension RateLimitSnapshot {
     /// `x-codex-active-limit` names), that one is used instead.
     public init(headers: HeaderFields) {
         var values: [String: String] = [:]
-        // This runs for every proxied response: only `x-…` names are lowercased and trimmed.
+        values.reserveCapacity(headers.count)
+        // This runs for every proxied response: only `x-…` names are read, and names already in
+        // lower case (as upstream sends them) are not copied.
         for (name, value) in headers where Self.isExtensionHeader(name) {
-            let key = name.lowercased()
+            let key = name.asciiLowercased
             if values[key] == nil { values[key] = Self.trimmedSpaces(value) }
         }
         self.init()
-        let active = Self.normalizedLimitID(values["x-codex-active-limit"])
-        let family = Self.hasWindowHeaders(values, family: Self.trackedLimit) ? Self.trackedLimit : active
-        place(Self.headerWindow(values, prefix: "x-\(family)-primary"), slot: .primary)
-        place(Self.headerWindow(values, prefix: "x-\(family)-secondary"), slot: .secondary)
+        let tracked = WindowKeys.trackedPrimary.hasUsedPercent(in: values) || WindowKeys.trackedSecondary.hasUsedPercent(in: values)
+        let family = tracked ? Self.trackedLimit : Self.normalizedLimitID(values["x-codex-active-limit"])
+        let primary = tracked ? WindowKeys.trackedPrimary : WindowKeys(prefix: "x-\(family)-primary")
+        let secondary = tracked ? WindowKeys.trackedSecondary : WindowKeys(prefix: "x-\(family)-secondary")
+        place(primary.window(in: values), slot: .primary)
+        place(secondary.window(in: values), slot: .secondary)
         planType = values["x-codex-plan-type"].flatMap { $0.isEmpty ? nil : $0.lowercased() }
         if let weight = values["x-ocm-plan-weight"].flatMap(Double.init), weight.isFinite, weight > 0 {
             peerPlanWeight = weight
@@ -33,21 +37,34 @@ extension RateLimitSnapshot {
         }
     }
 
+    /// The header names of one window (`x-<family>-primary-…`), spelled once: the tracked
+    /// family's are made once for all responses.
+    private struct WindowKeys {
+        let usedPercent: String, resetAt: String, windowMinutes: String
+
+        init(prefix: String) {
+            usedPercent = "\(prefix)-used-percent"
+            resetAt = "\(prefix)-reset-at"
+            windowMinutes = "\(prefix)-window-minutes"
+        }
+
+        static let trackedPrimary = WindowKeys(prefix: "x-\(trackedLimit)-primary")
+        static let trackedSecondary = WindowKeys(prefix: "x-\(trackedLimit)-secondary")
+
+        func hasUsedPercent(in values: [String: String]) -> Bool { values[usedPercent] != nil }
+
+        func window(in values: [String: String]) -> RateLimitWindow? {
+            RateLimitWindow.make(
+                usedPercent: values[usedPercent].flatMap(Double.init),
+                resetAt: values[resetAt].flatMap(unixDate),
+                windowMinutes: values[windowMinutes].flatMap { Int($0) })
+        }
+    }
+
     /// The weekly window's start, for usage statistics: `reset-at − window length`.
     public var weeklyWindowStart: Date? {
         guard let weekly, let reset = weekly.resetAt, let minutes = weekly.windowMinutes, minutes > 0 else { return nil }
         return reset.addingTimeInterval(-Double(minutes) * 60)
-    }
-
-    private static func hasWindowHeaders(_ values: [String: String], family: String) -> Bool {
-        values["x-\(family)-primary-used-percent"] != nil || values["x-\(family)-secondary-used-percent"] != nil
-    }
-
-    private static func headerWindow(_ values: [String: String], prefix: String) -> RateLimitWindow? {
-        RateLimitWindow.make(
-            usedPercent: values["\(prefix)-used-percent"].flatMap(Double.init),
-            resetAt: values["\(prefix)-reset-at"].flatMap(unixDate),
-            windowMinutes: values["\(prefix)-window-minutes"].flatMap { Int($0) })
     }
 
     /// Whether the name starts with `x-` in any case: every rate-limit header does, so the

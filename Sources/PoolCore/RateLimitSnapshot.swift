@@ -31,7 +31,8 @@ public struct RateLimitSnapshot: Hashable, Sendable {
 
     /// Normalizes a limit id as headers spell it: trimmed, lower case, `_` → `-`, empty → `codex`.
     static func normalizedLimitID(_ raw: String?) -> String {
-        let trimmed = (raw ?? "").trimmingCharacters(in: .whitespaces).lowercased().replacingOccurrences(of: "_", with: "-")
+        guard let raw, !raw.isEmpty else { return trackedLimit }
+        let trimmed = raw.trimmingCharacters(in: .whitespaces).lowercased().replacingOccurrences(of: "_", with: "-")
         return trimmed.isEmpty ? trackedLimit : trimmed
     }
 
