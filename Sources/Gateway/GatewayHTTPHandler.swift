@@ -157,7 +157,7 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
         if let token = settings.token {
             guard case .success(let presented) = UserAuthenticator.bearerToken(in: head.headers),
                   token.constantTimeEquals(presented) else {
-                logger.warning("metrics scrape refused from \(context?.remoteAddress.map { "\($0)" } ?? "unknown"): missing or wrong bearer token")
+                logger.warning("metrics scrape refused from \(context?.channel.remoteAddress.map { "\($0)" } ?? "unknown"): missing or wrong bearer token")
                 return send(.error(.unauthorized, type: "authentication_error", message: "metrics need Authorization: Bearer with the metrics token"))
             }
         }
@@ -167,7 +167,7 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
     }
 
     private func authenticate(_ head: HTTPRequestHead) -> AuthenticatedUser? {
-        switch runtime.authenticate(head.headers, remoteAddress: context?.remoteAddress) {
+        switch runtime.authenticate(head.headers, remoteAddress: context?.channel.remoteAddress) {
         case .success(let user):
             userName = user.name
             if !user.name.isEmpty { logger[metadataKey: "user"] = "\(user.name)" }

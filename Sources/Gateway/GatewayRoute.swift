@@ -38,7 +38,8 @@ enum GatewayRoute: Equatable {
 /// A short random id per inbound request, in every log line about it (§11).
 enum RequestID {
     static func make() -> String {
-        let value = UInt32.random(in: .min ... .max)
+        var random = CheapRandom()
+        let value = UInt32.random(in: .min ... .max, using: &random)
         let hex = String(value, radix: 16)
         return String(repeating: "0", count: 8 - hex.count) + hex
     }

@@ -158,6 +158,12 @@ final class WebSocketRelay: @unchecked Sendable {
     private let logger: Logger
     private var interruptRegistration: UInt64?
     private var closed = false
+
+    /// Frames to upstream are masked (RFC 6455 §5.3) with keys that need not come from the kernel.
+    private static func maskingKey() -> WebSocketMaskingKey {
+        var random = CheapRandom()
+        return .random(using: &random)
+    }
     /// One entry per forwarded `response.create`, answered in order by `response.completed`.
     private var pendingCreates: [PendingTurn] = []
 
@@ -226,7 +232,7 @@ final class WebSocketRelay: @unchecked Sendable {
         case .text, .binary:
             side == .client ? fromClient(frame) : fromUpstream(frame)
         case .ping:
-            let pong = WebSocketFrame(fin: true, opcode: .pong, maskKey: side == .upstream ? .random() : nil, data: frame.unmaskedData)
+            let pong = WebSocketFrame(fin: true, opcode: .pong, maskKey: side == .upstream ? Self.maskingKey() : nil, data: frame.unmaskedData)
             send(pong, to: side)
         case .connectionClose:
             let code = frame.unmaskedData.getInteger(at: frame.unmaskedData.readerIndex, as: UInt16.self).map { WebSocketErrorCode(codeNumber: Int($0)) }
@@ -249,7 +255,7 @@ final class WebSocketRelay: @unchecked Sendable {
                 logger.debug("\(line) (websocket)")
             }
         }
-        send(WebSocketFrame(fin: true, opcode: frame.opcode, maskKey: .random(), data: data), to: .upstream)
+        send(WebSocketFrame(fin: true, opcode: frame.opcode, maskKey: Self.maskingKey(), data: data), to: .upstream)
         if !session.upstream.isWritable { clientChannel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in } }
     }
 
@@ -322,7 +328,7 @@ final class WebSocketRelay: @unchecked Sendable {
         clientLeg.send(clientClose)
         clientLeg.detach()
         clientChannel.close(promise: nil)
-        let upstreamClose = WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: .random(), data: payload)
+        let upstreamClose = WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: Self.maskingKey(), data: payload)
         let upstream = session.upstream
         onUpstreamLeg { leg in
             leg.send(upstreamClose)
