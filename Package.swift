@@ -39,7 +39,6 @@ let package = Package(
             providers: [.apt(["libssl-dev"])]
         ),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
-        .target(name: "CByteSearch", path: "Sources/CByteSearch"),
         .target(name: "OpenSSLTLS", dependencies: ["COpenSSL", nioCore], swiftSettings: strictSettings),
         .target(name: "Yamux", dependencies: [nioCore], swiftSettings: strictSettings),
         .target(name: "PoolCore", resources: [.embedInCode("Resources/pricing.json")], swiftSettings: strictSettings),
@@ -51,7 +50,7 @@ let package = Package(
         .target(
             name: "Gateway",
             dependencies: [
-                "Configuration", "PoolCore", "OpenSSLTLS", "Yamux", "CZlib", "CByteSearch", nioCore, nioHTTP1, nioPosix, nioWebSocket, logging,
+                "Configuration", "PoolCore", "OpenSSLTLS", "Yamux", "CZlib", nioCore, nioHTTP1, nioPosix, nioWebSocket, logging,
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: strictSettings

@@ -162,6 +162,35 @@ struct JSONFieldScanner {
         return Int(value)
     }
 
+    /// Moves to the value of the first member named `key` of the object at the scanner; the
+    /// members before it are skipped and nothing after it is read. False when the object has no
+    /// such member or is malformed before it.
+    mutating func seek(toMember key: [UInt8]) -> Bool {
+        guard consume(UInt8(ascii: "{")), !consume(UInt8(ascii: "}")) else { return false }
+        repeat {
+            skipWhitespace()
+            guard index < bytes.count, bytes[index] == UInt8(ascii: "\""), let end = stringEnd(from: index) else { return false }
+            let name = UnsafeRawBufferPointer(rebasing: bytes[(index + 1)..<(end - 1)])
+            index = end
+            guard consume(UInt8(ascii: ":")) else { return false }
+            if name.elementsEqual(key) {
+                skipWhitespace()
+                return true
+            }
+            guard skipValue() else { return false }
+        } while consume(UInt8(ascii: ","))
+        return false
+    }
+
+    /// The bytes between the quotes of the string value at the scanner, escapes as written;
+    /// nil, with nothing read, for a value of another kind.
+    mutating func rawString() -> UnsafeRawBufferPointer? {
+        skipWhitespace()
+        guard index < bytes.count, bytes[index] == UInt8(ascii: "\""), let end = stringEnd(from: index) else { return nil }
+        defer { index = end }
+        return UnsafeRawBufferPointer(rebasing: bytes[(index + 1)..<(end - 1)])
+    }
+
     /// Skips one value of any kind; false if it is malformed or the input ends inside it.
     mutating func skipValue() -> Bool {
         skipWhitespace()

@@ -1,8 +1,4 @@
 public import Foundation
-import CByteSearch
-#if canImport(Glibc)
-import Glibc
-#endif
 public import PoolCore
 
 /// Reads and rewrites the upstream → client events of the Responses WebSocket (§8.4–8.6).
@@ -23,7 +19,7 @@ public enum WebSocketEventRewriter {
     }
 
     /// Classifies a message. Only the few kinds the gateway acts on are parsed, and only
-    /// after a cheap byte search found their type name, so output deltas pass untouched.
+    /// after a cheap look at their top-level type, so output deltas pass untouched.
     public static func kind(of message: some Collection<UInt8>) -> (Kind, JSONValue?) {
         guard let type = interestingType(message) else { return (.other, nil) }
         if type == "response.completed" {
@@ -34,7 +30,7 @@ public enum WebSocketEventRewriter {
             return (.completed(CompletedUsage(event)), nil)
         }
         let value = GatewayJSON.parse(message)
-        // The search may have hit a nested object; the top-level type decides.
+        // Only a message that is JSON throughout counts.
         guard value?["type"]?.stringValue == type else { return (.other, nil) }
         switch type {
         case "codex.rate_limits":
@@ -51,33 +47,20 @@ public enum WebSocketEventRewriter {
 
     private static let interestingTypes: [[UInt8]] = ["codex.rate_limits", "error", "response.completed", "response.failed", "response.incomplete"]
         .map { Array($0.utf8) }
-    private static let typeKey = Array(#""type""#.utf8)
+    private static let typeKey = Array("type".utf8)
 
-    /// Which of the interesting types the message names as `"type": "…"` anywhere; nil for none.
-    /// A `memmem` search for the key: this runs for every SSE event and WebSocket message, and
-    /// a delta's JSON has dozens of quotes but one `"type"`.
+    /// Which of the interesting types the message's top-level `type` is; nil for none. This runs
+    /// for every SSE event and WebSocket message: the members before `type` (usually none) are
+    /// skipped and the rest of the message, an output delta's text, is not read at all.
     static func interestingType(_ message: some Collection<UInt8>) -> String? {
         if let found = message.withContiguousStorageIfAvailable({ interestingType(in: UnsafeRawBufferPointer($0)) }) { return found }
         return Array(message).withUnsafeBytes { interestingType(in: $0) }
     }
 
     private static func interestingType(in bytes: UnsafeRawBufferPointer) -> String? {
-        guard let base = bytes.baseAddress else { return nil }
-        var offset = 0
-        while offset < bytes.count,
-              let key = typeKey.withUnsafeBytes({ codexpool_find_bytes(base + offset, bytes.count - offset, $0.baseAddress!, $0.count) }) {
-            var index = base.distance(to: UnsafeRawPointer(key)) + typeKey.count
-            offset = index
-            while index < bytes.count, bytes[index] == UInt8(ascii: " ") || bytes[index] == UInt8(ascii: ":") { index += 1 }
-            guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { continue }
-            let valueStart = index + 1
-            for name in interestingTypes where valueStart + name.count < bytes.count
-                && bytes[valueStart + name.count] == UInt8(ascii: "\"")
-                && name.withUnsafeBytes({ memcmp(base + valueStart, $0.baseAddress!, name.count) == 0 }) {
-                return String(decoding: name, as: UTF8.self)
-            }
-        }
-        return nil
+        var scanner = JSONFieldScanner(bytes: bytes)
+        guard scanner.seek(toMember: typeKey), let type = scanner.rawString() else { return nil }
+        return interestingTypes.first { type.elementsEqual($0) }.map { String(decoding: $0, as: UTF8.self) }
     }
 
     /// The upstream `codex.rate_limits` event with both windows replaced by the aggregate and

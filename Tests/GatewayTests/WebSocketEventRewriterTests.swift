@@ -30,6 +30,13 @@ import Testing
         #expect(kind(#"{"type":"response.output_item.done","item":{"type":"error"}}"#) == WebSocketEventRewriter.Kind.other)
         #expect(kind("not json at all \"type\":\"error\"") == WebSocketEventRewriter.Kind.other)
         #expect(kind("") == WebSocketEventRewriter.Kind.other)
+        // Members before the type are skipped whole: strings with quotes and braces, nested types.
+        #expect(kind(#"{"item":{"type":"error","text":"}\"{"},"list":[{"type":"error"},"]"],"n":1.5e3,"ok":true,"type":"error","status":500}"#)
+            == WebSocketEventRewriter.Kind.error(status: 500))
+        #expect(kind(#"{"item":{"type":"error"},"type":"response.output_text.delta"}"#) == WebSocketEventRewriter.Kind.other)
+        #expect(kind(#"["type","error"]"#) == WebSocketEventRewriter.Kind.other)
+        #expect(kind(#"{"item":{"type":"error""#) == WebSocketEventRewriter.Kind.other)
+        #expect(kind(#"{"type":"error""#) == WebSocketEventRewriter.Kind.other)
     }
 
     @Test func rewritesRateLimitsInPlaceKeepingOtherFields() throws {
