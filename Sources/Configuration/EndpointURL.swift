@@ -23,7 +23,7 @@ public struct EndpointURL: Hashable, Sendable, CustomStringConvertible {
 
     /// `host[:port]` exactly as it belongs in a `Host` header.
     public var hostHeader: String {
-        let shownHost = host.contains(":") ? "[\(host)]" : host
+        let shownHost = host.utf8.contains(UInt8(ascii: ":")) ? "[\(host)]" : host
         return explicitPort.map { "\(shownHost):\($0)" } ?? shownHost
     }
 
