@@ -11,13 +11,15 @@ public enum RateLimitHeaderRewriter {
         "-limit-name", "-primary-over-secondary-limit-percent",
     ]
 
+    /// The tracked family's rate-limit headers by their full names: one set lookup settles almost
+    /// every header of a Codex response; only other `x-` names go through the suffixes.
+    private static let codexFamilyNames: Set<String> = Set(droppedSuffixes.map { "x-\(RateLimitSnapshot.trackedLimit)\($0)" })
+        .union(["x-codex-active-limit", "x-codex-plan-type", "x-codex-rate-limit-reached-type", "x-ocm-plan-weight"])
+
     public static func isRateLimitHeader(_ name: String) -> Bool {
         guard RateLimitSnapshot.isExtensionHeader(name) else { return false }
         let lowered = name.asciiLowercased
-        if lowered == "x-codex-active-limit" || lowered == "x-codex-plan-type" || lowered == "x-codex-rate-limit-reached-type"
-            || lowered == "x-ocm-plan-weight" || lowered.bytesHavePrefix("x-codex-credits-") {
-            return true
-        }
+        if codexFamilyNames.contains(lowered) || lowered.bytesHavePrefix("x-codex-credits-") { return true }
         return droppedSuffixes.contains { lowered.bytesHaveSuffix($0) }
     }
 

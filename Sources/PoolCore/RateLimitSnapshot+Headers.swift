@@ -13,10 +13,10 @@ extension RateLimitSnapshot {
         var values: [String: String] = [:]
         values.reserveCapacity(headers.count)
         // This runs for every proxied response: only `x-…` names are read, and names already in
-        // lower case (as upstream sends them) are not copied.
-        for (name, value) in headers where Self.isExtensionHeader(name) {
-            let key = name.asciiLowercased
-            if values[key] == nil { values[key] = Self.trimmedSpaces(value) }
+        // lower case (as upstream sends them) are not copied. Read backwards so that the first of
+        // repeated headers is the one left, with one hash per header.
+        for (name, value) in headers.reversed() where Self.isExtensionHeader(name) {
+            values[name.asciiLowercased] = Self.trimmedSpaces(value)
         }
         self.init()
         let tracked = WindowKeys.trackedPrimary.hasUsedPercent(in: values) || WindowKeys.trackedSecondary.hasUsedPercent(in: values)

@@ -18,6 +18,14 @@ import Testing
         #expect(snapshot.weeklyWindowStart == t0 + 24 * hour - 7 * 24 * hour)
     }
 
+    /// A header sent twice (in any case) counts once, as first sent.
+    @Test func theFirstOfRepeatedHeadersCounts() {
+        let snapshot = RateLimitSnapshot(headers: [
+            ("x-codex-primary-used-percent", " 10 "), ("X-Codex-Primary-Used-Percent", "90"), ("x-codex-primary-used-percent", "50"),
+        ])
+        #expect(snapshot.fiveHour?.usedPercent == 10)
+    }
+
     /// Weekly-only plans put the week in "primary"; the window length decides.
     @Test func weeklyWindowReportedAsPrimaryIsWeekly() {
         let snapshot = RateLimitSnapshot(headers: [
