@@ -136,7 +136,7 @@ public final class GatewayRuntime: Sendable {
         statusSignal.finishAll()
         for watcher in peerWatchers.values { watcher.stop() }
         upstream.shutdown()
-        reverseTunnels.closeAll()
+        reverseTunnels.drainAll()
     }
 
     // MARK: Pool access

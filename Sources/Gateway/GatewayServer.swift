@@ -81,10 +81,12 @@ public final class GatewayServer: Sendable {
     /// frame), and force-closes whatever is left after `gracePeriod`.
     public func shutdown(gracePeriod: Duration = .seconds(30)) async {
         try? await serverChannel.close()
-        for connector in connectors { connector.stop() }
-        let open = tracker.channels.withLock { Array($0.values) }
+        // Connector sessions drain like client connections: the receiver's streams in flight finish.
+        let tunnels = connectors.compactMap { $0.stop() }
+        let clients = tracker.channels.withLock { Array($0.values) }
+        let open = clients + tunnels
         runtime.logger.notice("draining \(open.count) connection(s)")
-        for channel in open { channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent()) }
+        for channel in clients { channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent()) }
         await runtime.shutdown()
         let deadline = ContinuousClock.now + gracePeriod
         for channel in open {

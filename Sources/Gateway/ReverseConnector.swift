@@ -18,7 +18,15 @@ final class ReverseConnector: Sendable {
     private let token: Secret
     private let runtime: GatewayRuntime
     private let serveStream: @Sendable (any Channel) throws -> Void
-    private let state = Mutex<(stopped: Bool, channel: (any Channel)?, task: Task<Void, Never>?)>((false, nil, nil))
+    private let state = Mutex(State())
+
+    private struct State {
+        var stopped = false
+        var channel: (any Channel)?
+        var task: Task<Void, Never>?
+        /// The receiver sent GoAway on the current session: it is shutting down.
+        var receiverWentAway = false
+    }
 
     /// How long the receiver may take to answer the upgrade.
     static let handshakeTimeout: TimeAmount = .seconds(30)
@@ -46,13 +54,18 @@ final class ReverseConnector: Sendable {
         state.withLock { $0.task = task }
     }
 
-    func stop() {
+    /// Stops reconnecting and drains the live session: GoAway to the receiver, the streams in
+    /// flight finish, and the connection closes after the last one.
+    /// - Returns: the session's connection, for the caller to close if draining takes too long.
+    @discardableResult
+    func stop() -> (any Channel)? {
         let (channel, task) = state.withLock { state in
             state.stopped = true
             return (state.channel, state.task)
         }
         task?.cancel()
-        channel?.close(promise: nil)
+        channel?.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+        return channel
     }
 
     private var isStopped: Bool { state.withLock { $0.stopped } }
@@ -67,6 +80,7 @@ final class ReverseConnector: Sendable {
                 let keep = state.withLock { state -> Bool in
                     guard !state.stopped else { return false }
                     state.channel = channel
+                    state.receiverWentAway = false
                     return true
                 }
                 guard keep else {
@@ -77,11 +91,14 @@ final class ReverseConnector: Sendable {
                 runtime.tunnelHealthBoard.online(tag, at: runtime.now)
                 try? await channel.closeFuture.get()
                 runtime.tunnelHealthBoard.offline(tag, at: runtime.now)
-                outcome = "connection closed"
+                outcome = state.withLock { $0.receiverWentAway } ? "the receiver is shutting down" : "connection closed"
             } catch {
                 outcome = "\(error)"
             }
-            if isStopped { return }
+            if isStopped {
+                runtime.logger.info("reverse connection for \(tag) closed: this instance is shutting down")
+                return
+            }
             let delay = backoff.delay(afterSessionStartedAt: started)
             runtime.logger.warning("reverse connection for \(tag) lost: \(outcome), reconnecting in \(delay)")
             try? await Task.sleep(for: delay)
@@ -102,9 +119,9 @@ final class ReverseConnector: Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
                     if let tls = target.tls { try sync.addHandler(OpenSSLHandler(context: tls, serverName: target.serverName)) }
-                    try sync.addHandler(ReverseUpgradeHandler(request: request, ready: ready, settings: runtime.tunnelSettings, serveStream: serveStream) {
-                        runtime.recordRoundTrip(tag, $0)
-                    })
+                    try sync.addHandler(ReverseUpgradeHandler(request: request, ready: ready, settings: runtime.tunnelSettings, serveStream: serveStream,
+                                                              roundTrip: { runtime.recordRoundTrip(tag, $0) },
+                                                              wentAway: { [weak self] _ in self?.state.withLock { $0.receiverWentAway = true } }))
                 }
             }
             .connect(host: target.host, port: target.port).get()
@@ -162,14 +179,16 @@ final class ReverseUpgradeHandler: ChannelInboundHandler, RemovableChannelHandle
     private let serveStream: @Sendable (any Channel) throws -> Void
     private let settings: YamuxConfiguration
     private let roundTrip: @Sendable (TimeAmount) -> Void
+    private let wentAway: @Sendable (YamuxGoAwayCode) -> Void
     private var received = ByteBuffer()
     private var done = false
     /// An answer head larger than this is not a 101 from a receiver.
     static let headLimit = 16 * 1024
 
     init(request: String, ready: EventLoopPromise<Void>, settings: YamuxConfiguration, serveStream: @escaping @Sendable (any Channel) throws -> Void,
-         roundTrip: @escaping @Sendable (TimeAmount) -> Void) {
+         roundTrip: @escaping @Sendable (TimeAmount) -> Void, wentAway: @escaping @Sendable (YamuxGoAwayCode) -> Void) {
         self.request = request
+        self.wentAway = wentAway
         self.ready = ready
         self.settings = settings
         self.serveStream = serveStream
@@ -211,7 +230,7 @@ final class ReverseUpgradeHandler: ChannelInboundHandler, RemovableChannelHandle
         })
         do {
             try context.pipeline.syncOperations.addHandler(session, position: .after(self))
-            try context.pipeline.syncOperations.addHandler(TunnelPingObserver(record: roundTrip), position: .after(session))
+            try context.pipeline.syncOperations.addHandler(TunnelSessionObserver(roundTrip: roundTrip, wentAway: wentAway), position: .after(session))
         } catch {
             return fail(context: context, "cannot start the yamux session: \(error)")
         }

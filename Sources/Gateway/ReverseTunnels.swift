@@ -41,14 +41,22 @@ final class ReverseTunnels: Sendable {
 
     /// Makes this the credential's session. Returns its id, which `detach` needs, and the
     /// session it replaces, for the caller to close.
-    func attach(_ tag: String, channel: any Channel, handler: NIOLoopBound<YamuxSessionHandler>) -> (id: UInt64, replaced: Session?) {
+    /// A new id for `attach`.
+    func nextSessionID() -> UInt64 {
+        sessions.withLock { state in
+            state.nextID += 1
+            return state.nextID
+        }
+    }
+
+    /// Makes the session the credential's current one; the one it replaces, if any.
+    func attach(_ tag: String, id: UInt64, channel: any Channel, handler: NIOLoopBound<YamuxSessionHandler>) -> Session? {
         let streams = Self.streamPool(channel: channel, handler: handler, readTimeout: streamReadTimeout)
         channel.closeFuture.whenComplete { _ in streams.closeAll() }
         return sessions.withLock { state in
-            state.nextID += 1
             let replaced = state.current[tag]
-            state.current[tag] = Session(id: state.nextID, channel: channel, handler: handler, streams: streams)
-            return (state.nextID, replaced)
+            state.current[tag] = Session(id: id, channel: channel, handler: handler, streams: streams)
+            return replaced
         }
     }
 
@@ -84,12 +92,13 @@ final class ReverseTunnels: Sendable {
         sessions.withLock { $0.current[tag] }
     }
 
-    func closeAll() {
+    /// Shutdown: every session drains (GoAway, its streams in flight finish, then it closes).
+    func drainAll() {
         let all = sessions.withLock { state in
             defer { state.current = [:] }
             return Array(state.current.values)
         }
-        for session in all { session.channel.close(promise: nil) }
+        for session in all { session.channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent()) }
     }
 
     /// A new stream on the credential's session, set up by `initializer`; the future completes
@@ -255,14 +264,17 @@ extension GatewayRuntime {
         let position: ChannelPipeline.SynchronousOperations.Position =
             (try? sync.handler(type: OpenSSLHandler.self)).map { .after($0) } ?? .first
         try sync.addHandler(session, position: position)
-        try sync.addHandler(TunnelPingObserver { [self] in recordRoundTrip(tag, $0) }, position: .after(session))
+        let sessionID = reverseTunnels.nextSessionID()
+        try sync.addHandler(TunnelSessionObserver(roundTrip: { [self] in recordRoundTrip(tag, $0) },
+                                                  wentAway: { [self] in connectorWentAway(tag, id: sessionID, code: $0) }),
+                            position: .after(session))
         let context = try sync.context(handler: session)
         context.writeAndFlush(NIOAny(ByteBuffer(string: reverseSwitchingProtocols)), promise: nil)
         // The pipelining handler holds back reads until the request is answered, which in HTTP
         // terms it never is: without it, reading resumes for yamux.
         if let pipelining = try? sync.handler(type: HTTPServerPipelineHandler.self) { sync.removeHandler(pipelining, promise: nil) }
         channel.read()
-        let (id, replaced) = reverseTunnels.attach(tag, channel: channel, handler: NIOLoopBound(session, eventLoop: channel.eventLoop))
+        let replaced = reverseTunnels.attach(tag, id: sessionID, channel: channel, handler: NIOLoopBound(session, eventLoop: channel.eventLoop))
         replaced?.channel.close(promise: nil)
         logger.info("reverse connection established for \(tag) from \(channel.remoteAddress.map { "\($0)" } ?? "unknown")")
         // Health first: whoever sees the credential available also sees its tunnel online.
@@ -271,11 +283,22 @@ extension GatewayRuntime {
         // The session is the preferred path: the status stream moves onto it (§6.4).
         peerWatchers[tag]?.restart(runtime: self)
         channel.closeFuture.whenComplete { [self] _ in
-            guard reverseTunnels.detach(tag, id: id) else { return }
+            guard reverseTunnels.detach(tag, id: sessionID) else { return }
             let upFor = tunnelHealthBoard.offline(tag, at: clock.now())
             logger.warning("reverse connection lost for \(tag)\(upFor.map { " after \(DurationText.interval($0))" } ?? "")")
             setAvailability(tag, .unavailable(UnavailableReason("connector offline", since: clock.now())))
         }
+    }
+
+    /// The connector is shutting down (GoAway): new requests go elsewhere at once, while the
+    /// streams in flight finish and the connector closes the connection after the last one.
+    private func connectorWentAway(_ tag: String, id: UInt64, code: YamuxGoAwayCode) {
+        guard let session = reverseTunnels.session(for: tag), session.id == id, reverseTunnels.detach(tag, id: id) else { return }
+        session.streams.closeAll()
+        let upFor = tunnelHealthBoard.offline(tag, at: clock.now())
+        let reason = code == .normal ? "shutting down" : "going away (\(code))"
+        logger.notice("connector for \(tag) is \(reason)\(upFor.map { " after \(DurationText.interval($0))" } ?? ""); its streams in flight finish")
+        setAvailability(tag, .unavailable(UnavailableReason("connector offline", since: clock.now())))
     }
 
     private func setAvailability(_ tag: String, _ availability: Availability) {

@@ -43,18 +43,22 @@ final class TunnelHealthBoard: Sendable {
     }
 }
 
-/// Records the keepalive round trips the yamux session reports on its connection.
-final class TunnelPingObserver: ChannelInboundHandler, RemovableChannelHandler {
+/// Reports what the yamux session tells about its peer: keepalive round trips, and a GoAway
+/// (the peer is shutting down and opens or accepts no more streams).
+final class TunnelSessionObserver: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
 
-    private let record: @Sendable (TimeAmount) -> Void
+    private let roundTrip: @Sendable (TimeAmount) -> Void
+    private let wentAway: @Sendable (YamuxGoAwayCode) -> Void
 
-    init(record: @escaping @Sendable (TimeAmount) -> Void) {
-        self.record = record
+    init(roundTrip: @escaping @Sendable (TimeAmount) -> Void, wentAway: @escaping @Sendable (YamuxGoAwayCode) -> Void) {
+        self.roundTrip = roundTrip
+        self.wentAway = wentAway
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let ping = event as? YamuxPingMeasured { record(ping.roundTripTime) }
+        if let ping = event as? YamuxPingMeasured { roundTrip(ping.roundTripTime) }
+        if let goAway = event as? YamuxRemoteWentAway { wentAway(goAway.code) }
         context.fireUserInboundEventTriggered(event)
     }
 }

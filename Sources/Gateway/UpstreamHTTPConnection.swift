@@ -64,6 +64,8 @@ final class UpstreamHTTPClientHandler: ChannelDuplexHandler {
     private var responseKeepAlive = true
     private var requestKeepAlive = true
     private var sawHead = false
+    /// Quiescing (the connection's session is draining): closed after the response in flight.
+    private var closesAfterResponse = false
 
     var isIdle: Bool { delegate == nil }
 
@@ -108,7 +110,7 @@ final class UpstreamHTTPClientHandler: ChannelDuplexHandler {
             delegate = nil
             onIdle = nil
             finished?.upstreamFinished()
-            if responseKeepAlive, requestKeepAlive {
+            if responseKeepAlive, requestKeepAlive, !closesAfterResponse {
                 idle?()
             } else {
                 context.close(promise: nil)
@@ -138,6 +140,9 @@ final class UpstreamHTTPClientHandler: ChannelDuplexHandler {
             fail(UpstreamError(.timeout, "upstream sent nothing for too long"))
             context.close(promise: nil)
             return
+        }
+        if event is ChannelShouldQuiesceEvent {
+            if isIdle { context.close(promise: nil) } else { closesAfterResponse = true }
         }
         context.fireUserInboundEventTriggered(event)
     }

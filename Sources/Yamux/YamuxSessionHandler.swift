@@ -39,6 +39,8 @@ public final class YamuxSessionHandler: ChannelInboundHandler, RemovableChannelH
     private var waitingIDs: Set<UInt32> = []
     /// The round-trip time of the last answered ping.
     public private(set) var lastRoundTripTime: TimeAmount?
+    /// Quiescing: the connection closes once its last stream has ended.
+    private var closesWhenDrained = false
 
     /// - Parameter inboundStreamInitializer: sets up the pipeline of each stream the peer opens;
     ///   nil refuses inbound streams.
@@ -73,6 +75,30 @@ public final class YamuxSessionHandler: ChannelInboundHandler, RemovableChannelH
         stopTimer()
         perform(machine.connectionClosed())
         context.fireChannelInactive()
+    }
+
+    public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ChannelShouldQuiesceEvent { quiesce() }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    /// A graceful end, as NIO servers quiesce: GoAway tells the peer to open no more streams,
+    /// every open stream is asked to finish what it is doing (`ChannelShouldQuiesceEvent` on its
+    /// pipeline), and the connection closes once the last stream has ended.
+    public func quiesce() {
+        guard !closesWhenDrained else { return }
+        closesWhenDrained = true
+        goAway(.normal)
+        for stream in streams.values { stream.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent()) }
+        closeIfDrained()
+    }
+
+    private func closeIfDrained() {
+        guard closesWhenDrained, streams.isEmpty, let context else { return }
+        closesWhenDrained = false
+        needsFlush = false
+        // Closed once the streams' last frames are on the wire: an empty write completes after them.
+        context.writeAndFlush(wrapOutboundOut(ByteBuffer())).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
     }
 
     public func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -286,6 +312,7 @@ public final class YamuxSessionHandler: ChannelInboundHandler, RemovableChannelH
 
     func streamChannelFinished(_ stream: YamuxStreamChannel) {
         if streams[stream.streamID] === stream { streams[stream.streamID] = nil }
+        closeIfDrained()
     }
 
     // MARK: Actions

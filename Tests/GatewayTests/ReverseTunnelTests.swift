@@ -285,6 +285,50 @@ import Yamux
         await pair.balancer.stop()
     }
 
+    /// A connector shutting down says GoAway: the balancer sends it no new requests from then on,
+    /// the request in flight through it still finishes whole, and the tunnel closes after it.
+    @Test func aConnectorShuttingDownFinishesTheStreamsInFlight() async throws {
+        let pair = try await Self.startPair()
+        try await Self.eventually { Self.isServing(pair.balancer, "home") }
+        // A slow answer (about a dozen events 80 ms apart), well inside the connector's 2 s drain.
+        pair.balancer.simulator.updateAccount("home") { $0.eventIntervalMilliseconds = 80 }
+        let inFlight = Task { try await pair.balancer.request(headers: [("authorization", "Bearer laptop-token")], json: GatewayTestBed.turnBody) }
+        try await Self.eventually { pair.balancer.simulator.modelRequests.count == 1 }
+        let stopping = Task { await pair.connector.stop() }
+        try await Self.eventually { !Self.isAvailable(pair.balancer, "home") }
+        #expect(pair.balancer.runtime.reverseTunnels.session(for: "home") == nil)
+        let refused = try await pair.balancer.request(headers: [("authorization", "Bearer laptop-token")], json: GatewayTestBed.turnBody)
+        #expect(refused.status != 200)
+        #expect(refused.text.contains("connector offline"), "\(refused.text)")
+
+        let answer = try await inFlight.value
+        #expect(answer.status == 200)
+        #expect(answer.text.contains("response.completed"), "\(answer.text)")
+        #expect(pair.balancer.simulator.modelRequests.count == 1)
+        await stopping.value
+        await pair.balancer.stop()
+    }
+
+    /// The balancer shutting down drains its tunnels as it drains client connections: a request in
+    /// flight through the tunnel finishes whole, and the tunnel closes after it (GoAway tells the
+    /// connector why) instead of at the end of the grace period.
+    @Test func aBalancerShuttingDownFinishesTheTunnelStreamsInFlight() async throws {
+        let pair = try await Self.startPair()
+        try await Self.eventually { Self.isServing(pair.balancer, "home") }
+        pair.balancer.simulator.updateAccount("home") { $0.eventIntervalMilliseconds = 80 }
+        let inFlight = Task { try await pair.balancer.request(headers: [("authorization", "Bearer laptop-token")], json: GatewayTestBed.turnBody) }
+        try await Self.eventually { pair.balancer.simulator.modelRequests.count == 1 }
+        let started = ContinuousClock.now
+        await pair.balancer.server.shutdown(gracePeriod: .seconds(40))
+        // The answer takes about a second; forty would mean the tunnel waited for the deadline.
+        #expect(ContinuousClock.now - started < .seconds(20))
+        let answer = try await inFlight.value
+        #expect(answer.status == 200)
+        #expect(answer.text.contains("response.completed"), "\(answer.text)")
+        try await Self.eventually { pair.connector.runtime.tunnelHealth["to-balancer"]?.online == false }
+        await pair.stop()
+    }
+
     /// Sequential requests share one stream, as keep-alive requests share a connection.
     @Test func requestsReuseIdleStreams() async throws {
         let pair = try await Self.startPair()

@@ -169,6 +169,39 @@ import Yamux
         await pair.close()
     }
 
+    /// Quiescing a session: GoAway to the peer, every open stream told, the streams in flight
+    /// still served, and the connection closed after the last of them ends.
+    @Test func quiescingDrainsTheOpenStreamsThenCloses() async throws {
+        let told = Shared(0)
+        let pair = try await YamuxPair.make(serverStreams: { channel in
+            channel.setOption(.allowRemoteHalfClosure, value: true).flatMap {
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandlers([QuiesceCounter(count: told), StreamEcho()])
+                }
+            }
+        })
+        var streams: [(channel: any Channel, collector: NIOLoopBound<StreamCollector>)] = []
+        for index in 0..<2 {
+            let stream = try await pair.clientSession.openCollectingStream()
+            try await stream.channel.writeAndFlush(ByteBuffer(string: "stream \(index)")).get()
+            _ = try await stream.collector.await { $0.bytes(8) }
+            streams.append(stream)
+        }
+        // Streams share their connection's event loop: they have all been told when this returns.
+        try await pair.server.eventLoop.submit { pair.server.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent()) }.get()
+        #expect(told.value == 2)
+        // The GoAway left before this echo, so the client has read it when the echo is back.
+        try await streams[0].channel.writeAndFlush(ByteBuffer(string: " more")).get()
+        #expect(String(buffer: try await streams[0].collector.await { $0.bytes(13) }) == "stream 0 more")
+        await #expect(throws: YamuxSessionError.remoteGoAway(.normal)) { _ = try await pair.clientSession.openCollectingStream() }
+        try await streams[0].channel.close()
+        try await streams[0].collector.await { $0.closed.futureResult }
+        #expect(pair.client.isActive, "one stream is still open")
+        try await streams[1].channel.close()
+        try await pair.client.closeFuture.get()
+        await pair.close()
+    }
+
     @Test func resetReachesTheOtherSide() async throws {
         let serverCollectors = Shared<[NIOLoopBound<StreamCollector>]>([])
         let pair = try await YamuxPair.make(serverStreams: { channel in
@@ -314,5 +347,20 @@ final class ReplyAfterInputEnds: ChannelInboundHandler {
         var reply = ByteBuffer(string: "answer:")
         reply.writeBuffer(&request)
         context.writeAndFlush(wrapOutboundOut(reply)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+    }
+}
+
+/// Counts the `ChannelShouldQuiesceEvent`s a stream sees.
+final class QuiesceCounter: ChannelInboundHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+    let count: Shared<Int>
+
+    init(count: Shared<Int>) {
+        self.count = count
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ChannelShouldQuiesceEvent { count.update { $0 += 1 } }
+        context.fireUserInboundEventTriggered(event)
     }
 }
