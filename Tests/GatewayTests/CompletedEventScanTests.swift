@@ -42,6 +42,8 @@ import Testing
         }
     }
 
+    static let typeLast = Array(#"{"item":{"type":"error","text":"x\"}{[","list":[1,{"a":"]"}]},"status":500,"type":"error"}"#.utf8)
+
     /// Random cuts and byte flips of a real event never crash and never read past the input.
     @Test func mutatedEventsNeverCrash() {
         let event = Array(#"{"type":"response.completed","response":{"model":"m","output":[{"text":"a\"b{c"}],"usage":{"input_tokens":5,"output_tokens":6,"input_tokens_details":{"cached_tokens":1}}}}"#.utf8)
@@ -52,8 +54,17 @@ import Testing
                 bytes[Int.random(in: 0..<bytes.count, using: &generator)] = UInt8.random(in: 0...255, using: &generator)
             }
             _ = bytes.withUnsafeBytes { CompletedEventWire(json: $0) }
+            // The classifier's skip to the top-level type, on the same mutants and on mutants of
+            // an event whose type comes after a nested object.
+            _ = WebSocketEventRewriter.kind(of: bytes)
+            var typeLast = Array(Self.typeLast.prefix(Int.random(in: 0...Self.typeLast.count, using: &generator)))
+            if !typeLast.isEmpty { typeLast[Int.random(in: 0..<typeLast.count, using: &generator)] = UInt8.random(in: 0...255, using: &generator) }
+            _ = WebSocketEventRewriter.kind(of: typeLast)
         }
+        #expect(WebSocketEventRewriter.kind(of: Self.typeLast).0 == .error(status: 500))
         #expect(event.withUnsafeBytes { CompletedEventWire(json: $0) }?.response?.usage?.output_tokens == 6)
+        guard case .completed(let usage) = WebSocketEventRewriter.kind(of: event).0 else { Issue.record("not classified"); return }
+        #expect(usage?.outputTokens == 6)
     }
 }
 
