@@ -148,8 +148,8 @@ public final class GatewayRuntime: Sendable {
     /// Carries out what a pool change requires.
     func apply(_ events: PoolEvents) {
         for interruption in events.interruptions {
-            if case .credential(let tag) = interruption { logger.warning("interrupting connections for \(tag)") }
-            interrupts.fire(interruption)
+            let count = interrupts.fire(interruption)
+            if case .credential(let tag) = interruption, count > 0 { logger.warning("interrupted \(count) connection(s) on \(tag): it became unavailable") }
         }
         if events.statusChanged { statusSignal.notify() }
     }

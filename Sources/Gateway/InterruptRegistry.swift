@@ -29,7 +29,9 @@ final class InterruptRegistry: Sendable {
     }
 
     /// Cuts the matching work; each registration fires at most once.
-    func fire(_ interruption: Interruption) {
+    /// - Returns: how many connections were interrupted.
+    @discardableResult
+    func fire(_ interruption: Interruption) -> Int {
         let (matched, reason) = entries.withLock { entries -> ([Registration], String) in
             let ids: [UInt64]
             let reason: String
@@ -44,5 +46,6 @@ final class InterruptRegistry: Sendable {
             return (ids.compactMap { entries.registrations.removeValue(forKey: $0) }, reason)
         }
         for registration in matched { registration.interrupt(reason) }
+        return matched.count
     }
 }
