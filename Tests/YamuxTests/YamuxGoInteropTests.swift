@@ -98,6 +98,9 @@ final class ChecksumResponder: ChannelInboundHandler {
         probeMessage.writeInteger(UInt8(1))
         try await probe.channel.writeAndFlush(probeMessage).get()
         _ = try await probe.collector.await { $0.bytes(8) }
+        // The peer counts the probe once its answer's write returns, and closes the stream after:
+        // its FIN, not the answer, says the count is in.
+        try await probe.collector.await { $0.inputEnded.futureResult }
 
         try await connection.close().get()
         #expect(await peer.exitStatus() == 0)
