@@ -298,7 +298,11 @@ extension GatewayRuntime {
         let upFor = tunnelHealthBoard.offline(tag, at: clock.now())
         let reason = code == .normal ? "shutting down" : "going away (\(code))"
         logger.notice("connector for \(tag) is \(reason)\(upFor.map { " after \(DurationText.interval($0))" } ?? ""); its streams in flight finish")
-        setAvailability(tag, .unavailable(UnavailableReason("connector offline", since: clock.now())))
+        // Unavailable for new work, but what it has begun is not interrupted: the connector
+        // answers it, and ends its WebSocket sessions itself.
+        var events = withPool { $0.update(tag, now: clock.now()) { $0.availability = .unavailable(UnavailableReason("connector offline", since: clock.now())) } }
+        events.interruptions.removeAll { $0 == .credential(tag) }
+        apply(events)
     }
 
     private func setAvailability(_ tag: String, _ availability: Availability) {

@@ -34,6 +34,8 @@ public struct SimulatedAccount: Sendable {
     public var percentPerTurn: Double
     /// Pause between SSE events, like a model producing tokens; 0 sends the answer at once.
     public var eventIntervalMilliseconds: Int = 0
+    /// Pause before the answer's head, like a model thinking before its first token.
+    public var answerDelayMilliseconds: Int = 0
     /// Access tokens the backend accepts for this account.
     public var accessTokens: Set<String>
     /// The one refresh token that currently works; refreshing rotates it.

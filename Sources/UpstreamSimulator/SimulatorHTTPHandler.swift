@@ -69,7 +69,13 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
             }
             guard head.method == .POST else { return respond(context: context, status: .methodNotAllowed, json: ["error": ["message": "method not allowed"]]) }
             if rejectModelRequest(context: context, account: account) != nil { return }
-            streamAnswer(context: context, account: account, request: json ?? [:])
+            guard account.answerDelayMilliseconds > 0 else { return streamAnswer(context: context, account: account, request: json ?? [:]) }
+            let later = NIOLoopBound((self, context, json ?? [:]), eventLoop: context.eventLoop)
+            context.eventLoop.scheduleTask(in: .milliseconds(Int64(account.answerDelayMilliseconds))) {
+                let (handler, context, request) = later.value
+                guard context.channel.isActive else { return }
+                handler.streamAnswer(context: context, account: account, request: request)
+            }
         default:
             respond(context: context, status: .notFound, json: ["error": ["type": "invalid_request_error", "message": "no route for \(path)"]])
         }

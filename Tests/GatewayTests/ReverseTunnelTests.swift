@@ -290,8 +290,13 @@ import Yamux
     @Test func aConnectorShuttingDownFinishesTheStreamsInFlight() async throws {
         let pair = try await Self.startPair()
         try await Self.eventually { Self.isServing(pair.balancer, "home") }
-        // A slow answer (about a dozen events 80 ms apart), well inside the connector's 2 s drain.
-        pair.balancer.simulator.updateAccount("home") { $0.eventIntervalMilliseconds = 80 }
+        // A slow answer (a pause before its head, then a dozen events 50 ms apart), well inside
+        // the connector's 2 s drain: the GoAway comes while the balancer waits for the head, or
+        // (on a loaded machine) while the answer streams; neither may cut it.
+        pair.balancer.simulator.updateAccount("home") {
+            $0.answerDelayMilliseconds = 300
+            $0.eventIntervalMilliseconds = 50
+        }
         let inFlight = Task { try await pair.balancer.request(headers: [("authorization", "Bearer laptop-token")], json: GatewayTestBed.turnBody) }
         try await Self.eventually { pair.balancer.simulator.modelRequests.count == 1 }
         let stopping = Task { await pair.connector.stop() }
@@ -315,7 +320,10 @@ import Yamux
     @Test func aBalancerShuttingDownFinishesTheTunnelStreamsInFlight() async throws {
         let pair = try await Self.startPair()
         try await Self.eventually { Self.isServing(pair.balancer, "home") }
-        pair.balancer.simulator.updateAccount("home") { $0.eventIntervalMilliseconds = 80 }
+        pair.balancer.simulator.updateAccount("home") {
+            $0.answerDelayMilliseconds = 300
+            $0.eventIntervalMilliseconds = 50
+        }
         let inFlight = Task { try await pair.balancer.request(headers: [("authorization", "Bearer laptop-token")], json: GatewayTestBed.turnBody) }
         try await Self.eventually { pair.balancer.simulator.modelRequests.count == 1 }
         let started = ContinuousClock.now
