@@ -114,7 +114,7 @@ let package = Package(
         // Proxy overhead against the simulator directly and against nginx; run through scripts/benchmark.
         .executableTarget(
             name: "GatewayBenchmark",
-            dependencies: ["Gateway", "Configuration", "PoolCore", "UpstreamSimulator", nioCore, nioHTTP1, nioPosix, logging],
+            dependencies: ["Gateway", "Configuration", "PoolCore", "UpstreamSimulator", nioCore, nioHTTP1, nioPosix, nioWebSocket, logging],
             path: "Benchmarks/GatewayBenchmark",
             swiftSettings: strictSettings
         ),

@@ -57,6 +57,7 @@ error_log \(folder.path)/error.log error;
 events { worker_connections 4096; }
 http {
     access_log off;
+    map $http_upgrade $connection_upgrade { default upgrade; '' ''; }
     client_body_temp_path \(folder.path)/body;
     proxy_temp_path \(folder.path)/proxy;
     upstream simulator { server 127.0.0.1:\(simulator.port); keepalive 128; }
@@ -65,7 +66,8 @@ http {
         location /v1/ {
             proxy_pass http://simulator/backend-api/codex/;
             proxy_http_version 1.1;
-            proxy_set_header Connection "";
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection $connection_upgrade;
             proxy_set_header Authorization "Bearer access-bench";
             proxy_buffering off;
         }
@@ -102,6 +104,16 @@ if ProcessInfo.processInfo.environment["GATEWAY_BENCHMARK_ONLY"] == "capacity" {
     nginx.terminate()
     exit(0)
 }
+if ProcessInfo.processInfo.environment["GATEWAY_BENCHMARK_ONLY"] == "websocket-debug" {
+    simulator.updateAccount("bench") { $0.eventIntervalMilliseconds = Int(ProcessInfo.processInfo.environment["INTERVAL"] ?? "2")! }
+    let turn = #"{"type":"response.create","model":"gpt-5.5","input":[{"type":"message","role":"user","content":[{"type":"input_text","text":"hi"}]}]}"#
+    for (name, port, path, headers) in targets {
+        let result = try await runWebSocketLoad(port: port, path: path, headers: headers, turn: turn, duration: seconds, concurrency: concurrency)
+        print("\(name): \(result.requests) turns, \(result.bytesPerRequest) bytes per turn, p50 \(result.ttfb(0.5)), failures \(result.failures)")
+    }
+    nginx.terminate()
+    exit(0)
+}
 // The paths take turns, one second each, for `seconds` rounds: this machine's speed drifts over
 // minutes, and back-to-back blocks per path compared different machine states.
 let rounds = max(1, Int(seconds.rounded()))
@@ -115,6 +127,27 @@ for (phase, interval) in [("paced", 2), ("flat", 0)] where !tunnelOnly {
             let result = try await runLoad(port: port, path: path, headers: headers, body: body, duration: 1, concurrency: concurrency,
                                            stagger: phase == "paced" ? .milliseconds(80) : .zero)
             if phase == "paced" { paced[name] = paced[name]?.merged(with: result) ?? result } else { flat[name] = flat[name]?.merged(with: result) ?? result }
+        }
+    }
+}
+// The same three paths for Responses WebSocket sessions (what Codex uses): turns back to back
+// on each session, paced, then unpaced.
+let webSocketTurn = #"{"type":"response.create","model":"gpt-5.5","input":[{"type":"message","role":"user","content":[{"type":"input_text","text":"hi"}]}]}"#
+var webSocketPaced: [String: LoadResult] = [:], webSocketFlat: [String: LoadResult] = [:]
+for (phase, interval) in [("paced", 2), ("flat", 0)] where !tunnelOnly {
+    simulator.updateAccount("bench") { $0.eventIntervalMilliseconds = interval }
+    for (_, port, path, headers) in targets {
+        _ = try await runWebSocketLoad(port: port, path: path, headers: headers, turn: webSocketTurn, duration: 1, concurrency: concurrency)
+    }
+    for _ in 0..<rounds {
+        for (name, port, path, headers) in targets {
+            let result = try await runWebSocketLoad(port: port, path: path, headers: headers, turn: webSocketTurn, duration: 1, concurrency: concurrency,
+                                                    stagger: phase == "paced" ? .milliseconds(80) : .zero)
+            if phase == "paced" {
+                webSocketPaced[name] = webSocketPaced[name]?.merged(with: result) ?? result
+            } else {
+                webSocketFlat[name] = webSocketFlat[name]?.merged(with: result) ?? result
+            }
         }
     }
 }
@@ -200,6 +233,24 @@ print("- Requests/s through codexpool = \(ratio(flatPool.requestsPerSecond / fla
     + "(target ≥ 1×: **\(flatPool.requestsPerSecond >= flatNginx.requestsPerSecond ? "met" : "not met")**).")
 print("- Each response is one SSE turn of \(flatPool.bytesPerRequest) bytes in 40 events; \(rounds) rounds of 1 s per path, the paths taking turns, after a 1 s warm-up each. "
     + "Simulator, proxy and load generator share the machine's cores (one event loop each; nginx with one worker).")
+print("")
+print("### Responses WebSocket: \(concurrency) concurrent sessions")
+print("")
+print("The same three paths for WebSocket sessions, as Codex uses them: each session sends a `response.create` as soon as the previous turn's "
+    + "`response.completed` arrived; time to first byte is from the turn's message to its first event. codexpool rewrites each turn's "
+    + "`codex.rate_limits` event in place and reads its `response.completed`; nginx relays frames unread.")
+print("")
+print("| path | paced: TTFB p50 | paced: TTFB p99 | paced: added p50 | paced: turns/s | unpaced: turns/s | unpaced: vs nginx |")
+print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+let webSocketDirect = webSocketPaced["simulator directly"]!, webSocketNginxFlat = webSocketFlat["through nginx"]!
+for (name, _, _, _) in targets {
+    let paced = webSocketPaced[name]!, flat = webSocketFlat[name]!
+    print("| \(name) | \(ms(paced.ttfb(0.5))) | \(ms(paced.ttfb(0.99))) | \(ms(paced.ttfb(0.5) - webSocketDirect.ttfb(0.5))) | \(Int(paced.requestsPerSecond)) "
+        + "| \(Int(flat.requestsPerSecond)) | \(ratio(flat.requestsPerSecond / webSocketNginxFlat.requestsPerSecond)) |")
+}
+let webSocketFailures = (webSocketPaced.values.map(\.failures) + webSocketFlat.values.map(\.failures)).reduce(0, +)
+print("")
+print("- \(webSocketFailures) failed sessions or turns; no targets were set for WebSocket: tracked against nginx for regressions.")
 
 }
 

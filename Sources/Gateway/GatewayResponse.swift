@@ -80,6 +80,6 @@ enum GatewayJSON {
     }
 
     static func parse(_ bytes: some Collection<UInt8>) -> JSONValue? {
-        try? JSONDecoder().decode(JSONValue.self, from: Data(bytes))
+        JSONValue.parse(bytes)
     }
 }

@@ -324,11 +324,11 @@ final class HTTPProxyExchange: UpstreamResponseDelegate, @unchecked Sendable {
         runtime.withPool { $0[tag]?.isAPIKey ?? false }
     }
 
-    private lazy var requestedModel: String? = GatewayJSON.parse(body.readableBytesView)?["model"]?.stringValue
+    private lazy var requestedModel: String? = ResponsesRequestSummary(json: body.readableBytesView)?.model
 
     private func logAssignment(_ tag: String) {
         guard logger.logLevel <= .debug else { return }
-        let request = GatewayJSON.parse(body.readableBytesView)
+        let request = ResponsesRequestSummary(json: body.readableBytesView)
         logger.debug("\(GatewayRuntime.assignmentLine(tag: tag, sessionID: sessionID, user: user, request: request))")
     }
 }

@@ -162,6 +162,17 @@ struct JSONFieldScanner {
         return Int(value)
     }
 
+    /// `true` or `false`; nil, with the value skipped, for anything else.
+    mutating func boolean() -> Bool? {
+        skipWhitespace()
+        for (literal, value) in [("true", true), ("false", false)] where bytes[index...].starts(with: literal.utf8) {
+            index += literal.utf8.count
+            return value
+        }
+        _ = skipValue()
+        return nil
+    }
+
     /// Moves to the value of the first member named `key` of the object at the scanner; the
     /// members before it are skipped and nothing after it is read. False when the object has no
     /// such member or is malformed before it.

@@ -245,9 +245,9 @@ final class WebSocketRelay: @unchecked Sendable {
 
     private func fromClient(_ frame: WebSocketFrame) {
         let data = frame.unmaskedData
-        if frame.opcode == .text, let request = GatewayJSON.parse(data.readableBytesView), request["type"]?.stringValue == "response.create" {
-            let warmUp = request["generate"] == .bool(false)
-            let model = request["model"]?.stringValue
+        if frame.opcode == .text, let request = ResponsesRequestSummary(json: data.readableBytesView), request.type == "response.create" {
+            let warmUp = request.generate == false
+            let model = request.model
             pendingCreates.append(PendingTurn(warmUp: warmUp, model: model))
             if !warmUp, session.isNewSession, !loggedAssignment {
                 loggedAssignment = true

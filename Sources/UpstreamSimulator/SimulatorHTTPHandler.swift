@@ -111,7 +111,8 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
         headers.add(name: "x-codex-turn-state", value: "turn-\(responseID)")
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
         streaming = true
-        let chunks = simulator.renderedEvents(for: turn, cut: account.behavior == .dropMidStream || account.behavior == .stallMidStream)
+        let chunks = simulator.renderedEvents(for: turn, cut: account.behavior == .dropMidStream || account.behavior == .stallMidStream,
+                                              framing: .serverSentEvents)
         let interval = TimeAmount.milliseconds(Int64(account.eventIntervalMilliseconds))
         writeEvents(chunks[...], context: context, interval: interval, account: account, turn: turn)
     }

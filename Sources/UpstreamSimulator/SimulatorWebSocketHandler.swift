@@ -70,20 +70,39 @@ final class SimulatorWebSocketHandler: ChannelInboundHandler {
         let responseID = simulator.mutate { $0.nextResponseID() }
         let turn = SimulatedTurn(responseID: responseID, model: request["model"] as? String ?? "gpt-5.5", account: account,
                                  isWarmUp: isWarmUp, createdAt: now)
-        for (index, event) in turn.events().enumerated() {
-            if index == 3, !isWarmUp, account.behavior == .dropMidStream || account.behavior == .stallMidStream {
-                if account.behavior == .dropMidStream {
+        let cut = !isWarmUp && (account.behavior == .dropMidStream || account.behavior == .stallMidStream)
+        let messages = simulator.renderedEvents(for: turn, cut: cut, framing: .webSocket)
+        sendMessages(messages[...], context: context, interval: .milliseconds(Int64(account.eventIntervalMilliseconds)), turn: turn)
+    }
+
+    /// Sends one message, then the rest after `interval` (at once when zero); an empty message
+    /// is where a cut answer stops.
+    private func sendMessages(_ messages: ArraySlice<ByteBuffer>, context: ChannelHandlerContext, interval: TimeAmount, turn: SimulatedTurn) {
+        var remaining = messages
+        while let message = remaining.popFirst() {
+            guard context.channel.isActive else { return }
+            if message.readableBytes == 0 {
+                if turn.account.behavior == .dropMidStream {
                     simulator.mutate { $0.abandonedStreams += 1 }
                     context.close(promise: nil)
                 }
                 return
             }
-            sendJSON(context: context, event)
+            send(context: context, WebSocketFrame(fin: true, opcode: .text, data: message))
+            if interval > .zero, !remaining.isEmpty {
+                let later = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+                let rest = remaining
+                context.eventLoop.scheduleTask(in: interval) {
+                    let (handler, context) = later.value
+                    handler.sendMessages(rest, context: context, interval: interval, turn: turn)
+                }
+                return
+            }
         }
-        responseIDs.insert(responseID)
+        responseIDs.insert(turn.responseID)
         simulator.mutate { state in
             state.completedResponses += 1
-            if !isWarmUp { state.accounts[accountID]?.rateLimits.addUse(account.percentPerTurn) }
+            if !turn.isWarmUp { state.accounts[accountID]?.rateLimits.addUse(turn.account.percentPerTurn) }
         }
     }
 

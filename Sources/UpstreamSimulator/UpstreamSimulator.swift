@@ -153,12 +153,20 @@ public final class UpstreamSimulator: Sendable {
 
     static var unixNow: Int { Int(Date().timeIntervalSince1970) }
 
-    /// The SSE chunks of one answer. Rendering JSON is the simulator's main cost, so answers are
-    /// rendered once per account, model and second and only the response id is filled in; an
+    /// How an answer's events travel: SSE chunks (`event:` and `data:` lines) or WebSocket messages (the JSON alone).
+    enum EventFraming: String {
+        case serverSentEvents, webSocket
+    }
+
+    /// The events of one answer, framed. Rendering JSON is the simulator's main cost, so answers
+    /// are rendered once per account, model and second and only the response id is filled in; an
     /// empty chunk marks where a cut answer stops.
-    func renderedEvents(for turn: SimulatedTurn, cut: Bool) -> [ByteBuffer] {
+    func renderedEvents(for turn: SimulatedTurn, cut: Bool, framing: EventFraming) -> [ByteBuffer] {
         let placeholder = "resp_simPLACEHOLDER"
-        let key = "\(turn.account.accountID)|\(turn.model)|\(turn.isWarmUp)|\(turn.createdAt)|\(cut)"
+        // Everything the events are made of, but the id (and the reply, compared below).
+        let account = turn.account
+        let key = "\(account.accountID)|\(account.behavior)|\(account.deltaCount)|\(account.inputTokens)|\(account.outputTokens)|\(account.cachedTokens)"
+            + "|\(turn.model)|\(turn.isWarmUp)|\(turn.createdAt)|\(cut)|\(framing)"
         let template: [[String]] = state.withLock { state in
             if let cached = state.renderedTurns[key], cached.reply == turn.account.reply { return cached.chunks }
             var template = turn
@@ -170,7 +178,8 @@ public final class UpstreamSimulator: Sendable {
                     break
                 }
                 // Split around the placeholder now, so filling in an id is a plain join.
-                let text = "event: \(event["type"] as? String ?? "message")\ndata: \(SimulatorJSON.string(event))\n\n"
+                let json = SimulatorJSON.string(event)
+                let text = framing == .webSocket ? json : "event: \(event["type"] as? String ?? "message")\ndata: \(json)\n\n"
                 chunks.append(text.components(separatedBy: "simPLACEHOLDER"))
             }
             if state.renderedTurns.count > 64 { state.renderedTurns.removeAll() }

@@ -1,0 +1,167 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOWebSocket
+import Synchronization
+
+/// `concurrency` Responses WebSocket sessions, each sending a turn (`response.create`) as soon as
+/// the previous one's `response.completed` arrived. Time to first byte is from sending the
+/// turn to its first message (Codex's `codex.rate_limits`).
+func runWebSocketLoad(port: Int, path: String, headers: [(String, String)], turn: String, duration: Double, concurrency: Int,
+                      stagger: TimeAmount = .zero) async throws -> LoadResult {
+    let tally = Tally()
+    let deadline = NIODeadline.now() + .milliseconds(Int64(duration * 1000))
+    var channels: [any Channel] = []
+    for _ in 0..<concurrency {
+        let session = WebSocketLoadSession(turn: turn, deadline: deadline, tally: tally,
+                                           firstDelay: .nanoseconds(Int64.random(in: 0...max(0, stagger.nanoseconds))))
+        let upgrader = NIOWebSocketClientUpgrader(maxFrameSize: 1 << 24) { channel, _ in
+            channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(session) }
+        }
+        let channel = try await ClientBootstrap(group: loadGroup)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let upgraded: @Sendable (ChannelHandlerContext) -> Void = { context in
+                        if let counter = try? context.pipeline.syncOperations.handler(type: UpgradeRefusalCounter.self) {
+                            context.pipeline.syncOperations.removeHandler(counter, promise: nil)
+                        }
+                    }
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers(withClientUpgrade: (upgraders: [upgrader], completionHandler: upgraded))
+                    try channel.pipeline.syncOperations.addHandler(UpgradeRefusalCounter(tally: tally))
+                }
+            }
+            .connect(host: "127.0.0.1", port: port).get()
+        var fields = HTTPHeaders(headers)
+        fields.add(name: "host", value: "127.0.0.1:\(port)")
+        channel.write(HTTPClientRequestPart.head(HTTPRequestHead(version: .http1_1, method: .GET, uri: path, headers: fields)), promise: nil)
+        try await channel.writeAndFlush(HTTPClientRequestPart.end(nil))
+        channels.append(channel)
+    }
+    let start = NIODeadline.now()
+    for channel in channels { try await channel.closeFuture.get() }
+    let elapsed = Double((NIODeadline.now() - start).nanoseconds) / 1e9
+    return tally.state.withLock { LoadResult(firstByteLatencies: $0.latencies, requests: $0.requests, bytes: $0.bytes, duration: elapsed, failures: $0.failures) }
+}
+
+/// One upgraded session of the load: turns back to back until the deadline.
+final class WebSocketLoadSession: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = WebSocketFrame
+    typealias OutboundOut = WebSocketFrame
+
+    private let turn: ByteBuffer
+    private let deadline: NIODeadline
+    private let tally: Tally
+    private let firstDelay: TimeAmount
+    private var sentAt = NIODeadline.now()
+    private var sawFirstMessage = false
+    private var latencies: [Double] = []
+    private var turns = 0
+    private var bytes = 0
+    private var failures = 0
+    private var recorded = false
+    private static let completed = Array(#"response.completed""#.utf8)
+
+    /// A byte search cheap enough that the load generator is not what limits the run (the
+    /// generic `firstRange(of:)` was).
+    private static func contains(_ bytes: UnsafeRawBufferPointer, _ needle: [UInt8]) -> Bool {
+        guard let base = bytes.baseAddress, bytes.count >= needle.count else { return false }
+        var offset = 0
+        while offset <= bytes.count - needle.count,
+              let found = memchr(base + offset, Int32(needle[0]), bytes.count - needle.count + 1 - offset) {
+            if memcmp(found, needle, needle.count) == 0 { return true }
+            offset = base.distance(to: UnsafeRawPointer(found)) + 1
+        }
+        return false
+    }
+
+    init(turn: String, deadline: NIODeadline, tally: Tally, firstDelay: TimeAmount) {
+        self.turn = ByteBuffer(string: turn)
+        self.deadline = deadline
+        self.tally = tally
+        self.firstDelay = firstDelay
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        // A turn that never ends must not hold the run: it counts as failed.
+        context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline + .seconds(10)) {
+            guard !self.recorded else { return }
+            self.failures += 1
+            self.record()
+            context.close(promise: nil)
+        }
+        guard firstDelay > .zero else { return send(context: context) }
+        context.eventLoop.assumeIsolated().scheduleTask(in: firstDelay) { self.send(context: context) }
+    }
+
+    private func send(context: ChannelHandlerContext) {
+        sawFirstMessage = false
+        sentAt = .now()
+        context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .text, maskKey: .random(), data: turn)), promise: nil)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        switch frame.opcode {
+        case .text, .continuation:
+            if !sawFirstMessage {
+                sawFirstMessage = true
+                latencies.append(Double((NIODeadline.now() - sentAt).nanoseconds) / 1e9)
+            }
+            bytes += frame.data.readableBytes
+            guard frame.data.withUnsafeReadableBytes({ Self.contains($0, Self.completed) }) else { return }
+            turns += 1
+            if NIODeadline.now() < deadline {
+                send(context: context)
+            } else {
+                record()
+                context.close(promise: nil)
+            }
+        case .connectionClose:
+            if NIODeadline.now() < deadline { failures += 1 }
+            record()
+            context.close(promise: nil)
+        default:
+            break
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        failures += 1
+        record()
+        context.close(promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if NIODeadline.now() < deadline { failures += 1 }
+        record()
+        context.fireChannelInactive()
+    }
+
+    private func record() {
+        guard !recorded else { return }
+        recorded = true
+        let (latencies, turns, bytes, failures) = (self.latencies, self.turns, self.bytes, self.failures)
+        tally.state.withLock { $0.latencies += latencies; $0.requests += turns; $0.bytes += bytes; $0.failures += failures }
+    }
+}
+
+/// Counts an upgrade the server refused (any answer but 101) and ends that connection.
+final class UpgradeRefusalCounter: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPClientResponsePart
+    private let tally: Tally
+
+    init(tally: Tally) {
+        self.tally = tally
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if case .head = unwrapInboundIn(data) {
+            tally.state.withLock { $0.failures += 1 }
+            context.close(promise: nil)
+        }
+    }
+}

@@ -1,0 +1,51 @@
+/// The few top-level fields of a Responses request the gateway reads: its type, model and
+/// warm-up flag, and what the assignment log line shows. Read without decoding the rest: a
+/// Codex request carries the whole conversation, often megabytes, on every turn.
+struct ResponsesRequestSummary: Equatable {
+    var type: String?
+    var model: String?
+    /// `false` marks a warm-up (no answer is generated).
+    var generate: Bool?
+    var reasoningEffort: String?
+    var serviceTier: String?
+
+    init() {}
+
+    /// Nil when the bytes are not a JSON object.
+    init?(json: UnsafeRawBufferPointer) {
+        var scanner = JSONFieldScanner(bytes: json)
+        var read: ResponsesRequestSummary?
+        let wellFormed = scanner.object(into: &read, from: ResponsesRequestSummary()) { scanner, summary, key in
+            switch key {
+            case "type": summary.type = scanner.string()
+            case "model": summary.model = scanner.string()
+            case "generate": summary.generate = scanner.boolean()
+            case "service_tier": summary.serviceTier = scanner.string()
+            case "reasoning_effort":
+                // Read whether or not it is used: the scanner must move past it.
+                let effort = scanner.string()
+                if summary.reasoningEffort == nil { summary.reasoningEffort = effort }
+            case "reasoning":
+                // `reasoning.effort` wins over the older top-level `reasoning_effort`.
+                var nested: String??
+                let read = scanner.object(into: &nested, from: nil) { scanner, effort, key in
+                    guard key == "effort" else { return scanner.skipValue() }
+                    effort = scanner.string()
+                    return true
+                }
+                guard read else { return false }
+                if let effort = nested ?? nil { summary.reasoningEffort = effort }
+            default: return scanner.skipValue()
+            }
+            return true
+        }
+        guard wellFormed, let read else { return nil }
+        self = read
+    }
+
+    init?(json bytes: some Collection<UInt8>) {
+        guard let summary = bytes.withContiguousStorageIfAvailable({ ResponsesRequestSummary(json: UnsafeRawBufferPointer($0)) })
+            ?? Array(bytes).withUnsafeBytes({ ResponsesRequestSummary(json: $0) }) else { return nil }
+        self = summary
+    }
+}

@@ -1,0 +1,43 @@
+import Configuration
+@testable import Gateway
+import NIOHTTP1
+import PoolCore
+import Testing
+
+@Suite struct ResponsesRequestSummaryTests {
+    func summary(_ text: String) -> ResponsesRequestSummary? {
+        ResponsesRequestSummary(json: Array(text.utf8))
+    }
+
+    @Test func readsTheTopLevelFieldsAroundTheConversation() throws {
+        let history = (0..<200).map { #"{"type":"message","role":"user","content":[{"type":"input_text","text":"turn \#($0) with \"quotes\", {braces} and [brackets]"}]}"# }
+        let found = summary(#"{"type":"response.create","input":[\#(history.joined(separator: ","))],"model":"gpt-5.5","generate":false,"#
+            + #""reasoning":{"summary":"auto","effort":"high"},"reasoning_effort":"low","service_tier":"priority","store":false}"#)
+        #expect(found?.type == "response.create")
+        #expect(found?.model == "gpt-5.5")
+        #expect(found?.generate == false)
+        #expect(found?.reasoningEffort == "high", "reasoning.effort wins over reasoning_effort")
+        #expect(found?.serviceTier == "priority")
+        let user = try UserAuthenticator(users: [UserConfiguration(name: "ops", token: Secret("ops-token"), credential: "pool")], defaultProvider: "pool")
+            .authenticate(HTTPHeaders([("authorization", "Bearer ops-token")])).get()
+        let line = GatewayRuntime.assignmentLine(tag: "alpha", sessionID: "s1", user: user, request: found)
+        #expect(line == "assigned credential alpha for session s1 by user ops, model=gpt-5.5, think=high, fast")
+    }
+
+    @Test func absentOrOddlyTypedFieldsAreNil() {
+        let found = summary(#"{"type":"response.create","model":null,"generate":"no","reasoning":null,"reasoning_effort":"low","n":[1,2]}"#)
+        #expect(found?.model == nil)
+        #expect(found?.generate == nil)
+        #expect(found?.reasoningEffort == "low")
+        #expect(summary(#"{"model":"gpt-\u0035"}"#)?.model == "gpt-5")
+        #expect(summary("{}") == ResponsesRequestSummary())
+        #expect(summary(#"{"reasoning_effort":"low","reasoning":{"effort":"high"}}"#)?.reasoningEffort == "high")
+    }
+
+    @Test func malformedOrNonObjectMessagesAreRefused() {
+        for text in ["", "[]", "\"response.create\"", #"{"type":"response.create""#, #"{"type":"response.create","input":[{"a":1}"#,
+                     #"{"type" "x"}"#, #"{"model":"gpt}"#] {
+            #expect(summary(text) == nil, "\(text)")
+        }
+    }
+}
