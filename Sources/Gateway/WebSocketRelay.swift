@@ -135,11 +135,28 @@ final class WebSocketLegHandler: ChannelInboundHandler, RemovableChannelHandler 
 
     /// `frame.data` is the plain payload: the encoder applies `maskKey` on the way out.
     fileprivate func send(_ frame: WebSocketFrame) {
+        guard let context else { return }
         var frame = frame
         if let deflate, frame.opcode == .text || frame.opcode == .binary {
             frame = WebSocketFrame(fin: true, rsv1: true, opcode: frame.opcode, maskKey: frame.maskKey, data: deflate.compress(frame.data))
         }
-        context?.writeAndFlush(wrapOutboundOut(frame), promise: nil)
+        context.write(wrapOutboundOut(frame), promise: nil)
+        // A close frame goes out at once, with what is queued before it: the connection closes next.
+        if frame.opcode == .connectionClose { return context.flush() }
+        flushSoon(context)
+    }
+
+    private var flushPending = false
+
+    /// One flush after everything this pass of the event loop relays: the messages of one read
+    /// (an answer's events often arrive dozens at a time) leave in one write, not one each.
+    private func flushSoon(_ context: ChannelHandlerContext) {
+        guard !flushPending else { return }
+        flushPending = true
+        context.eventLoop.assumeIsolated().execute {
+            self.flushPending = false
+            self.context?.flush()
+        }
     }
 }
 
