@@ -83,6 +83,7 @@ try nginx.run()
 try await waitUntilListening(port: nginxPort)
 
 let body = #"{"model":"gpt-5.5","stream":true,"store":false,"input":[{"type":"message","role":"user","content":[{"type":"input_text","text":"hi"}]}]}"#
+let webSocketTurn = #"{"type":"response.create","model":"gpt-5.5","input":[{"type":"message","role":"user","content":[{"type":"input_text","text":"hi"}]}]}"#
 let targets: [(String, Int, String, [(String, String)])] = [
     ("simulator directly", simulator.port, "/backend-api/codex/responses", [("authorization", "Bearer access-bench")]),
     ("through codexpool", gateway.port, "/v1/responses", []),
@@ -104,12 +105,12 @@ if ProcessInfo.processInfo.environment["GATEWAY_BENCHMARK_ONLY"] == "capacity" {
     nginx.terminate()
     exit(0)
 }
-if ProcessInfo.processInfo.environment["GATEWAY_BENCHMARK_ONLY"] == "websocket-debug" {
-    simulator.updateAccount("bench") { $0.eventIntervalMilliseconds = Int(ProcessInfo.processInfo.environment["INTERVAL"] ?? "2")! }
-    let turn = #"{"type":"response.create","model":"gpt-5.5","input":[{"type":"message","role":"user","content":[{"type":"input_text","text":"hi"}]}]}"#
+// GATEWAY_BENCHMARK_ONLY=websocket does the same with unpaced WebSocket sessions.
+if ProcessInfo.processInfo.environment["GATEWAY_BENCHMARK_ONLY"] == "websocket" {
+    simulator.updateAccount("bench") { $0.eventIntervalMilliseconds = 0 }
     for (name, port, path, headers) in targets {
-        let result = try await runWebSocketLoad(port: port, path: path, headers: headers, turn: turn, duration: seconds, concurrency: concurrency)
-        print("\(name): \(result.requests) turns, \(result.bytesPerRequest) bytes per turn, p50 \(result.ttfb(0.5)), failures \(result.failures)")
+        let result = try await runWebSocketLoad(port: port, path: path, headers: headers, turn: webSocketTurn, duration: seconds, concurrency: concurrency)
+        print("\(name): \(Int(result.requestsPerSecond)) turns/s, \(result.failures) failures")
     }
     nginx.terminate()
     exit(0)
@@ -132,7 +133,6 @@ for (phase, interval) in [("paced", 2), ("flat", 0)] where !tunnelOnly {
 }
 // The same three paths for Responses WebSocket sessions (what Codex uses): turns back to back
 // on each session, paced, then unpaced.
-let webSocketTurn = #"{"type":"response.create","model":"gpt-5.5","input":[{"type":"message","role":"user","content":[{"type":"input_text","text":"hi"}]}]}"#
 var webSocketPaced: [String: LoadResult] = [:], webSocketFlat: [String: LoadResult] = [:]
 for (phase, interval) in [("paced", 2), ("flat", 0)] where !tunnelOnly {
     simulator.updateAccount("bench") { $0.eventIntervalMilliseconds = interval }
