@@ -323,8 +323,26 @@ public struct ServerSentEventUsageTap: Sendable {
         }
     }
 
+    /// What the current event's `event:` line says: whether it is the completion. Its data is
+    /// read only when it may be; nil (no `event:` line, or one cut by a buffer end) leaves it
+    /// to the data's own type.
+    private var namedEventIsCompletion: Bool?
+    private static let eventPrefix = Array("event:".utf8)
+    private static let completedName = Array("response.completed".utf8)
+
     private mutating func examine(_ line: UnsafeRawBufferPointer) {
-        guard line.count > 5, line.count <= lineLimit, line.starts(with: Self.dataPrefix) else { return }
+        if line.isEmpty || (line.count == 1 && line[0] == UInt8(ascii: "\r")) {
+            namedEventIsCompletion = nil  // the event ended
+            return
+        }
+        if line.starts(with: Self.eventPrefix) {
+            var name = line.dropFirst(Self.eventPrefix.count)
+            while name.first == UInt8(ascii: " ") { name = name.dropFirst() }
+            while name.last == UInt8(ascii: "\r") || name.last == UInt8(ascii: " ") { name = name.dropLast() }
+            namedEventIsCompletion = name.elementsEqual(Self.completedName)
+            return
+        }
+        guard namedEventIsCompletion != false, line.count > 5, line.count <= lineLimit, line.starts(with: Self.dataPrefix) else { return }
         var payload = line.dropFirst(5)
         if payload.first == UInt8(ascii: " ") { payload = payload.dropFirst() }
         if payload.last == UInt8(ascii: "\r") { payload = payload.dropLast() }

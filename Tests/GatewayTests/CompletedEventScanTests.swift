@@ -100,6 +100,21 @@ import Testing
         }
     }
 
+    /// The `event:` line decides which data is read; without one, the data's own type does.
+    @Test func theEventLineNamesTheEventsWorthReading() {
+        let completed = #"{"type":"response.completed","response":{"usage":{"input_tokens":3,"output_tokens":2}}}"#
+        func usage(_ stream: String) -> CompletedUsage? {
+            var tap = ServerSentEventUsageTap()
+            Array(stream.utf8).withUnsafeBytes { tap.consume($0) }
+            return tap.usage
+        }
+        #expect(usage("data: \(completed)\n\n")?.inputTokens == 3)
+        #expect(usage("event: response.completed\r\ndata: \(completed)\r\n\r\n")?.inputTokens == 3)
+        #expect(usage("event: response.output_text.delta\ndata: \(completed)\n\n") == nil)
+        // The name holds for one event only.
+        #expect(usage("event: response.output_text.delta\ndata: {}\n\ndata: \(completed)\n\n")?.inputTokens == 3)
+    }
+
     @Test func dataLinesAboveTheLimitAreSkipped() {
         #expect(usage(readsOf: [Self.stream.count], lineLimit: 100) == nil)
         #expect(usage(readsOf: [5], lineLimit: 100) == nil)
