@@ -39,9 +39,7 @@ final class ReverseTunnels: Sendable {
         constantTimeMatch(token, among: tokens, secret: \.token)?.tag
     }
 
-    /// Makes this the credential's session. Returns its id, which `detach` needs, and the
-    /// session it replaces, for the caller to close.
-    /// A new id for `attach`.
+    /// A new id for `attach`; `detach` needs it.
     func nextSessionID() -> UInt64 {
         sessions.withLock { state in
             state.nextID += 1

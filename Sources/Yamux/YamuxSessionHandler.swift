@@ -39,8 +39,9 @@ public final class YamuxSessionHandler: ChannelInboundHandler, RemovableChannelH
     private var waitingIDs: Set<UInt32> = []
     /// The round-trip time of the last answered ping.
     public private(set) var lastRoundTripTime: TimeAmount?
-    /// Quiescing: the connection closes once its last stream has ended.
-    private var closesWhenDrained = false
+    /// Quiesced: no new streams, and the connection closes once its last stream has ended.
+    private var quiesced = false
+    private var closing = false
 
     /// - Parameter inboundStreamInitializer: sets up the pipeline of each stream the peer opens;
     ///   nil refuses inbound streams.
@@ -86,16 +87,16 @@ public final class YamuxSessionHandler: ChannelInboundHandler, RemovableChannelH
     /// every open stream is asked to finish what it is doing (`ChannelShouldQuiesceEvent` on its
     /// pipeline), and the connection closes once the last stream has ended.
     public func quiesce() {
-        guard !closesWhenDrained else { return }
-        closesWhenDrained = true
+        guard !quiesced else { return }
+        quiesced = true
         goAway(.normal)
         for stream in streams.values { stream.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent()) }
         closeIfDrained()
     }
 
     private func closeIfDrained() {
-        guard closesWhenDrained, streams.isEmpty, let context else { return }
-        closesWhenDrained = false
+        guard quiesced, !closing, streams.isEmpty, let context else { return }
+        closing = true
         needsFlush = false
         // Closed once the streams' last frames are on the wire: an empty write completes after them.
         context.writeAndFlush(wrapOutboundOut(ByteBuffer())).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
