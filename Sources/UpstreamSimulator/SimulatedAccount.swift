@@ -32,7 +32,7 @@ public struct SimulatedAccount: Sendable {
     public var cachedTokens: Int
     /// Added to both windows after each answered (non-warm-up) turn.
     public var percentPerTurn: Double
-    /// Pause between SSE events, like a model producing tokens; 0 sends the answer at once.
+    /// Pause between an answer's events (SSE or WebSocket), like a model producing tokens; 0 sends it at once.
     public var eventIntervalMilliseconds: Int = 0
     /// Pause before the answer's head, like a model thinking before its first token.
     public var answerDelayMilliseconds: Int = 0
