@@ -74,9 +74,7 @@ enum GatewayJSON {
     }
 
     static func data(_ value: JSONValue) -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return (try? encoder.encode(value)) ?? Data("null".utf8)
+        Data(value.serialized)
     }
 
     static func parse(_ bytes: some Collection<UInt8>) -> JSONValue? {

@@ -284,7 +284,7 @@ final class WebSocketRelay: @unchecked Sendable {
             let now = runtime.now
             switch kind {
             case .rateLimits:
-                if let snapshot = RateLimitSnapshot(rateLimitsEvent: Data(data.readableBytesView), now: now) {
+                if let event, let snapshot = RateLimitSnapshot(rateLimitsEvent: event, now: now) {
                     runtime.observe(snapshot, tag: session.tag)
                     weekStart = snapshot.weeklyWindowStart ?? weekStart
                 }

@@ -6,17 +6,33 @@ extension RateLimitSnapshot {
     /// - Returns: nil when the text is not such an event, or when it is about a limit family
     ///   other than the tracked one.
     public init?(rateLimitsEvent data: Data, now: Date) {
-        guard let event = try? JSONDecoder().decode(RateLimitsEvent.self, from: data), event.type == "codex.rate_limits" else {
-            return nil
-        }
-        let limit = Self.normalizedLimitID(event.metered_limit_name ?? event.limit_name)
+        guard let event = JSONValue.parse(data) else { return nil }
+        self.init(rateLimitsEvent: event, now: now)
+    }
+
+    /// The same, from the event already parsed (the relay parses it once to rewrite it). A field
+    /// of an unexpected type counts as absent.
+    public init?(rateLimitsEvent event: JSONValue, now: Date) {
+        guard event["type"]?.stringValue == "codex.rate_limits" else { return nil }
+        let limit = Self.normalizedLimitID(event["metered_limit_name"]?.stringValue ?? event["limit_name"]?.stringValue)
         guard limit == Self.trackedLimit else { return nil }
         self.init()
-        place(event.rate_limits?.primary?.window(now: now), slot: .primary)
-        place(event.rate_limits?.secondary?.window(now: now), slot: .secondary)
-        planType = event.plan_type.flatMap { $0.isEmpty ? nil : $0.lowercased() }
-        if let weight = event.plan_weight, weight.isFinite, weight > 0 { peerPlanWeight = weight }
-        credits = event.credits?.value
+        place(Self.eventWindow(event["rate_limits"]?["primary"], now: now), slot: .primary)
+        place(Self.eventWindow(event["rate_limits"]?["secondary"], now: now), slot: .secondary)
+        planType = event["plan_type"]?.stringValue.flatMap { $0.isEmpty ? nil : $0.lowercased() }
+        if let weight = event["plan_weight"]?.numberValue, weight.isFinite, weight > 0 { peerPlanWeight = weight }
+        if let credits = event["credits"], let has = credits["has_credits"]?.boolValue {
+            let balance = credits["balance"].flatMap { $0.stringValue ?? $0.numberValue.map { String($0) } }
+            self.credits = RateLimitCredits(hasCredits: has, unlimited: credits["unlimited"]?.boolValue ?? false, balance: balance ?? "")
+        }
+    }
+
+    private static func eventWindow(_ window: JSONValue?, now: Date) -> RateLimitWindow? {
+        guard let window else { return nil }
+        return RateLimitWindow.make(
+            usedPercent: window["used_percent"]?.numberValue,
+            resetAt: resetDate(at: window["reset_at"]?.numberValue, after: window["reset_after_seconds"]?.numberValue, now: now),
+            windowMinutes: window["window_minutes"]?.numberValue.flatMap { Int(exactly: $0) })
     }
 
     /// Reads the usage API's answer (`GET …/wham/usage`, codex-client.md §3.6).
@@ -37,33 +53,6 @@ private func resetDate(at unixSeconds: Double?, after seconds: Double?, now: Dat
 
 // Wire shapes. Field names follow the JSON; every field is optional so that a partial or
 // newer message still yields what it has.
-
-private struct RateLimitsEvent: Decodable {
-    var type: String?
-    var plan_type: String?
-    var metered_limit_name: String?
-    var limit_name: String?
-    var plan_weight: Double?
-    var rate_limits: EventLimits?
-    var credits: WireCredits?
-}
-
-private struct EventLimits: Decodable {
-    var primary: EventWindow?
-    var secondary: EventWindow?
-}
-
-private struct EventWindow: Decodable {
-    var used_percent: Double?
-    var window_minutes: Int?
-    var reset_at: Double?
-    var reset_after_seconds: Double?
-
-    func window(now: Date) -> RateLimitWindow? {
-        RateLimitWindow.make(usedPercent: used_percent, resetAt: resetDate(at: reset_at, after: reset_after_seconds, now: now),
-                             windowMinutes: window_minutes)
-    }
-}
 
 private struct UsageResponse: Decodable {
     var plan_type: String?

@@ -23,6 +23,21 @@ import Testing
         #expect(Self.sameValue(parsed, reference), "\(parsed) vs \(reference)")
     }
 
+    /// Serializing writes what `JSONEncoder` (sorted keys, slashes unescaped) writes, byte for byte.
+    @Test(arguments: documents) func serializesAsJSONEncoderDoes(text: String) throws {
+        let value = try #require(JSONValue.parse(Array(text.utf8)))
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let reference = String(decoding: try encoder.encode(value), as: UTF8.self)
+        #expect(String(decoding: value.serialized, as: UTF8.self) == reference)
+        #expect(JSONValue.parse(value.serialized).map { Self.sameValue($0, value) } == true)
+    }
+
+    @Test func serializesEscapesAndNumbers() {
+        let value = JSONValue.object(["text": .string("a\"b\\c/d\n\u{1}é"), "whole": .number(40), "part": .number(12.35), "big": .integer(-9_000_000_000)])
+        #expect(String(decoding: value.serialized, as: UTF8.self) == #"{"big":-9000000000,"part":12.35,"text":"a\"b\\c/d\n\u0001é","whole":40}"#)
+    }
+
     @Test func refusesMalformedText() {
         let malformed = [
             "", " ", "{", "}", "[1,]", "[,1]", #"{"a":1,}"#, #"{"a" 1}"#, #"{a:1}"#, "01", "-", "1.", "1e", "1e+", ".5", "+1", "--1",
@@ -63,6 +78,7 @@ import Testing
                 continue  // Foundation tolerates `[1,]`; RFC 8259 does not, nor do we.
             case (let parsed?, let reference?):
                 #expect(Self.sameValue(parsed, reference), "\(String(decoding: bytes, as: UTF8.self))")
+                #expect(JSONValue.parse(parsed.serialized).map { Self.sameValue($0, parsed) } == true, "round trip of \(String(decoding: bytes, as: UTF8.self))")
             default:
                 Issue.record("disagree on \(String(decoding: bytes, as: UTF8.self)): ours \(String(describing: parsed)), Foundation's \(String(describing: reference))")
             }

@@ -76,6 +76,11 @@ import Testing
         #expect(RateLimitSnapshot(rateLimitsEvent: Data(#"{"type":"response.created"}"#.utf8), now: t0) == nil)
         #expect(RateLimitSnapshot(rateLimitsEvent: Data(#"{"type":"codex.rate_limits","metered_limit_name":"codex_other","rate_limits":{"primary":{"used_percent":5}}}"#.utf8), now: t0) == nil)
         #expect(RateLimitSnapshot(rateLimitsEvent: Data("not json".utf8), now: t0) == nil)
+        // A field of an unexpected type counts as absent; the rest is still read.
+        let odd = RateLimitSnapshot(rateLimitsEvent: Data(#"{"type":"codex.rate_limits","plan_type":7,"rate_limits":{"primary":{"used_percent":5,"window_minutes":"300"}},"credits":{"has_credits":true,"balance":12.5}}"#.utf8), now: t0)
+        #expect(odd?.fiveHour?.usedPercent == 5)
+        #expect(odd?.planType == nil)
+        #expect(odd?.credits == RateLimitCredits(hasCredits: true, unlimited: false, balance: "12.5"))
     }
 
     @Test func usageAPIResponse() throws {
