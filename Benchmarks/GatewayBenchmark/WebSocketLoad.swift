@@ -16,8 +16,7 @@ func runWebSocketLoad(port: Int, path: String, headers: [(String, String)], turn
     let deadline = NIODeadline.now() + .milliseconds(Int64(duration * 1000))
     var channels: [any Channel] = []
     for _ in 0..<concurrency {
-        let session = WebSocketLoadSession(turn: turn, deadline: deadline, tally: tally,
-                                           firstDelay: .nanoseconds(Int64.random(in: 0...max(0, stagger.nanoseconds))))
+        let session = WebSocketLoadSession(turn: turn, counter: TurnCounter(deadline: deadline, tally: tally, stagger: stagger))
         let upgrader = NIOWebSocketClientUpgrader(maxFrameSize: 1 << 24) { channel, _ in
             channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(session) }
         }
@@ -41,10 +40,7 @@ func runWebSocketLoad(port: Int, path: String, headers: [(String, String)], turn
         try await channel.writeAndFlush(HTTPClientRequestPart.end(nil))
         channels.append(channel)
     }
-    let start = NIODeadline.now()
-    for channel in channels { try await channel.closeFuture.get() }
-    let elapsed = Double((NIODeadline.now() - start).nanoseconds) / 1e9
-    return tally.state.withLock { LoadResult(firstByteLatencies: $0.latencies, requests: $0.requests, bytes: $0.bytes, duration: elapsed, failures: $0.failures) }
+    return try await tally.result(waitingFor: channels)
 }
 
 /// One upgraded session of the load: turns back to back until the deadline.
@@ -53,16 +49,7 @@ final class WebSocketLoadSession: ChannelInboundHandler, @unchecked Sendable {
     typealias OutboundOut = WebSocketFrame
 
     private let turn: ByteBuffer
-    private let deadline: NIODeadline
-    private let tally: Tally
-    private let firstDelay: TimeAmount
-    private var sentAt = NIODeadline.now()
-    private var sawFirstMessage = false
-    private var latencies: [Double] = []
-    private var turns = 0
-    private var bytes = 0
-    private var failures = 0
-    private var recorded = false
+    private let counter: TurnCounter
     private static let completed = Array(#"response.completed""#.utf8)
 
     /// A byte search cheap enough that the load generator is not what limits the run (the
@@ -78,28 +65,22 @@ final class WebSocketLoadSession: ChannelInboundHandler, @unchecked Sendable {
         return false
     }
 
-    init(turn: String, deadline: NIODeadline, tally: Tally, firstDelay: TimeAmount) {
+    init(turn: String, counter: TurnCounter) {
         self.turn = ByteBuffer(string: turn)
-        self.deadline = deadline
-        self.tally = tally
-        self.firstDelay = firstDelay
+        self.counter = counter
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
         // A turn that never ends must not hold the run: it counts as failed.
-        context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline + .seconds(10)) {
-            guard !self.recorded else { return }
-            self.failures += 1
-            self.record()
+        context.eventLoop.assumeIsolated().scheduleTask(deadline: counter.deadline + .seconds(10)) {
+            self.counter.connectionEnded(failed: true)
             context.close(promise: nil)
         }
-        guard firstDelay > .zero else { return send(context: context) }
-        context.eventLoop.assumeIsolated().scheduleTask(in: firstDelay) { self.send(context: context) }
+        counter.startFirstTurn(on: context.eventLoop) { self.send(context: context) }
     }
 
     private func send(context: ChannelHandlerContext) {
-        sawFirstMessage = false
-        sentAt = .now()
+        counter.turnStarted()
         context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .text, maskKey: .random(), data: turn)), promise: nil)
     }
 
@@ -107,22 +88,11 @@ final class WebSocketLoadSession: ChannelInboundHandler, @unchecked Sendable {
         let frame = unwrapInboundIn(data)
         switch frame.opcode {
         case .text, .continuation:
-            if !sawFirstMessage {
-                sawFirstMessage = true
-                latencies.append(Double((NIODeadline.now() - sentAt).nanoseconds) / 1e9)
-            }
-            bytes += frame.data.readableBytes
+            counter.received(frame.data.readableBytes)
             guard frame.data.withUnsafeReadableBytes({ Self.contains($0, Self.completed) }) else { return }
-            turns += 1
-            if NIODeadline.now() < deadline {
-                send(context: context)
-            } else {
-                record()
-                context.close(promise: nil)
-            }
+            if counter.turnEnded() { send(context: context) } else { context.close(promise: nil) }
         case .connectionClose:
-            if NIODeadline.now() < deadline { failures += 1 }
-            record()
+            counter.connectionEnded(failed: false)
             context.close(promise: nil)
         default:
             break
@@ -130,22 +100,13 @@ final class WebSocketLoadSession: ChannelInboundHandler, @unchecked Sendable {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        failures += 1
-        record()
+        counter.connectionEnded(failed: true)
         context.close(promise: nil)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        if NIODeadline.now() < deadline { failures += 1 }
-        record()
+        counter.connectionEnded(failed: false)
         context.fireChannelInactive()
-    }
-
-    private func record() {
-        guard !recorded else { return }
-        recorded = true
-        let (latencies, turns, bytes, failures) = (self.latencies, self.turns, self.bytes, self.failures)
-        tally.state.withLock { $0.latencies += latencies; $0.requests += turns; $0.bytes += bytes; $0.failures += failures }
     }
 }
 

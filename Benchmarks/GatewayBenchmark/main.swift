@@ -323,6 +323,82 @@ struct LoadResult {
 
 final class Tally: Sendable {
     let state = Mutex<(latencies: [Double], requests: Int, bytes: Int, failures: Int)>(([], 0, 0, 0))
+
+    /// Waits for the run's connections to end; their sums over the time that took.
+    func result(waitingFor channels: [any Channel]) async throws -> LoadResult {
+        let start = NIODeadline.now()
+        for channel in channels { try await channel.closeFuture.get() }
+        let elapsed = Double((NIODeadline.now() - start).nanoseconds) / 1e9
+        return state.withLock { LoadResult(firstByteLatencies: $0.latencies, requests: $0.requests, bytes: $0.bytes, duration: elapsed, failures: $0.failures) }
+    }
+}
+
+/// One load connection's turns, over HTTP or WebSocket: each turn's time to first byte, the
+/// bytes, and how the connection ended. Added to the run's tally once, when it is done.
+final class TurnCounter {
+    let deadline: NIODeadline
+    private let tally: Tally
+    /// Each connection's first turn waits a random part of the stagger.
+    private let firstDelay: TimeAmount
+    private var sentAt = NIODeadline.now()
+    private var sawFirstByte = false
+    private var latencies: [Double] = []
+    private var turns = 0
+    private var bytes = 0
+    private var failures = 0
+    private var recorded = false
+
+    init(deadline: NIODeadline, tally: Tally, stagger: TimeAmount) {
+        self.deadline = deadline
+        self.tally = tally
+        firstDelay = .nanoseconds(Int64.random(in: 0...max(0, stagger.nanoseconds)))
+    }
+
+    /// Starts the first turn, after this connection's share of the stagger.
+    func startFirstTurn(on eventLoop: any EventLoop, _ send: @escaping () -> Void) {
+        guard firstDelay > .zero else { return send() }
+        eventLoop.assumeIsolated().scheduleTask(in: firstDelay) { send() }
+    }
+
+    func turnStarted() {
+        sawFirstByte = false
+        sentAt = .now()
+    }
+
+    func received(_ count: Int) {
+        if !sawFirstByte {
+            sawFirstByte = true
+            latencies.append(Double((NIODeadline.now() - sentAt).nanoseconds) / 1e9)
+        }
+        bytes += count
+    }
+
+    func answerFailed() {
+        failures += 1
+    }
+
+    /// A turn ended: true when the next should start, false when the run is over for this
+    /// connection (which the caller closes).
+    func turnEnded() -> Bool {
+        turns += 1
+        if NIODeadline.now() < deadline { return true }
+        record()
+        return false
+    }
+
+    /// The connection ended or broke; before the deadline, or `failed`, that is a failure.
+    func connectionEnded(failed: Bool) {
+        guard !recorded else { return }
+        if failed || NIODeadline.now() < deadline { failures += 1 }
+        record()
+    }
+
+    private func record() {
+        guard !recorded else { return }
+        recorded = true
+        let (latencies, turns, bytes, failures) = (self.latencies, self.turns, self.bytes, self.failures)
+        tally.state.withLock { $0.latencies += latencies; $0.requests += turns; $0.bytes += bytes; $0.failures += failures }
+    }
 }
 
 /// `concurrency` connections, each sending the request again as soon as the previous answer ended.
@@ -340,17 +416,14 @@ func runLoad(port: Int, path: String, headers: [(String, String)], body: String,
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                    try channel.pipeline.syncOperations.addHandler(LoadConnection(port: port, path: path, headers: headers, body: body, deadline: deadline, tally: tally,
-                                                                                  firstDelay: .nanoseconds(Int64.random(in: 0...max(0, stagger.nanoseconds)))))
+                    try channel.pipeline.syncOperations.addHandler(LoadConnection(port: port, path: path, headers: headers, body: body,
+                                                                                  counter: TurnCounter(deadline: deadline, tally: tally, stagger: stagger)))
                 }
             }
             .connect(host: "127.0.0.1", port: port).get()
         channels.append(channel)
     }
-    let start = NIODeadline.now()
-    for channel in channels { try await channel.closeFuture.get() }
-    let elapsed = Double((NIODeadline.now() - start).nanoseconds) / 1e9
-    return tally.state.withLock { LoadResult(firstByteLatencies: $0.latencies, requests: $0.requests, bytes: $0.bytes, duration: elapsed, failures: $0.failures) }
+    return try await tally.result(waitingFor: channels)
 }
 
 final class LoadConnection: ChannelInboundHandler {
@@ -359,19 +432,9 @@ final class LoadConnection: ChannelInboundHandler {
 
     let head: HTTPRequestHead
     let body: ByteBuffer
-    let deadline: NIODeadline
-    let tally: Tally
-    var sentAt = NIODeadline.now()
-    var sawFirstByte = false
-    var bytes = 0
-    var latencies: [Double] = []
-    var requests = 0
-    var failures = 0
-    var recorded = false
-    let firstDelay: TimeAmount
+    let counter: TurnCounter
 
-    init(port: Int, path: String, headers: [(String, String)], body: String, deadline: NIODeadline, tally: Tally, firstDelay: TimeAmount) {
-        self.firstDelay = firstDelay
+    init(port: Int, path: String, headers: [(String, String)], body: String, counter: TurnCounter) {
         var fields = HTTPHeaders(headers)
         fields.add(name: "host", value: "127.0.0.1:\(port)")
         fields.add(name: "content-type", value: "application/json")
@@ -379,22 +442,16 @@ final class LoadConnection: ChannelInboundHandler {
         fields.add(name: "content-length", value: String(body.utf8.count))
         head = HTTPRequestHead(version: .http1_1, method: .POST, uri: path, headers: fields)
         self.body = ByteBuffer(string: body)
-        self.deadline = deadline
-        self.tally = tally
+        self.counter = counter
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        if firstDelay > .zero {
-            context.eventLoop.assumeIsolated().scheduleTask(in: firstDelay) { self.send(context: context) }
-        } else {
-            send(context: context)
-        }
+        counter.startFirstTurn(on: context.eventLoop) { self.send(context: context) }
         context.fireChannelActive()
     }
 
     func send(context: ChannelHandlerContext) {
-        sawFirstByte = false
-        sentAt = .now()
+        counter.turnStarted()
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
@@ -403,40 +460,21 @@ final class LoadConnection: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let head):
-            if head.status != .ok { failures += 1 }
+            if head.status != .ok { counter.answerFailed() }
         case .body(let buffer):
-            if !sawFirstByte {
-                sawFirstByte = true
-                latencies.append(Double((NIODeadline.now() - sentAt).nanoseconds) / 1e9)
-            }
-            bytes += buffer.readableBytes
+            counter.received(buffer.readableBytes)
         case .end:
-            requests += 1
-            if NIODeadline.now() < deadline {
-                send(context: context)
-            } else {
-                record()
-                context.close(promise: nil)
-            }
+            if counter.turnEnded() { send(context: context) } else { context.close(promise: nil) }
         }
     }
 
-    private func record() {
-        guard !recorded else { return }
-        recorded = true
-        let (latencies, requests, bytes, failures) = (self.latencies, self.requests, self.bytes, self.failures)
-        tally.state.withLock { $0.latencies += latencies; $0.requests += requests; $0.bytes += bytes; $0.failures += failures }
-    }
-
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        failures += 1
-        record()
+        counter.connectionEnded(failed: true)
         context.close(promise: nil)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        if NIODeadline.now() < deadline { failures += 1 }
-        record()
+        counter.connectionEnded(failed: false)
         context.fireChannelInactive()
     }
 }
