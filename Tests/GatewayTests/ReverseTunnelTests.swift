@@ -285,20 +285,26 @@ import Yamux
         await pair.balancer.stop()
     }
 
-    /// A connector shutting down says GoAway: the balancer sends it no new requests from then on,
-    /// the request in flight through it still finishes whole, and the tunnel closes after it.
-    @Test func aConnectorShuttingDownFinishesTheStreamsInFlight() async throws {
-        let pair = try await Self.startPair()
-        try await Self.eventually { Self.isServing(pair.balancer, "home") }
-        // A slow answer (a pause before its head, then a dozen events 50 ms apart), well inside
-        // the connector's 2 s drain: the GoAway comes while the balancer waits for the head, or
-        // (on a loaded machine) while the answer streams; neither may cut it.
+    /// A pair with one slow turn through the tunnel under way (upstream has it): a pause before its
+    /// head, then a dozen events 50 ms apart, well inside a 2 s drain. A shutdown then lands while
+    /// the balancer waits for the head or (on a loaded machine) while the answer streams; neither
+    /// may cut it.
+    static func startPairWithATurnInFlight() async throws -> (Pair, Task<UpstreamClient.CollectedResponse, any Error>) {
+        let pair = try await startPair()
+        try await eventually { isServing(pair.balancer, "home") }
         pair.balancer.simulator.updateAccount("home") {
             $0.answerDelayMilliseconds = 300
             $0.eventIntervalMilliseconds = 50
         }
         let inFlight = Task { try await pair.balancer.request(headers: [("authorization", "Bearer laptop-token")], json: GatewayTestBed.turnBody) }
-        try await Self.eventually { pair.balancer.simulator.modelRequests.count == 1 }
+        try await eventually { pair.balancer.simulator.modelRequests.count == 1 }
+        return (pair, inFlight)
+    }
+
+    /// A connector shutting down says GoAway: the balancer sends it no new requests from then on,
+    /// the request in flight through it still finishes whole, and the tunnel closes after it.
+    @Test func aConnectorShuttingDownFinishesTheStreamsInFlight() async throws {
+        let (pair, inFlight) = try await Self.startPairWithATurnInFlight()
         let stopping = Task { await pair.connector.stop() }
         try await Self.eventually { !Self.isAvailable(pair.balancer, "home") }
         #expect(pair.balancer.runtime.reverseTunnels.session(for: "home") == nil)
@@ -318,14 +324,7 @@ import Yamux
     /// flight through the tunnel finishes whole, and the tunnel closes after it (GoAway tells the
     /// connector why) instead of at the end of the grace period.
     @Test func aBalancerShuttingDownFinishesTheTunnelStreamsInFlight() async throws {
-        let pair = try await Self.startPair()
-        try await Self.eventually { Self.isServing(pair.balancer, "home") }
-        pair.balancer.simulator.updateAccount("home") {
-            $0.answerDelayMilliseconds = 300
-            $0.eventIntervalMilliseconds = 50
-        }
-        let inFlight = Task { try await pair.balancer.request(headers: [("authorization", "Bearer laptop-token")], json: GatewayTestBed.turnBody) }
-        try await Self.eventually { pair.balancer.simulator.modelRequests.count == 1 }
+        let (pair, inFlight) = try await Self.startPairWithATurnInFlight()
         let started = ContinuousClock.now
         await pair.balancer.server.shutdown(gracePeriod: .seconds(40))
         // The answer takes about a second; forty would mean the tunnel waited for the deadline.
