@@ -1,3 +1,5 @@
+import PoolCore
+
 /// The few top-level fields of a Responses request the gateway reads: its type, model and
 /// warm-up flag, and what the assignment log line shows. Read without decoding the rest: a
 /// Codex request carries the whole conversation, often megabytes, on every turn.
