@@ -298,12 +298,14 @@ extension GatewayRuntime {
         logger.notice("connector for \(tag) is \(reason)\(upFor.map { " after \(DurationText.interval($0))" } ?? ""); its streams in flight finish")
         // Unavailable for new work, but what it has begun is not interrupted: the connector
         // answers it, and ends its WebSocket sessions itself.
-        var events = withPool { $0.update(tag, now: clock.now()) { $0.availability = .unavailable(UnavailableReason("connector offline", since: clock.now())) } }
-        events.interruptions.removeAll { $0 == .credential(tag) }
-        apply(events)
+        setAvailability(tag, .unavailable(UnavailableReason("connector offline", since: clock.now())), interruptingItsWork: false)
     }
 
-    private func setAvailability(_ tag: String, _ availability: Availability) {
-        apply(withPool { $0.update(tag, now: clock.now()) { $0.availability = availability } })
+    /// - Parameter interruptingItsWork: whether requests and sessions waiting on the credential
+    ///   are interrupted when it becomes unusable (the pool asks for that).
+    private func setAvailability(_ tag: String, _ availability: Availability, interruptingItsWork: Bool = true) {
+        var events = withPool { $0.update(tag, now: clock.now()) { $0.availability = availability } }
+        if !interruptingItsWork { events.interruptions.removeAll { $0 == .credential(tag) } }
+        apply(events)
     }
 }
