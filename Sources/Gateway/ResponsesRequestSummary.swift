@@ -46,8 +46,7 @@ struct ResponsesRequestSummary: Equatable {
     }
 
     init?(json bytes: some Collection<UInt8>) {
-        guard let summary = bytes.withContiguousStorageIfAvailable({ ResponsesRequestSummary(json: UnsafeRawBufferPointer($0)) })
-            ?? Array(bytes).withUnsafeBytes({ ResponsesRequestSummary(json: $0) }) else { return nil }
+        guard let summary = bytes.withContiguousBytes({ ResponsesRequestSummary(json: $0) }) else { return nil }
         self = summary
     }
 }

@@ -24,8 +24,7 @@ public enum WebSocketEventRewriter {
         guard let type = interestingType(message) else { return (.other, nil) }
         if type == "response.completed" {
             // Only the usage is needed: decode just that, not the whole answer it carries.
-            let decoded = message.withContiguousStorageIfAvailable { CompletedEventWire(json: UnsafeRawBufferPointer($0)) }
-                ?? Array(message).withUnsafeBytes { CompletedEventWire(json: $0) }
+            let decoded = message.withContiguousBytes { CompletedEventWire(json: $0) }
             guard let event = decoded, event.type == type else { return (.other, nil) }
             return (.completed(CompletedUsage(event)), nil)
         }
@@ -53,8 +52,7 @@ public enum WebSocketEventRewriter {
     /// for every SSE event and WebSocket message: the members before `type` (usually none) are
     /// skipped and the rest of the message, an output delta's text, is not read at all.
     static func interestingType(_ message: some Collection<UInt8>) -> String? {
-        if let found = message.withContiguousStorageIfAvailable({ interestingType(in: UnsafeRawBufferPointer($0)) }) { return found }
-        return Array(message).withUnsafeBytes { interestingType(in: $0) }
+        message.withContiguousBytes { interestingType(in: $0) }
     }
 
     private static func interestingType(in bytes: UnsafeRawBufferPointer) -> String? {

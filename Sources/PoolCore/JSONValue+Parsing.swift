@@ -14,8 +14,7 @@ extension JSONValue {
     }
 
     public static func parse(_ bytes: some Collection<UInt8>) -> JSONValue? {
-        bytes.withContiguousStorageIfAvailable { parse(UnsafeRawBufferPointer($0)) }
-            ?? Array(bytes).withUnsafeBytes { parse($0) }
+        bytes.withContiguousBytes { parse($0) }
     }
 }
 
