@@ -40,8 +40,11 @@ let package = Package(
         ),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "OpenSSLTLS", dependencies: ["COpenSSL", nioCore], swiftSettings: strictSettings),
+        .target(name: "Zlib", dependencies: ["CZlib", nioCore], swiftSettings: strictSettings),
+        .target(name: "UpstreamHTTP", dependencies: ["OpenSSLTLS", "Zlib", nioCore, nioHTTP1, nioPosix], swiftSettings: strictSettings),
         .target(name: "Yamux", dependencies: [nioCore], swiftSettings: strictSettings),
         .target(name: "PoolCore", resources: [.embedInCode("Resources/pricing.json")], swiftSettings: strictSettings),
+        .target(name: "Storage", dependencies: ["PoolCore"], swiftSettings: strictSettings),
         .target(
             name: "Configuration",
             dependencies: ["PoolCore", .product(name: "Yams", package: "Yams")],
@@ -50,7 +53,8 @@ let package = Package(
         .target(
             name: "Gateway",
             dependencies: [
-                "Configuration", "PoolCore", "OpenSSLTLS", "Yamux", "CZlib", nioCore, nioHTTP1, nioPosix, nioWebSocket, logging,
+                "Configuration", "PoolCore", "OpenSSLTLS", "Yamux", "Zlib", "UpstreamHTTP", "Storage", nioCore, nioHTTP1, nioPosix,
+                nioWebSocket, logging,
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: strictSettings
@@ -59,7 +63,7 @@ let package = Package(
         .executableTarget(
             name: "codexpool",
             dependencies: [
-                "Configuration", "Gateway", "OpenSSLTLS", "PoolCore", "UpstreamSimulator", nioCore, nioHTTP1, nioPosix,
+                "Configuration", "Gateway", "OpenSSLTLS", "PoolCore", "UpstreamHTTP", "UpstreamSimulator", nioCore, nioHTTP1, nioPosix,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -90,10 +94,11 @@ let package = Package(
             dependencies: ["PoolCore", .product(name: "PropertyBased", package: "swift-property-based")],
             swiftSettings: strictSettings
         ),
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "PoolCore"], swiftSettings: strictSettings),
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "PoolCore"], swiftSettings: strictSettings),
         .testTarget(
             name: "GatewayTests",
-            dependencies: ["Gateway", "Configuration", "PoolCore", "OpenSSLTLS", "UpstreamSimulator", "TestSupport", "Yamux", nioCore, nioHTTP1, nioPosix, nioWebSocket, logging],
+            dependencies: ["Gateway", "Configuration", "PoolCore", "OpenSSLTLS", "UpstreamHTTP", "Zlib", "UpstreamSimulator", "TestSupport", "Yamux", nioCore, nioHTTP1, nioPosix, nioWebSocket, logging],
             // The Go side of the reverse-handshake interop tests, built by the tests with `go build`.
             exclude: ["GoReversePeer"],
             swiftSettings: strictSettings
@@ -101,7 +106,7 @@ let package = Package(
         .testTarget(name: "UpstreamSimulatorTests", dependencies: ["UpstreamSimulator", nioHTTP1], swiftSettings: strictSettings),
         .testTarget(
             name: "CodexpoolTests",
-            dependencies: ["codexpool", "TestSupport", "Gateway", "Configuration", "PoolCore", "UpstreamSimulator", nioHTTP1, nioPosix, logging],
+            dependencies: ["codexpool", "TestSupport", "Gateway", "Configuration", "PoolCore", "UpstreamHTTP", "UpstreamSimulator", nioHTTP1, nioPosix, logging],
             swiftSettings: strictSettings
         ),
         // Throughput of the tunnel transport; run through scripts/benchmark, in release mode.
@@ -114,7 +119,8 @@ let package = Package(
         // Proxy overhead against the simulator directly and against nginx; run through scripts/benchmark.
         .executableTarget(
             name: "GatewayBenchmark",
-            dependencies: ["Gateway", "Configuration", "PoolCore", "UpstreamSimulator", nioCore, nioHTTP1, nioPosix, nioWebSocket, logging],
+            dependencies: ["Gateway", "Configuration", "PoolCore", "UpstreamHTTP", "UpstreamSimulator", nioCore, nioHTTP1, nioPosix, nioWebSocket,
+                           logging],
             path: "Benchmarks/GatewayBenchmark",
             swiftSettings: strictSettings
         ),

@@ -1,9 +1,9 @@
 import Configuration
 import Foundation
-import Gateway
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import UpstreamHTTP
 import UpstreamSimulator
 
 /// The demo's sample sessions: each a Codex-like session of two turns over HTTP/SSE with its own
@@ -27,7 +27,8 @@ struct DemoTraffic {
     func run(sessions: Int) async -> [Result] {
         let client = UpstreamClient()
         defer { client.shutdown() }
-        let target = EndpointURL(parsing: baseURL)!.target(tls: nil)
+        let url = EndpointURL(parsing: baseURL)!
+        let target = UpstreamTarget(host: url.host, port: url.port, tls: nil, hostHeader: url.hostHeader)
         var results: [Result] = []
         for index in stride(from: 1, through: sessions, by: 1) {
             let session = "demo-session-\(index)"

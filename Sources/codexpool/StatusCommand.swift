@@ -1,11 +1,12 @@
 import ArgumentParser
 import Configuration
 import Foundation
-import Gateway
 import NIOCore
 import NIOHTTP1
 import NIOPosix
 import OpenSSLTLS
+import PoolCore
+import UpstreamHTTP
 
 /// `codexpool status`: the pool of a running instance as a table (or JSON), read from its
 /// `GET /ocm/v1/status?detail=true`.
@@ -93,7 +94,7 @@ final class StatusFetcher: Sendable {
     init(url: EndpointURL, token: String?, tls: OpenSSLContext?) {
         self.url = url
         self.token = token
-        target = url.target(tls: tls)
+        target = UpstreamTarget(host: url.host, port: url.port, tls: url.usesTLS ? tls : nil, hostHeader: url.hostHeader)
     }
 
     func fetch() async throws -> Answer {

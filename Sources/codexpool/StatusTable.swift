@@ -1,5 +1,5 @@
 import Foundation
-import Gateway
+import PoolCore
 
 /// The pool as a table for a terminal: one row per credential with its plan, both windows' use
 /// as bars with their reset countdowns, sessions, and whether it can serve (or why not).

@@ -1,6 +1,7 @@
 import Foundation
 import TestSupport
 import Testing
+import UpstreamHTTP
 
 @Suite struct CommandLineTests {
     static let configs = URL(fileURLWithPath: #filePath)

@@ -7,6 +7,7 @@ import NIOPosix
 import PoolCore
 import TestSupport
 import Testing
+import UpstreamHTTP
 import UpstreamSimulator
 
 /// `codexpool demo` and `codexpool status`, run as the operator runs them.

@@ -1,5 +1,6 @@
 @testable import Gateway
 import Testing
+import UpstreamHTTP
 
 @Suite struct CheapRandomTests {
     /// Successive values never repeat and every bit takes both values: request IDs stay apart

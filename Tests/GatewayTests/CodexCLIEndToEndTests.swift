@@ -3,6 +3,7 @@ import Foundation
 import PoolCore
 import TestSupport
 import Testing
+import UpstreamHTTP
 import UpstreamSimulator
 
 /// The real Codex CLI through the balancer against the simulator (codex-client.md).

@@ -1,6 +1,7 @@
 import Foundation
 @testable import Gateway
 import Testing
+import UpstreamHTTP
 
 /// The targeted reader of `response.completed` against what a full JSON decode would find.
 @Suite struct CompletedEventScanTests {

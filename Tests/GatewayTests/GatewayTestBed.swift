@@ -9,6 +9,7 @@ import OpenSSLTLS
 import PoolCore
 import TestSupport
 import Testing
+import UpstreamHTTP
 import UpstreamSimulator
 import Yamux
 

@@ -8,6 +8,7 @@ import OpenSSLTLS
 import PoolCore
 import TestSupport
 import Testing
+import UpstreamHTTP
 import UpstreamSimulator
 
 @Suite(.timeLimit(.minutes(1))) struct HTTPProxyTests {

@@ -3,6 +3,7 @@ import Gateway
 import NIOHTTP1
 import PoolCore
 import Testing
+import UpstreamHTTP
 
 @Suite struct HeaderHygieneTests {
     /// Scenario 22 of ocm-reference.md §12: front-proxy and credential headers stay behind, cookies pass.

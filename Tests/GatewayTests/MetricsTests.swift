@@ -4,6 +4,7 @@ import Foundation
 import NIOHTTP1
 import PoolCore
 import Testing
+import UpstreamHTTP
 import UpstreamSimulator
 
 @Suite(.timeLimit(.minutes(1))) struct MetricsTests {

@@ -1,6 +1,8 @@
 @testable import Gateway
 import NIOCore
 import Testing
+import UpstreamHTTP
+import Zlib
 
 @Suite struct PerMessageDeflateTests {
     @Test func compressesAsRFC7692Shows() throws {

@@ -1,4 +1,5 @@
 import Foundation
+import UpstreamHTTP
 
 /// A strict reader of the Prometheus text exposition format (version 0.0.4), enough to check
 /// that `/metrics` is well formed and to look values up: every sample line parses, belongs to a

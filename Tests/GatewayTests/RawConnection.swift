@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import NIOPosix
+import UpstreamHTTP
 
 /// A plain TCP client for what a well-behaved HTTP client cannot send or cannot stream.
 final class RawConnection: Sendable {

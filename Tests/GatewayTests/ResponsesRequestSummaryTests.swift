@@ -3,6 +3,7 @@ import Configuration
 import NIOHTTP1
 import PoolCore
 import Testing
+import UpstreamHTTP
 
 @Suite struct ResponsesRequestSummaryTests {
     func summary(_ text: String) -> ResponsesRequestSummary? {

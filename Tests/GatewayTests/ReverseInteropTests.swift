@@ -4,6 +4,7 @@ import Foundation
 import PoolCore
 import TestSupport
 import Testing
+import UpstreamHTTP
 import UpstreamSimulator
 
 /// The reverse handshake and tunnel against the reference's wire format, played by a Go program

@@ -7,6 +7,7 @@ import NIOPosix
 import PoolCore
 import Testing
 import TestSupport
+import UpstreamHTTP
 import UpstreamSimulator
 import Yamux
 

@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import NIOWebSocket
 import Testing
+import UpstreamHTTP
 import UpstreamSimulator
 
 @Suite(.timeLimit(.minutes(1))) struct ShutdownTests {

@@ -6,6 +6,8 @@ import NIOPosix
 import NIOWebSocket
 import OpenSSLTLS
 import Testing
+import UpstreamHTTP
+import Zlib
 
 /// A minimal Responses WebSocket client: upgrade, send JSON text messages, read messages.
 /// Used by one test task at a time.

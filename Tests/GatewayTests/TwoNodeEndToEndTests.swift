@@ -2,6 +2,7 @@ import Foundation
 import PoolCore
 import TestSupport
 import Testing
+import UpstreamHTTP
 import UpstreamSimulator
 
 /// Two `codexpool` processes, a balancer and a connector, started from YAML files shaped like

@@ -2,6 +2,7 @@ import Foundation
 @testable import Gateway
 import PoolCore
 import Testing
+import UpstreamHTTP
 
 @Suite struct WebSocketEventRewriterTests {
     func kind(_ text: String) -> WebSocketEventRewriter.Kind {

@@ -4,6 +4,7 @@ import NIOHTTP1
 import NIOWebSocket
 import PoolCore
 import Testing
+import UpstreamHTTP
 import UpstreamSimulator
 
 @Suite(.timeLimit(.minutes(1))) struct WebSocketProxyTests {

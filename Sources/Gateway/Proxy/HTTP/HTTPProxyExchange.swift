@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import PoolCore
+import UpstreamHTTP
 
 /// One proxied HTTP request (ocm-reference.md §7.3): select a credential, send upstream, fail
 /// over on 429 before the first byte, then stream the answer to the client with the

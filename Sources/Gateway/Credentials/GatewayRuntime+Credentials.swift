@@ -5,6 +5,7 @@ import NIOCore
 import NIOHTTP1
 import PoolCore
 import Synchronization
+import UpstreamHTTP
 
 extension GatewayRuntime {
     // MARK: Credential files

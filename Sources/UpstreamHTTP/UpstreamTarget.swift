@@ -34,23 +34,8 @@ public struct UpstreamTarget: Hashable, Sendable, CustomStringConvertible {
     }
 }
 
-/// Why an upstream exchange failed before a complete response arrived.
-public struct UpstreamError: Error, Hashable, Sendable, CustomStringConvertible {
-    public enum Kind: Hashable, Sendable {
-        case connect
-        case closedBeforeResponse
-        case closedMidResponse
-        case timeout
-        case malformedResponse
-    }
 
-    public var kind: Kind
-    public var message: String
-
-    public init(_ kind: Kind, _ message: String) {
-        self.kind = kind
-        self.message = message
-    }
-
-    public var description: String { message }
+extension UpstreamTarget {
+    /// The placeholder origin of requests through a tunnel (§5.2); never dialled.
+    package static let reverseProxy = UpstreamTarget(host: "reverse-proxy", port: 80, tls: nil, serverName: "reverse-proxy", hostHeader: "reverse-proxy")
 }

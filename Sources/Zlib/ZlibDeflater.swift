@@ -2,13 +2,13 @@ import CZlib
 
 /// Raw deflate for permessage-deflate (RFC 7692): each message is compressed with a sync
 /// flush and the trailing `00 00 ff ff` removed.
-final class ZlibDeflater {
+package final class ZlibDeflater {
     private let stream: UnsafeMutablePointer<z_stream>
     /// Reset after every message (the peer asked for no context takeover).
     private let resetsPerMessage: Bool
 
     /// - Parameter windowBits: 9…15; zlib's raw deflate cannot produce an 8-bit window.
-    init(windowBits: Int, resetsPerMessage: Bool) {
+    package init(windowBits: Int, resetsPerMessage: Bool) {
         stream = .allocate(capacity: 1)
         stream.initialize(to: z_stream())
         _ = codexpool_deflateInit2(stream, Z_DEFAULT_COMPRESSION, -Int32(min(15, max(9, windowBits))), 8)
@@ -20,7 +20,7 @@ final class ZlibDeflater {
         stream.deallocate()
     }
 
-    func compressMessage(_ input: [UInt8]) -> [UInt8] {
+    package func compressMessage(_ input: [UInt8]) -> [UInt8] {
         var output: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: max(1024, input.count / 2 + 64))
         var input = input

@@ -1,6 +1,4 @@
-import Foundation
-import NIOCore
-import PoolCore
+public import Foundation
 
 /// `GET /ocm/v1/status?detail=true`: the aggregate a user sees plus every credential behind it —
 /// plan, use, why it is not usable, and its reverse session's health — for operators and
@@ -18,6 +16,13 @@ public struct OperatorStatus: Codable, Sendable {
         public var since: Int
         public var round_trip_ms: Double?
         public var disconnects: Int
+
+        public init(online: Bool, since: Date, roundTripMilliseconds: Double?, disconnects: Int) {
+            self.online = online
+            self.since = OperatorStatus.unix(since) ?? 0
+            round_trip_ms = roundTripMilliseconds
+            self.disconnects = disconnects
+        }
     }
 
     public struct Credential: Codable, Sendable {
@@ -42,7 +47,7 @@ public struct OperatorStatus: Codable, Sendable {
     public var plan_weight: Double
     public var credentials: [Credential]
 
-    init(aggregate: AggregateStatus, credentials: [CredentialState], sessions: [String: Int], tunnels: [String: TunnelHealth], now: Date) {
+    public init(aggregate: AggregateStatus, credentials: [CredentialState], sessions: [String: Int], tunnels: [String: Tunnel], now: Date) {
         five_hour_utilization = aggregate.fiveHourUtilization
         five_hour_reset = Self.unix(aggregate.fiveHourReset) ?? 0
         weekly_utilization = aggregate.weeklyUtilization
@@ -56,10 +61,7 @@ public struct OperatorStatus: Codable, Sendable {
                 Window(used_percent: state.usage.usedPercent(.fiveHour, now: now), resets_at: Self.unix(state.usage.resetAt(.fiveHour, now: now))),
                 Window(used_percent: state.usage.usedPercent(.weekly, now: now), resets_at: Self.unix(state.usage.resetAt(.weekly, now: now)))
             ) : nil
-            let tunnel = tunnels[state.tag].map {
-                Tunnel(online: $0.online, since: Self.unix($0.since) ?? 0,
-                       round_trip_ms: $0.lastRoundTrip.map { Double($0.nanoseconds) / 1e6 }, disconnects: $0.disconnects)
-            }
+            let tunnel = tunnels[state.tag]
             return Credential(tag: state.tag, kind: Self.kindName(state.kind), plan_type: state.usage.planType, plan_weight: state.planWeight,
                               usable: usability.isUsable, unusable_reason: reason, five_hour: windows?.0, weekly: windows?.1,
                               sessions: sessions[state.tag] ?? 0, tunnel: tunnel)
@@ -80,7 +82,7 @@ public struct OperatorStatus: Codable, Sendable {
         }
     }
 
-    private static func unix(_ date: Date?) -> Int? {
+    static func unix(_ date: Date?) -> Int? {
         date.map { Int($0.timeIntervalSince1970.rounded()) }
     }
 }

@@ -6,6 +6,7 @@ import NIOPosix
 import OpenSSLTLS
 import PoolCore
 import Synchronization
+import UpstreamHTTP
 import Yamux
 
 /// The connector side of a reverse session (ocm-reference.md §6): dials the receiver, upgrades

@@ -1,5 +1,6 @@
 import NIOCore
 import NIOHTTP1
+import Zlib
 
 /// Carries the outcome of preparing a WebSocket upgrade from the upgrader's callbacks to the
 /// pipeline: either the upstream session to relay to, or the answer to send instead of a 101.

@@ -1,19 +1,24 @@
 import Foundation
-import NIOCore
+package import NIOCore
 
 /// The permessage-deflate extension (RFC 7692) as one side of a WebSocket uses it: what was
 /// agreed, and the compressor and decompressor for one connection.
-final class PerMessageDeflate {
+package final class PerMessageDeflate {
     /// What the handshake agreed, seen from this side.
-    struct Agreement: Hashable, Sendable {
+    package struct Agreement: Hashable, Sendable {
         /// Window bits of the compressor on this side.
-        var ownWindowBits = 15
+        package var ownWindowBits = 15
         /// This side must start every message with a fresh compressor.
-        var ownNoContextTakeover = false
+        package var ownNoContextTakeover = false
+
+        package init(ownWindowBits: Int = 15, ownNoContextTakeover: Bool = false) {
+            self.ownWindowBits = ownWindowBits
+            self.ownNoContextTakeover = ownNoContextTakeover
+        }
     }
 
     /// What this gateway offers upstream (the same as the Codex CLI offers).
-    static let clientOffer = "permessage-deflate; client_max_window_bits"
+    package static let clientOffer = "permessage-deflate; client_max_window_bits"
 
     private let agreement: Agreement
     // Made at the first message each way: a compressor holds about 256 KiB of zlib state, which
@@ -21,15 +26,15 @@ final class PerMessageDeflate {
     private lazy var deflater = ZlibDeflater(windowBits: agreement.ownWindowBits, resetsPerMessage: agreement.ownNoContextTakeover)
     private lazy var inflater = ZlibInflater(format: .raw)
 
-    init(_ agreement: Agreement) {
+    package init(_ agreement: Agreement) {
         self.agreement = agreement
     }
 
-    func compress(_ message: ByteBuffer) -> ByteBuffer {
+    package func compress(_ message: ByteBuffer) -> ByteBuffer {
         ByteBuffer(bytes: deflater.compressMessage(Array(message.readableBytesView)))
     }
 
-    func decompress(_ message: ByteBuffer) throws(ZlibInflater.Failure) -> ByteBuffer {
+    package func decompress(_ message: ByteBuffer) throws(ZlibInflater.Failure) -> ByteBuffer {
         ByteBuffer(bytes: try inflater.inflate(Array(message.readableBytesView) + [0x00, 0x00, 0xff, 0xff]))
     }
 
@@ -37,7 +42,7 @@ final class PerMessageDeflate {
 
     /// As the server: the first acceptable permessage-deflate offer in a client's
     /// `Sec-WebSocket-Extensions`, answered with the response value and our side's settings.
-    static func accept(offers header: String?) -> (response: String, agreement: Agreement)? {
+    package static func accept(offers header: String?) -> (response: String, agreement: Agreement)? {
         guard let header else { return nil }
         for offer in header.split(separator: ",") {
             let parameters = parse(offer)
@@ -68,7 +73,7 @@ final class PerMessageDeflate {
 
     /// As the client: what upstream's 101 agreed to, or nil when it declined (or answered with
     /// something we did not offer, which is then ignored rather than guessed at).
-    static func accepted(response header: String?) -> Agreement? {
+    package static func accepted(response header: String?) -> Agreement? {
         guard let header else { return nil }
         let parameters = parse(Substring(header))
         guard parameters.first?.name == "permessage-deflate" else { return nil }

@@ -3,6 +3,8 @@ import NIOHTTP1
 import NIOPosix
 import NIOWebSocket
 import OpenSSLTLS
+import UpstreamHTTP
+import Zlib
 
 /// Opens a WebSocket to upstream and reports either the open session or upstream's refusal
 /// (status, headers and body, which the client must get unchanged: Codex reads them).

@@ -5,6 +5,7 @@ import NIOHTTP1
 public import OpenSSLTLS
 import PoolCore
 import Synchronization
+public import UpstreamHTTP
 
 /// How one credential reaches upstream: which origin, which path, which authorization.
 enum CredentialBackend: Sendable {

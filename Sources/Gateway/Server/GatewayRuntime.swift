@@ -6,7 +6,9 @@ import NIOHTTP1
 public import NIOPosix
 public import OpenSSLTLS
 public import PoolCore
+public import Storage
 import Synchronization
+public import UpstreamHTTP
 public import Yamux
 
 /// Everything the gateway's connections share: the pool, the credentials' token sources, the
@@ -187,7 +189,7 @@ public final class GatewayRuntime: Sendable {
             (pool.aggregateStatus(provider: user.provider, viewer: user.viewer, now: now), pool.members(of: user.provider).compactMap { pool[$0] },
              pool.sessionCounts(now: now))
         }
-        return OperatorStatus(aggregate: aggregate, credentials: credentials, sessions: sessions, tunnels: tunnelHealth, now: now)
+        return OperatorStatus(aggregate: aggregate, credentials: credentials, sessions: sessions, tunnels: tunnelHealth.mapValues(\.operatorView), now: now)
     }
 
     /// Picks the credential for a request or WebSocket session.

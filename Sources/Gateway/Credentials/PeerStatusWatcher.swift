@@ -5,6 +5,7 @@ import NIOCore
 import NIOHTTP1
 import PoolCore
 import Synchronization
+import UpstreamHTTP
 
 /// How a status request to a peer instance ended.
 enum PeerStatusEnd: Sendable, Equatable {

@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NIOWebSocket
 import PoolCore
+import Zlib
 
 /// One end of a relayed WebSocket: reassembles fragmented messages, decompresses and
 /// compresses them when permessage-deflate was agreed, and passes whole messages and control

@@ -1,5 +1,6 @@
 public import Foundation
 public import NIOCore
+import PoolCore
 import Synchronization
 import Yamux
 
@@ -13,6 +14,12 @@ public struct TunnelHealth: Hashable, Sendable {
     public var lastRoundTrip: TimeAmount?
     /// Sessions lost so far.
     public var disconnects: Int
+
+    /// As `/ocm/v1/status?detail=true` reports it.
+    var operatorView: OperatorStatus.Tunnel {
+        OperatorStatus.Tunnel(online: online, since: since, roundTripMilliseconds: lastRoundTrip.map { Double($0.nanoseconds) / 1e6 },
+                              disconnects: disconnects)
+    }
 }
 
 /// The reverse sessions' health by credential tag, written by the receiver and the connector.

@@ -4,6 +4,8 @@ import NIOCore
 import NIOHTTP1
 import NIOWebSocket
 import PoolCore
+import UpstreamHTTP
+import Zlib
 
 /// Prepares a Responses WebSocket (§8.1–8.3): authenticate, select, and open the upstream
 /// WebSocket *before* answering the client, so the client gets either upstream's 101 headers

@@ -2,23 +2,23 @@ import CZlib
 import Foundation
 
 /// Streaming zlib decompression for gzip/deflate bodies and permessage-deflate messages.
-final class ZlibInflater {
-    enum Format {
+package final class ZlibInflater {
+    package enum Format {
         /// gzip or zlib, detected from the header (`Content-Encoding: gzip` / `deflate`).
         case gzipOrZlib
         /// Raw deflate without header (permessage-deflate, RFC 7692).
         case raw
     }
 
-    struct Failure: Error, CustomStringConvertible {
-        var description: String
+    package struct Failure: Error, CustomStringConvertible {
+        package var description: String
     }
 
     private let stream: UnsafeMutablePointer<z_stream>
     /// Decompressed output beyond this is refused (decompression bombs).
     private let outputLimit: Int
 
-    init(format: Format, outputLimit: Int = 64 << 20) {
+    package init(format: Format, outputLimit: Int = 64 << 20) {
         stream = .allocate(capacity: 1)
         stream.initialize(to: z_stream())
         // 15 window bits; +32 detects gzip or zlib headers, negative means raw.
@@ -27,7 +27,7 @@ final class ZlibInflater {
     }
 
     /// An inflater for a `Content-Encoding`, or nil when the body is not compressed.
-    convenience init?(contentEncoding: String?) {
+    package convenience init?(contentEncoding: String?) {
         guard let encoding = contentEncoding?.lowercased().trimmingCharacters(in: .whitespaces), encoding == "gzip" || encoding == "deflate" || encoding == "x-gzip" else {
             return nil
         }
@@ -40,7 +40,7 @@ final class ZlibInflater {
     }
 
     /// Decompresses the next piece of input.
-    func inflate(_ input: [UInt8]) throws(Failure) -> [UInt8] {
+    package func inflate(_ input: [UInt8]) throws(Failure) -> [UInt8] {
         var output: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 64 * 1024)
         var input = input

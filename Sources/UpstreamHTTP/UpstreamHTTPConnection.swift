@@ -1,0 +1,52 @@
+package import NIOCore
+package import NIOHTTP1
+
+/// Receives one upstream response as it streams in; all calls happen on the connection's event loop.
+package protocol UpstreamResponseDelegate: AnyObject {
+    func upstreamReceivedHead(_ head: HTTPResponseHead)
+    func upstreamReceivedBody(_ buffer: ByteBuffer)
+    func upstreamFinished()
+    func upstreamFailed(_ error: UpstreamError)
+    /// The end of one socket read: a good moment to flush what was forwarded.
+    func upstreamReadComplete()
+}
+
+extension UpstreamResponseDelegate {
+    package func upstreamReadComplete() {}
+}
+
+/// One keep-alive HTTP/1.1 connection to an upstream, carrying one exchange at a time.
+/// Used only on its channel's event loop, which is what makes the unchecked Sendable sound.
+package final class UpstreamHTTPConnection: @unchecked Sendable {
+    package let channel: any Channel
+    package let target: UpstreamTarget
+    private let handler: UpstreamHTTPClientHandler
+    /// Closes the connection when it sat unused in the pool too long.
+    package var idleExpiry: Scheduled<Void>?
+
+    /// Wraps a channel set up by `UpstreamClient.addHTTPClientPipeline`; call on its event loop.
+    package init(channel: any Channel, target: UpstreamTarget) throws {
+        self.channel = channel
+        self.target = target
+        handler = try channel.pipeline.syncOperations.handler(type: UpstreamHTTPClientHandler.self)
+    }
+
+    package var isReusable: Bool { channel.isActive && handler.isIdle }
+
+    /// Sends a request with a complete body; the response goes to `delegate`.
+    package func execute(_ head: HTTPRequestHead, body: ByteBuffer?, delegate: any UpstreamResponseDelegate, onIdle: @escaping (UpstreamHTTPConnection) -> Void) {
+        handler.start(head: head, body: body, delegate: delegate) { onIdle(self) }
+    }
+
+    /// Stops reading while the client cannot keep up (backpressure), and resumes.
+    package func setReading(_ enabled: Bool) {
+        channel.setOption(ChannelOptions.autoRead, value: enabled).whenFailure { _ in }
+        if enabled { channel.read() }
+    }
+
+    /// Gives up on the exchange in flight: the connection cannot be reused mid-response.
+    package func abandon() {
+        handler.abandon()
+        channel.close(promise: nil)
+    }
+}
