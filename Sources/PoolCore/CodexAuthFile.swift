@@ -70,7 +70,7 @@ public struct CodexAuthFile: Hashable, Sendable {
     public func needsRefresh(now: Date) -> Bool {
         guard !isAPIKeyMode, tokens?.refreshToken != nil else { return false }
         guard let lastRefresh, now.timeIntervalSince(lastRefresh) < Self.refreshAge else { return true }
-        if let expiry = accessTokenExpiry, expiry <= now.addingTimeInterval(60) { return true }
+        if let expiry = accessTokenExpiry, expiry <= now.addingTimeInterval(PoolPolicy.tokenRefreshMargin) { return true }
         return false
     }
 

@@ -53,10 +53,11 @@ public struct Selection: Hashable, Sendable {
 /// failover (§3.8, §4). A pure value: the gateway keeps it behind a lock and carries out the
 /// returned events.
 public struct CredentialPool: Sendable {
-    public private(set) var credentials: [String: CredentialState] = [:]
+    public internal(set) var credentials: [String: CredentialState] = [:]
     /// Tags in configured order.
     public let order: [String]
     private var balancers: [String: BalancerState] = [:]
+    private var lastSessionPurge: Date?
 
     public init(credentials: [CredentialState], balancers: [BalancerDefinition], sessionCapacity: Int = 100_000,
                 randomSeed: UInt64 = UInt64.random(in: .min ... .max)) {
@@ -85,6 +86,8 @@ public struct CredentialPool: Sendable {
     /// With a session id, a balancer keeps the session on the credential it first chose while
     /// that stays usable, unless least-used rebalancing finds a clearly better one.
     public mutating func select(provider: String, scope: SelectionScope, sessionID: String?, now: Date) -> Result<Selection, SelectionFailure> {
+        guard balancers[provider] != nil else { return selectSingle(provider, now: now) }
+        purgeExpiredSessionsIfDue(now: now)
         guard var balancer = balancers[provider] else { return selectSingle(provider, now: now) }
         defer { balancers[provider] = balancer }
         let (candidates, skipped) = candidates(of: balancer.definition, scope: scope, now: now)
@@ -128,34 +131,11 @@ public struct CredentialPool: Sendable {
         return (events, select(provider: provider, scope: scope, sessionID: sessionID, now: now))
     }
 
-    // MARK: Updates
-
-    /// Changes one credential and reports what the change requires: an interruption on the
-    /// usable → unusable transition (once per transition) and whether the status changed.
-    @discardableResult
-    public mutating func update(_ tag: String, now: Date, _ change: (inout CredentialState) -> Void) -> PoolEvents {
-        guard var state = credentials[tag] else { return PoolEvents() }
-        let wasUsable = state.usability(now: now).isUsable
-        let statusBefore = state.statusInputs(now: now)
-        change(&state)
-        credentials[tag] = state
-        var events = PoolEvents(statusChanged: statusBefore != state.statusInputs(now: now))
-        if wasUsable, !state.usability(now: now).isUsable { events.interruptions.append(.credential(tag)) }
-        return events
-    }
-
-    public mutating func recordObserved(_ tag: String, snapshot: RateLimitSnapshot, now: Date) -> PoolEvents {
-        update(tag, now: now) { $0.usage.applyObserved(snapshot, monotonic: $0.kind == .local, now: now) }
-    }
-
-    public mutating func recordRateLimited(_ tag: String, rejection: RateLimitRejection, now: Date) -> PoolEvents {
-        var events = update(tag, now: now) { $0.usage.recordRateLimited(rejection, monotonic: $0.kind == .local, now: now) }
-        events.statusChanged = true
-        return events
-    }
-
-    /// Drops expired sticky sessions of every balancer.
-    public mutating func purgeExpiredSessions(now: Date) {
+    /// Drops expired sticky sessions of every balancer, at most every `sessionPurgeInterval`:
+    /// selections call it, so a long-running balancer does not keep sessions nobody will use.
+    mutating func purgeExpiredSessionsIfDue(now: Date) {
+        if let last = lastSessionPurge, now.timeIntervalSince(last) < PoolPolicy.sessionPurgeInterval { return }
+        lastSessionPurge = now
         for tag in balancers.keys { balancers[tag]?.sessions.purgeExpired(now: now) }
     }
 

@@ -15,10 +15,10 @@ public struct CredentialState: Hashable, Sendable {
     public let kind: Kind
     public let caps: UsageCaps
     /// Whether the credential can be used at all right now (file loaded, tunnel up, …).
-    public var availability: Availability
+    public internal(set) var availability: Availability
     /// API-key credentials have no subscription limits and are never balanced.
-    public var isAPIKey = false
-    public var usage = CredentialUsageState()
+    public internal(set) var isAPIKey = false
+    public internal(set) var usage = CredentialUsageState()
 
     public init(tag: String, kind: Kind, caps: UsageCaps? = nil, availability: Availability = .available) {
         self.tag = tag

@@ -63,7 +63,7 @@ public struct CredentialUsageState: Hashable, Sendable {
         if let usageAPIRetryAt { return usageAPIRetryAt }
         guard let lastUpdated else { return .distantPast }
         if consecutivePollFailures > 0 {
-            let backoff = min(60 * pow(2, Double(consecutivePollFailures - 1)), 300)
+            let backoff = min(PoolPolicy.pollFailureBackoffBase * pow(2, Double(consecutivePollFailures - 1)), PoolPolicy.pollFailureBackoffCap)
             return lastUpdated.addingTimeInterval(backoff)
         }
         return lastUpdated.addingTimeInterval(interval)
@@ -121,7 +121,7 @@ public struct CredentialUsageState: Hashable, Sendable {
 
     /// The usage API answered 429: not a failure; poll again after its Retry-After (60 s default).
     public mutating func recordUsageAPIRateLimited(retryAfter: TimeInterval?, now: Date) {
-        usageAPIRetryAt = now.addingTimeInterval(retryAfter ?? 60)
+        usageAPIRetryAt = now.addingTimeInterval(retryAfter ?? PoolPolicy.usageAPIRetryDefault)
         lastUpdated = now
     }
 
@@ -136,7 +136,7 @@ public struct CredentialUsageState: Hashable, Sendable {
     }
 
     /// A peer instance answered 400: leave it alone for an hour unless fresh data arrives first.
-    public mutating func recordUpstreamRejected(now: Date, duration: TimeInterval = 3600) {
+    public mutating func recordUpstreamRejected(now: Date, duration: TimeInterval = PoolPolicy.upstreamRejectionPause) {
         upstreamRejectedUntil = now.addingTimeInterval(duration)
     }
 

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// What a caller needs to authenticate one upstream request.
 public struct AccessGrant: Hashable, Sendable {
@@ -53,9 +53,6 @@ public actor LocalCredentialSource {
     private var lastLoadAttempt: Date?
     private var refreshBlock: RefreshBlock?
     private var refreshTask: Task<Result<CodexAuthFile, TokenRefreshError>, Never>?
-
-    /// While unavailable, the file is looked at again at most this often.
-    public static let reloadInterval: TimeInterval = 2
 
     struct RefreshBlock {
         var error: TokenRefreshError
@@ -124,7 +121,7 @@ public actor LocalCredentialSource {
     /// Reloads while unavailable, at most every two seconds; nil when it was not due.
     public func reloadIfDue() -> LoadOutcome? {
         guard case .unavailable = availability else { return nil }
-        if let last = lastLoadAttempt, clock.now().timeIntervalSince(last) < Self.reloadInterval { return nil }
+        if let last = lastLoadAttempt, clock.now().timeIntervalSince(last) < PoolPolicy.credentialReloadInterval { return nil }
         return reload()
     }
 

@@ -1,5 +1,5 @@
 import Foundation
-import PoolCore
+@testable import PoolCore
 
 /// A fixed "now" for every test: 2027-01-15 08:00:00 UTC.
 let t0 = Date(timeIntervalSince1970: 1_800_000_000)

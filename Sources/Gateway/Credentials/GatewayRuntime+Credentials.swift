@@ -24,16 +24,12 @@ extension GatewayRuntime {
             logger.warning("\(verb) \(tag): \(message)")
         }
         if case .loaded(_, let accountChanged) = outcome, accountChanged, case .local(_, let cache) = backends[tag] { cache.invalidate() }
+        var accountChanged = false
+        if case .loaded(_, true) = outcome { accountChanged = true }
         let now = clock.now()
-        let events = withPool { pool in
-            pool.update(tag, now: now) { state in
-                if case .loaded(_, true) = outcome { state.usage.reset() }
-                state.availability = availability
-                state.isAPIKey = isAPIKey
-                if let planHint, state.usage.planType == nil { state.usage.applyObserved(RateLimitSnapshot(planType: planHint), monotonic: true, now: now) }
-            }
-        }
-        apply(events)
+        apply(withPool {
+            $0.credentialFileLoaded(tag, availability: availability, isAPIKey: isAPIKey, planHint: planHint, accountChanged: accountChanged, now: now)
+        })
     }
 
     /// Before selecting for `provider`: re-reads unavailable local credential files that are due
@@ -47,7 +43,7 @@ extension GatewayRuntime {
             }
         }.filter { tag, _ in
             pollState.withLock { state in
-                state.lastReload[tag].map { now.timeIntervalSince($0) >= LocalCredentialSource.reloadInterval } ?? true
+                state.lastReload[tag].map { now.timeIntervalSince($0) >= PoolPolicy.credentialReloadInterval } ?? true
             }
         }
         guard !due.isEmpty else { return eventLoop.makeSucceededVoidFuture() }
@@ -67,7 +63,7 @@ extension GatewayRuntime {
         let now = clock.now()
         let due = withPool { pool -> Bool in
             guard let state = pool[tag], case .available = state.availability, !state.isAPIKey else { return false }
-            return now >= state.usage.nextPollAt(interval: Self.pollInterval)
+            return now >= state.usage.nextPollAt(interval: PoolPolicy.usagePollInterval)
         }
         guard due, pollState.withLock({ $0.inFlight.insert(tag).inserted }) else { return }
         Task {
@@ -95,34 +91,28 @@ extension GatewayRuntime {
             outcome = .failure(error)
         }
         let now = clock.now()
-        var message: String?
-        let events = withPool { pool in
-            pool.update(tag, now: now) { state in
-                switch outcome {
-                case .success(let response) where response.status == 200:
-                    do {
-                        state.usage.applyPoll(try RateLimitSnapshot(usageResponse: Data(response.body), now: now), now: now)
-                    } catch {
-                        message = "poll usage for \(tag): unreadable answer: \(error)"
-                        state.usage.recordPollFailure("unreadable usage answer", now: now)
-                    }
-                case .success(let response) where response.status == 429:
-                    let retryAfter = response.headers.first(name: "retry-after").flatMap(RateLimitRejection.parseRetryAfter)
-                    message = "poll usage for \(tag): usage API rate limited, retry in \(DurationText.interval(retryAfter ?? 60))"
-                    state.usage.recordUsageAPIRateLimited(retryAfter: retryAfter, now: now)
-                case .success(let response):
-                    message = "poll usage for \(tag): HTTP \(response.status)"
-                    state.usage.recordPollFailure("usage API answered HTTP \(response.status)", now: now)
-                case .failure(let error):
-                    message = "poll usage for \(tag): \(error)"
-                    state.usage.recordPollFailure("\(error)", now: now)
-                }
+        let change: (inout CredentialPool) -> PoolEvents
+        switch outcome {
+        case .success(let response) where response.status == 200:
+            do {
+                let snapshot = try RateLimitSnapshot(usageResponse: Data(response.body), now: now)
+                change = { $0.usagePollAnswered(tag, snapshot: snapshot, now: now) }
+            } catch {
+                logger.warning("poll usage for \(tag): unreadable answer: \(error)")
+                change = { $0.usagePollFailed(tag, reason: "unreadable usage answer", now: now) }
             }
+        case .success(let response) where response.status == 429:
+            let retryAfter = response.headers.first(name: "retry-after").flatMap(RateLimitRejection.parseRetryAfter)
+            logger.warning("poll usage for \(tag): usage API rate limited, retry in \(DurationText.interval(retryAfter ?? PoolPolicy.usageAPIRetryDefault))")
+            change = { $0.usageAPIRateLimited(tag, retryAfter: retryAfter, now: now) }
+        case .success(let response):
+            logger.warning("poll usage for \(tag): HTTP \(response.status)")
+            change = { $0.usagePollFailed(tag, reason: "usage API answered HTTP \(response.status)", now: now) }
+        case .failure(let error):
+            logger.warning("poll usage for \(tag): \(error)")
+            change = { $0.usagePollFailed(tag, reason: "\(error)", now: now) }
         }
-        if let message { logger.warning("\(message)") }
-        var all = events
-        all.statusChanged = true
-        apply(all)
+        apply(withPool(change))
     }
 
     // MARK: Upstream requests

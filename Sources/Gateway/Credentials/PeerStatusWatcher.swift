@@ -206,7 +206,7 @@ extension GatewayRuntime {
     /// A peer's status frame: authoritative for its credential, like a successful usage poll.
     func applyPeerStatus(_ status: AggregateStatus, tag: String) {
         let now = clock.now()
-        apply(withPool { $0.update(tag, now: now) { $0.usage.applyPoll(status.snapshot, now: now) } })
+        apply(withPool { $0.usagePollAnswered(tag, snapshot: status.snapshot, now: now) })
     }
 
     /// The lazy one-shot status poll of an external credential (§5.5); a 404 is no failure
@@ -217,6 +217,6 @@ extension GatewayRuntime {
         guard case .fatal(let message) = end, message != "HTTP 404" else { return }
         logger.warning("poll status of \(tag): \(message)")
         let now = clock.now()
-        apply(withPool { $0.update(tag, now: now) { $0.usage.recordPollFailure(message, now: now) } })
+        apply(withPool { $0.usagePollFailed(tag, reason: message, now: now) })
     }
 }

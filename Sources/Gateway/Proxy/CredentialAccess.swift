@@ -30,10 +30,10 @@ final class GrantCache: Sendable {
     }
 
     func store(_ grant: AccessGrant, auth: CodexAuthFile?, now: Date) {
-        // Reuse until the token would need a refresh anyway; re-ask every minute regardless so
-        // a file the official CLI rewrote is picked up.
-        var validUntil = now.addingTimeInterval(60)
-        if let expiry = auth?.accessTokenExpiry { validUntil = min(validUntil, expiry.addingTimeInterval(-30)) }
+        // Reuse until the token would need a refresh anyway (the same margin the file uses), and
+        // re-ask regularly so a file the official CLI rewrote is picked up.
+        var validUntil = now.addingTimeInterval(PoolPolicy.grantRecheckInterval)
+        if let expiry = auth?.accessTokenExpiry { validUntil = min(validUntil, expiry.addingTimeInterval(-PoolPolicy.tokenRefreshMargin)) }
         if let lastRefresh = auth?.lastRefresh { validUntil = min(validUntil, lastRefresh.addingTimeInterval(CodexAuthFile.refreshAge)) }
         entry.withLock { $0 = (grant, validUntil) }
     }

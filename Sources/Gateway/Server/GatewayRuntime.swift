@@ -36,8 +36,6 @@ public final class GatewayRuntime: Sendable {
     public let tunnelSettings: YamuxConfiguration
     let pollState = Mutex<(inFlight: Set<String>, lastReload: [String: Date])>(([], [:]))
 
-    /// How often a local credential's usage is polled when nothing else updates it.
-    public static let pollInterval: TimeInterval = 3600
 
     public init(configuration: CodexpoolConfiguration, logger: Logger, clock: any PoolClock = SystemClock(),
                 eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
@@ -237,9 +235,7 @@ public final class GatewayRuntime: Sendable {
     func recordUpstreamRejected(_ tag: String) {
         let now = clock.now()
         logger.warning("upstream rejected credential \(tag), marking unavailable for 1h0m0s")
-        var events = pool.withLock { $0.update(tag, now: now) { $0.usage.recordUpstreamRejected(now: now) } }
-        events.statusChanged = true
-        apply(events)
+        apply(pool.withLock { $0.upstreamRejected(tag, now: now) })
     }
 
     func isExternal(_ tag: String) -> Bool {

@@ -86,7 +86,7 @@ extension GatewayRuntime {
     /// - Parameter interruptingItsWork: whether requests and sessions waiting on the credential
     ///   are interrupted when it becomes unusable (the pool asks for that).
     private func setAvailability(_ tag: String, _ availability: Availability, interruptingItsWork: Bool = true) {
-        var events = withPool { $0.update(tag, now: clock.now()) { $0.availability = availability } }
+        var events = withPool { $0.setAvailability(tag, availability, now: clock.now()) }
         if !interruptingItsWork { events.interruptions.removeAll { $0 == .credential(tag) } }
         apply(events)
     }
