@@ -242,6 +242,10 @@ public final class GatewayRuntime: Sendable {
         pool.withLock { $0[tag]?.isExternal ?? false }
     }
 
+    func isAPIKey(_ tag: String) -> Bool {
+        pool.withLock { $0[tag]?.isAPIKey ?? false }
+    }
+
     /// The balancer tag interruptions of work for `user` are keyed by (§4.5), nil for a single credential.
     func interruptBalancer(for user: AuthenticatedUser) -> String? {
         pool.withLock { $0.isBalancer(user.provider) ? user.provider : nil }

@@ -19,9 +19,11 @@ enum UpstreamWebSocketDialer {
     static let maxMessageSize = 64 << 20
 
     /// Dials on `eventLoop` (the client's, so a socket relay never crosses threads), or opens a
-    /// stream on the reverse tunnel when the plan goes through one.
+    /// stream on the reverse tunnel when the plan goes through one. `opened` learns the channel as
+    /// soon as it exists (on `eventLoop`, before or after the outcome), so the caller can close it
+    /// while it waits for the 101.
     static func dial(_ plan: UpstreamRequestPlan, timeouts: UpstreamClient.Timeouts, tunnels: ReverseTunnels,
-                     on eventLoop: any EventLoop) -> EventLoopFuture<Outcome> {
+                     on eventLoop: any EventLoop, opened: @escaping @Sendable (any Channel) -> Void) -> EventLoopFuture<Outcome> {
         let outcome = eventLoop.makePromise(of: Outcome.self)
         let target = plan.target
         let channel: EventLoopFuture<any Channel>
@@ -46,6 +48,7 @@ enum UpstreamWebSocketDialer {
             case .failure(let error):
                 outcome.fail(error)
             case .success(let channel):
+                if eventLoop.inEventLoop { opened(channel) } else { eventLoop.execute { opened(channel) } }
                 let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: plan.uri, headers: plan.headers)
                 channel.write(HTTPClientRequestPart.head(head), promise: nil)
                 channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)

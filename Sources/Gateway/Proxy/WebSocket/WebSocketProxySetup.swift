@@ -7,23 +7,26 @@ import PoolCore
 import UpstreamHTTP
 import Zlib
 
-/// Prepares a Responses WebSocket (§8.1–8.3): authenticate, select, and open the upstream
-/// WebSocket *before* answering the client, so the client gets either upstream's 101 headers
-/// or upstream's exact refusal. A 429 on the upgrade fails over to the next credential.
-final class WebSocketProxySetup: @unchecked Sendable {
-    // Used only on the client channel's event loop.
+/// Prepares a Responses WebSocket (§8.1–8.3): authenticate, then let the credential dispatch
+/// pick and open the upstream WebSocket *before* answering the client, so the client gets either
+/// upstream's 101 headers or the same refusal an HTTP request would get (a 429 on the upgrade
+/// fails over, a 401 refreshes once, …).
+/// Confined to the client channel's event loop.
+final class WebSocketProxySetup {
     private let runtime: GatewayRuntime
     private let slot: WebSocketUpgradeSlot
     private let eventLoop: any EventLoop
     private let head: HTTPRequestHead
     private let user: AuthenticatedUser
-    private let sessionID: String?
     private let requestID = RequestID.make()
-    private var logger: Logger
-    private var attempts = 0
-    private var refreshedAfter401: Set<String> = []
-    private var lastGrantToken: Secret?
+    private let logger: Logger
+    private let dispatch: CredentialDispatch
     private let result: EventLoopPromise<HTTPHeaders?>
+    /// The upstream channel of the current attempt while it dials or waits for the 101.
+    private var dialing: (any Channel)?
+    /// The attempt whose dial has not reported yet.
+    private var awaitingDial: Int?
+    private var done = false
 
     static let openAIBeta = "responses_websockets=2026-02-06"
 
@@ -37,6 +40,9 @@ final class WebSocketProxySetup: @unchecked Sendable {
             return channel.eventLoop.makeSucceededFuture(nil)
         case .success(let user):
             let setup = WebSocketProxySetup(runtime: runtime, slot: slot, eventLoop: channel.eventLoop, head: head, user: user)
+            let bound = NIOLoopBound(setup, eventLoop: channel.eventLoop)
+            // A client that leaves while upstream is being dialled ends the attempt.
+            channel.closeFuture.whenComplete { _ in bound.value.clientLeft() }
             setup.start()
             return setup.result.futureResult
         }
@@ -48,54 +54,84 @@ final class WebSocketProxySetup: @unchecked Sendable {
         self.eventLoop = eventLoop
         self.head = head
         self.user = user
-        sessionID = SessionKey.from(head.headers.map { ($0.name, $0.value) })
         result = eventLoop.makePromise()
-        logger = runtime.logger
+        var logger = runtime.logger
         logger[metadataKey: "request"] = "\(requestID)"
         if !user.name.isEmpty { logger[metadataKey: "user"] = "\(user.name)" }
+        self.logger = logger
+        dispatch = CredentialDispatch(
+            runtime: runtime, user: user,
+            request: .init(method: .GET, uri: head.uri, headers: head.headers, bodyLength: nil, transport: .websocket),
+            eventLoop: eventLoop, logger: logger)
     }
 
     private func start() {
-        runtime.refreshUnavailableCredentials(provider: user.provider, on: eventLoop).whenComplete { [self] _ in
-            switch runtime.select(for: user, sessionID: sessionID) {
-            case .failure(let failure):
-                logger.info("no credential for \(user.provider): \(failure.explanation)")
-                refuse(.selectionFailed(failure))
-            case .success(let selection):
-                dial(selection.tag, isNewSession: selection.isNewSession)
+        dispatch.start { [self] step in
+            switch step {
+            case .send(let plan, let attempt):
+                dial(plan, attempt: attempt)
+            case .answer(let response, _):
+                dropDialing()
+                refuse(response)
             }
         }
     }
 
-    private func dial(_ tag: String, isNewSession: Bool, rejectedToken: Secret? = nil) {
-        attempts += 1
-        runtime.pollIfStale(tag)
-        runtime.plan(for: tag, method: .GET, uri: head.uri, clientHeaders: head.headers, bodyLength: nil, webSocket: true,
-                     rejectedToken: rejectedToken, on: eventLoop)
-            .flatMap { [self] built -> EventLoopFuture<UpstreamWebSocketDialer.Outcome> in
-                var built = built
-                if !built.headers.contains(name: "openai-beta") { built.headers.add(name: "openai-beta", value: Self.openAIBeta) }
-                built.headers.add(name: "sec-websocket-extensions", value: PerMessageDeflate.clientOffer)
-                lastGrantToken = built.grantToken
-                return UpstreamWebSocketDialer.dial(built, timeouts: runtime.upstream.timeouts, tunnels: runtime.reverseTunnels, on: eventLoop)
-            }
-            .whenComplete { [self] outcome in
-                switch outcome {
-                case .success(.upgraded(let channel, let leg, let upstreamHead)):
-                    upgraded(tag: tag, isNewSession: isNewSession, channel: channel, leg: leg, head: upstreamHead)
-                case .success(.refused(let upstreamHead, let body)):
-                    refused(tag: tag, isNewSession: isNewSession, head: upstreamHead, body: body, token: lastGrantToken)
-                case .failure(let error as CredentialAccessError):
-                    logger.error("credential \(tag) cannot be used: \(error)")
-                    refuse(.error(.unauthorized, type: "authentication_error", message: "authentication failed: credential \(tag): \(error)"))
-                case .failure(let error):
-                    logger.error("dial upstream websocket for \(tag): \(error)")
-                    refuse(.error(.badGateway, type: "api_error", message: "upstream websocket connection failed: \(error)"))
-                }
-            }
+    private func clientLeft() {
+        guard !done else { return }
+        done = true
+        dispatch.end()
+        dropDialing()
+        runtime.metrics.recordResponse(.websocket, outcome: .clientDisconnected, credential: dispatch.tag, user: user.name,
+                                       timeToFirstByte: nil, duration: .zero)
+        result.succeed(nil)
     }
 
-    private func upgraded(tag: String, isNewSession: Bool, channel: any Channel, leg: NIOLoopBound<WebSocketLegHandler>, head upstreamHead: HTTPResponseHead) {
+    private func dropDialing() {
+        dialing?.close(promise: nil)
+        dialing = nil
+    }
+
+    private func dial(_ plan: UpstreamRequestPlan, attempt: CredentialDispatch.Attempt) {
+        var plan = plan
+        if !plan.headers.contains(name: "openai-beta") { plan.headers.add(name: "openai-beta", value: Self.openAIBeta) }
+        plan.headers.add(name: "sec-websocket-extensions", value: PerMessageDeflate.clientOffer)
+        let setup = NIOLoopBound(self, eventLoop: eventLoop)
+        awaitingDial = attempt.number
+        UpstreamWebSocketDialer.dial(plan, timeouts: runtime.upstream.timeouts, tunnels: runtime.reverseTunnels, on: eventLoop) { channel in
+            // Known as soon as it exists, so an interruption or a departing client can close it.
+            let setup = setup.value
+            if setup.awaitingDial == attempt.number, !setup.done { setup.dialing = channel } else { channel.close(promise: nil) }
+        }
+        .whenComplete { outcome in
+            let setup = setup.value
+            if setup.awaitingDial == attempt.number { setup.awaitingDial = nil }
+            guard !setup.done, setup.dispatch.isCurrent(attempt) else {
+                if case .success(.upgraded(let channel, _, _)) = outcome { channel.close(promise: nil) }
+                return
+            }
+            setup.dialing = nil
+            switch outcome {
+            case .success(.upgraded(let channel, let leg, let upstreamHead)):
+                setup.dispatch.upstreamResponding()
+                setup.dispatch.end()
+                setup.upgraded(attempt: attempt, channel: channel, leg: leg, head: upstreamHead)
+            case .success(.refused(let upstreamHead, let body)):
+                if setup.dispatch.earlyAnswer(status: upstreamHead.status.code).needsDecision {
+                    setup.dispatch.upstreamAnswered(upstreamHead, body: body)
+                } else {
+                    setup.dispatch.upstreamResponding()
+                    setup.dispatch.end()
+                    setup.passRefusalThrough(attempt.tag, head: upstreamHead, body: body)
+                }
+            case .failure(let error):
+                setup.dispatch.upstreamFailed(error)
+            }
+        }
+    }
+
+    private func upgraded(attempt: CredentialDispatch.Attempt, channel: any Channel, leg: NIOLoopBound<WebSocketLegHandler>, head upstreamHead: HTTPResponseHead) {
+        let tag = attempt.tag
         runtime.observe(RateLimitSnapshot(headers: upstreamHead.headers.map { ($0.name, $0.value) }), tag: tag)
         // Only Codex's own headers reach the client (§8.3), with the rate limits aggregated.
         var headers = HTTPHeaders()
@@ -108,38 +144,25 @@ final class WebSocketProxySetup: @unchecked Sendable {
         headers = RateLimitHeaderRewriter.rewrite(headers, with: runtime.aggregate(for: user), now: runtime.now)
         let deflate = PerMessageDeflate.accept(offers: head.headers[canonicalForm: "sec-websocket-extensions"].joined(separator: ", "))
         if let deflate { headers.add(name: "sec-websocket-extensions", value: deflate.response) }
-        slot.prepare(PreparedWebSocketSession(upstream: channel, upstreamLeg: leg, tag: tag, user: user, isNewSession: isNewSession,
-                                              sessionID: sessionID, requestID: requestID, clientDeflate: deflate?.agreement))
+        done = true
+        slot.prepare(PreparedWebSocketSession(upstream: channel, upstreamLeg: leg, tag: tag, user: user, isNewSession: attempt.isNewSession,
+                                              sessionID: dispatch.sessionID, requestID: requestID, clientDeflate: deflate?.agreement))
         result.succeed(headers)
     }
 
-    private func refused(tag: String, isNewSession: Bool, head upstreamHead: HTTPResponseHead, body: [UInt8], token: Secret?) {
-        let status = upstreamHead.status.code
-        let headerFields = upstreamHead.headers.map { ($0.name, $0.value) }
-        if status == 429 {
-            let rejection = RateLimitRejection(headers: headerFields, body: Data(body), now: runtime.now)
-            switch runtime.afterRateLimit(for: user, sessionID: sessionID, failedTag: tag, rejection: rejection, attemptsSoFar: attempts) {
-            case .retry(let next):
-                logger.info("retrying websocket with credential \(next.tag) after 429 from \(tag)")
-                return dial(next.tag, isNewSession: true)
-            case .answer(let response):
-                return refuse(response)
-            }
-        }
-        if status == 401, !runtime.isExternal(tag), !refreshedAfter401.contains(tag) {
-            refreshedAfter401.insert(tag)
-            return dial(tag, isNewSession: isNewSession, rejectedToken: token)
-        }
-        if status == 400, runtime.isExternal(tag) { return refuse(runtime.peerRejected(tag, for: user)) }
-        logger.error("dial upstream websocket: status \(status) body: \(String(decoding: body.prefix(4096), as: UTF8.self))")
-        runtime.observe(RateLimitSnapshot(headers: headerFields), tag: tag)
-        // Upstream's own answer, unchanged apart from hop-by-hop and rate-limit headers.
+    /// Upstream refused the upgrade with an answer that needs no decision: the client gets it
+    /// unchanged apart from hop-by-hop and rate-limit headers, as an HTTP request would.
+    private func passRefusalThrough(_ tag: String, head upstreamHead: HTTPResponseHead, body: [UInt8]) {
+        logger.error("dial upstream websocket: status \(upstreamHead.status.code) body: \(String(decoding: body.prefix(4096), as: UTF8.self))")
+        runtime.observe(RateLimitSnapshot(headers: upstreamHead.headers.map { ($0.name, $0.value) }), tag: tag)
         var headers = RateLimitHeaderRewriter.clientResponseHeaders(upstreamHead.headers, with: runtime.aggregate(for: user), now: runtime.now)
         headers.remove(name: "content-length")
         refuse(GatewayResponse(status: upstreamHead.status, headers: headers, body: body))
     }
 
     private func refuse(_ response: GatewayResponse) {
+        guard !done else { return }
+        done = true
         slot.refuse(response)
         result.succeed(nil)
     }

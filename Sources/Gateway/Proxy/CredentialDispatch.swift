@@ -1,0 +1,240 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import PoolCore
+
+/// The way one proxied request — an HTTP request or a WebSocket upgrade — goes through the pool
+/// until upstream answers (ocm-reference.md §7.3, §8.2): pick a credential, build the upstream
+/// request, then on an answer before the first byte reached the client: 429 → mark it and fail
+/// over, 401 → refresh the token once and resend, a peer's 400 → rest it, a token that cannot be
+/// had → the next credential; interruptions while waiting; a cap on attempts. The transports
+/// only move bytes: they carry out each `Step` and report what upstream did, so the same failure
+/// gives the same answer on both.
+///
+/// Confined to the client connection's event loop: it is created there, every call comes from
+/// there, and the futures it waits on complete there.
+final class CredentialDispatch {
+    /// What the transport does next.
+    enum Step {
+        /// Connect and send on this plan; report back through `upstreamResponding`,
+        /// `upstreamAnswered`, or `upstreamFailed`, passing `attempt` so late results of an
+        /// abandoned attempt are recognised.
+        case send(UpstreamRequestPlan, attempt: Attempt)
+        /// Nothing more to try: answer the client with this (and drop any upstream connection).
+        case answer(GatewayResponse, ResponseOutcome)
+    }
+
+    struct Attempt: Equatable {
+        var number: Int
+        var tag: String
+        /// This attempt started a new sticky assignment.
+        var isNewSession: Bool
+    }
+
+    /// The parts of the client's request the dispatch needs.
+    struct Request {
+        var method: HTTPMethod
+        var uri: String
+        var headers: HTTPHeaders
+        /// nil for a WebSocket upgrade.
+        var bodyLength: Int?
+        var transport: ResponseTransport
+    }
+
+    private let runtime: GatewayRuntime
+    private let user: AuthenticatedUser
+    private let request: Request
+    private let eventLoop: any EventLoop
+    private let logger: Logger
+    let sessionID: String?
+    private var perform: ((Step) -> Void)?
+
+    private(set) var current: Attempt?
+    private var plan: UpstreamRequestPlan?
+    private var refreshedAfter401: Set<String> = []
+    private var interruptRegistration: UInt64?
+    private var waitingForUpstream = false
+    private var finished = false
+
+    init(runtime: GatewayRuntime, user: AuthenticatedUser, request: Request, eventLoop: any EventLoop, logger: Logger) {
+        self.runtime = runtime
+        self.user = user
+        self.request = request
+        self.eventLoop = eventLoop
+        self.logger = logger
+        sessionID = SessionKey.from(request.headers.map { ($0.name, $0.value) })
+    }
+
+    /// The credential tried last, if any.
+    var tag: String? { current?.tag }
+    /// Attempts so far (429 failovers, 401 refreshes and token failures each add one).
+    var attempts: Int { current?.number ?? 0 }
+
+    func isCurrent(_ attempt: Attempt) -> Bool { !finished && current == attempt }
+
+    // MARK: Driving
+
+    /// Selects the first credential; every step goes to `perform`, on the event loop.
+    func start(_ perform: @escaping (Step) -> Void) {
+        self.perform = perform
+        let dispatch = NIOLoopBound(self, eventLoop: eventLoop)
+        runtime.refreshUnavailableCredentials(provider: user.provider, on: eventLoop).whenComplete { _ in
+            let dispatch = dispatch.value
+            guard !dispatch.finished else { return }
+            switch dispatch.runtime.select(for: dispatch.user, sessionID: dispatch.sessionID) {
+            case .failure(let failure):
+                dispatch.logger.info("no credential for \(dispatch.user.provider): \(failure.explanation)")
+                dispatch.answer(.selectionFailed(failure), .noCredential)
+            case .success(let selection):
+                dispatch.attempt(selection.tag, isNewSession: selection.isNewSession)
+            }
+        }
+    }
+
+    /// Upstream began an answer the client gets as it is: stop waiting (interruptions no longer
+    /// apply, §4.6).
+    func upstreamResponding() {
+        waitingForUpstream = false
+        unregisterInterrupt()
+    }
+
+    /// Upstream answered before the first byte with a status whose `EarlyAnswer` needs a decision.
+    func upstreamAnswered(_ head: HTTPResponseHead, body: [UInt8]) {
+        guard !finished, let current else { return }
+        waitingForUpstream = false
+        unregisterInterrupt()
+        switch earlyAnswer(status: head.status.code) {
+        case .unauthorized:
+            // A token the backend refuses: refresh it once and try again (as the Codex CLI does).
+            refreshedAfter401.insert(current.tag)
+            logger.info("credential \(current.tag) was refused with 401; refreshing its token and retrying")
+            attempt(current.tag, isNewSession: current.isNewSession, rejectedToken: plan?.grantToken)
+        case .peerRejected:
+            runtime.recordUpstreamRejected(current.tag)
+            answer(.credentialUnavailable(runtime.currentFailure(for: user), fallback: "upstream rejected credential \(current.tag)"), .upstreamError)
+        case .rateLimited:
+            rateLimited(current, rejection: RateLimitRejection(headers: head.headers.map { ($0.name, $0.value) }, body: Data(body), now: runtime.now))
+        case .passThrough:
+            break
+        }
+    }
+
+    /// The connection to upstream failed before an answer began.
+    func upstreamFailed(_ error: any Error) {
+        guard !finished, let tag else { return }
+        logger.error("upstream for \(tag) failed: \(error)")
+        answer(.error(.badGateway, type: "api_error", message: "upstream for credential \(tag) failed: \(error)"), .upstreamError)
+    }
+
+    /// The request is over — streamed to its end, or the client went away: nothing more is done
+    /// for it (and the transport is let go).
+    func end() {
+        finished = true
+        waitingForUpstream = false
+        unregisterInterrupt()
+        perform = nil
+    }
+
+    /// How the transport must treat an answer with this status for the current credential.
+    func earlyAnswer(status: UInt) -> EarlyAnswer {
+        guard let tag else { return .passThrough }
+        return EarlyAnswer(status: status, isExternal: runtime.isExternal(tag), alreadyRefreshed: refreshedAfter401.contains(tag))
+    }
+
+    // MARK: Attempts
+
+    private func attempt(_ tag: String, isNewSession: Bool, rejectedToken: Secret? = nil) {
+        guard !finished else { return }
+        let attempt = Attempt(number: attempts + 1, tag: tag, isNewSession: isNewSession)
+        current = attempt
+        plan = nil
+        runtime.pollIfStale(tag)
+        if request.transport == .http, request.uri.hasPrefix("/v1/chat/completions"), !runtime.isExternal(tag), !runtime.isAPIKey(tag) {
+            return answer(.error(.badRequest, type: "invalid_request_error", message: "chat completions endpoint is only available in API key mode"),
+                          .upstreamError)
+        }
+        let dispatch = NIOLoopBound(self, eventLoop: eventLoop)
+        runtime.plan(for: tag, method: request.method, uri: request.uri, clientHeaders: request.headers, bodyLength: request.bodyLength,
+                     webSocket: request.transport == .websocket, rejectedToken: rejectedToken, on: eventLoop)
+            .whenComplete { result in
+                let dispatch = dispatch.value
+                guard dispatch.isCurrent(attempt) else { return }
+                switch result {
+                case .success(let plan):
+                    dispatch.plan = plan
+                    dispatch.waitingForUpstream = true
+                    dispatch.registerInterrupt(tag)
+                    dispatch.perform?(.send(plan, attempt: attempt))
+                case .failure(let error):
+                    dispatch.tokenUnavailable(attempt, error: error)
+                }
+            }
+    }
+
+    /// The credential's access token could not be had (refresh refused, file unreadable, connector
+    /// gone): the session moves on when the pool has another credential, else the client learns why.
+    private func tokenUnavailable(_ attempt: Attempt, error: any Error) {
+        logger.error("credential \(attempt.tag) cannot be used: \(error)")
+        let unavailable = GatewayResponse.error(.serviceUnavailable, type: "api_error", code: "credential_unavailable",
+                                                message: "credential \(attempt.tag) cannot be used: \(error)")
+        guard attempts < PoolPolicy.maximumAttempts, case .success(let next) = runtime.select(for: user, sessionID: sessionID),
+              next.tag != attempt.tag else {
+            return answer(unavailable, .upstreamError)
+        }
+        logger.info("retrying with credential \(next.tag): \(attempt.tag) cannot be used")
+        self.attempt(next.tag, isNewSession: true)
+    }
+
+    /// After a 429 from the current credential: the next one for the session (§4.4), or the
+    /// client's answer when there is none or too many were tried (§7.6).
+    private func rateLimited(_ failed: Attempt, rejection: RateLimitRejection) {
+        runtime.metrics.recordRateLimited(credential: failed.tag)
+        guard attempts < PoolPolicy.maximumAttempts else {
+            runtime.recordRateLimited(failed.tag, rejection: rejection)
+            return answer(.credentialUnavailable(runtime.currentFailure(for: user), fallback: "credential \(failed.tag) is rate-limited"),
+                          .upstreamRateLimited)
+        }
+        switch runtime.failover(for: user, sessionID: sessionID, failedTag: failed.tag, rejection: rejection) {
+        case .success(let next):
+            logger.info("retrying with credential \(next.tag) after 429 from \(failed.tag)")
+            attempt(next.tag, isNewSession: true)
+        case .failure(let failure):
+            answer(.credentialUnavailable(failure, fallback: "all credentials rate-limited"), .upstreamRateLimited)
+        }
+    }
+
+    private func answer(_ response: GatewayResponse, _ outcome: ResponseOutcome) {
+        guard !finished else { return }
+        finished = true
+        waitingForUpstream = false
+        unregisterInterrupt()
+        let perform = self.perform
+        self.perform = nil
+        perform?(.answer(response, outcome))
+    }
+
+    // MARK: Interruptions
+
+    private func registerInterrupt(_ tag: String) {
+        unregisterInterrupt()
+        let dispatch = NIOLoopBound(self, eventLoop: eventLoop)
+        let eventLoop = self.eventLoop
+        interruptRegistration = runtime.interrupts.register(.init(credential: tag, balancer: runtime.interruptBalancer(for: user), scope: user.scope) { reason in
+            eventLoop.execute { dispatch.value.interrupted(reason) }
+        })
+    }
+
+    private func unregisterInterrupt() {
+        if let id = interruptRegistration { runtime.interrupts.unregister(id) }
+        interruptRegistration = nil
+    }
+
+    private func interrupted(_ reason: String) {
+        interruptRegistration = nil
+        guard waitingForUpstream, !finished else { return }
+        let message = attempts > 1 ? "credential became unavailable while retrying the request" : "credential became unavailable while processing the request"
+        logger.warning("\(message): \(reason)")
+        answer(.credentialUnavailable(runtime.currentFailure(for: user), fallback: message), .interrupted)
+    }
+}
