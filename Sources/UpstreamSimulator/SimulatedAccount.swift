@@ -16,6 +16,9 @@ public struct SimulatedAccount: Sendable {
         case failMidAnswer
         /// Answer every model request with this HTTP status and a JSON error.
         case failing(status: Int)
+        /// The backend no longer accepts the account's tokens (signed out elsewhere, revoked): every
+        /// model request and WebSocket upgrade gets 401, refreshed tokens too.
+        case unauthorized
     }
 
     /// `ChatGPT-Account-Id`, also the `chatgpt_account_id` claim of its tokens.
@@ -34,7 +37,8 @@ public struct SimulatedAccount: Sendable {
     public var percentPerTurn: Double
     /// Pause between an answer's events (SSE or WebSocket), like a model producing tokens; 0 sends it at once.
     public var eventIntervalMilliseconds: Int = 0
-    /// Pause before the answer's head, like a model thinking before its first token.
+    /// Pause before the answer's head (or a WebSocket upgrade's 101), like a model thinking before
+    /// its first token.
     public var answerDelayMilliseconds: Int = 0
     /// Access tokens the backend accepts for this account.
     public var accessTokens: Set<String>

@@ -94,7 +94,7 @@ struct SimulatedTurn {
 
 enum SimulatorJSON {
     static func data(_ object: Any) -> Data {
-        (try? JSONSerialization.data(withJSONObject: object, options: [.withoutEscapingSlashes])) ?? Data("{}".utf8)
+        (try? JSONSerialization.data(withJSONObject: object, options: [.withoutEscapingSlashes, .sortedKeys])) ?? Data("{}".utf8)
     }
 
     static func string(_ object: Any) -> String {

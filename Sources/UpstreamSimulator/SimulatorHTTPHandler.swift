@@ -87,6 +87,10 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
         switch account.behavior {
         case .failing(let status):
             return respond(context: context, status: .init(statusCode: status), json: ["error": ["type": "server_error", "message": "simulated failure"]])
+        case .unauthorized:
+            return respond(context: context, status: .unauthorized, json: ["error": [
+                "type": "invalid_request_error", "code": "token_invalidated",
+                "message": "Your authentication token has been invalidated. Please try signing in again."]])
         case .rateLimited:
             var limits = account.rateLimits
             if limits.exhaustedResetAt == nil { limits.weekly.usedPercent = 100 }

@@ -50,7 +50,9 @@ public final class UpstreamSimulator: Sendable {
             maxFrameSize: 1 << 24,
             shouldUpgrade: { channel, head in
                 guard let simulator = box.current else { return channel.eventLoop.makeSucceededFuture(nil) }
-                return channel.eventLoop.makeSucceededFuture(simulator.upgradeHeaders(for: head))
+                guard let (headers, delay) = simulator.upgradeHeaders(for: head) else { return channel.eventLoop.makeSucceededFuture(nil) }
+                guard delay > 0 else { return channel.eventLoop.makeSucceededFuture(headers) }
+                return channel.eventLoop.scheduleTask(in: .milliseconds(Int64(delay))) { headers }.futureResult
             },
             upgradePipelineHandler: { channel, head in
                 channel.eventLoop.makeCompletedFuture {
@@ -100,29 +102,43 @@ public final class UpstreamSimulator: Sendable {
         }
     }
 
+    /// The counters `waitUntil` conditions read, as they are now.
+    public var snapshot: SimulatorSnapshot { state.withLock { $0.snapshot } }
+
     /// Connections currently open to the simulator.
     public var openConnectionCount: Int { state.withLock { $0.openChannels.count } }
 
     /// Waits until `condition` holds for the simulator's state; re-checked on every change.
-    public func waitUntil(_ condition: @escaping @Sendable (SimulatorSnapshot) -> Bool) async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+    /// - Throws: `SimulatorWaitTimeout` when it does not hold within `timeout`, so a test that
+    ///   waits for something that never happens fails instead of hanging.
+    public func waitUntil(within timeout: Duration = .seconds(20), _ condition: @escaping @Sendable (SimulatorSnapshot) -> Bool) async throws {
+        let id = UUID()
+        let held = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
             let satisfied = state.withLock { state -> Bool in
                 if condition(state.snapshot) { return true }
-                state.waiters.append((condition, continuation))
+                state.waiters.append((id, condition, continuation))
                 return false
             }
-            if satisfied { continuation.resume() }
+            if satisfied { return continuation.resume(returning: true) }
+            Task {
+                try? await Task.sleep(for: timeout)
+                let expired = self.state.withLock { state in
+                    state.waiters.firstIndex { $0.id == id }.map { state.waiters.remove(at: $0).continuation }
+                }
+                expired?.resume(returning: false)
+            }
         }
+        guard held else { throw SimulatorWaitTimeout(timeout: timeout) }
     }
 
     // MARK: Internals used by the handlers
 
     func mutate<Result>(_ body: (inout SimulatorState) -> Result) -> Result {
-        let (result, ready) = state.withLock { state -> (Result, [CheckedContinuation<Void, Never>]) in
+        let (result, ready) = state.withLock { state -> (Result, [CheckedContinuation<Bool, Never>]) in
             let result = body(&state)
             return (result, state.takeSatisfiedWaiters())
         }
-        for waiter in ready { waiter.resume() }
+        for waiter in ready { waiter.resume(returning: true) }
         return result
     }
 
@@ -137,17 +153,24 @@ public final class UpstreamSimulator: Sendable {
         }
     }
 
-    /// Headers for the 101, or nil to refuse (the HTTP handler then answers the request).
-    func upgradeHeaders(for head: HTTPRequestHead) -> HTTPHeaders? {
+    /// Headers for the 101 and how long to wait before it, or nil to refuse (the HTTP handler then
+    /// answers — and logs — the request). An accepted upgrade is logged here, like a refused one,
+    /// as an `UPGRADE` request.
+    func upgradeHeaders(for head: HTTPRequestHead) -> (HTTPHeaders, delayMilliseconds: Int)? {
         guard head.uri.hasPrefix("/backend-api/codex/responses") else { return nil }
-        return state.withLock { state -> HTTPHeaders? in
+        return mutate { state -> (HTTPHeaders, delayMilliseconds: Int)? in
             guard let id = state.accountID(bearer: head.headers.first(name: "authorization")), let account = state.accounts[id] else { return nil }
-            if case .rateLimited = account.behavior { return nil }
-            if case .failing = account.behavior { return nil }
+            switch account.behavior {
+            case .rateLimited, .failing, .unauthorized: return nil
+            case .normal, .dropMidStream, .stallMidStream, .failMidAnswer: break
+            }
             var headers = account.rateLimits.headers(now: Self.unixNow)
             headers.add(name: "x-request-id", value: UUID().uuidString)
             headers.add(name: "openai-model", value: "gpt-5.5")
-            return headers
+            state.log.append(SimulatedRequest(
+                transport: .http, method: "UPGRADE", path: String(head.uri.split(separator: "?", maxSplits: 1).first ?? ""), accountID: id,
+                headers: head.headers.map { ($0.name.lowercased(), $0.value) }, body: Data(), isWarmUp: false))
+            return (headers, account.answerDelayMilliseconds)
         }
     }
 
@@ -199,6 +222,12 @@ private final class SimulatorBox: Sendable {
 }
 
 /// What tests can wait on.
+/// `UpstreamSimulator.waitUntil` gave up.
+public struct SimulatorWaitTimeout: Error, CustomStringConvertible {
+    public var timeout: Duration
+    public var description: String { "the simulator did not reach the awaited state within \(timeout)" }
+}
+
 public struct SimulatorSnapshot: Sendable {
     public var requestCount: Int
     public var openConnections: Int
@@ -206,6 +235,8 @@ public struct SimulatorSnapshot: Sendable {
     /// Streams the simulator started and saw cut by the other side before it finished.
     public var abandonedStreams: Int
     public var completedResponses: Int
+    /// Model requests over HTTP and WebSocket upgrades (accepted or refused) received.
+    public var modelAttempts: Int
 }
 
 struct SimulatorState {
@@ -217,7 +248,7 @@ struct SimulatorState {
     var completedResponses = 0
     var responseCounter = 0
     var renderedTurns: [String: (reply: String, chunks: [[String]])] = [:]
-    var waiters: [(condition: @Sendable (SimulatorSnapshot) -> Bool, continuation: CheckedContinuation<Void, Never>)] = []
+    var waiters: [(id: UUID, condition: @Sendable (SimulatorSnapshot) -> Bool, continuation: CheckedContinuation<Bool, Never>)] = []
 
     init(accounts: [SimulatedAccount]) {
         for account in accounts { self.accounts[account.accountID] = account }
@@ -225,13 +256,14 @@ struct SimulatorState {
 
     var snapshot: SimulatorSnapshot {
         SimulatorSnapshot(requestCount: log.count, openConnections: openChannels.count, closedConnections: closedConnections,
-                          abandonedStreams: abandonedStreams, completedResponses: completedResponses)
+                          abandonedStreams: abandonedStreams, completedResponses: completedResponses,
+                          modelAttempts: log.count { $0.path.hasSuffix("/responses") && ($0.method == "POST" || $0.method == "UPGRADE") })
     }
 
-    mutating func takeSatisfiedWaiters() -> [CheckedContinuation<Void, Never>] {
+    mutating func takeSatisfiedWaiters() -> [CheckedContinuation<Bool, Never>] {
         guard !waiters.isEmpty else { return [] }
         let current = snapshot
-        var ready: [CheckedContinuation<Void, Never>] = []
+        var ready: [CheckedContinuation<Bool, Never>] = []
         waiters.removeAll { waiter in
             guard waiter.condition(current) else { return false }
             ready.append(waiter.continuation)

@@ -169,7 +169,7 @@ import UpstreamSimulator
         #expect(await connection.readUntil("response.created").hasPrefix("HTTP/1.1 200"))
         connection.close()
         // The gateway drops its upstream connection, which the simulator sees as an abandoned stream.
-        await bed.simulator.waitUntil { $0.abandonedStreams >= 1 }
+        try await bed.simulator.waitUntil { $0.abandonedStreams >= 1 }
     }
 
     @Test func servesOverInboundTLSAndReachesUpstreamThroughTheClient() async throws {

@@ -43,7 +43,7 @@ import UpstreamSimulator
         #expect(during.value("codexpool_websocket_sessions_open") == 1)
         client.close()
 
-        let after = try await waitForScrape(bed) { $0.value("codexpool_websocket_sessions_open") == 0 }
+        let after = try await bed.waitForScrape { $0.value("codexpool_websocket_sessions_open") == 0 }
         #expect(after.value("codexpool_http_responses_total", ["route": "responses", "status": "200", "credential": "b", "user": "alice"]) == 1)
         #expect(after.value("codexpool_http_responses_total", ["route": "responses", "status": "401", "user": ""]) == 1)
         #expect(after.value("codexpool_http_responses_total", ["route": "not_found", "status": "404"]) == 1)
@@ -88,7 +88,7 @@ import UpstreamSimulator
         let during = try await scrape(bed)
         #expect(during.value("codexpool_http_requests_in_flight") == 1)
         connection.close()
-        let after = try await waitForScrape(bed) { $0.value("codexpool_http_requests_in_flight") == 0 }
+        let after = try await bed.waitForScrape { $0.value("codexpool_http_requests_in_flight") == 0 }
         #expect(after.value("codexpool_responses_total", ["outcome": "client_disconnected", "credential": "a"]) == 1)
         #expect(after.value("codexpool_responses_total", ["outcome": "completed"]) == nil)
     }
@@ -157,16 +157,5 @@ import UpstreamSimulator
         #expect(throws: PrometheusText.FormatError.self) { try PrometheusText("y 1") }
         #expect(throws: PrometheusText.FormatError.self) { try PrometheusText("# TYPE y gauge\ny{a=\"1} 1") }
         #expect(throws: PrometheusText.FormatError.self) { try PrometheusText("# TYPE y gauge\ny one") }
-    }
-
-    /// Scrapes until `ready` holds (the state it waits for is reached asynchronously, after a close).
-    private func waitForScrape(_ bed: GatewayTestBed, until ready: (PrometheusText) -> Bool) async throws -> PrometheusText {
-        for _ in 0..<1000 {
-            let text = try await scrape(bed)
-            if ready(text) { return text }
-            try await Task.sleep(for: .milliseconds(5))
-        }
-        Issue.record("metrics never reached the expected state")
-        return try await scrape(bed)
     }
 }

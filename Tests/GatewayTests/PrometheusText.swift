@@ -1,4 +1,6 @@
 import Foundation
+import NIOHTTP1
+import Testing
 import UpstreamHTTP
 
 /// A strict reader of the Prometheus text exposition format (version 0.0.4), enough to check
@@ -101,5 +103,20 @@ struct PrometheusText {
         }
         guard let value else { throw FormatError(line: number, reason: "value \(valueText) is not a number") }
         return Sample(name: String(name), labels: labels, value: value)
+    }
+}
+
+extension GatewayTestBed {
+    /// Scrapes until `ready` holds (the state it waits for is reached asynchronously, after a close);
+    /// gives up after about 5 s.
+    func waitForScrape(until ready: (PrometheusText) -> Bool) async throws -> PrometheusText {
+        for _ in 0..<1000 {
+            let response = try await request(.GET, "/metrics")
+            let text = try PrometheusText(response.text)
+            if ready(text) { return text }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        Issue.record("metrics never reached the expected state")
+        return try PrometheusText(try await request(.GET, "/metrics").text)
     }
 }

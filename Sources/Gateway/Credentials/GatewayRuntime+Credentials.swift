@@ -13,7 +13,12 @@ extension GatewayRuntime {
     /// Re-reads a local credential file and mirrors its availability into the pool.
     func reload(tag: String, source: LocalCredentialSource, initial: Bool = false) async {
         let outcome = initial ? await source.reload() : await source.reloadIfDue()
-        guard let outcome else { return }
+        guard let outcome else {
+            // Not re-read, but the source may have changed its mind (a refresh token found dead).
+            let availability = await source.availability
+            let now = clock.now()
+            return apply(withPool { $0.setAvailability(tag, availability, now: now) })
+        }
         pollState.withLock { $0.lastReload[tag] = clock.now() }
         let availability = await source.availability
         let auth = await source.auth
