@@ -211,7 +211,7 @@ public final class YamuxSessionHandler: ChannelInboundHandler, RemovableChannelH
         let id = stream.streamID
         // Data waits in the stream while the connection is congested, so that pings and window
         // updates are never queued behind megabytes of stream data.
-        while stream.flushedWrites > 0, var write = stream.pendingWrites.first {
+        while stream.hasFlushedWrites {
             guard context?.channel.isWritable == true else {
                 if waitingIDs.insert(id).inserted { waitingForConnection.append(id) }
                 break
@@ -223,10 +223,8 @@ public final class YamuxSessionHandler: ChannelInboundHandler, RemovableChannelH
             }
             // Small writes leave together, as one frame (an HTTP chunk is written as a size line, the
             // data and a CRLF): one header, one parse and one read on the other side, not three.
-            if stream.flushedWrites > 1, var batch = takeCoalescedWrites(of: stream, limit: min(Int(window), Self.drainChunk)) {
-                let bytes = batch.data.readableBytes
+            if var batch = stream.takeCoalescedWrites(limit: min(Int(window), Self.drainChunk)) {
                 let actions = machine.sendData(id, &batch.data)  // it fits the window: all of it goes
-                stream.dequeued(bytes: bytes)
                 let sent = batch.promises.isEmpty ? nil : context?.eventLoop.makePromise(of: Void.self)
                 perform(actions, lastWritePromise: sent)
                 if let sent {
@@ -235,50 +233,16 @@ public final class YamuxSessionHandler: ChannelInboundHandler, RemovableChannelH
                 }
                 continue
             }
-            if window == 0, write.data.readableBytes > 0 { break }
-            let length = min(write.data.readableBytes, Self.drainChunk)
-            var chunk = write.data.readSlice(length: length)!
+            guard var chunk = stream.nextWriteChunk(maximum: Self.drainChunk) else { break }
+            if window == 0, chunk.readableBytes > 0 { break }
+            let length = chunk.readableBytes
             let actions = machine.sendData(id, &chunk)
-            let sent = length - chunk.readableBytes
-            write.data.moveReaderIndex(to: write.data.readerIndex - chunk.readableBytes)
-            stream.dequeued(bytes: sent)
-            let completed = write.data.readableBytes == 0
-            perform(actions, lastWritePromise: completed ? write.promise : nil)
-            if completed {
-                stream.pendingWrites.removeFirst()
-                stream.flushedWrites -= 1
-                if actions.isEmpty { write.promise?.succeed() }
-            } else {
-                stream.pendingWrites[stream.pendingWrites.startIndex] = write
-            }
+            let (finished, promise) = stream.sent(length - chunk.readableBytes)
+            perform(actions, lastWritePromise: finished ? promise : nil)
+            if finished, actions.isEmpty { promise?.succeed() }
         }
-        if stream.finAfterWrites, stream.pendingWrites.isEmpty {
-            stream.markOutputClosed()
-            perform(machine.closeStream(id, now: .now()))
-        }
+        stream.writesMayHaveDrained()
         flushSoon()
-    }
-
-    /// The stream's first flushed writes, taken off its queue as one buffer, when at least two of
-    /// them fit in `limit` bytes; nil otherwise.
-    private func takeCoalescedWrites(of stream: YamuxStreamChannel, limit: Int) -> (data: ByteBuffer, promises: [EventLoopPromise<Void>])? {
-        var count = 0
-        var total = 0
-        for write in stream.pendingWrites.prefix(stream.flushedWrites) {
-            guard total + write.data.readableBytes <= limit else { break }
-            total += write.data.readableBytes
-            count += 1
-        }
-        guard count >= 2, let context else { return nil }
-        var data = context.channel.allocator.buffer(capacity: total)
-        var promises: [EventLoopPromise<Void>] = []
-        for _ in 0..<count {
-            var write = stream.pendingWrites.removeFirst()
-            data.writeBuffer(&write.data)
-            if let promise = write.promise { promises.append(promise) }
-        }
-        stream.flushedWrites -= count
-        return (data, promises)
     }
 
     func consumed(_ stream: YamuxStreamChannel, count: Int) {
@@ -298,11 +262,9 @@ public final class YamuxSessionHandler: ChannelInboundHandler, RemovableChannelH
         }
     }
 
-    /// The application closed the stream's channel: send FIN and drop whatever still arrives.
-    func streamChannelClosed(_ stream: YamuxStreamChannel) {
-        let id = stream.streamID
-        if !stream.outputClosed { perform(machine.closeStream(id, now: .now())) }
-        perform(machine.discardInbound(id))
+    /// The stream's output ends (its lifecycle decided): send FIN.
+    func sendFin(_ stream: YamuxStreamChannel) {
+        perform(machine.closeStream(stream.streamID, now: .now()))
         flushIfNeeded()
     }
 
@@ -311,8 +273,12 @@ public final class YamuxSessionHandler: ChannelInboundHandler, RemovableChannelH
         flushIfNeeded()
     }
 
-    func streamChannelFinished(_ stream: YamuxStreamChannel) {
+    /// The stream's channel closed. Unless it failed, the stream may still be finishing the
+    /// protocol (the peer's FIN): what the peer sends until then is acknowledged and dropped.
+    func streamChannelFinished(_ stream: YamuxStreamChannel, failed: Bool) {
+        if !failed { perform(machine.discardInbound(stream.streamID)) }
         if streams[stream.streamID] === stream { streams[stream.streamID] = nil }
+        flushIfNeeded()
         closeIfDrained()
     }
 

@@ -28,23 +28,9 @@ public final class YamuxStreamChannel: Channel, ChannelCore, @unchecked Sendable
     private var allowRemoteHalfClosure = false
     private var unsatisfiedRead = false
     private var pendingReads = CircularBuffer<ByteBuffer>()
-    private var remoteFinished = false
-    private var deliveredRemoteFin = false
-    private(set) var outputClosed = false
-    private var closed = false
-
-    struct PendingWrite {
-        var data: ByteBuffer
-        var promise: EventLoopPromise<Void>?
-    }
-
-    var pendingWrites = CircularBuffer<PendingWrite>()
-    /// The first this many pending writes were flushed and may go out. A count, not a flag per
-    /// write: a flush must not walk a queue that can hold thousands of writes.
-    var flushedWrites = 0
-    private var pendingWriteBytes = 0
-    /// close(mode: .output) arrived while writes were queued: send FIN once they are out.
-    var finAfterWrites = false
+    /// Open, half-closed either way, closed: every change goes through it.
+    private var lifecycle = YamuxStreamLifecycle()
+    private var writes = YamuxStreamWriteQueue()
 
     init(streamID: UInt32, parent: any Channel, session: YamuxSessionHandler) {
         self.streamID = streamID
@@ -121,50 +107,52 @@ public final class YamuxStreamChannel: Channel, ChannelCore, @unchecked Sendable
     }
 
     public func write0(_ data: NIOAny, promise: EventLoopPromise<Void>?) {
-        guard !closed else { return promise?.fail(ChannelError.ioOnClosedChannel) ?? () }
-        guard !outputClosed, !finAfterWrites else { return promise?.fail(ChannelError.outputClosed) ?? () }
-        let buffer = unwrapData(data, as: ByteBuffer.self)
-        pendingWrites.append(PendingWrite(data: buffer, promise: promise))
-        pendingWriteBytes += buffer.readableBytes
+        if let refusal = lifecycle.checkWrite() { return promise?.fail(refusal) ?? () }
+        writes.append(unwrapData(data, as: ByteBuffer.self), promise: promise)
         updateWritability()
     }
 
     public func flush0() {
-        guard !closed else { return }
-        flushedWrites = pendingWrites.count
+        guard lifecycle.acceptsReads else { return }
+        writes.flush()
         session.drainWrites(of: self)
     }
 
     public func read0() {
-        guard !closed else { return }
+        guard lifecycle.acceptsReads else { return }
         unsatisfiedRead = true
         deliverReads()
     }
 
     public func close0(error: any Error, mode: CloseMode, promise: EventLoopPromise<Void>?) {
-        guard !closed else { return promise?.fail(ChannelError.alreadyClosed) ?? () }
         switch mode {
         case .input:
-            promise?.fail(ChannelError.operationUnsupported)
+            promise?.fail(lifecycle.isClosed ? ChannelError.alreadyClosed : ChannelError.operationUnsupported)
         case .output:
-            guard !outputClosed, !finAfterWrites else { return promise?.fail(ChannelError.outputClosed) ?? () }
-            flushedWrites = pendingWrites.count
-            finAfterWrites = true
+            if let refusal = lifecycle.closeOutput() { return promise?.fail(refusal) ?? () }
+            writes.flush()
             session.drainWrites(of: self)
             promise?.succeed()
         case .all:
-            session.streamChannelClosed(self)
-            finish(error: nil)
-            promise?.succeed()
+            switch lifecycle.closeAll() {
+            case .failure(let error):
+                promise?.fail(error)
+            case .success(let actions):
+                perform(actions, error: nil)
+                promise?.succeed()
+            }
         }
     }
 
     public func triggerUserOutboundEvent0(_ event: Any, promise: EventLoopPromise<Void>?) {
         guard event is YamuxStreamResetEvent else { return promise?.fail(ChannelError.operationUnsupported) ?? () }
-        guard !closed else { return promise?.fail(ChannelError.alreadyClosed) ?? () }
-        session.resetStream(self)
-        finish(error: nil)
-        promise?.succeed()
+        switch lifecycle.reset() {
+        case .failure(let error):
+            promise?.fail(error)
+        case .success(let actions):
+            perform(actions, error: nil)
+            promise?.succeed()
+        }
     }
 
     public func channelRead0(_ data: NIOAny) {}
@@ -176,7 +164,7 @@ public final class YamuxStreamChannel: Channel, ChannelCore, @unchecked Sendable
     func activate(initializer: (@Sendable (any Channel) -> EventLoopFuture<Void>)?) -> EventLoopFuture<Void> {
         let configured = initializer?(self) ?? eventLoop.makeSucceededVoidFuture()
         return configured.assumeIsolated().map {
-            guard !self.closed else { return }
+            guard self.lifecycle.activate() else { return }
             self.pipeline.fireChannelRegistered()
             self.active.store(true, ordering: .relaxed)
             self.pipeline.fireChannelActive()
@@ -185,48 +173,63 @@ public final class YamuxStreamChannel: Channel, ChannelCore, @unchecked Sendable
     }
 
     func receive(_ data: ByteBuffer) {
-        guard !closed else { return }
+        guard lifecycle.acceptsReads else { return }
         pendingReads.append(data)
-        if isActive { deliverReads() }
+        deliverReads()
     }
 
     /// The peer sent FIN: after the buffered data, the input ends.
     func receiveRemoteFin() {
-        remoteFinished = true
-        if isActive { deliverReads() }
+        lifecycle.receiveFin()
+        deliverReads()
     }
 
     /// The stream ended without error (both FINs).
     func streamEnded() {
-        remoteFinished = true
-        if isActive { deliverReads() }
-        if outputClosed, !closed { finish(error: nil) }
+        perform(lifecycle.bothEnded(), error: nil)
+        deliverReads()
+        perform(lifecycle.closeIfBothEnded(), error: nil)
     }
 
     /// The stream or the session failed: report and close.
     func fail(_ error: any Error) {
-        guard !closed else { return }
         pendingReads.removeAll()
-        if isActive { pipeline.fireErrorCaught(error) }
-        finish(error: error)
+        perform(lifecycle.fail(), error: error)
     }
 
-    func markOutputClosed() {
-        outputClosed = true
-        finAfterWrites = false
-        if deliveredRemoteFin, !closed { finish(error: nil) }
+    // MARK: Writes, as the session takes them
+
+    var hasFlushedWrites: Bool { writes.hasFlushedData }
+
+    /// Up to `maximum` bytes of the first flushed write; they stay queued until `sent`.
+    func nextWriteChunk(maximum: Int) -> ByteBuffer? {
+        writes.firstChunk(maximum: maximum)
     }
 
-    /// Takes written bytes off the queue accounting; the session calls it as data leaves.
-    func dequeued(bytes: Int) {
-        pendingWriteBytes -= bytes
+    /// `count` bytes of the first write went out; its promise, when that completed it.
+    func sent(_ count: Int) -> (finished: Bool, promise: EventLoopPromise<Void>?) {
+        let result = writes.sent(count)
         updateWritability()
+        return result
+    }
+
+    /// The first flushed writes as one buffer when at least two fit in `limit` bytes.
+    func takeCoalescedWrites(limit: Int) -> (data: ByteBuffer, promises: [EventLoopPromise<Void>])? {
+        let batch = writes.takeCoalesced(limit: limit, allocator: allocator)
+        if batch != nil { updateWritability() }
+        return batch
+    }
+
+    /// The session sent everything it could; a FIN queued behind the writes leaves once they all did.
+    func writesMayHaveDrained() {
+        guard writes.isEmpty else { return }
+        perform(lifecycle.writesDrained(), error: nil)
     }
 
     /// Writable while the stream's own queue is short. The connection's state does not enter:
     /// while it is congested, data waits in this queue, which then fills up by itself.
     func updateWritability() {
-        let shouldBeWritable = pendingWriteBytes < session.configuration.streamWriteBufferHighWatermark
+        let shouldBeWritable = writes.pendingBytes < session.configuration.streamWriteBufferHighWatermark
         if writable.exchange(shouldBeWritable, ordering: .relaxed) != shouldBeWritable, isActive {
             pipeline.fireChannelWritabilityChanged()
         }
@@ -235,7 +238,7 @@ public final class YamuxStreamChannel: Channel, ChannelCore, @unchecked Sendable
     // MARK: Reading
 
     private func deliverReads() {
-        guard isActive, !closed else { return }
+        guard isActive, lifecycle.acceptsReads else { return }
         if !pendingReads.isEmpty, autoRead || unsatisfiedRead {
             unsatisfiedRead = false
             var delivered = 0
@@ -246,31 +249,29 @@ public final class YamuxStreamChannel: Channel, ChannelCore, @unchecked Sendable
             pipeline.fireChannelReadComplete()
             session.consumed(self, count: delivered)
         }
-        if remoteFinished, pendingReads.isEmpty, !deliveredRemoteFin, !closed {
-            deliveredRemoteFin = true
-            if allowRemoteHalfClosure, !outputClosed {
-                pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
-            } else {
-                session.streamChannelClosed(self)
-                finish(error: nil)
+        if pendingReads.isEmpty { perform(lifecycle.readsDrained(allowRemoteHalfClosure: allowRemoteHalfClosure), error: nil) }
+    }
+
+    // MARK: Carrying out the lifecycle's actions
+
+    private func perform(_ actions: [YamuxStreamLifecycle.Action], error: (any Error)?) {
+        for action in actions {
+            switch action {
+            case .sendFin: session.sendFin(self)
+            case .sendReset: session.resetStream(self)
+            case .fireInputClosed: pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+            case .fireError: pipeline.fireErrorCaught(error ?? ChannelError.ioOnClosedChannel)
+            case .finish: finish(error: error)
             }
         }
     }
 
-    // MARK: Closing
-
     private func finish(error: (any Error)?) {
-        guard !closed else { return }
-        closed = true
-        let writes = pendingWrites
-        pendingWrites.removeAll()
-        flushedWrites = 0
-        pendingWriteBytes = 0
-        for write in writes { write.promise?.fail(error ?? ChannelError.ioOnClosedChannel) }
+        for promise in writes.removeAll() { promise.fail(error ?? ChannelError.ioOnClosedChannel) }
         let wasActive = active.exchange(false, ordering: .relaxed)
         if wasActive { pipeline.fireChannelInactive() }
         pipeline.fireChannelUnregistered()
-        session.streamChannelFinished(self)
+        session.streamChannelFinished(self, failed: error != nil)
         eventLoop.assumeIsolated().execute {
             self.removeHandlers(pipeline: self.pipeline)
             self.closePromise.succeed()
