@@ -2,8 +2,9 @@ package import NIOCore
 
 /// The idle connections of one event loop: sockets to upstream origins, or the streams of one
 /// reverse tunnel.
+/// Confined to `eventLoop`, which every call checks: the pool is shared through the client's
+/// table and tunnel sessions, from any thread, but used only from its own loop.
 package final class UpstreamConnectionPool: @unchecked Sendable {
-    // Touched only on `eventLoop`.
     package let eventLoop: any EventLoop
     private let idleTimeout: TimeAmount
     /// Idle connections kept per target; beyond it a burst's extra connections are closed.
@@ -49,6 +50,7 @@ package final class UpstreamConnectionPool: @unchecked Sendable {
     }
 
     package func closeAll() {
+        eventLoop.preconditionInEventLoop()
         closed = true
         for connection in idle.values.joined() {
             connection.idleExpiry?.cancel()

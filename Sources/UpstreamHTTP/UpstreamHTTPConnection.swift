@@ -16,7 +16,9 @@ extension UpstreamResponseDelegate {
 }
 
 /// One keep-alive HTTP/1.1 connection to an upstream, carrying one exchange at a time.
-/// Used only on its channel's event loop, which is what makes the unchecked Sendable sound.
+/// Confined to its channel's event loop. It travels through futures (pools hand it out, tunnel
+/// streams pass it between loops), which need Sendable values, so the confinement is checked on
+/// every call that touches its state instead of being left to convention.
 package final class UpstreamHTTPConnection: @unchecked Sendable {
     package let channel: any Channel
     package let target: UpstreamTarget
@@ -31,10 +33,14 @@ package final class UpstreamHTTPConnection: @unchecked Sendable {
         handler = try channel.pipeline.syncOperations.handler(type: UpstreamHTTPClientHandler.self)
     }
 
-    package var isReusable: Bool { channel.isActive && handler.isIdle }
+    package var isReusable: Bool {
+        channel.eventLoop.assertInEventLoop()
+        return channel.isActive && handler.isIdle
+    }
 
     /// Sends a request with a complete body; the response goes to `delegate`.
     package func execute(_ head: HTTPRequestHead, body: ByteBuffer?, delegate: any UpstreamResponseDelegate, onIdle: @escaping (UpstreamHTTPConnection) -> Void) {
+        channel.eventLoop.assertInEventLoop()
         handler.start(head: head, body: body, delegate: delegate) { onIdle(self) }
     }
 
@@ -46,6 +52,7 @@ package final class UpstreamHTTPConnection: @unchecked Sendable {
 
     /// Gives up on the exchange in flight: the connection cannot be reused mid-response.
     package func abandon() {
+        channel.eventLoop.assertInEventLoop()
         handler.abandon()
         channel.close(promise: nil)
     }

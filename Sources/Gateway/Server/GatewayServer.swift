@@ -62,11 +62,11 @@ public final class GatewayServer: Sendable {
     static func configure(_ channel: any Channel, runtime: GatewayRuntime, tls: OpenSSLContext?) throws {
         let sync = channel.pipeline.syncOperations
         if let tls { try sync.addHandler(OpenSSLHandler(context: tls)) }
-        let slot = WebSocketUpgradeSlot()
+        let slot = NIOLoopBound(WebSocketUpgradeSlot(), eventLoop: channel.eventLoop)
         let upgrader = NIOWebSocketServerUpgrader(
             maxFrameSize: UpstreamWebSocketDialer.maxMessageSize,
-            shouldUpgrade: { channel, head in WebSocketProxySetup.shouldUpgrade(runtime: runtime, slot: slot, channel: channel, head: head) },
-            upgradePipelineHandler: { channel, _ in WebSocketProxySetup.installRelay(runtime: runtime, slot: slot, channel: channel) })
+            shouldUpgrade: { channel, head in WebSocketProxySetup.shouldUpgrade(runtime: runtime, slot: slot.value, channel: channel, head: head) },
+            upgradePipelineHandler: { channel, _ in WebSocketProxySetup.installRelay(runtime: runtime, slot: slot.value, channel: channel) })
         // On a successful upgrade the HTTP handler must leave too, or the WebSocket bytes would reach it.
         let upgraded: @Sendable (ChannelHandlerContext) -> Void = { context in
             if let handler = try? context.pipeline.syncOperations.handler(type: GatewayHTTPHandler.self) {
@@ -74,7 +74,7 @@ public final class GatewayServer: Sendable {
             }
         }
         try sync.configureHTTPServerPipeline(withServerUpgrade: (upgraders: [upgrader], completionHandler: upgraded), withErrorHandling: false)
-        try sync.addHandler(GatewayHTTPHandler(runtime: runtime, upgrade: slot))
+        try sync.addHandler(GatewayHTTPHandler(runtime: runtime, upgrade: slot.value))
     }
 
     /// Stops accepting, lets in-flight requests and sessions finish (WebSockets get a close

@@ -4,8 +4,8 @@ import PoolCore
 
 /// `GET /ocm/v1/status?watch=true` (§5.4): the status now, then one NDJSON line whenever a
 /// status notification changes what this user sees. Ends at shutdown or when the client leaves.
-final class StatusWatch: @unchecked Sendable {
-    // Touched only on `eventLoop`; the listening task hops there for every frame.
+/// Confined to the client's event loop; the listening task hops there for every frame.
+final class StatusWatch {
     private let runtime: GatewayRuntime
     private let user: AuthenticatedUser
     private let eventLoop: any EventLoop
@@ -28,14 +28,13 @@ final class StatusWatch: @unchecked Sendable {
         let changes = runtime.statusSignal.subscribe()
         running = true
         writeIfChanged()
-        let eventLoop = self.eventLoop
-        listener = Task { [weak self] in
+        // Strong until `stop` cancels the task (the handler stops it when the client leaves).
+        let watch = NIOLoopBound(self, eventLoop: eventLoop)
+        listener = Task {
             for await _ in changes {
-                guard let watch = self else { return }
-                eventLoop.execute { watch.writeIfChanged() }
+                watch.eventLoop.execute { watch.value.writeIfChanged() }
             }
-            guard let watch = self else { return }
-            eventLoop.execute { watch.finish() }
+            watch.eventLoop.execute { watch.value.finish() }
         }
     }
 

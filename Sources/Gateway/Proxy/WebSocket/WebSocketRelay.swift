@@ -18,8 +18,9 @@ final class WebSocketLegHandler: ChannelInboundHandler, RemovableChannelHandler 
     /// Set when permessage-deflate was agreed on this leg.
     var deflate: PerMessageDeflate?
     private var fragments: (opcode: WebSocketOpcode, compressed: Bool, data: ByteBuffer)?
-    /// Strong: the legs keep the relay alive; `WebSocketRelay.close` breaks the cycle.
-    fileprivate var relay: WebSocketRelay?
+    /// Strong: the legs keep the relay alive; `WebSocketRelay.close` breaks the cycle. Bound to
+    /// the relay's loop, which is not this leg's when upstream is a tunnel stream.
+    fileprivate var relay: NIOLoopBound<WebSocketRelay>?
     fileprivate var context: ChannelHandlerContext?
     /// Frames that arrived before the relay was attached.
     private var early: [WebSocketFrame] = []
@@ -36,19 +37,19 @@ final class WebSocketLegHandler: ChannelInboundHandler, RemovableChannelHandler 
         self.context = nil
     }
 
-    fileprivate func attach(_ relay: WebSocketRelay) {
+    fileprivate func attach(_ relay: NIOLoopBound<WebSocketRelay>) {
         self.relay = relay
         let pending = early
         early = []
         for frame in pending { tellRelay { [side] in $0.received(frame, from: side) } }
     }
 
-    /// Runs `call` on the relay's loop, which is not this leg's when upstream is a tunnel stream;
-    /// calls keep their order either way.
+    /// Runs `call` on the relay's loop, which is not this leg's when upstream is a tunnel stream:
+    /// the one place where the relay's two loops meet. Calls keep their order either way.
     private func tellRelay(_ call: @escaping @Sendable (WebSocketRelay) -> Void) {
         guard let relay else { return }
-        if relay.eventLoop.inEventLoop { return call(relay) }
-        relay.eventLoop.execute { call(relay) }
+        if relay.eventLoop.inEventLoop { return call(relay.value) }
+        relay.eventLoop.execute { call(relay.value) }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -164,9 +165,10 @@ final class WebSocketLegHandler: ChannelInboundHandler, RemovableChannelHandler 
 /// Relays one Codex WebSocket session between the client and the upstream account it is pinned
 /// to (§8.4): messages pass unchanged except `codex.rate_limits` (replaced in place by the
 /// user's aggregate) and `error` (`status_code` only); usage is read from `response.completed`.
-/// It runs on the client channel's event loop; upstream is on the same loop when it is a socket
-/// and on its session's loop when it is a tunnel stream, so calls to the upstream leg hop.
-final class WebSocketRelay: @unchecked Sendable {
+/// It is confined to the client channel's event loop; upstream is on the same loop when it is a
+/// socket and on its session's loop when it is a tunnel stream, so calls to the upstream leg hop
+/// (`onUpstreamLeg`) and the legs reach the relay through its loop-bound reference.
+final class WebSocketRelay {
     private let runtime: GatewayRuntime
     private let session: PreparedWebSocketSession
     private let clientLeg: WebSocketLegHandler
@@ -209,14 +211,14 @@ final class WebSocketRelay: @unchecked Sendable {
 
     func start() {
         runtime.metrics.webSocketOpened(credential: session.tag, user: session.user.name)
-        let eventLoop = eventLoop
+        let relay = NIOLoopBound(self, eventLoop: eventLoop)
+        // Unregistered when the relay closes, so holding the relay here ends with it.
         interruptRegistration = runtime.interrupts.register(.init(credential: session.tag, balancer: runtime.interruptBalancer(for: session.user),
-                                                                  scope: session.user.scope) { [weak self] reason in
-            guard let relay = self else { return }
-            eventLoop.execute { relay.interrupted(reason) }
+                                                                  scope: session.user.scope) { reason in
+            relay.eventLoop.execute { relay.value.interrupted(reason) }
         })
-        clientLeg.attach(self)
-        onUpstreamLeg { [self] in $0.attach(self) }
+        clientLeg.attach(relay)
+        onUpstreamLeg { $0.attach(relay) }
         session.upstream.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
         session.upstream.read()
     }
@@ -233,7 +235,7 @@ final class WebSocketRelay: @unchecked Sendable {
         logger.info("closing WebSocket session on \(session.tag): \(reason)")
         pendingInterruption = reason
         guard !pendingCreates.isEmpty else { return closeForInterruption() }
-        interruptionDeadline = clientChannel.eventLoop.scheduleTask(in: Self.interruptionGrace) { [self] in closeForInterruption() }
+        interruptionDeadline = eventLoop.assumeIsolated().scheduleTask(in: Self.interruptionGrace) { [self] in closeForInterruption() }
     }
 
     private func closeForInterruption() {

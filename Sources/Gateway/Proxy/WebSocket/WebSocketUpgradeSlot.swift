@@ -4,8 +4,9 @@ import Zlib
 
 /// Carries the outcome of preparing a WebSocket upgrade from the upgrader's callbacks to the
 /// pipeline: either the upstream session to relay to, or the answer to send instead of a 101.
-/// Used only on the client channel's event loop.
-final class WebSocketUpgradeSlot: @unchecked Sendable {
+/// Confined to the client channel's event loop (the upgrader's closures reach it through a
+/// `NIOLoopBound`).
+final class WebSocketUpgradeSlot {
     private var refusal: GatewayResponse?
     private var session: PreparedWebSocketSession?
 
