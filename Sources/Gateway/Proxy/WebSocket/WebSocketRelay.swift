@@ -5,163 +5,6 @@ import NIOWebSocket
 import PoolCore
 import Zlib
 
-/// One end of a relayed WebSocket: reassembles fragmented messages, decompresses and
-/// compresses them when permessage-deflate was agreed, and passes whole messages and control
-/// frames to the relay.
-final class WebSocketLegHandler: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = WebSocketFrame
-    typealias OutboundOut = WebSocketFrame
-
-    enum Side { case client, upstream }
-
-    let side: Side
-    /// Set when permessage-deflate was agreed on this leg.
-    var deflate: PerMessageDeflate?
-    private var fragments: (opcode: WebSocketOpcode, compressed: Bool, data: ByteBuffer)?
-    /// Strong: the legs keep the relay alive; `WebSocketRelay.close` breaks the cycle. Bound to
-    /// the relay's loop, which is not this leg's when upstream is a tunnel stream.
-    fileprivate var relay: NIOLoopBound<WebSocketRelay>?
-    fileprivate var context: ChannelHandlerContext?
-    /// Frames that arrived before the relay was attached.
-    private var early: [WebSocketFrame] = []
-
-    init(side: Side) {
-        self.side = side
-    }
-
-    func handlerAdded(context: ChannelHandlerContext) {
-        self.context = context
-    }
-
-    func handlerRemoved(context: ChannelHandlerContext) {
-        self.context = nil
-    }
-
-    fileprivate func attach(_ relay: NIOLoopBound<WebSocketRelay>) {
-        self.relay = relay
-        let pending = early
-        early = []
-        for frame in pending { tellRelay { [side] in $0.received(frame, from: side) } }
-    }
-
-    /// Runs `call` on the relay's loop, which is not this leg's when upstream is a tunnel stream:
-    /// the one place where the relay's two loops meet. Calls keep their order either way.
-    private func tellRelay(_ call: @escaping @Sendable (WebSocketRelay) -> Void) {
-        guard let relay else { return }
-        if relay.eventLoop.inEventLoop { return call(relay.value) }
-        relay.eventLoop.execute { call(relay.value) }
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let frame = unwrapInboundIn(data)
-        if frame.opcode == .connectionClose || frame.opcode == .ping || frame.opcode == .pong {
-            return deliver(frame)
-        }
-        do {
-            guard let message = try assemble(frame) else { return }
-            deliver(message)
-        } catch {
-            tellRelay { [side] in $0.legFailed(side, error) }
-            context.close(promise: nil)
-        }
-    }
-
-    private func deliver(_ frame: WebSocketFrame) {
-        guard relay != nil else { return early.append(frame) }
-        tellRelay { [side] in $0.received(frame, from: side) }
-    }
-
-    struct ProtocolViolation: Error, CustomStringConvertible {
-        var description: String
-    }
-
-    /// A whole, decompressed message once its last fragment arrived; nil while fragments remain.
-    private func assemble(_ frame: WebSocketFrame) throws -> WebSocketFrame? {
-        var data = frame.unmaskedData
-        let opcode: WebSocketOpcode
-        let compressed: Bool
-        if frame.opcode == .continuation {
-            guard var pending = fragments else { throw ProtocolViolation(description: "continuation frame without a message") }
-            guard pending.data.readableBytes + data.readableBytes <= UpstreamWebSocketDialer.maxMessageSize else {
-                throw ProtocolViolation(description: "message larger than \(UpstreamWebSocketDialer.maxMessageSize) bytes")
-            }
-            pending.data.writeBuffer(&data)
-            guard frame.fin else {
-                fragments = pending
-                return nil
-            }
-            fragments = nil
-            (opcode, compressed, data) = pending
-        } else {
-            guard fragments == nil else { throw ProtocolViolation(description: "new message before the previous one ended") }
-            guard frame.fin else {
-                fragments = (frame.opcode, frame.rsv1, data)
-                return nil
-            }
-            (opcode, compressed) = (frame.opcode, frame.rsv1)
-        }
-        if compressed {
-            guard let deflate else { throw ProtocolViolation(description: "compressed frame without permessage-deflate") }
-            data = try deflate.decompress(data)
-        }
-        return WebSocketFrame(fin: true, opcode: opcode, data: data)
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        tellRelay { [side] in $0.legClosed(side) }
-        context.fireChannelInactive()
-    }
-
-    func channelWritabilityChanged(context: ChannelHandlerContext) {
-        let writable = context.channel.isWritable
-        tellRelay { [side] in $0.writabilityChanged(side, writable: writable) }
-        context.fireChannelWritabilityChanged()
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        tellRelay { [side] in $0.legFailed(side, error) }
-        context.close(promise: nil)
-    }
-
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is ChannelShouldQuiesceEvent, side == .client {
-            tellRelay { $0.close(code: .goingAway, reason: "server shutting down", unfinished: .interrupted) }
-            return
-        }
-        context.fireUserInboundEventTriggered(event)
-    }
-
-    fileprivate func detach() {
-        relay = nil
-    }
-
-    /// `frame.data` is the plain payload: the encoder applies `maskKey` on the way out.
-    fileprivate func send(_ frame: WebSocketFrame) {
-        guard let context else { return }
-        var frame = frame
-        if let deflate, frame.opcode == .text || frame.opcode == .binary {
-            frame = WebSocketFrame(fin: true, rsv1: true, opcode: frame.opcode, maskKey: frame.maskKey, data: deflate.compress(frame.data))
-        }
-        context.write(wrapOutboundOut(frame), promise: nil)
-        // A close frame goes out at once, with what is queued before it: the connection closes next.
-        if frame.opcode == .connectionClose { return context.flush() }
-        flushSoon(context)
-    }
-
-    private var flushPending = false
-
-    /// One flush after everything this pass of the event loop relays: the messages of one read
-    /// (an answer's events often arrive dozens at a time) leave in one write, not one each.
-    private func flushSoon(_ context: ChannelHandlerContext) {
-        guard !flushPending else { return }
-        flushPending = true
-        context.eventLoop.assumeIsolated().execute {
-            self.flushPending = false
-            self.context?.flush()
-        }
-    }
-}
-
 /// Relays one Codex WebSocket session between the client and the upstream account it is pinned
 /// to (§8.4): messages pass unchanged except `codex.rate_limits` (replaced in place by the
 /// user's aggregate) and `error` (`status_code` only); usage is read from `response.completed`.
@@ -246,7 +89,7 @@ final class WebSocketRelay {
 
     // MARK: Frames
 
-    fileprivate func received(_ frame: WebSocketFrame, from side: WebSocketLegHandler.Side) {
+    func received(_ frame: WebSocketFrame, from side: WebSocketLegHandler.Side) {
         guard !closed else { return }
         switch frame.opcode {
         case .text, .binary:
@@ -320,7 +163,7 @@ final class WebSocketRelay {
         if !clientChannel.isWritable { session.upstream.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in } }
     }
 
-    fileprivate func writabilityChanged(_ side: WebSocketLegHandler.Side, writable: Bool) {
+    func writabilityChanged(_ side: WebSocketLegHandler.Side, writable: Bool) {
         // A leg that cannot keep up stops reading on the other.
         let other = side == .client ? session.upstream : clientChannel
         other.setOption(ChannelOptions.autoRead, value: writable).whenFailure { _ in }
@@ -377,12 +220,12 @@ final class WebSocketRelay {
         leg.eventLoop.execute { call(leg.value) }
     }
 
-    fileprivate func legClosed(_ side: WebSocketLegHandler.Side) {
+    func legClosed(_ side: WebSocketLegHandler.Side) {
         close(code: side == .client ? .goingAway : .unexpectedServerError, reason: side == .client ? "client disconnected" : "upstream disconnected",
               unfinished: side == .client ? .clientDisconnected : .upstreamError)
     }
 
-    fileprivate func legFailed(_ side: WebSocketLegHandler.Side, _ error: any Error) {
+    func legFailed(_ side: WebSocketLegHandler.Side, _ error: any Error) {
         logger.debug("WebSocket \(side == .client ? "client" : "upstream") error: \(error)")
         close(code: side == .client ? .protocolError : .unexpectedServerError, reason: "\(side == .client ? "client" : "upstream") error",
               unfinished: side == .client ? .clientDisconnected : .upstreamError)
