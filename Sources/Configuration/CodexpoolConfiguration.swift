@@ -14,11 +14,15 @@ public struct CodexpoolConfiguration: Hashable, Sendable {
     public var users: [UserConfiguration]
     public var logLevel: LogLevel
     public var metrics: MetricsConfiguration
+    public var limits: ListenerLimits
+    /// Serving everyone (no users) on a non-loopback address needs this opt-in.
+    public var allowOpenAccess: Bool
 
     public init(
         listen: ListenAddress = .default, tls: InboundTLSConfiguration? = nil, upstream: UpstreamEndpoints = .openAI,
         upstreamHeaders: [UpstreamHeader] = [], credentials: [CredentialConfiguration],
-        users: [UserConfiguration] = [], logLevel: LogLevel = .info, metrics: MetricsConfiguration = MetricsConfiguration()
+        users: [UserConfiguration] = [], logLevel: LogLevel = .info, metrics: MetricsConfiguration = MetricsConfiguration(),
+        limits: ListenerLimits = ListenerLimits(), allowOpenAccess: Bool = false
     ) {
         self.listen = listen
         self.tls = tls
@@ -28,6 +32,8 @@ public struct CodexpoolConfiguration: Hashable, Sendable {
         self.users = users
         self.logLevel = logLevel
         self.metrics = metrics
+        self.limits = limits
+        self.allowOpenAccess = allowOpenAccess
     }
 
     public func credential(tagged tag: String) -> CredentialConfiguration? {
@@ -97,9 +103,12 @@ public struct MetricsConfiguration: Hashable, Sendable {
     /// When set, scrapes must send `Authorization: Bearer <token>`; otherwise the endpoint is open
     /// (it carries credential tags and user names, never secrets).
     public var token: Secret?
+    /// An open `/metrics` (no token) on a non-loopback address needs this opt-in.
+    public var isPublic: Bool
 
-    public init(enabled: Bool = true, token: Secret? = nil) {
+    public init(enabled: Bool = true, token: Secret? = nil, isPublic: Bool = false) {
         self.enabled = enabled
         self.token = token
+        self.isPublic = isPublic
     }
 }

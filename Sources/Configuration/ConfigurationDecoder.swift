@@ -11,7 +11,8 @@ struct ConfigurationDecoder {
     let reader: ConfigurationReader
     let paths: ConfigurationPathResolver
 
-    static let rootKeys = ["listen", "tls", "upstream", "headers", "credential_path", "usages_path", "credentials", "users", "log", "metrics"]
+    static let rootKeys = ["listen", "tls", "upstream", "headers", "credential_path", "usages_path", "credentials", "users", "log", "metrics",
+                           "limits", "allow_open_access"]
 
     func decode(_ document: Node?) -> CodexpoolConfiguration? {
         let rootNode = document ?? Node.mapping(Node.Mapping([]))
@@ -26,9 +27,13 @@ struct ConfigurationDecoder {
         let users = root["users"].flatMap { reader.sequence($0, of: "users") }?.compactMap(decodeUser) ?? []
         let logLevel = decodeLogLevel(root["log"])
         let metrics = root["metrics"].flatMap(decodeMetrics)
+        let limits = root["limits"].flatMap(decodeLimits)
+        let allowOpenAccess = reader.bool(root["allow_open_access"]) ?? false
 
         let validator = ReferenceValidator(reader: reader)
         validator.check(credentials: credentials, users: users)
+        checkExposure(listen: listen ?? .default, root: rootValue, hasUsers: !users.isEmpty, allowOpenAccess: allowOpenAccess,
+                      metrics: metrics ?? MetricsConfiguration())
 
         let resolvedCredentials = credentials.compactMap(\.configuration)
         guard reader.issues.isEmpty, resolvedCredentials.count == credentials.count else { return nil }
@@ -41,11 +46,26 @@ struct ConfigurationDecoder {
             credentials: resolvedCredentials,
             users: users.map { $0.resolved(singleCredentialTag: singleCredentialTag) },
             logLevel: logLevel ?? .info,
-            metrics: metrics ?? MetricsConfiguration()
+            metrics: metrics ?? MetricsConfiguration(),
+            limits: limits ?? ListenerLimits(),
+            allowOpenAccess: allowOpenAccess
         )
     }
 
     // MARK: Server
+
+    /// Beyond loopback, serving everyone or an open `/metrics` must be asked for explicitly.
+    private func checkExposure(listen: ListenAddress, root: ConfigurationValue, hasUsers: Bool, allowOpenAccess: Bool, metrics: MetricsConfiguration) {
+        guard !listen.isLoopback else { return }
+        if !hasUsers, !allowOpenAccess {
+            reader.report("listening on \(listen) with no users would serve anyone who can reach it; add users (each with a token) "
+                + "or set allow_open_access: true", at: root.mark, path: root.path.appending(key: "users"))
+        }
+        if metrics.enabled, metrics.token == nil, !metrics.isPublic {
+            reader.report("listening on \(listen), /metrics would be open to everyone; set metrics.token, metrics.enabled: false, "
+                + "or metrics.public: true", at: root.mark, path: root.path.appending(key: "metrics"))
+        }
+    }
 
     private func decodeListen(_ value: ConfigurationValue?) -> ListenAddress? {
         guard let text = reader.string(value), let value else { return nil }
@@ -118,9 +138,23 @@ struct ConfigurationDecoder {
     }
 
     private func decodeMetrics(_ value: ConfigurationValue) -> MetricsConfiguration? {
-        guard let fields = reader.mapping(value, allowedKeys: ["enabled", "token"], context: "metrics") else { return nil }
+        guard let fields = reader.mapping(value, allowedKeys: ["enabled", "token", "public"], context: "metrics") else { return nil }
         let token = fields["token"].flatMap { reader.requiredString($0, missing: "", at: value, key: "token") }
-        return MetricsConfiguration(enabled: reader.bool(fields["enabled"]) ?? true, token: token.map(Secret.init))
+        return MetricsConfiguration(enabled: reader.bool(fields["enabled"]) ?? true, token: token.map(Secret.init),
+                                    isPublic: reader.bool(fields["public"]) ?? false)
+    }
+
+    private func decodeLimits(_ value: ConfigurationValue) -> ListenerLimits? {
+        guard let fields = reader.mapping(value, allowedKeys: ListenerLimits.keys, context: "limits") else { return nil }
+        let defaults = ListenerLimits()
+        return ListenerLimits(
+            maxHeaderBytes: reader.byteSize(fields["max_header_bytes"], in: 1024...(80 << 10)) ?? defaults.maxHeaderBytes,
+            maxBody: reader.byteSize(fields["max_body"], in: 1024...(1 << 30)) ?? defaults.maxBody,
+            maxWebSocketMessage: reader.byteSize(fields["max_websocket_message"], in: 1024...(1 << 30)) ?? defaults.maxWebSocketMessage,
+            headerTimeout: reader.duration(fields["header_timeout"], in: 0.1...3600) ?? defaults.headerTimeout,
+            idleTimeout: reader.duration(fields["idle_timeout"], in: 0.1...86_400) ?? defaults.idleTimeout,
+            maxConnections: reader.integer(fields["max_connections"], in: 1...1_000_000) ?? defaults.maxConnections,
+            failedAuthenticationsPerMinute: reader.integer(fields["failed_auth_per_minute"], in: 1...100_000) ?? defaults.failedAuthenticationsPerMinute)
     }
 
     private func decodeLogLevel(_ value: ConfigurationValue?) -> LogLevel? {

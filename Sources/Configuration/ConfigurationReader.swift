@@ -135,6 +135,34 @@ final class ConfigurationReader {
         return number
     }
 
+    /// A size in bytes (`32MiB`, `64KiB`, a plain number) within `range`.
+    func byteSize(_ value: ConfigurationValue?, in range: ClosedRange<Int>) -> Int? {
+        guard let text = string(value), let value else { return nil }
+        guard let bytes = ConfigurationQuantity.bytes(text) else {
+            report("expected a size such as 32MiB, 64KiB or a number of bytes, got \(quoted(text))", at: value)
+            return nil
+        }
+        guard range.contains(bytes) else {
+            report("must be from \(range.lowerBound) to \(range.upperBound) bytes, got \(bytes)", at: value)
+            return nil
+        }
+        return bytes
+    }
+
+    /// A duration (`15s`, `2m`, `500ms`, a plain number of seconds) within `range` seconds.
+    func duration(_ value: ConfigurationValue?, in range: ClosedRange<Double>) -> Double? {
+        guard let text = string(value), let value else { return nil }
+        guard let seconds = ConfigurationQuantity.seconds(text) else {
+            report("expected a duration such as 15s, 2m or 500ms, got \(quoted(text))", at: value)
+            return nil
+        }
+        guard range.contains(seconds) else {
+            report("must be from \(range.lowerBound) to \(range.upperBound) seconds, got \(seconds)", at: value)
+            return nil
+        }
+        return seconds
+    }
+
     /// A finite decimal number.
     func number(_ value: ConfigurationValue?) -> Double? {
         guard let text = string(value), let value else { return nil }

@@ -7,7 +7,7 @@ import UpstreamHTTP
     static let configs = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Configs")
-    static let tokens = ["HOME_TOKEN": "h", "LAPTOP_TOKEN": "l", "CI_TOKEN": "c", "HOME": "/home/ann"]
+    static let tokens = ["HOME_TOKEN": "h", "LAPTOP_TOKEN": "l", "CI_TOKEN": "c", "METRICS_TOKEN": "m", "HOME": "/home/ann"]
 
     @Test func checkConfigAcceptsTheExamples() async throws {
         let files = ["single.yaml", "balancer.yaml", "connector.yaml"].map { Self.configs.appendingPathComponent($0).path }

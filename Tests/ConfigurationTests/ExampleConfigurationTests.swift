@@ -9,7 +9,7 @@ import Testing
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Configs")
     let loader = ConfigurationLoader(environment: [
-        "HOME": "/home/ann", "HOME_TOKEN": "home-secret", "LAPTOP_TOKEN": "laptop-secret", "CI_TOKEN": "ci-secret",
+        "HOME": "/home/ann", "HOME_TOKEN": "home-secret", "LAPTOP_TOKEN": "laptop-secret", "CI_TOKEN": "ci-secret", "METRICS_TOKEN": "metrics-secret",
     ])
 
     func load(_ name: String) throws -> CodexpoolConfiguration {
@@ -46,7 +46,7 @@ import Testing
                 UserConfiguration(name: "laptop", token: Secret("laptop-secret"), credential: "pool", allowExternalUsage: true),
                 UserConfiguration(name: "ci", token: Secret("ci-secret"), credential: "pool"),
             ],
-            logLevel: .info))
+            logLevel: .info, metrics: MetricsConfiguration(token: Secret("metrics-secret"))))
     }
 
     @Test func connector() throws {

@@ -302,11 +302,34 @@ struct ValidationCase: CustomTestStringConvertible, Sendable {
         ValidationCase(name: "unknown metrics key", yaml: """
             metrics:
               path: /stats
-            """, expected: #"test.yaml:2:3: metrics.path: unknown key for metrics (expected one of: enabled, token)"#),
+            """, expected: #"test.yaml:2:3: metrics.path: unknown key for metrics (expected one of: enabled, token, public)"#),
         ValidationCase(name: "empty metrics token", yaml: """
             metrics:
               token: ""
             """, expected: "test.yaml:2:3: metrics.token: must not be empty"),
+        ValidationCase(name: "open access beyond loopback", yaml: """
+            listen: 0.0.0.0:8443
+            metrics:
+              enabled: false
+            """, expected: "test.yaml:1:1: users: listening on 0.0.0.0:8443 with no users would serve anyone who can reach it; "
+                + "add users (each with a token) or set allow_open_access: true"),
+        ValidationCase(name: "open metrics beyond loopback", yaml: """
+            listen: "[::]:8443"
+            allow_open_access: true
+            """, expected: "test.yaml:1:1: metrics: listening on [::]:8443, /metrics would be open to everyone; set metrics.token, "
+                + "metrics.enabled: false, or metrics.public: true"),
+        ValidationCase(name: "unknown limits key", yaml: """
+            limits:
+              max_bodies: 1MiB
+            """, expected: #"test.yaml:2:3: limits.max_bodies: unknown key for limits (expected one of: max_header_bytes, max_body, max_websocket_message, header_timeout, idle_timeout, max_connections, failed_auth_per_minute)"#),
+        ValidationCase(name: "limits size without a unit it knows", yaml: """
+            limits:
+              max_body: 32 parsecs
+            """, expected: #"test.yaml:2:3: limits.max_body: expected a size such as 32MiB, 64KiB or a number of bytes, got "32 parsecs""#),
+        ValidationCase(name: "limits duration out of range", yaml: """
+            limits:
+              header_timeout: 2h
+            """, expected: "test.yaml:2:3: limits.header_timeout: must be from 0.1 to 3600.0 seconds, got 7200.0"),
         ValidationCase(name: "bad listen address", yaml: """
             listen: 8080
             """, expected: #"test.yaml:1:1: listen: expected host:port such as 127.0.0.1:8080 or [::1]:8080, got "8080""#),
