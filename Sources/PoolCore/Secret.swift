@@ -31,9 +31,11 @@ public struct Secret: Hashable, Sendable, CustomStringConvertible, CustomDebugSt
         let given = Array(candidate.utf8)
         // An empty secret matches nothing (and cannot be indexed below).
         guard !expected.isEmpty else { return false }
-        var difference = UInt8(truncatingIfNeeded: expected.count ^ given.count)
+        // Any length difference makes it unequal: kept at full width (a UInt8 lost differences
+        // that are multiples of 256, so a token repeating the secret matched).
+        var difference = UInt(bitPattern: expected.count ^ given.count)
         for index in 0..<given.count {
-            difference |= given[index] ^ expected[index % expected.count]
+            difference |= UInt(given[index] ^ expected[index % expected.count])
         }
         return difference == 0
     }

@@ -6,22 +6,35 @@ import NIOHTTP1
 import NIOWebSocket
 import PoolCore
 
-/// The HTTP side of one client connection: routes each request (§7.1), authenticates, and
-/// answers it itself (errors, status) or hands it to a proxy exchange.
+/// The HTTP side of one client connection: routes each request (§7.1) and authenticates it as
+/// soon as its head arrives — a request that is refused (no valid token, unknown route, a body
+/// over the limit) is answered before its body is read, and the body is dropped, never kept —
+/// then answers it itself (errors, status) or hands it to a proxy exchange.
 final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, ClientResponder {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
-    /// Larger request bodies are refused with 413; Codex sends whole histories, so be generous.
-    static let bodyLimit = 64 << 20
+    /// What the current request turns into once its body has arrived.
+    private enum Intake {
+        /// Its body is collected for the proxy.
+        case proxy(AuthenticatedUser)
+        /// Answered at the end of the request by the gateway itself.
+        case local(GatewayRoute, AuthenticatedUser?)
+        /// Already answered: the body is dropped, and the connection closes at the request's end.
+        case refused
+    }
 
     private let runtime: GatewayRuntime
     private let upgrade: WebSocketUpgradeSlot
     private var context: ChannelHandlerContext?
     private var head: HTTPRequestHead?
+    private var intake = Intake.refused
     private var body = ByteBuffer()
-    private var bodyTooLarge = false
+    /// Bytes of a refused request's body dropped so far; past the body limit the connection closes.
+    private var dropped = 0
     private var keepAlive = true
+    /// The request's `.end` has not arrived yet (a refusal answered early waits for it to close).
+    private var requestInProgress = false
     private var exchange: HTTPProxyExchange?
     private var watch: StatusWatch?
     private var logger: Logger
@@ -35,6 +48,8 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
         logger = runtime.logger
     }
 
+    private var limits: ListenerLimits { runtime.configuration.limits }
+
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
     }
@@ -46,24 +61,42 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let head):
+            context.triggerUserOutboundEvent(ConnectionGuardSignal.requestStarted, promise: nil)
             self.head = head
             keepAlive = head.isKeepAlive
+            requestInProgress = true
             body.clear()
-            bodyTooLarge = false
+            dropped = 0
             logger = runtime.logger
             logger[metadataKey: "request"] = "\(RequestID.make())"
+            intake = admit(head, context: context)
         case .body(var chunk):
-            guard !bodyTooLarge else { return }
-            if body.readableBytes + chunk.readableBytes > Self.bodyLimit {
-                bodyTooLarge = true
-                body.clear()
-            } else {
+            switch intake {
+            case .proxy:
+                guard body.readableBytes + chunk.readableBytes <= limits.maxBody else {
+                    body = ByteBuffer()
+                    refuse(.error(.payloadTooLarge, type: "invalid_request_error", code: "request_too_large",
+                                         message: "request body larger than \(limits.maxBody) bytes"), reason: .bodyTooLarge)
+                    return
+                }
                 body.writeBuffer(&chunk)
+            case .local, .refused:
+                // Nothing the gateway answers itself reads a body; a refused one is dropped as it comes.
+                dropped += chunk.readableBytes
+                if dropped > limits.maxBody { context.close(promise: nil) }
             }
         case .end:
+            requestInProgress = false
             guard let head else { return }
             self.head = nil
-            handle(head, context: context)
+            switch intake {
+            case .proxy(let user):
+                startExchange(head, user: user, context: context)
+            case .local(let route, let user):
+                handleLocal(route, head: head, user: user, context: context)
+            case .refused:
+                if !keepAlive { context.close(promise: nil) }
+            }
         }
     }
 
@@ -96,27 +129,70 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
 
     // MARK: Routing
 
-    private func handle(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
-        if bodyTooLarge {
-            keepAlive = false
-            return send(.error(.payloadTooLarge, type: "invalid_request_error", message: "request body larger than \(Self.bodyLimit) bytes"))
-        }
+    /// Decides on a request from its head alone: refusals are answered now, before any body.
+    private func admit(_ head: HTTPRequestHead, context: ChannelHandlerContext) -> Intake {
         if GatewayRoute.isWebSocketUpgrade(head), let refusal = upgrade.takeRefusal() {
-            return send(refusal)
+            return refuse(refusal, reason: nil)
         }
         let route = GatewayRoute(head)
         routeLabel = MetricsRoute.label(route, uri: head.uri)
         userName = nil
         switch route {
         case .notFound:
-            send(.notFound)
+            return refuse(.notFound, reason: .unknownRoute)
+        case .invalidPath(let problem):
+            logger.info("refused a request for an unsafe path: \(problem)")
+            return refuse(.error(.badRequest, type: "invalid_request_error", code: "invalid_path", message: "invalid path: \(problem)"),
+                          reason: .invalidPath)
+        case .metrics, .reverse:
+            return .local(route, nil)
+        case .status:
+            guard let user = authenticate(head) else { return .refused }
+            return .local(route, user)
+        case .proxy:
+            guard let user = authenticate(head) else { return .refused }
+            if let length = head.headers.first(name: "content-length").flatMap(Int.init), length > limits.maxBody {
+                return refuse(.error(.payloadTooLarge, type: "invalid_request_error", code: "request_too_large",
+                                     message: "request body larger than \(limits.maxBody) bytes"), reason: .bodyTooLarge)
+            }
+            // The client waits for this before it sends the body: only a request that will be read gets it.
+            if head.headers[canonicalForm: "expect"].contains(where: { $0.lowercased() == "100-continue" }) {
+                context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
+            }
+            return .proxy(user)
+        }
+    }
+
+    /// Answers now and drops the rest of the request; the connection closes after it, at once
+    /// when the client waits for a `100 Continue` that will not come.
+    @discardableResult
+    private func refuse(_ response: GatewayResponse, reason: RefusalReason?) -> Intake {
+        if let reason { runtime.metrics.recordRefusal(reason) }
+        let expectsContinue = head?.headers[canonicalForm: "expect"].contains { $0.lowercased() == "100-continue" } ?? false
+        keepAlive = false
+        intake = .refused
+        send(response)
+        if expectsContinue || !requestInProgress { context?.close(promise: nil) }
+        return .refused
+    }
+
+    private func startExchange(_ head: HTTPRequestHead, user: AuthenticatedUser, context: ChannelHandlerContext) {
+        let exchange = HTTPProxyExchange(runtime: runtime, user: user, head: head, body: body, eventLoop: context.eventLoop,
+                                         logger: logger, responder: self)
+        body = ByteBuffer()
+        self.exchange = exchange
+        exchange.start()
+    }
+
+    private func handleLocal(_ route: GatewayRoute, head: HTTPRequestHead, user: AuthenticatedUser?, context: ChannelHandlerContext) {
+        switch route {
         case .metrics:
             serveMetrics(head)
         case .reverse:
             guard !runtime.reverseTunnels.tokens.isEmpty else {
                 return send(.error(.notFound, type: "invalid_request_error", message: "no reverse (connector) credential is configured on this instance"))
             }
-            switch runtime.acceptReverse(head) {
+            switch runtime.acceptReverse(head, remoteAddress: context.channel.remoteAddress) {
             case .refused(let refusal):
                 send(refusal)
             case .accepted(let tag):
@@ -129,7 +205,7 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
             }
         case .status(let watchRequested, let detail):
             guard head.method == .GET else { return send(.methodNotAllowed) }
-            guard let user = authenticate(head) else { return }
+            guard let user else { return }
             for tag in runtime.withPool({ $0.members(of: user.provider) }) { runtime.pollIfStale(tag) }
             if detail {
                 send(.json(.ok, text: runtime.operatorStatus(for: user).json))
@@ -140,13 +216,8 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
             } else {
                 send(.json(.ok, text: runtime.aggregate(for: user).json))
             }
-        case .proxy:
-            guard let user = authenticate(head) else { return }
-            let exchange = HTTPProxyExchange(runtime: runtime, user: user, head: head, body: body, eventLoop: context.eventLoop,
-                                             logger: logger, responder: self)
-            body = ByteBuffer()
-            self.exchange = exchange
-            exchange.start()
+        case .proxy, .notFound, .invalidPath:
+            break
         }
     }
 
@@ -167,13 +238,13 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
     }
 
     private func authenticate(_ head: HTTPRequestHead) -> AuthenticatedUser? {
-        switch runtime.authenticate(head.headers, remoteAddress: context?.channel.remoteAddress) {
+        switch runtime.authenticate(head.headers, remoteAddress: context?.channel.remoteAddress, logger: logger) {
         case .success(let user):
             userName = user.name
             if !user.name.isEmpty { logger[metadataKey: "user"] = "\(user.name)" }
             return user
         case .failure(let failure):
-            send(failure.response)
+            refuse(failure.response, reason: nil)
             return nil
         }
     }
@@ -206,10 +277,12 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
         exchange = nil
         watch = nil
         let keepAlive = self.keepAlive
+        let closesNow = !keepAlive && !requestInProgress
         let channel = context.channel
         context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
-            if !keepAlive { channel.close(promise: nil) }
+            if closesNow { channel.close(promise: nil) }
         }
+        if keepAlive { context.triggerUserOutboundEvent(ConnectionGuardSignal.responseCompleted, promise: nil) }
     }
 
     func send(_ response: GatewayResponse) {

@@ -1,20 +1,45 @@
 import NIOHTTP1
 
-/// Where a request goes (ocm-reference.md §7.1), decided on the raw path.
+/// Where a request goes (ocm-reference.md §7.1), decided on the raw path — after checking it is
+/// a plain path: only the routes codexpool knows reach a credential, never a made-up one.
 enum GatewayRoute: Equatable {
     /// `detail`: the operator's view with every credential (not part of the reference).
     case status(watch: Bool, detail: Bool)
     case reverse
     /// Prometheus text exposition.
     case metrics
-    /// Anything under `/v1/`, proxied.
-    case proxy
+    /// A Codex route under `/v1/`, proxied.
+    case proxy(ProxiedRoute)
     case notFound
+    /// Dot segments, empty segments, encoded dots or slashes, backslashes, control bytes: refused
+    /// before anything else looks at it.
+    case invalidPath(String)
+
+    /// The `/v1/` routes forwarded upstream, with the metrics label of each.
+    enum ProxiedRoute: String, CaseIterable {
+        case responses = "/v1/responses"
+        case responsesCompact = "/v1/responses/compact"
+        case chatCompletions = "/v1/chat/completions"
+        case models = "/v1/models"
+
+        var metricsLabel: String {
+            switch self {
+            case .responses: "responses"
+            case .responsesCompact: "responses_compact"
+            case .chatCompletions: "chat_completions"
+            case .models: "models"
+            }
+        }
+    }
 
     init(_ head: HTTPRequestHead) {
         let parts = head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
         let path = parts.first.map(String.init) ?? ""
         let query = parts.count > 1 ? String(parts[1]) : ""
+        if let problem = Self.unsafePathProblem(path) {
+            self = .invalidPath(problem)
+            return
+        }
         switch path {
         case "/ocm/v1/status":
             let flags = query.split(separator: "&")
@@ -25,8 +50,21 @@ enum GatewayRoute: Equatable {
         case "/metrics":
             self = .metrics
         default:
-            self = path.hasPrefix("/v1/") ? .proxy : .notFound
+            self = ProxiedRoute(rawValue: path).map(Self.proxy) ?? .notFound
         }
+    }
+
+    /// Why `path` is not a plain absolute path, or nil when it is.
+    static func unsafePathProblem(_ path: String) -> String? {
+        guard path.hasPrefix("/") else { return "it must start with /" }
+        if path.utf8.contains(where: { $0 < 0x21 || $0 == 0x7f || $0 == UInt8(ascii: "\\") }) { return "control characters, spaces or backslashes" }
+        let lowered = path.lowercased()
+        // Encoded dots, slashes and backslashes would become segments once an upstream decodes them.
+        for encoded in ["%2e", "%2f", "%5c", "%00"] where lowered.contains(encoded) { return "encoded \(encoded)" }
+        let segments = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
+        if path.count > 1, segments.contains(where: \.isEmpty) { return "empty segment (//)" }
+        if segments.contains(where: { $0 == "." || $0 == ".." }) { return "dot segment" }
+        return nil
     }
 
     /// A Responses WebSocket upgrade (§7.1 rule 4).

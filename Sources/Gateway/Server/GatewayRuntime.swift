@@ -24,6 +24,7 @@ public final class GatewayRuntime: Sendable {
     let clock: any PoolClock
     let authenticator: UserAuthenticator
     let interrupts = InterruptRegistry()
+    let authenticationThrottle: AuthenticationThrottle
     let backends: [String: CredentialBackend]
     let reverseTunnels: ReverseTunnels
     let tunnelHealthBoard = TunnelHealthBoard()
@@ -43,6 +44,7 @@ public final class GatewayRuntime: Sendable {
                 fileStore: any CredentialFileStore = FileSystemCredentialStore(), tunnelSettings: YamuxConfiguration = YamuxConfiguration()) {
         self.configuration = configuration
         self.logger = logger
+        authenticationThrottle = AuthenticationThrottle(failuresPerMinute: configuration.limits.failedAuthenticationsPerMinute)
         self.clock = clock
         self.upstream = upstream
         self.eventLoopGroup = eventLoopGroup
@@ -251,11 +253,22 @@ public final class GatewayRuntime: Sendable {
         pool.withLock { $0.isBalancer(user.provider) ? user.provider : nil }
     }
 
-    /// Authenticates a client, logging a refusal with its address (never the token).
-    func authenticate(_ headers: HTTPHeaders, remoteAddress: SocketAddress?) -> Result<AuthenticatedUser, UserAuthenticator.Failure> {
+    /// Authenticates a client, logging a refusal with its address (never the token). An address
+    /// with too many recent failures is refused before its token is even looked at.
+    func authenticate(_ headers: HTTPHeaders, remoteAddress: SocketAddress?, logger: Logger? = nil) -> Result<AuthenticatedUser, UserAuthenticator.Failure> {
+        let logger = logger ?? self.logger
+        let address = remoteAddress?.ipAddress ?? "unknown"
+        let now = clock.now()
+        if let retryAfter = authenticationThrottle.retryAfter(address, now: now) {
+            metrics.recordRefusal(.authenticationThrottled)
+            logger.debug("request from \(address) refused: too many failed authentications")
+            return .failure(.throttled(retryAfter: retryAfter))
+        }
         let result = authenticator.authenticate(headers)
         if case .failure(let failure) = result {
-            logger.warning("authentication failed from \(remoteAddress.map { "\($0)" } ?? "unknown"): \(failure.logMessage)")
+            authenticationThrottle.recordFailure(address, now: now)
+            metrics.recordRefusal(.unauthenticated)
+            logger.warning("authentication failed from \(address): \(failure.logMessage)")
         }
         return result
     }

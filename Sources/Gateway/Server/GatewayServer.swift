@@ -40,7 +40,9 @@ public final class GatewayServer: Sendable {
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    tracker.add(channel)
+                    guard tracker.add(channel, limit: configuration.limits.maxConnections) else {
+                        return try refuseOverCapacity(channel, runtime: runtime, tls: tls)
+                    }
                     try configure(channel, runtime: runtime, tls: tls)
                 }
             }
@@ -59,12 +61,26 @@ public final class GatewayServer: Sendable {
         return server
     }
 
+    /// A connection beyond `limits.max_connections`: a 503 and closed, without reading a request.
+    private static func refuseOverCapacity(_ channel: any Channel, runtime: GatewayRuntime, tls: OpenSSLContext?) throws {
+        runtime.metrics.recordRefusal(.tooManyConnections)
+        if let tls { try channel.pipeline.syncOperations.addHandler(OpenSSLHandler(context: tls)) }
+        let response = GatewayResponse.error(.serviceUnavailable, type: "server_error", code: "too_many_connections",
+                                             message: "the server has too many open connections; try again shortly")
+        try channel.pipeline.syncOperations.addHandler(ImmediateAnswer(response.rawHTTP(closing: true, allocator: channel.allocator)))
+    }
+
     static func configure(_ channel: any Channel, runtime: GatewayRuntime, tls: OpenSSLContext?) throws {
         let sync = channel.pipeline.syncOperations
         if let tls { try sync.addHandler(OpenSSLHandler(context: tls)) }
+        let limits = runtime.configuration.limits
+        try sync.addHandler(ConnectionGuard(maxHeaderBytes: limits.maxHeaderBytes, headerTimeout: limits.headerTimeout, idleTimeout: limits.idleTimeout) { refusal in
+            runtime.metrics.recordRefusal(refusal == .headerTooLarge ? .headerTooLarge : .headerTimeout)
+            runtime.logger.info("closed a connection from \(channel.remoteAddress?.ipAddress ?? "unknown"): \(refusal == .headerTooLarge ? "request head over \(limits.maxHeaderBytes) bytes" : "request head not complete within \(limits.headerTimeout) s")")
+        })
         let slot = NIOLoopBound(WebSocketUpgradeSlot(), eventLoop: channel.eventLoop)
         let upgrader = NIOWebSocketServerUpgrader(
-            maxFrameSize: UpstreamWebSocketDialer.maxMessageSize,
+            maxFrameSize: limits.maxWebSocketMessage,
             shouldUpgrade: { channel, head in WebSocketProxySetup.shouldUpgrade(runtime: runtime, slot: slot.value, channel: channel, head: head) },
             upgradePipelineHandler: { channel, _ in WebSocketProxySetup.installRelay(runtime: runtime, slot: slot.value, channel: channel) })
         // On a successful upgrade the HTTP handler must leave too, or the WebSocket bytes would reach it.
@@ -107,13 +123,49 @@ public final class GatewayServer: Sendable {
     public var connectionCount: Int { tracker.channels.withLock { $0.count } }
 }
 
-/// Remembers open client connections until they close.
+/// Remembers open client connections until they close, up to a limit.
 private final class ConnectionTracker: Sendable {
     let channels = Mutex<[ObjectIdentifier: any Channel]>([:])
 
-    func add(_ channel: any Channel) {
+    /// False when `limit` connections are open already (the channel is then not tracked).
+    func add(_ channel: any Channel, limit: Int) -> Bool {
         let id = ObjectIdentifier(channel)
-        channels.withLock { $0[id] = channel }
-        channel.closeFuture.whenComplete { [self] _ in _ = channels.withLock { $0.removeValue(forKey: id) } }
+        let added = channels.withLock { channels in
+            guard channels.count < limit else { return false }
+            channels[id] = channel
+            return true
+        }
+        if added { channel.closeFuture.whenComplete { [self] _ in _ = channels.withLock { $0.removeValue(forKey: id) } } }
+        return added
     }
+}
+
+/// Writes one answer as soon as the connection is up, then closes it; reads nothing.
+private final class ImmediateAnswer: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private var answer: ByteBuffer?
+
+    init(_ answer: ByteBuffer) {
+        self.answer = answer
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        send(context)
+        context.fireChannelActive()
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { send(context) }
+    }
+
+    private func send(_ context: ChannelHandlerContext) {
+        guard let answer else { return }
+        self.answer = nil
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(answer)).whenComplete { _ in channel.close(promise: nil) }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
 }

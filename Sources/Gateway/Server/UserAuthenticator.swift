@@ -27,6 +27,8 @@ public struct UserAuthenticator: Sendable {
         case missing
         case malformed
         case unknownToken(fingerprint: String)
+        /// Too many failures from this address lately; try again after this many seconds.
+        case throttled(retryAfter: Int)
 
         var response: GatewayResponse {
             switch self {
@@ -36,6 +38,13 @@ public struct UserAuthenticator: Sendable {
             case .missing: GatewayResponse.error(.unauthorized, type: "authentication_error", message: "missing api key")
             case .malformed: GatewayResponse.error(.unauthorized, type: "authentication_error", message: "invalid api key format")
             case .unknownToken: GatewayResponse.error(.unauthorized, type: "authentication_error", message: "invalid api key")
+            case .throttled(let retryAfter):
+                {
+                    var response = GatewayResponse.error(.tooManyRequests, type: "authentication_error", code: "too_many_failed_authentications",
+                                                         message: "too many failed authentications from this address; try again in \(retryAfter) s")
+                    response.headers.add(name: "retry-after", value: String(retryAfter))
+                    return response
+                }()
             }
         }
 
@@ -46,6 +55,7 @@ public struct UserAuthenticator: Sendable {
             case .missing: "missing Authorization header"
             case .malformed: "Authorization header is not \"Bearer <token>\""
             case .unknownToken(let fingerprint): "unknown user token (fingerprint \(fingerprint))"
+            case .throttled(let retryAfter): "refused: too many failed authentications from this address (for \(retryAfter) s more)"
             }
         }
     }
@@ -76,8 +86,9 @@ extension UserAuthenticator {
     static func bearerToken(in headers: HTTPHeaders) -> Result<Substring, Failure> {
         if headers.contains(name: "x-api-key") || headers.contains(name: "api-key") { return .failure(.apiKeyHeader) }
         guard let authorization = headers.first(name: "authorization") else { return .failure(.missing) }
-        guard authorization.hasPrefix("Bearer ") else { return .failure(.malformed) }
-        return .success(authorization.dropFirst("Bearer ".count))
+        // The scheme is case-insensitive (RFC 9110 §11.1): `bearer x` and `BEARER x` are the same.
+        guard authorization.utf8.count > 7, authorization.prefix(7).lowercased() == "bearer " else { return .failure(.malformed) }
+        return .success(authorization.dropFirst(7))
     }
 }
 

@@ -112,6 +112,14 @@ public final class GatewayMetrics: Sendable {
             .increment()
     }
 
+    /// A request or connection the listener refused before any credential was involved.
+    func recordRefusal(_ reason: RefusalReason) {
+        registry.makeCounter(descriptor: Self.name("refusals", unit: "total",
+                                                   help: "Requests and connections refused by the listener's guards, by reason."),
+                             labels: [("reason", reason.rawValue)])
+            .increment()
+    }
+
     // MARK: Scrape
 
     /// The Prometheus text exposition of everything, with the state gauges read now.
@@ -171,15 +179,8 @@ enum MetricsRoute {
         case .reverse: return "reverse"
         case .metrics: return "metrics"
         case .notFound: return "not_found"
-        case .proxy:
-            let path = uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? uri
-            switch path {
-            case "/v1/responses": return "responses"
-            case "/v1/responses/compact": return "responses_compact"
-            case "/v1/chat/completions": return "chat_completions"
-            case "/v1/models": return "models"
-            default: return "other"
-            }
+        case .invalidPath: return "invalid_path"
+        case .proxy(let proxied): return proxied.metricsLabel
         }
     }
 }

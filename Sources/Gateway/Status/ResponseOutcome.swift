@@ -18,3 +18,17 @@ enum ResponseTransport: String, Sendable {
     case http
     case websocket
 }
+
+/// Why the listener refused a request or connection (`codexpool_refusals_total`): a fixed set,
+/// so that made-up requests cannot create series.
+enum RefusalReason: String, Sendable, CaseIterable {
+    case unauthenticated
+    case authenticationThrottled = "authentication_throttled"
+    case headerTooLarge = "header_too_large"
+    case headerTimeout = "header_timeout"
+    case bodyTooLarge = "body_too_large"
+    case tooManyConnections = "too_many_connections"
+    case unknownRoute = "unknown_route"
+    case invalidPath = "invalid_path"
+    case webSocketMessageTooLarge = "websocket_message_too_large"
+}

@@ -19,9 +19,14 @@ enum ReverseAcceptance {
 extension GatewayRuntime {
     /// Checks a `GET /ocm/v1/reverse` in the reference's order (§6.2 step 3): the credential it
     /// names, or the refusal to send.
-    func acceptReverse(_ head: HTTPRequestHead) -> ReverseAcceptance {
+    func acceptReverse(_ head: HTTPRequestHead, remoteAddress: SocketAddress?) -> ReverseAcceptance {
         guard head.headers["upgrade"].first == "reverse-proxy" else {
             return .refused(.error(.badRequest, type: "invalid_request_error", message: "missing Upgrade header"))
+        }
+        let address = remoteAddress?.ipAddress ?? "unknown"
+        if let retryAfter = authenticationThrottle.retryAfter(address, now: clock.now()) {
+            metrics.recordRefusal(.authenticationThrottled)
+            return .refused(UserAuthenticator.Failure.throttled(retryAfter: retryAfter).response)
         }
         let token: Substring
         switch UserAuthenticator.bearerToken(in: head.headers) {
@@ -29,7 +34,9 @@ extension GatewayRuntime {
         case .success(let bearer): token = bearer
         }
         guard let tag = reverseTunnels.tag(forToken: token) else {
-            logger.warning("reverse connection refused: invalid reverse token (fingerprint \(Secret(String(token)).fingerprint))")
+            logger.warning("reverse connection refused from \(address): invalid reverse token (fingerprint \(Secret(String(token)).fingerprint))")
+            authenticationThrottle.recordFailure(address, now: clock.now())
+            metrics.recordRefusal(.unauthenticated)
             return .refused(.error(.unauthorized, type: "authentication_error", message: "invalid reverse token"))
         }
         return .accepted(tag)

@@ -252,9 +252,10 @@ final class HTTPProxyExchange: UpstreamResponseDelegate {
 
     private lazy var requestedModel: String? = ResponsesRequestSummary(json: body.readableBytesView)?.model
 
+    /// The credential a new session got, at info: an operator can follow each session from it.
     private func logAssignment(_ tag: String) {
-        guard logger.logLevel <= .debug else { return }
+        guard logger.logLevel <= .info else { return }
         let request = ResponsesRequestSummary(json: body.readableBytesView)
-        logger.debug("\(GatewayRuntime.assignmentLine(tag: tag, sessionID: dispatch.sessionID, user: user, request: request))")
+        logger.info("\(GatewayRuntime.assignmentLine(tag: tag, sessionID: dispatch.sessionID, user: user, request: request))")
     }
 }

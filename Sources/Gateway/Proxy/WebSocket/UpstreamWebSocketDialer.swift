@@ -16,6 +16,7 @@ enum UpstreamWebSocketDialer {
         case refused(head: HTTPResponseHead, body: [UInt8])
     }
 
+    /// What upstream may send in one message (the client's side has its own limit, `limits.max_websocket_message`).
     static let maxMessageSize = 64 << 20
 
     /// Dials on `eventLoop` (the client's, so a socket relay never crosses threads), or opens a
@@ -64,7 +65,7 @@ enum UpstreamWebSocketDialer {
                                            outcome: EventLoopPromise<Outcome>) throws {
         let upgrader = NIOWebSocketClientUpgrader(maxFrameSize: maxMessageSize, automaticErrorHandling: false) { channel, head in
             channel.eventLoop.makeCompletedFuture {
-                let leg = WebSocketLegHandler(side: .upstream)
+                let leg = WebSocketLegHandler(side: .upstream, maxMessageSize: maxMessageSize)
                 leg.deflate = PerMessageDeflate.accepted(response: head.headers.first(name: "sec-websocket-extensions")).map(PerMessageDeflate.init)
                 try channel.pipeline.syncOperations.addHandler(leg)
                 // Nothing flows until the relay is attached and turns reading back on.

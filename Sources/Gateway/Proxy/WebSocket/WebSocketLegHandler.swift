@@ -12,6 +12,8 @@ final class WebSocketLegHandler: ChannelInboundHandler, RemovableChannelHandler 
     enum Side { case client, upstream }
 
     let side: Side
+    /// A reassembled message larger than this ends the session (close code 1009).
+    private let maxMessageSize: Int
     /// Set when permessage-deflate was agreed on this leg.
     var deflate: PerMessageDeflate?
     private var fragments: (opcode: WebSocketOpcode, compressed: Bool, data: ByteBuffer)?
@@ -22,8 +24,9 @@ final class WebSocketLegHandler: ChannelInboundHandler, RemovableChannelHandler 
     /// Frames that arrived before the relay was attached.
     private var early: [WebSocketFrame] = []
 
-    init(side: Side) {
+    init(side: Side, maxMessageSize: Int) {
         self.side = side
+        self.maxMessageSize = maxMessageSize
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -72,6 +75,11 @@ final class WebSocketLegHandler: ChannelInboundHandler, RemovableChannelHandler 
         var description: String
     }
 
+    struct MessageTooLarge: Error, CustomStringConvertible {
+        var limit: Int
+        var description: String { "message larger than \(limit) bytes" }
+    }
+
     /// A whole, decompressed message once its last fragment arrived; nil while fragments remain.
     private func assemble(_ frame: WebSocketFrame) throws -> WebSocketFrame? {
         var data = frame.unmaskedData
@@ -79,9 +87,7 @@ final class WebSocketLegHandler: ChannelInboundHandler, RemovableChannelHandler 
         let compressed: Bool
         if frame.opcode == .continuation {
             guard var pending = fragments else { throw ProtocolViolation(description: "continuation frame without a message") }
-            guard pending.data.readableBytes + data.readableBytes <= UpstreamWebSocketDialer.maxMessageSize else {
-                throw ProtocolViolation(description: "message larger than \(UpstreamWebSocketDialer.maxMessageSize) bytes")
-            }
+            guard pending.data.readableBytes + data.readableBytes <= maxMessageSize else { throw MessageTooLarge(limit: maxMessageSize) }
             pending.data.writeBuffer(&data)
             guard frame.fin else {
                 fragments = pending
@@ -100,6 +106,7 @@ final class WebSocketLegHandler: ChannelInboundHandler, RemovableChannelHandler 
         if compressed {
             guard let deflate else { throw ProtocolViolation(description: "compressed frame without permessage-deflate") }
             data = try deflate.decompress(data)
+            guard data.readableBytes <= maxMessageSize else { throw MessageTooLarge(limit: maxMessageSize) }
         }
         return WebSocketFrame(fin: true, opcode: opcode, data: data)
     }

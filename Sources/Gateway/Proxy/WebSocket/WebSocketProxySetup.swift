@@ -1,3 +1,4 @@
+import Configuration
 import Foundation
 import Logging
 import NIOCore
@@ -18,7 +19,7 @@ final class WebSocketProxySetup {
     private let eventLoop: any EventLoop
     private let head: HTTPRequestHead
     private let user: AuthenticatedUser
-    private let requestID = RequestID.make()
+    private let requestID: String
     private let logger: Logger
     private let dispatch: CredentialDispatch
     private let result: EventLoopPromise<HTTPHeaders?>
@@ -34,12 +35,17 @@ final class WebSocketProxySetup {
     static func shouldUpgrade(runtime: GatewayRuntime, slot: WebSocketUpgradeSlot, channel: any Channel, head: HTTPRequestHead) -> EventLoopFuture<HTTPHeaders?> {
         // Other upgrade requests are plain HTTP requests to the proxy (which drops `Upgrade`).
         guard GatewayRoute.isWebSocketUpgrade(head) else { return channel.eventLoop.makeSucceededFuture(nil) }
-        switch runtime.authenticate(head.headers, remoteAddress: channel.remoteAddress) {
+        let requestID = RequestID.make()
+        var logger = runtime.logger
+        logger[metadataKey: "request"] = "\(requestID)"
+        switch runtime.authenticate(head.headers, remoteAddress: channel.remoteAddress, logger: logger) {
         case .failure(let failure):
             slot.refuse(failure.response)
             return channel.eventLoop.makeSucceededFuture(nil)
         case .success(let user):
-            let setup = WebSocketProxySetup(runtime: runtime, slot: slot, eventLoop: channel.eventLoop, head: head, user: user)
+            if !user.name.isEmpty { logger[metadataKey: "user"] = "\(user.name)" }
+            let setup = WebSocketProxySetup(runtime: runtime, slot: slot, eventLoop: channel.eventLoop, head: head, user: user,
+                                            requestID: requestID, logger: logger)
             let bound = NIOLoopBound(setup, eventLoop: channel.eventLoop)
             // A client that leaves while upstream is being dialled ends the attempt.
             channel.closeFuture.whenComplete { _ in bound.value.clientLeft() }
@@ -48,16 +54,15 @@ final class WebSocketProxySetup {
         }
     }
 
-    private init(runtime: GatewayRuntime, slot: WebSocketUpgradeSlot, eventLoop: any EventLoop, head: HTTPRequestHead, user: AuthenticatedUser) {
+    private init(runtime: GatewayRuntime, slot: WebSocketUpgradeSlot, eventLoop: any EventLoop, head: HTTPRequestHead, user: AuthenticatedUser,
+                 requestID: String, logger: Logger) {
         self.runtime = runtime
         self.slot = slot
         self.eventLoop = eventLoop
         self.head = head
         self.user = user
         result = eventLoop.makePromise()
-        var logger = runtime.logger
-        logger[metadataKey: "request"] = "\(requestID)"
-        if !user.name.isEmpty { logger[metadataKey: "user"] = "\(user.name)" }
+        self.requestID = requestID
         self.logger = logger
         dispatch = CredentialDispatch(
             runtime: runtime, user: user,
@@ -171,7 +176,7 @@ final class WebSocketProxySetup {
     static func installRelay(runtime: GatewayRuntime, slot: WebSocketUpgradeSlot, channel: any Channel) -> EventLoopFuture<Void> {
         channel.eventLoop.makeCompletedFuture {
             guard let session = slot.takeSession() else { throw ChannelError.ioOnClosedChannel }
-            let leg = WebSocketLegHandler(side: .client)
+            let leg = WebSocketLegHandler(side: .client, maxMessageSize: runtime.configuration.limits.maxWebSocketMessage)
             leg.deflate = session.clientDeflate.map(PerMessageDeflate.init)
             try channel.pipeline.syncOperations.addHandler(leg)
             runtime.metrics.recordHTTPResponse(route: "responses", status: 101, credential: session.tag, user: session.user.name)

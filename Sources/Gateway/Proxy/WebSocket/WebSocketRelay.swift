@@ -115,7 +115,7 @@ final class WebSocketRelay {
             if !warmUp, session.isNewSession, !loggedAssignment {
                 loggedAssignment = true
                 let line = GatewayRuntime.assignmentLine(tag: session.tag, sessionID: session.sessionID, user: session.user, request: request)
-                logger.debug("\(line) (websocket)")
+                logger.info("\(line) (websocket)")
             }
         }
         send(WebSocketFrame(fin: true, opcode: frame.opcode, maskKey: Self.maskingKey(), data: data), to: .upstream)
@@ -226,6 +226,11 @@ final class WebSocketRelay {
     }
 
     func legFailed(_ side: WebSocketLegHandler.Side, _ error: any Error) {
+        if side == .client, let tooLarge = error as? WebSocketLegHandler.MessageTooLarge {
+            runtime.metrics.recordRefusal(.webSocketMessageTooLarge)
+            logger.warning("WebSocket client sent a \(tooLarge); closing the session")
+            return close(code: .messageTooLarge, reason: "message too large", unfinished: .clientDisconnected)
+        }
         logger.debug("WebSocket \(side == .client ? "client" : "upstream") error: \(error)")
         close(code: side == .client ? .protocolError : .unexpectedServerError, reason: "\(side == .client ? "client" : "upstream") error",
               unfinished: side == .client ? .clientDisconnected : .upstreamError)

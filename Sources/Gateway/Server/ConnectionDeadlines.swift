@@ -1,0 +1,110 @@
+/// When a client connection must be given up on, before any request is handled: a request head
+/// that trickles in (slowloris) or grows past the cap, and a keep-alive connection that sits
+/// idle. Pure: it sees the raw bytes and the HTTP handler's signals, and says which timer to arm
+/// and when to refuse; `ConnectionGuard` carries that out.
+struct ConnectionDeadlines {
+    enum Timer: Equatable {
+        /// The next request's first byte is awaited (keep-alive).
+        case idle
+        /// A request head has begun (or the connection is new) and must end in time.
+        case header
+    }
+
+    enum Refusal: Equatable {
+        case headerTooLarge
+        case headerTimeout
+    }
+
+    enum Action: Equatable {
+        case arm(Timer, seconds: Double)
+        case disarm
+        /// Answer with this refusal and close.
+        case refuse(Refusal)
+        /// Close without an answer (an idle keep-alive connection).
+        case close
+    }
+
+    private enum State: Equatable {
+        /// Between requests, waiting for the first byte of the next.
+        case idle
+        /// Reading a request head: bytes so far, and the last three (a CRLFCRLF may span reads).
+        case receivingHead(bytes: Int, tail: UInt32)
+        /// A request is being handled (its body, its answer, a WebSocket or tunnel afterwards).
+        case busy
+        case finished
+    }
+
+    private let maxHeaderBytes: Int
+    private let headerTimeout: Double
+    private let idleTimeout: Double
+    private var state = State.receivingHead(bytes: 0, tail: 0)
+
+    init(maxHeaderBytes: Int, headerTimeout: Double, idleTimeout: Double) {
+        self.maxHeaderBytes = maxHeaderBytes
+        self.headerTimeout = headerTimeout
+        self.idleTimeout = idleTimeout
+    }
+
+    /// A new connection owes its first request head within the header timeout: one that opens
+    /// and sends nothing is a slowloris too.
+    mutating func connectionOpened() -> [Action] {
+        [.arm(.header, seconds: headerTimeout)]
+    }
+
+    mutating func received(_ bytes: some Collection<UInt8>) -> [Action] {
+        var actions: [Action] = []
+        var count = 0
+        var tail: UInt32 = 0
+        switch state {
+        case .busy, .finished:
+            return []
+        case .idle:
+            actions.append(.arm(.header, seconds: headerTimeout))
+        case .receivingHead(let soFar, let previous):
+            count = soFar
+            tail = previous
+        }
+        for byte in bytes {
+            count += 1
+            tail = (tail << 8) | UInt32(byte)
+            // "\r\n\r\n": the head is complete; what follows is the body or the next request.
+            if tail == 0x0D0A_0D0A {
+                state = .busy
+                return actions + [.disarm]
+            }
+            if count > maxHeaderBytes {
+                state = .finished
+                return [.disarm, .refuse(.headerTooLarge)]
+            }
+        }
+        state = .receivingHead(bytes: count, tail: tail)
+        return actions
+    }
+
+    /// The HTTP handler took a request head (also one that was buffered behind the last answer).
+    mutating func requestStarted() -> [Action] {
+        guard state != .finished else { return [] }
+        state = .busy
+        return [.disarm]
+    }
+
+    /// The answer to the last request went out and the connection stays open.
+    mutating func responseCompleted() -> [Action] {
+        guard state == .busy else { return [] }
+        state = .idle
+        return [.arm(.idle, seconds: idleTimeout)]
+    }
+
+    mutating func timerFired(_ timer: Timer) -> [Action] {
+        switch (timer, state) {
+        case (.idle, .idle):
+            state = .finished
+            return [.close]
+        case (.header, .receivingHead):
+            state = .finished
+            return [.refuse(.headerTimeout)]
+        default:
+            return []
+        }
+    }
+}

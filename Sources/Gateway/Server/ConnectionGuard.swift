@@ -1,0 +1,126 @@
+import NIOCore
+import NIOHTTP1
+
+/// What the HTTP handler tells the connection guard, as outbound user events.
+enum ConnectionGuardSignal {
+    /// A request head reached the handler.
+    case requestStarted
+    /// The answer to it is complete and the connection stays open.
+    case responseCompleted
+}
+
+/// First in the pipeline after TLS: watches raw bytes for request heads that are too large or
+/// too slow, and closes keep-alive connections that sit idle (`ConnectionDeadlines` decides).
+final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private var deadlines: ConnectionDeadlines
+    private let refused: (ConnectionDeadlines.Refusal) -> Void
+    private var timer: Scheduled<Void>?
+    /// Bumped on every arm or disarm, so a timer that fired as it was being cancelled is ignored.
+    private var generation = 0
+
+    /// - Parameter refused: counts and logs a refusal (metrics, never the bytes).
+    init(maxHeaderBytes: Int, headerTimeout: Double, idleTimeout: Double, refused: @escaping (ConnectionDeadlines.Refusal) -> Void) {
+        deadlines = ConnectionDeadlines(maxHeaderBytes: maxHeaderBytes, headerTimeout: headerTimeout, idleTimeout: idleTimeout)
+        self.refused = refused
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        perform(deadlines.connectionOpened(), context: context)
+        context.fireChannelActive()
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { perform(deadlines.connectionOpened(), context: context) }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = unwrapInboundIn(data)
+        let actions = deadlines.received(buffer.readableBytesView)
+        perform(actions, context: context)
+        guard !actions.contains(where: { if case .refuse = $0 { true } else { false } }) else { return }
+        context.fireChannelRead(data)
+    }
+
+    func triggerUserOutboundEvent(context: ChannelHandlerContext, event: Any, promise: EventLoopPromise<Void>?) {
+        guard let signal = event as? ConnectionGuardSignal else { return context.triggerUserOutboundEvent(event, promise: promise) }
+        switch signal {
+        case .requestStarted: perform(deadlines.requestStarted(), context: context)
+        case .responseCompleted: perform(deadlines.responseCompleted(), context: context)
+        }
+        promise?.succeed()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        cancelTimer()
+        context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        cancelTimer()
+    }
+
+    private func perform(_ actions: [ConnectionDeadlines.Action], context: ChannelHandlerContext) {
+        for action in actions {
+            switch action {
+            case .arm(let kind, let seconds):
+                cancelTimer()
+                let generation = self.generation
+                let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+                timer = context.eventLoop.scheduleTask(in: .nanoseconds(Int64(seconds * 1e9))) {
+                    let (handler, context) = bound.value
+                    guard handler.generation == generation else { return }
+                    handler.timer = nil
+                    handler.perform(handler.deadlines.timerFired(kind), context: context)
+                }
+            case .disarm:
+                cancelTimer()
+            case .refuse(let refusal):
+                cancelTimer()
+                refused(refusal)
+                let response: GatewayResponse = switch refusal {
+                case .headerTooLarge:
+                    .error(.init(statusCode: 431, reasonPhrase: "Request Header Fields Too Large"), type: "invalid_request_error",
+                           code: "request_header_too_large", message: "the request line and headers are larger than the limit")
+                case .headerTimeout:
+                    .error(.requestTimeout, type: "invalid_request_error", code: "request_timeout",
+                           message: "the request headers did not arrive in time")
+                }
+                let channel = context.channel
+                context.writeAndFlush(wrapOutboundOut(response.rawHTTP(closing: true, allocator: context.channel.allocator))).whenComplete { _ in
+                    channel.close(promise: nil)
+                }
+            case .close:
+                cancelTimer()
+                context.close(promise: nil)
+            }
+        }
+    }
+
+    private func cancelTimer() {
+        generation += 1
+        timer?.cancel()
+        timer = nil
+    }
+}
+
+extension GatewayResponse {
+    /// The response as HTTP/1.1 bytes, for the places that answer below the HTTP codec (the
+    /// connection guard, a connection over the cap).
+    func rawHTTP(closing: Bool, allocator: ByteBufferAllocator) -> ByteBuffer {
+        var buffer = allocator.buffer(capacity: 128 + body.count)
+        buffer.writeString("HTTP/1.1 \(status.code) \(status.reasonPhrase)\r\n")
+        for (name, value) in headers where name.lowercased() != "content-length" && name.lowercased() != "connection" {
+            buffer.writeString("\(name): \(value)\r\n")
+        }
+        buffer.writeString("content-length: \(body.count)\r\n")
+        if closing { buffer.writeString("connection: close\r\n") }
+        buffer.writeString("\r\n")
+        buffer.writeBytes(body)
+        return buffer
+    }
+}
