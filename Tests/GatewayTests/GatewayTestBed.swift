@@ -45,7 +45,8 @@ final class GatewayTestBed: Sendable {
                       authFiles: [String: String] = [:], tls: InboundTLSConfiguration? = nil,
                       externals: [ExternalCredentialConfiguration] = [], simulator shared: UpstreamSimulator? = nil,
                       pools: [BalancerDefinition] = [], metrics: MetricsConfiguration = MetricsConfiguration(),
-                      port: Int = 0, tunnelSettings: YamuxConfiguration = YamuxConfiguration()) async throws -> GatewayTestBed {
+                      port: Int = 0, tunnelSettings: YamuxConfiguration = YamuxConfiguration(),
+                      limits: ListenerLimits = ListenerLimits()) async throws -> GatewayTestBed {
         let simulator = if let shared { shared } else { try await UpstreamSimulator.start(accounts: accounts, group: group) }
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("codexpool-gateway-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -68,7 +69,7 @@ final class GatewayTestBed: Sendable {
         let configuration = CodexpoolConfiguration(
             listen: ListenAddress(host: "127.0.0.1", port: port), tls: tls, upstream: endpoints, credentials: credentials,
             users: users.map { UserConfiguration(name: $0.name, token: Secret($0.token), credential: $0.credential, allowExternalUsage: $0.allowExternalUsage) },
-            metrics: metrics)
+            metrics: metrics, limits: limits)
         var logger = Logger(label: "gateway-test")
         logger.logLevel = ProcessInfo.processInfo.environment["GATEWAY_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
         let runtime = GatewayRuntime(configuration: configuration, logger: logger, eventLoopGroup: group, tunnelSettings: tunnelSettings)
