@@ -106,7 +106,7 @@ let package = Package(
         .testTarget(name: "UpstreamSimulatorTests", dependencies: ["UpstreamSimulator", nioHTTP1], swiftSettings: strictSettings),
         .testTarget(
             name: "CodexpoolTests",
-            dependencies: ["codexpool", "TestSupport", "Gateway", "Configuration", "PoolCore", "UpstreamHTTP", "UpstreamSimulator", nioCore, nioHTTP1, nioPosix, logging],
+            dependencies: ["codexpool", "TestSupport", "Gateway", "Configuration", "PoolCore", "OpenSSLTLS", "UpstreamHTTP", "UpstreamSimulator", nioCore, nioHTTP1, nioPosix, logging],
             swiftSettings: strictSettings
         ),
         // Throughput of the tunnel transport; run through scripts/benchmark, in release mode.

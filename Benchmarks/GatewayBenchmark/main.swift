@@ -43,7 +43,7 @@ let configuration = CodexpoolConfiguration(
     credentials: [.local(LocalCredentialConfiguration(tag: "bench", credentialPath: authPath))])
 var logger = Logger(label: "bench")
 logger.logLevel = .critical
-let runtime = GatewayRuntime(configuration: configuration, logger: logger, eventLoopGroup: proxyGroup)
+let runtime = try GatewayRuntime(configuration: configuration, logger: logger, eventLoopGroup: proxyGroup)
 await runtime.start()
 let gateway = try await GatewayServer.start(runtime: runtime)
 
@@ -167,7 +167,7 @@ await gateway.shutdown(gracePeriod: .seconds(1))
 // connector (its own event loop) that dials in and serves the receiver's streams.
 let connectorGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
 let tunnelToken = Secret("bench-tunnel-token")
-let balancerRuntime = GatewayRuntime(configuration: CodexpoolConfiguration(
+let balancerRuntime = try GatewayRuntime(configuration: CodexpoolConfiguration(
     listen: ListenAddress(host: "127.0.0.1", port: 0), upstream: configuration.upstream,
     credentials: [.local(LocalCredentialConfiguration(tag: "vps", credentialPath: authPath)),
                   .external(ExternalCredentialConfiguration(tag: "home", token: tunnelToken, mode: .receiver))],
@@ -176,7 +176,7 @@ let balancerRuntime = GatewayRuntime(configuration: CodexpoolConfiguration(
     logger: logger, eventLoopGroup: proxyGroup)
 await balancerRuntime.start()
 let balancer = try await GatewayServer.start(runtime: balancerRuntime)
-let connectorRuntime = GatewayRuntime(configuration: CodexpoolConfiguration(
+let connectorRuntime = try GatewayRuntime(configuration: CodexpoolConfiguration(
     listen: ListenAddress(host: "127.0.0.1", port: 0), upstream: configuration.upstream,
     credentials: [.local(LocalCredentialConfiguration(tag: "home", credentialPath: authPath)),
                   .external(ExternalCredentialConfiguration(tag: "to-balancer", token: tunnelToken,

@@ -1,4 +1,5 @@
 import COpenSSL
+public import Foundation
 
 /// How a client checks the server it connects to.
 public struct TLSClientConfiguration: Hashable, Sendable {
@@ -65,14 +66,14 @@ public final class OpenSSLContext: @unchecked Sendable {
         let context = try makeContext(method: TLS_client_method(), isServer: false, client: configuration)
         let verifiesChain = !configuration.insecureSkipVerification && configuration.pinnedPublicKeySHA256.isEmpty
         SSL_CTX_set_verify(context.pointer, verifiesChain ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, nil)
-        if verifiesChain {
-            if let caFile = configuration.caFilePath {
-                guard SSL_CTX_load_verify_locations(context.pointer, caFile, nil) == 1 else {
-                    throw OpenSSLTLSError(.configuration, "cannot load the CA file \(caFile): \(OpenSSLTLSError.drainErrorQueue())")
-                }
-            } else if SSL_CTX_set_default_verify_paths(context.pointer) != 1 {
-                throw OpenSSLTLSError(.configuration, "cannot load the system CA store: \(OpenSSLTLSError.drainErrorQueue())")
+        // A configured CA file must load even where pins decide: a broken file is never ignored.
+        if let caFile = configuration.caFilePath {
+            guard SSL_CTX_load_verify_locations(context.pointer, caFile, nil) == 1 else {
+                throw OpenSSLTLSError(.configuration, "cannot load the CA file \(caFile): \(OpenSSLTLSError.drainErrorQueue())")
             }
+        }
+        if verifiesChain, configuration.caFilePath == nil, SSL_CTX_set_default_verify_paths(context.pointer) != 1 {
+            throw OpenSSLTLSError(.configuration, "cannot load the system CA store: \(OpenSSLTLSError.drainErrorQueue())")
         }
         if !configuration.applicationProtocols.isEmpty {
             var wire: [UInt8] = []
@@ -86,6 +87,14 @@ public final class OpenSSLContext: @unchecked Sendable {
             }
         }
         return context
+    }
+
+    /// When the server certificate (the chain's leaf) expires; nil for a client context.
+    public var certificateExpiry: Date? {
+        guard let certificate = SSL_CTX_get0_certificate(pointer), let notAfter = X509_get0_notAfter(certificate) else { return nil }
+        var time = tm()
+        guard ASN1_TIME_to_tm(notAfter, &time) == 1 else { return nil }
+        return Date(timeIntervalSince1970: TimeInterval(timegm(&time)))
     }
 
     private static func makeContext(method: OpaquePointer?, isServer: Bool, client: TLSClientConfiguration?) throws(OpenSSLTLSError) -> OpenSSLContext {

@@ -94,7 +94,7 @@ final class DemoFleet: Sendable {
                           .external(ExternalCredentialConfiguration(tag: "home", token: tunnelToken, mode: .receiver)),
                           .balancer(BalancerDefinition(tag: "pool", members: ["vps-pro", "vps-plus", "home"], strategy: .leastUsed))],
             users: [UserConfiguration(name: "demo", token: Secret(userToken), credential: "pool", allowExternalUsage: true)])
-        let balancer = GatewayRuntime(configuration: balancerConfiguration, logger: logger.labelled("balancer"))
+        let balancer = try GatewayRuntime(configuration: balancerConfiguration, logger: logger.labelled("balancer"))
         await balancer.start()
         let tunnelListener = try await GatewayServer.start(runtime: balancer)
         let codexListener: GatewayServer
@@ -114,7 +114,7 @@ final class DemoFleet: Sendable {
                               tag: "vps", token: tunnelToken, mode: .connector(EndpointURL(parsing: "https://127.0.0.1:\(tunnelListener.port)")!),
                               tls: PeerTLSConfiguration(pinnedPublicKeySHA256: [certificate.publicKeySHA256])))],
             users: [UserConfiguration(name: "vps", token: tunnelToken, credential: "home-pool")])
-        let connector = GatewayRuntime(configuration: connectorConfiguration, logger: logger.labelled("connector"))
+        let connector = try GatewayRuntime(configuration: connectorConfiguration, logger: logger.labelled("connector"))
         await connector.start()
         let connectorListener = try await GatewayServer.start(runtime: connector)
         return DemoFleet(simulator: simulator, balancer: balancer, connector: connector, codexListener: codexListener,

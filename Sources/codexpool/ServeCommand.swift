@@ -63,7 +63,19 @@ struct ServeCommand: AsyncParsableCommand {
             StandardError.write("cannot set up TLS for upstream connections: \(error)")
             throw ExitCode(1)
         }
-        let runtime = GatewayRuntime(configuration: configuration, logger: logger, upstreamTLS: upstreamTLS)
+        let findings = TLSPreflight.check(configuration)
+        for warning in findings.warnings { logger.warning("\(warning)") }
+        guard findings.errors.isEmpty else {
+            for error in findings.errors { StandardError.write("cannot start: \(error)") }
+            throw ExitCode(1)
+        }
+        let runtime: GatewayRuntime
+        do {
+            runtime = try GatewayRuntime(configuration: configuration, logger: logger, upstreamTLS: upstreamTLS)
+        } catch {
+            StandardError.write("cannot start: \(error)")
+            throw ExitCode(1)
+        }
         await runtime.start()
         let server: GatewayServer
         do {

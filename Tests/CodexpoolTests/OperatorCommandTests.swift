@@ -137,7 +137,7 @@ final class StatusTestServer: Sendable {
             credentials: credentials, users: [UserConfiguration(name: "ops", token: Secret("ops-token"), credential: "pool")])
         var logger = Logger(label: "status-test")
         logger.logLevel = .critical
-        let runtime = GatewayRuntime(configuration: configuration, logger: logger)
+        let runtime = try GatewayRuntime(configuration: configuration, logger: logger)
         await runtime.start()
         let server = try await GatewayServer.start(runtime: runtime)
         // Until the first usage poll has answered for every account.

@@ -72,7 +72,7 @@ final class GatewayTestBed: Sendable {
             metrics: metrics, limits: limits)
         var logger = Logger(label: "gateway-test")
         logger.logLevel = ProcessInfo.processInfo.environment["GATEWAY_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
-        let runtime = GatewayRuntime(configuration: configuration, logger: logger, eventLoopGroup: group, tunnelSettings: tunnelSettings)
+        let runtime = try GatewayRuntime(configuration: configuration, logger: logger, eventLoopGroup: group, tunnelSettings: tunnelSettings)
         await runtime.start()
         let server = try await GatewayServer.start(runtime: runtime)
         let clientTLS = tls == nil ? nil : try OpenSSLContext.client(TLSClientConfiguration(caFilePath: TestCertificates.shared.caFile))

@@ -41,7 +41,7 @@ public final class GatewayRuntime: Sendable {
     public init(configuration: CodexpoolConfiguration, logger: Logger, clock: any PoolClock = SystemClock(),
                 eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
                 upstream: UpstreamClient = UpstreamClient(), upstreamTLS: OpenSSLContext? = nil,
-                fileStore: any CredentialFileStore = FileSystemCredentialStore(), tunnelSettings: YamuxConfiguration = YamuxConfiguration()) {
+                fileStore: any CredentialFileStore = FileSystemCredentialStore(), tunnelSettings: YamuxConfiguration = YamuxConfiguration()) throws(GatewayStartupError) {
         self.configuration = configuration
         self.logger = logger
         authenticationThrottle = AuthenticationThrottle(failuresPerMinute: configuration.limits.failedAuthenticationsPerMinute)
@@ -73,7 +73,7 @@ public final class GatewayRuntime: Sendable {
                         reverseTokens.append((external.tag, external.token))
                         peerWatchers[external.tag] = PeerStatusWatcher(tag: external.tag)
                     }
-                    let peerTLS = Self.peerTLSContext(external.tls, logger: logger, tag: external.tag) ?? upstreamTLS
+                    let peerTLS = try Self.peerTLSContext(external.tls, logger: logger, tag: external.tag) ?? upstreamTLS
                     let target = url.target(tls: peerTLS, dialHost: external.dialHost, dialPort: external.dialPort, serverName: external.tls.serverName)
                     backends[external.tag] = .forward(url: url, target: target, token: external.token)
                     states.append(CredentialState(tag: external.tag, kind: .externalForward))
@@ -98,15 +98,14 @@ public final class GatewayRuntime: Sendable {
         authenticator = UserAuthenticator(users: configuration.users, defaultProvider: defaultProvider)
     }
 
-    private static func peerTLSContext(_ tls: PeerTLSConfiguration, logger: Logger, tag: String) -> OpenSSLContext? {
-        guard tls.caPath != nil || !tls.pinnedPublicKeySHA256.isEmpty || tls.insecureSkipVerification else { return nil }
+    /// A peer's own TLS settings; a file or pin that does not load stops start-up (no silent
+    /// fallback to the system trust store).
+    private static func peerTLSContext(_ tls: PeerTLSConfiguration, logger: Logger, tag: String) throws(GatewayStartupError) -> OpenSSLContext? {
         if tls.insecureSkipVerification { logger.warning("TLS verification is OFF for \(tag) (tls.insecure: true)") }
         do {
-            return try OpenSSLContext.client(TLSClientConfiguration(
-                caFilePath: tls.caPath, pinnedPublicKeySHA256: tls.pinnedPublicKeySHA256, insecureSkipVerification: tls.insecureSkipVerification))
+            return try TLSPreflight.peerContext(tls)
         } catch {
-            logger.error("TLS settings of \(tag) cannot be used: \(error)")
-            return nil
+            throw GatewayStartupError(description: "credential \(tag): tls: \(error)")
         }
     }
 
