@@ -15,8 +15,8 @@ struct StatusCommand: AsyncParsableCommand {
         commandName: "status",
         abstract: "Show the credentials of a running codexpool: plan, use, resets, sessions, connector state.",
         discussion: """
-        Asks the instance at --url for its operator status with a user token (--token or \
-        $CODEXPOOL_TOKEN; none for an instance without users). The user's pool is shown: every \
+        Asks the instance at --url for its operator status with a user token ($CODEXPOOL_TOKEN or \
+        --token-file; none for an instance without users; --token works too but shows in `ps`). The user's pool is shown: every \
         credential behind it with both rate-limit windows, the live sessions and, for reverse \
         credentials, whether the connector is online. Exits 1 when the instance cannot be asked.
         """
@@ -25,8 +25,12 @@ struct StatusCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("The instance's base URL.", valueName: "url"))
     var url = "http://127.0.0.1:8080"
 
-    @Option(help: ArgumentHelp("A user token of that instance (default: $CODEXPOOL_TOKEN).", valueName: "token"))
+    @Option(help: ArgumentHelp("A user token of that instance; visible to other users in `ps` — prefer $CODEXPOOL_TOKEN or --token-file.",
+                               valueName: "token"))
     var token: String?
+
+    @Option(help: ArgumentHelp("A file holding the user token (its first line).", valueName: "file"))
+    var tokenFile: String?
 
     @Flag(help: "Print the status as JSON (the endpoint's answer) for scripts.")
     var json = false
@@ -43,6 +47,28 @@ struct StatusCommand: AsyncParsableCommand {
     func validate() throws {
         guard EndpointURL(parsing: url) != nil else { throw ValidationError("--url must be an http:// or https:// URL, got \"\(url)\".") }
         if json, watch { throw ValidationError("--json and --watch do not go together.") }
+        if token != nil, tokenFile != nil { throw ValidationError("--token and --token-file do not go together.") }
+    }
+
+    /// The token from --token-file, --token (with a warning) or $CODEXPOOL_TOKEN.
+    private func resolvedToken() throws -> String? {
+        if let tokenFile {
+            do {
+                let text = try String(contentsOfFile: tokenFile, encoding: .utf8)
+                let line = text.split(whereSeparator: \.isNewline).first.map(String.init)?.trimmingCharacters(in: .whitespaces) ?? ""
+                guard !line.isEmpty else { throw ValidationError("the token file \(tokenFile) is empty") }
+                return line
+            } catch let error as ValidationError {
+                throw error
+            } catch {
+                throw ValidationError("cannot read the token file \(tokenFile): \(error.localizedDescription)")
+            }
+        }
+        if let token {
+            StandardError.write("codexpool status: warning: --token is visible to other users in `ps`; use $CODEXPOOL_TOKEN or --token-file")
+            return token
+        }
+        return ProcessInfo.processInfo.environment["CODEXPOOL_TOKEN"]
     }
 
     func run() async throws {
@@ -54,7 +80,14 @@ struct StatusCommand: AsyncParsableCommand {
             StandardError.write("codexpool status: cannot set up TLS: \(error)")
             throw ExitCode(1)
         }
-        let fetcher = StatusFetcher(url: endpoint, token: token ?? ProcessInfo.processInfo.environment["CODEXPOOL_TOKEN"], tls: tls)
+        let presented: String?
+        do {
+            presented = try resolvedToken()
+        } catch {
+            StandardError.write("codexpool status: \(error)")
+            throw ExitCode(2)
+        }
+        let fetcher = StatusFetcher(url: endpoint, token: presented, tls: tls)
         defer { fetcher.shutdown() }
         repeat {
             let answer: StatusFetcher.Answer
@@ -111,7 +144,7 @@ final class StatusFetcher: Sendable {
         guard response.status == 200 else {
             let message = (try? JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any])
                 .flatMap { $0["error"] as? [String: Any] }?["message"] as? String ?? body.prefix(200).description
-            let hint = response.status == 401 ? " (pass a user token with --token or $CODEXPOOL_TOKEN)" : ""
+            let hint = response.status == 401 ? " (pass a user token in $CODEXPOOL_TOKEN or with --token-file)" : ""
             throw Failure(description: "\(url) answered \(response.status): \(message)\(hint)")
         }
         do {

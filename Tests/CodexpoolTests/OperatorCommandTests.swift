@@ -84,14 +84,21 @@ import UpstreamSimulator
     @Test func statusExplainsFailures() async throws {
         let server = try await StatusTestServer.start(accounts: [SimulatedAccount(accountID: "alpha")])
         defer { Task { await server.stop() } }
-        let refused = try await ChildProcess.runCodexpool(["status", "--url", server.url, "--token", "wrong"])
+        let tokenFile = FileManager.default.temporaryDirectory.appendingPathComponent("codexpool-token-\(UUID().uuidString)")
+        try "wrong\n".write(to: tokenFile, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: tokenFile) }
+        let refused = try await ChildProcess.runCodexpool(["status", "--url", server.url, "--token-file", tokenFile.path])
         #expect(refused.status == 1)
-        #expect(refused.stderr == "codexpool status: \(server.url) answered 401: invalid api key (pass a user token with --token or $CODEXPOOL_TOKEN)\n")
+        #expect(refused.stderr == "codexpool status: \(server.url) answered 401: invalid api key (pass a user token in $CODEXPOOL_TOKEN or with --token-file)\n")
+        // A token on the command line still works, with a word about `ps`.
+        let visible = try await ChildProcess.runCodexpool(["status", "--url", server.url, "--token", "ops-token"])
+        #expect(visible.status == 0)
+        #expect(visible.stderr.contains("warning: --token is visible to other users in `ps`"))
 
         // A port nothing listens on: the server's own, once stopped.
         let url = server.url
         await server.stop()
-        let unreachable = try await ChildProcess.runCodexpool(["status", "--url", url, "--token", "ops-token"])
+        let unreachable = try await ChildProcess.runCodexpool(["status", "--url", url], environment: ["CODEXPOOL_TOKEN": "ops-token"])
         #expect(unreachable.status == 1)
         #expect(unreachable.stderr.hasPrefix("codexpool status: cannot reach \(url)"))
 
