@@ -94,7 +94,7 @@ let package = Package(
             dependencies: ["PoolCore", .product(name: "PropertyBased", package: "swift-property-based")],
             swiftSettings: strictSettings
         ),
-        .testTarget(name: "StorageTests", dependencies: ["Storage", "PoolCore"], swiftSettings: strictSettings),
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "PoolCore", "TestSupport"], swiftSettings: strictSettings),
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "PoolCore"], swiftSettings: strictSettings),
         .testTarget(
             name: "GatewayTests",

@@ -7,6 +7,8 @@ public protocol CredentialFileStore: Sendable {
     func read(_ path: String) throws -> Data?
     /// Replaces the file atomically: a reader sees the old or the new contents, never a mix.
     func writeAtomically(_ data: Data, to path: String, permissions: UInt16) throws
-    /// Whether the file can be opened for writing (without changing it).
-    func isWritable(_ path: String) -> Bool
+    /// Why a new version of the file could not be put in place the way `writeAtomically` does
+    /// it (a temporary file in its folder, then a rename), or nil when it can. Checked before a
+    /// refresh: refresh tokens rotate, and one that cannot be saved is lost at the next restart.
+    func replacementProblem(_ path: String) -> String?
 }

@@ -63,6 +63,11 @@ extension CredentialPool {
         return events
     }
 
+    /// Whether the credential's current token is saved in its file (nil) or only in memory (since when).
+    public mutating func tokenPersistence(_ tag: String, unsavedSince: Date?, now: Date) -> PoolEvents {
+        update(tag, now: now) { $0.unsavedTokenSince = unsavedSince }
+    }
+
     /// A connector attached or went away, or a file could not be read.
     public mutating func setAvailability(_ tag: String, _ availability: Availability, now: Date) -> PoolEvents {
         update(tag, now: now) { $0.availability = availability }

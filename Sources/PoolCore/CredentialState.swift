@@ -19,6 +19,9 @@ public struct CredentialState: Hashable, Sendable {
     /// API-key credentials have no subscription limits and are never balanced.
     public internal(set) var isAPIKey = false
     public internal(set) var usage = CredentialUsageState()
+    /// Since when the credential's rotated token exists only in memory (its file could not be
+    /// written); nil when the file holds it. Shown to operators until it is saved.
+    public internal(set) var unsavedTokenSince: Date?
 
     public init(tag: String, kind: Kind, caps: UsageCaps? = nil, availability: Availability = .available) {
         self.tag = tag

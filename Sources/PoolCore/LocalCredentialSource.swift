@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// What a caller needs to authenticate one upstream request.
 public struct AccessGrant: Hashable, Sendable {
@@ -48,6 +48,11 @@ public actor LocalCredentialSource {
     public private(set) var availability: Availability
     /// The last problem writing a refreshed token back, for the operator's logs.
     public private(set) var lastPersistError: String?
+    /// A rotated token that is only in memory because writing it back failed: kept (the file's
+    /// token is already used up), retried, and reported until a write succeeds.
+    private var unsaved: (data: Data, since: Date, lastAttempt: Date)?
+    /// Since when the credential's current tokens exist in memory only; nil when they are on disk.
+    public var unsavedTokenSince: Date? { unsaved?.since }
 
     private var loadedBytes: Data?
     private var lastLoadAttempt: Date?
@@ -100,6 +105,11 @@ public actor LocalCredentialSource {
             return markUnavailable("credential file \(path) does not exist (yet); run `codex login` or copy an auth.json there")
         }
         if data == loadedBytes, auth != nil { return .loaded(changed: false, accountChanged: false) }
+        // Another writer replaced the file since our rotation failed to save: theirs is newer.
+        if unsaved != nil {
+            unsaved = nil
+            lastPersistError = nil
+        }
         let parsed: CodexAuthFile
         do {
             parsed = try CodexAuthFile(data: data)
@@ -139,6 +149,7 @@ public actor LocalCredentialSource {
     /// - Parameter rejectedAccessToken: the token upstream just answered 401 to; it is
     ///   refreshed even if it looks fresh, unless the file already holds another one.
     public func accessGrant(rejectedAccessToken: Secret? = nil) async throws(CredentialAccessError) -> AccessGrant {
+        retryUnsavedWrite()
         _ = reloadIfDue()
         guard let current = auth else { throw .unavailable(unavailableMessage) }
         if current.isAPIKeyMode { return grant(current) }
@@ -185,7 +196,7 @@ public actor LocalCredentialSource {
     /// The refresh itself; runs as the single in-flight task.
     private func performRefresh(from snapshot: CodexAuthFile, bytes snapshotBytes: Data?) async -> Result<CodexAuthFile, TokenRefreshError> {
         guard let refreshToken = snapshot.tokens?.refreshToken else { return .failure(.rejected(status: 0, detail: "no refresh token")) }
-        guard store.isWritable(path) else { return .failure(.notWritable(path)) }
+        if let problem = store.replacementProblem(path) { return .failure(.notWritable(problem)) }
 
         let outcome = await postWithTransportRetries(TokenRefresh.requestBody(refreshToken: refreshToken))
         let now = clock.now()
@@ -212,19 +223,35 @@ public actor LocalCredentialSource {
             var updated = snapshot
             updated.applyRefresh(response, now: now)
             let data = updated.serialized()
-            do {
-                try store.writeAtomically(data, to: path, permissions: 0o600)
-                lastPersistError = nil
-                loadedBytes = data
-            } catch {
-                // The new token still works now; the operator must fix the file before a restart.
-                lastPersistError = "persist refreshed token for \(tag): \(error)"
-            }
             auth = updated
+            persist(data, now: now)
             refreshBlock = nil
             availability = .available
             return .success(updated)
         }
+    }
+
+    /// Writes refreshed tokens back; on failure keeps them in memory to try again later.
+    private func persist(_ data: Data, now: Date) {
+        do {
+            try store.writeAtomically(data, to: path, permissions: 0o600)
+            lastPersistError = nil
+            loadedBytes = data
+            unsaved = nil
+        } catch {
+            // The new token works now, and the file's is already used up: keep ours, say so, retry.
+            lastPersistError = "persist refreshed token for \(tag) to \(path): \(error)"
+            unsaved = (data, unsaved?.since ?? now, now)
+        }
+    }
+
+    /// How often a rotated token that could not be saved is written again.
+    public static let unsavedRetryInterval: TimeInterval = 30
+
+    /// Tries again to save a rotated token that only lives in memory (at most every 30 s).
+    public func retryUnsavedWrite() {
+        guard let pending = unsaved, clock.now().timeIntervalSince(pending.lastAttempt) >= Self.unsavedRetryInterval else { return }
+        persist(pending.data, now: clock.now())
     }
 
     private func postWithTransportRetries(_ body: Data) async -> Result<TokenRefreshResponse, TokenRefreshError> {

@@ -38,6 +38,8 @@ public struct OperatorStatus: Codable, Sendable {
         /// Live sticky sessions on this credential.
         public var sessions: Int
         public var tunnel: Tunnel?
+        /// Since when a rotated token exists only in memory (its file could not be written).
+        public var unsaved_token_since: Int?
     }
 
     public var five_hour_utilization: Double
@@ -64,7 +66,7 @@ public struct OperatorStatus: Codable, Sendable {
             let tunnel = tunnels[state.tag]
             return Credential(tag: state.tag, kind: Self.kindName(state.kind), plan_type: state.usage.planType, plan_weight: state.planWeight,
                               usable: usability.isUsable, unusable_reason: reason, five_hour: windows?.0, weekly: windows?.1,
-                              sessions: sessions[state.tag] ?? 0, tunnel: tunnel)
+                              sessions: sessions[state.tag] ?? 0, tunnel: tunnel, unsaved_token_since: Self.unix(state.unsavedTokenSince))
         }
     }
 

@@ -99,7 +99,7 @@ public actor UsageRecorder {
     private func save() {
         let data = statistics.fileData(timeZone: timeZone)
         do {
-            try store.writeAtomically(data, to: path, permissions: 0o644)
+            try store.writeAtomically(data, to: path, permissions: 0o600)
             lastSaveError = nil
             throttle.saveFinished(at: clock.now(), succeeded: true)
         } catch {

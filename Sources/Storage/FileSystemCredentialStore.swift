@@ -10,14 +10,38 @@ public struct FileSystemCredentialStore: CredentialFileStore {
         return try Data(contentsOf: URL(fileURLWithPath: path))
     }
 
-    public func isWritable(_ path: String) -> Bool {
-        let descriptor = open(path, O_WRONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { return false }
+    public func replacementProblem(_ path: String) -> String? {
+        let target = Self.resolved(path)
+        guard FileManager.default.fileExists(atPath: target) else { return "\(target) does not exist" }
+        let folder = Self.folder(of: target)
+        // The folder must take a new file and let it be renamed: exactly what a write-back does.
+        let probe = folder + "/.codexpool-probe-\(UUID().uuidString).tmp"
+        let descriptor = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else {
+            return "the folder \(folder) does not accept a new file (\(String(cString: strerror(errno))))"
+        }
         close(descriptor)
-        return true
+        defer { unlink(probe) }
+        let renamed = probe + ".renamed"
+        guard rename(probe, renamed) == 0 else { return "the folder \(folder) does not allow a rename (\(String(cString: strerror(errno))))" }
+        unlink(renamed)
+        return nil
     }
 
-    public func writeAtomically(_ data: Data, to path: String, permissions: UInt16 = 0o600) throws {
+    /// A symlinked credential file is written at its target, so the link stays a link.
+    static func resolved(_ path: String) -> String {
+        guard let real = realpath(path, nil) else { return path }
+        defer { free(real) }
+        return String(cString: real)
+    }
+
+    static func folder(of path: String) -> String {
+        let directory = (path as NSString).deletingLastPathComponent
+        return directory.isEmpty ? "." : directory
+    }
+
+    public func writeAtomically(_ data: Data, to requestedPath: String, permissions: UInt16 = 0o600) throws {
+        let path = Self.resolved(requestedPath)
         let directory = (path as NSString).deletingLastPathComponent
         let name = (path as NSString).lastPathComponent
         let temporary = (directory.isEmpty ? "." : directory) + "/.\(name).\(UUID().uuidString).tmp"

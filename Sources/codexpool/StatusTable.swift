@@ -72,6 +72,9 @@ enum StatusTable {
         } else {
             parts.append(credential.unusable_reason ?? "unusable")
         }
+        if let since = credential.unsaved_token_since {
+            parts.append("REFRESHED TOKEN NOT SAVED for \(duration(now - since)) (lost on restart; fix the file's folder)")
+        }
         if let tunnel = credential.tunnel {
             var text = tunnel.online ? "connector online for \(duration(now - tunnel.since))" : "connector offline for \(duration(now - tunnel.since))"
             if let rtt = tunnel.round_trip_ms { text += String(format: ", rtt %.1f ms", rtt) }

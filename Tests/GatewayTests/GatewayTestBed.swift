@@ -7,6 +7,7 @@ import NIOHTTP1
 import NIOPosix
 import OpenSSLTLS
 import PoolCore
+import Storage
 import TestSupport
 import Testing
 import UpstreamHTTP
@@ -46,7 +47,7 @@ final class GatewayTestBed: Sendable {
                       externals: [ExternalCredentialConfiguration] = [], simulator shared: UpstreamSimulator? = nil,
                       pools: [BalancerDefinition] = [], metrics: MetricsConfiguration = MetricsConfiguration(),
                       port: Int = 0, tunnelSettings: YamuxConfiguration = YamuxConfiguration(),
-                      limits: ListenerLimits = ListenerLimits()) async throws -> GatewayTestBed {
+                      limits: ListenerLimits = ListenerLimits(), fileStore: any CredentialFileStore = FileSystemCredentialStore()) async throws -> GatewayTestBed {
         let simulator = if let shared { shared } else { try await UpstreamSimulator.start(accounts: accounts, group: group) }
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("codexpool-gateway-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -72,7 +73,8 @@ final class GatewayTestBed: Sendable {
             metrics: metrics, limits: limits)
         var logger = Logger(label: "gateway-test")
         logger.logLevel = ProcessInfo.processInfo.environment["GATEWAY_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
-        let runtime = try GatewayRuntime(configuration: configuration, logger: logger, eventLoopGroup: group, tunnelSettings: tunnelSettings)
+        let runtime = try GatewayRuntime(configuration: configuration, logger: logger, eventLoopGroup: group, fileStore: fileStore,
+                                         tunnelSettings: tunnelSettings)
         await runtime.start()
         let server = try await GatewayServer.start(runtime: runtime)
         let clientTLS = tls == nil ? nil : try OpenSSLContext.client(TLSClientConfiguration(caFilePath: TestCertificates.shared.caFile))

@@ -19,6 +19,8 @@ final class MemoryFileStore: CredentialFileStore, Sendable {
     private struct State {
         var files: [String: Data] = [:]
         var writable = true
+        /// Writes fail (a full disk) while the folder check still passes.
+        var failsWrites = false
         var writes = 0
         var permissions: [String: UInt16] = [:]
     }
@@ -35,14 +37,27 @@ final class MemoryFileStore: CredentialFileStore, Sendable {
         set { state.withLock { $0.writable = newValue } }
     }
 
+    var failsWrites: Bool {
+        get { state.withLock { $0.failsWrites } }
+        set { state.withLock { $0.failsWrites = newValue } }
+    }
+
+    struct FileWriteFailure: Error, CustomStringConvertible {
+        var description: String { "No space left on device" }
+    }
+
     var writeCount: Int { state.withLock { $0.writes } }
     func permissions(of path: String) -> UInt16? { state.withLock { $0.permissions[path] } }
 
     func read(_ path: String) throws -> Data? { self[path] }
-    func isWritable(_ path: String) -> Bool { writable && self[path] != nil }
+    func replacementProblem(_ path: String) -> String? {
+        guard self[path] != nil else { return "\(path) does not exist" }
+        return writable ? nil : "the folder of \(path) does not accept a new file (read-only)"
+    }
 
     func writeAtomically(_ data: Data, to path: String, permissions: UInt16) throws {
-        state.withLock {
+        try state.withLock {
+            if $0.failsWrites { throw FileWriteFailure() }
             $0.files[path] = data
             $0.writes += 1
             $0.permissions[path] = permissions

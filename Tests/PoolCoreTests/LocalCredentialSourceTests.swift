@@ -2,7 +2,7 @@ import Foundation
 import PoolCore
 import Testing
 
-@Suite struct LocalCredentialSourceTests {
+@Suite(.timeLimit(.minutes(1))) struct LocalCredentialSourceTests {
     let path = "/creds/auth.json"
     let clock = ManualClock()
     let store = MemoryFileStore()
@@ -73,8 +73,39 @@ import Testing
     @Test("Scenario 6: a file that cannot be written back is never refreshed") func unwritableFileIsNotRefreshed() async {
         store[path] = authJSON(lastRefresh: t0 - 9 * 24 * hour)
         store.writable = false
-        await #expect(throws: CredentialAccessError.refresh(.notWritable(path))) { try await source().accessGrant() }
+        await #expect(throws: CredentialAccessError.refresh(.notWritable("the folder of \(path) does not accept a new file (read-only)"))) {
+            try await source().accessGrant()
+        }
         #expect(endpoint.requests.isEmpty)
+    }
+
+    /// The folder passed the check but the write failed (a full disk): the rotated token is kept in
+    /// memory — the file's refresh token is already used up — reported, and saved on a retry.
+    @Test func aRotatedTokenThatCannotBeSavedIsKeptReportedAndRetried() async throws {
+        store[path] = authJSON(lastRefresh: t0 - 9 * 24 * hour)
+        endpoint.enqueueTokens(access: "access-2", refresh: "refresh-2")
+        store.failsWrites = true
+        let credential = source()
+        #expect(try await credential.accessGrant().token == Secret("access-2"))
+        #expect(await credential.unsavedTokenSince == t0)
+        #expect(await credential.lastPersistError?.contains("No space left on device") == true)
+        #expect(try currentFile().tokens?.refreshToken == "refresh-1", "the file still has the old (used) token")
+
+        // A reload does not bring the used-up token back, and no second refresh happens.
+        await credential.reload()
+        #expect(try await credential.accessGrant().token == Secret("access-2"))
+        #expect(endpoint.requests.count == 1)
+
+        // Within 30 s nothing is retried; after it, the write succeeds and the report clears.
+        store.failsWrites = false
+        clock.advance(10)
+        _ = try await credential.accessGrant()
+        #expect(try currentFile().tokens?.refreshToken == "refresh-1")
+        clock.advance(LocalCredentialSource.unsavedRetryInterval)
+        _ = try await credential.accessGrant()
+        #expect(try currentFile().tokens?.refreshToken == "refresh-2")
+        #expect(await credential.unsavedTokenSince == nil)
+        #expect(await credential.lastPersistError == nil)
     }
 
     /// Scenario 7: the official CLI rewrote the file during our refresh: its tokens win, no write.

@@ -56,4 +56,24 @@ extension GatewayRuntime {
         }
         return promise.futureResult
     }
+
+    /// Mirrors whether the credential's rotated token is saved; the first time it is not, the
+    /// operator hears of it at error level (the token works until a restart, then it is lost).
+    func syncTokenPersistence(tag: String, source: LocalCredentialSource) async {
+        let unsavedSince = await source.unsavedTokenSince
+        let problem = await source.lastPersistError
+        let previously = withPool { $0[tag]?.unsavedTokenSince }
+        guard previously != unsavedSince else { return }
+        if unsavedSince != nil {
+            let retry = Int(LocalCredentialSource.unsavedRetryInterval)
+            logger.error("""
+                credential \(tag): a refreshed token could not be saved and is kept in memory only; retrying every \(retry) s — \
+                fix the file's folder before a restart: \(problem ?? "write failed")
+                """)
+        } else {
+            logger.notice("credential \(tag): the refreshed token is saved now")
+        }
+        let now = clock.now()
+        apply(withPool { $0.tokenPersistence(tag, unsavedSince: unsavedSince, now: now) })
+    }
 }

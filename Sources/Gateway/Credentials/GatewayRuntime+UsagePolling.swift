@@ -32,6 +32,7 @@ extension GatewayRuntime {
         let outcome: Result<UpstreamClient.CollectedResponse, any Error>
         do {
             let grant = try await source.accessGrant()
+            await syncTokenPersistence(tag: tag, source: source)
             var headers = HTTPHeaders()
             headers.add(name: "authorization", value: "Bearer \(grant.token.value)")
             if let account = grant.accountID { headers.add(name: "chatgpt-account-id", value: account) }

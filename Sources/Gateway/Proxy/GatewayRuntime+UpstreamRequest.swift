@@ -59,9 +59,11 @@ extension GatewayRuntime {
             promise.completeWithTask {
                 do {
                     let grant = try await source.accessGrant(rejectedAccessToken: rejectedToken)
+                    await self.syncTokenPersistence(tag: tag, source: source)
                     cache.store(grant, auth: await source.auth, now: self.clock.now())
                     return build(grant)
                 } catch {
+                    await self.syncTokenPersistence(tag: tag, source: source)
                     cache.invalidate()
                     await self.reload(tag: tag, source: source)
                     throw error

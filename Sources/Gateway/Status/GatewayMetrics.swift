@@ -139,6 +139,10 @@ public final class GatewayMetrics: Sendable {
             .set(Double(state.usability(now: now).isUsable ? 1 : 0))
         registry.makeGauge(descriptor: Self.name("credential_plan_weight", help: "The credential's plan weight (pro 10, plus 1, …)."), labels: tag)
             .set(state.planWeight)
+        registry.makeGauge(descriptor: Self.name("credential_token_unsaved",
+                                                 help: "1 while a refreshed token could not be written to the credential file (lost on restart), else 0."),
+                           labels: tag)
+            .set(Double(state.unsavedTokenSince == nil ? 0 : 1))
         guard state.usage.hasData else { return }
         for kind in [WindowKind.fiveHour, .weekly] {
             let labels = tag + [("window", kind.rawValue)]
