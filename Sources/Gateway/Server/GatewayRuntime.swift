@@ -36,6 +36,8 @@ public final class GatewayRuntime: Sendable {
     /// Yamux settings of reverse tunnels (both roles): the reference's unless a test shortens them.
     public let tunnelSettings: YamuxConfiguration
     let pollState = Mutex<(inFlight: Set<String>, lastReload: [String: Date])>(([], [:]))
+    /// Usage records on their way to the recorders.
+    let usageWrites = PendingWork()
 
 
     public init(configuration: CodexpoolConfiguration, logger: Logger, clock: any PoolClock = SystemClock(),
@@ -131,13 +133,22 @@ public final class GatewayRuntime: Sendable {
         }
     }
 
-    /// Saves usage statistics and ends status watchers.
-    public func shutdown() async {
-        for recorder in recorders.values { await recorder.flush() }
+    /// The first half of a drain, while requests still finish: status streams end, peer watchers
+    /// stop, and tunnels stop taking new streams (GoAway) while theirs in flight complete.
+    public func beginDrain() {
         statusSignal.finishAll()
         for watcher in peerWatchers.values { watcher.stop() }
-        upstream.shutdown()
         reverseTunnels.drainAll()
+    }
+
+    /// The second half, once connections are done: usage recorded by the last answers is saved,
+    /// then upstream connections close. (Upstream stays usable during the drain, so a failover or
+    /// a token refresh of a finishing request still works.)
+    public func shutdown() async {
+        beginDrain()
+        await usageWrites.waitForAll()
+        for recorder in recorders.values { await recorder.flush() }
+        upstream.shutdown()
     }
 
     // MARK: Pool access
@@ -280,7 +291,8 @@ public final class GatewayRuntime: Sendable {
         guard let recorder = recorders[tag], let model = usage.model ?? fallbackModel() else { return }
         let record = UsageRecord(model: model, serviceTier: usage.serviceTier, inputTokens: usage.inputTokens, cachedTokens: usage.cachedTokens,
                                  outputTokens: usage.outputTokens, user: user.name.isEmpty ? nil : user.name, weekStart: weekStart, time: clock.now())
-        Task { await recorder.record(record) }
+        // Tracked, so that shutdown saves it even when the answer ended just before.
+        usageWrites.run { await recorder.record(record) }
     }
 
     public func usageStatistics(_ tag: String) async -> UsageStatistics? {

@@ -103,7 +103,7 @@ public final class GatewayServer: Sendable {
         let open = clients + tunnels
         runtime.logger.notice("draining \(open.count) connection(s)")
         for channel in clients { channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent()) }
-        await runtime.shutdown()
+        runtime.beginDrain()
         let deadline = ContinuousClock.now + gracePeriod
         for channel in open {
             let remaining = deadline - ContinuousClock.now
@@ -117,6 +117,9 @@ public final class GatewayServer: Sendable {
                 try? await channel.close()
             }
         }
+        // Only now: the answers that finished during the drain have their usage saved, and
+        // upstream connections stayed available to them until the end.
+        await runtime.shutdown()
     }
 
     /// Open client connections (tests use it to see that nothing leaks).
