@@ -15,11 +15,15 @@ public final class UpstreamClient: Sendable {
         public var read: TimeAmount
         /// How long an unused connection stays in the pool.
         public var poolIdle: TimeAmount
+        /// How long a WebSocket upgrade may wait for upstream's 101 (or refusal).
+        public var upgrade: TimeAmount
 
-        public init(connect: TimeAmount = .seconds(10), read: TimeAmount = .seconds(300), poolIdle: TimeAmount = .seconds(60)) {
+        public init(connect: TimeAmount = .seconds(10), read: TimeAmount = .seconds(300), poolIdle: TimeAmount = .seconds(60),
+                    upgrade: TimeAmount = .seconds(30)) {
             self.connect = connect
             self.read = read
             self.poolIdle = poolIdle
+            self.upgrade = upgrade
         }
     }
 

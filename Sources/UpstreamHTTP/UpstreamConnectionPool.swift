@@ -23,10 +23,11 @@ package final class UpstreamConnectionPool: @unchecked Sendable {
         self.connect = connect
     }
 
-    /// A connection to `target`: the most recently used idle one, or a new one.
-    package func acquire(_ target: UpstreamTarget) -> EventLoopFuture<UpstreamHTTPConnection> {
+    /// A connection to `target`: the most recently used idle one, or a new one (always a new one
+    /// with `fresh`, to retry a request whose reused connection turned out dead).
+    package func acquire(_ target: UpstreamTarget, fresh: Bool = false) -> EventLoopFuture<UpstreamHTTPConnection> {
         eventLoop.preconditionInEventLoop()
-        while let connection = idle[target]?.popLast() {
+        while !fresh, let connection = idle[target]?.popLast() {
             connection.idleExpiry?.cancel()
             connection.idleExpiry = nil
             if connection.isReusable { return eventLoop.makeSucceededFuture(connection) }

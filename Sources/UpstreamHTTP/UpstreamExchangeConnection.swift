@@ -10,16 +10,21 @@ package protocol UpstreamExchangeConnection: AnyObject, Sendable {
     func abandon()
     /// The connection was obtained but not used (the exchange ended meanwhile).
     func discardUnused()
+    /// It carried an exchange before: a close before any answer may mean it died while idle,
+    /// and the request is worth one retry on a new connection.
+    var wasReused: Bool { get }
 }
 
 /// A pooled origin connection: it goes back to its event loop's pool when an exchange ends cleanly.
 package final class PooledUpstreamConnection: UpstreamExchangeConnection {
     private let connection: UpstreamHTTPConnection
     private let pool: UpstreamConnectionPool
+    package let wasReused: Bool
 
     package init(_ connection: UpstreamHTTPConnection, pool: UpstreamConnectionPool) {
         self.connection = connection
         self.pool = pool
+        wasReused = connection.exchangesStarted > 0
     }
 
     package func execute(_ head: HTTPRequestHead, body: ByteBuffer?, delegate: any UpstreamResponseDelegate) {

@@ -23,6 +23,8 @@ package final class UpstreamHTTPConnection: @unchecked Sendable {
     package let channel: any Channel
     package let target: UpstreamTarget
     private let handler: UpstreamHTTPClientHandler
+    /// Exchanges sent on it so far.
+    package private(set) var exchangesStarted = 0
     /// Closes the connection when it sat unused in the pool too long.
     package var idleExpiry: Scheduled<Void>?
 
@@ -41,6 +43,7 @@ package final class UpstreamHTTPConnection: @unchecked Sendable {
     /// Sends a request with a complete body; the response goes to `delegate`.
     package func execute(_ head: HTTPRequestHead, body: ByteBuffer?, delegate: any UpstreamResponseDelegate, onIdle: @escaping (UpstreamHTTPConnection) -> Void) {
         channel.eventLoop.assertInEventLoop()
+        exchangesStarted += 1
         handler.start(head: head, body: body, delegate: delegate) { onIdle(self) }
     }
 

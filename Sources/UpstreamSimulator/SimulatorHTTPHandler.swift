@@ -19,6 +19,8 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
         self.simulator = simulator
     }
 
+    private var requestsOnThisConnection = 0
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let head):
@@ -42,6 +44,13 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
     }
 
     private func handle(context: ChannelHandlerContext, head: HTTPRequestHead, body: Data) {
+        requestsOnThisConnection += 1
+        if requestsOnThisConnection > 1, simulator.mutate({ state in
+            defer { state.closesNextReusedConnection = false }
+            return state.closesNextReusedConnection
+        }) {
+            return context.close(promise: nil)
+        }
         let path = String(head.uri.split(separator: "?", maxSplits: 1).first ?? "")
         let accountID = simulator.state.withLock { $0.accountID(bearer: head.headers.first(name: "authorization")) }
         let isUpgrade = head.headers.first(name: "upgrade")?.lowercased() == "websocket"

@@ -102,6 +102,13 @@ public final class UpstreamSimulator: Sendable {
         }
     }
 
+    /// The next request that arrives on a connection which already served one is not answered:
+    /// the connection closes instead, as when a server drops a keep-alive connection just as the
+    /// client reuses it.
+    public func closeNextReusedConnection() {
+        mutate { $0.closesNextReusedConnection = true }
+    }
+
     /// The counters `waitUntil` conditions read, as they are now.
     public var snapshot: SimulatorSnapshot { state.withLock { $0.snapshot } }
 
@@ -247,6 +254,7 @@ struct SimulatorState {
     var abandonedStreams = 0
     var completedResponses = 0
     var responseCounter = 0
+    var closesNextReusedConnection = false
     var renderedTurns: [String: (reply: String, chunks: [[String]])] = [:]
     var waiters: [(id: UUID, condition: @Sendable (SimulatorSnapshot) -> Bool, continuation: CheckedContinuation<Bool, Never>)] = []
 

@@ -47,7 +47,8 @@ final class GatewayTestBed: Sendable {
                       externals: [ExternalCredentialConfiguration] = [], simulator shared: UpstreamSimulator? = nil,
                       pools: [BalancerDefinition] = [], metrics: MetricsConfiguration = MetricsConfiguration(),
                       port: Int = 0, tunnelSettings: YamuxConfiguration = YamuxConfiguration(),
-                      limits: ListenerLimits = ListenerLimits(), fileStore: any CredentialFileStore = FileSystemCredentialStore()) async throws -> GatewayTestBed {
+                      limits: ListenerLimits = ListenerLimits(), fileStore: any CredentialFileStore = FileSystemCredentialStore(),
+                      upstreamTimeouts: UpstreamClient.Timeouts = UpstreamClient.Timeouts()) async throws -> GatewayTestBed {
         let simulator = if let shared { shared } else { try await UpstreamSimulator.start(accounts: accounts, group: group) }
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("codexpool-gateway-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -73,7 +74,8 @@ final class GatewayTestBed: Sendable {
             metrics: metrics, limits: limits)
         var logger = Logger(label: "gateway-test")
         logger.logLevel = ProcessInfo.processInfo.environment["GATEWAY_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
-        let runtime = try GatewayRuntime(configuration: configuration, logger: logger, eventLoopGroup: group, fileStore: fileStore,
+        let runtime = try GatewayRuntime(configuration: configuration, logger: logger, eventLoopGroup: group,
+                                         upstream: UpstreamClient(timeouts: upstreamTimeouts), fileStore: fileStore,
                                          tunnelSettings: tunnelSettings)
         await runtime.start()
         let server = try await GatewayServer.start(runtime: runtime)

@@ -250,6 +250,16 @@ final class ResponseReader: @unchecked Sendable {
         }
     }
 
+    /// Whatever arrives next (what was read ahead first).
+    func next() async throws -> String {
+        if !pending.isEmpty {
+            defer { pending = "" }
+            return pending
+        }
+        guard let chunk = await iterator.next() else { throw ChannelError.eof }
+        return String(buffer: chunk)
+    }
+
     /// What arrives until the server closes the connection (after the responses read so far).
     func untilClosed() async -> String {
         while let chunk = await iterator.next() { pending += String(buffer: chunk) }

@@ -10,11 +10,14 @@ final class CrossLoopUpstreamConnection: UpstreamExchangeConnection {
     private let connection: UpstreamHTTPConnection
     private let callerLoop: any EventLoop
     private let afterUse: @Sendable (UpstreamHTTPConnection) -> Void
+    let wasReused: Bool
 
-    init(_ connection: UpstreamHTTPConnection, callerLoop: any EventLoop,
+    /// - Parameter wasReused: read on the connection's own loop, where it was handed out.
+    init(_ connection: UpstreamHTTPConnection, callerLoop: any EventLoop, wasReused: Bool = false,
          afterUse: @escaping @Sendable (UpstreamHTTPConnection) -> Void = { $0.channel.close(promise: nil) }) {
         self.connection = connection
         self.callerLoop = callerLoop
+        self.wasReused = wasReused
         self.afterUse = afterUse
     }
 

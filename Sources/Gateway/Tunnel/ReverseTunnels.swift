@@ -110,10 +110,12 @@ final class ReverseTunnels: Sendable {
     /// An HTTP/1.1 stream on the credential's session — an idle one, or a new one — handed to
     /// `eventLoop` (the caller's), whatever loop the session runs on; it returns to the session
     /// after a clean exchange.
-    func openConnection(_ tag: String, on eventLoop: any EventLoop) -> EventLoopFuture<any UpstreamExchangeConnection> {
-        onSession(tag, on: eventLoop) { session in session.streams.acquire(.reverseProxy).map { ($0, session.streams) } }
-            .hop(to: eventLoop)
-            .map { connection, pool in CrossLoopUpstreamConnection(connection, callerLoop: eventLoop) { pool.release($0) } }
+    func openConnection(_ tag: String, fresh: Bool = false, on eventLoop: any EventLoop) -> EventLoopFuture<any UpstreamExchangeConnection> {
+        onSession(tag, on: eventLoop) { session in
+            session.streams.acquire(.reverseProxy, fresh: fresh).map { ($0, session.streams, $0.exchangesStarted > 0) }
+        }
+        .hop(to: eventLoop)
+        .map { connection, pool, reused in CrossLoopUpstreamConnection(connection, callerLoop: eventLoop, wasReused: reused) { pool.release($0) } }
     }
 
     /// Runs `body` on the loop of the credential's session; any failure reads as "cannot open a

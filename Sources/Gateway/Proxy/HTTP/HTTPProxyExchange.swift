@@ -21,6 +21,10 @@ final class HTTPProxyExchange: UpstreamResponseDelegate {
     private let dispatch: CredentialDispatch
 
     private var connection: (any UpstreamExchangeConnection)?
+    /// The request went out on a reused connection that closed before answering, and was sent
+    /// again on a new one; only once.
+    private var retriedOnFreshConnection = false
+    private var sending: (plan: UpstreamRequestPlan, attempt: CredentialDispatch.Attempt)?
     /// Start of the account's weekly window, for usage statistics; read before the rewrite.
     private var weekStart: Date?
 
@@ -96,17 +100,18 @@ final class HTTPProxyExchange: UpstreamResponseDelegate {
 
     // MARK: Sending
 
-    private func connect(_ plan: UpstreamRequestPlan, attempt: CredentialDispatch.Attempt) {
+    private func connect(_ plan: UpstreamRequestPlan, attempt: CredentialDispatch.Attempt, fresh: Bool = false) {
         guard !isDone else { return }
         phase = .waitingForHead
+        sending = (plan, attempt)
         connection?.abandon()
         connection = nil
         let connecting: EventLoopFuture<any UpstreamExchangeConnection>
         if let tunnel = plan.tunnelTag {
-            connecting = runtime.reverseTunnels.openConnection(tunnel, on: eventLoop)
+            connecting = runtime.reverseTunnels.openConnection(tunnel, fresh: fresh, on: eventLoop)
         } else {
             let pool = runtime.upstream.pool(for: eventLoop)
-            connecting = pool.acquire(plan.target).map { PooledUpstreamConnection($0, pool: pool) }
+            connecting = pool.acquire(plan.target, fresh: fresh).map { PooledUpstreamConnection($0, pool: pool) }
         }
         let exchange = NIOLoopBound(self, eventLoop: eventLoop)
         connecting.whenComplete { result in
@@ -208,7 +213,16 @@ final class HTTPProxyExchange: UpstreamResponseDelegate {
     }
 
     func upstreamFailed(_ error: UpstreamError) {
+        let failed = connection
         connection = nil
+        // A kept-alive connection that upstream closed while it sat idle: the request never got
+        // there, so it goes once more on a new connection instead of failing the client.
+        if case .waitingForHead = phase, error.kind == .closedBeforeResponse, failed?.wasReused == true, !retriedOnFreshConnection,
+           let (plan, attempt) = sending, dispatch.isCurrent(attempt) {
+            retriedOnFreshConnection = true
+            logger.info("upstream closed a reused connection before answering; sending again on a new one")
+            return connect(plan, attempt: attempt, fresh: true)
+        }
         switch phase {
         case .streaming:
             // The head is out: the client can only learn of the failure from a cut stream.

@@ -44,6 +44,13 @@ enum UpstreamWebSocketDialer {
                 .connect(host: target.host, port: target.port)
                 .flatMapErrorThrowing { error in throw UpstreamError(.connect, "cannot connect to \(target): \(error)") }
         }
+        // No answer to the upgrade in time: the client hears so, and the attempt is dropped.
+        let seconds = Double(timeouts.upgrade.nanoseconds) / 1e9
+        let deadline = eventLoop.scheduleTask(in: timeouts.upgrade) {
+            outcome.fail(UpstreamError(.timeout, "upstream did not answer the WebSocket upgrade within \(seconds) s"))
+            channel.whenSuccess { $0.close(promise: nil) }
+        }
+        outcome.futureResult.whenComplete { _ in deadline.cancel() }
         channel.whenComplete { result in
             switch result {
             case .failure(let error):
