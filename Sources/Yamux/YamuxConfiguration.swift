@@ -7,6 +7,9 @@ public struct YamuxConfiguration: Hashable, Sendable {
 
     /// Inbound streams not yet accepted by the application beyond this are reset.
     public var acceptBacklog = 256
+    /// Inbound streams open at once beyond this are reset: a peer cannot make this side hold
+    /// unbounded stream state (the reference has no such cap).
+    public var maximumInboundStreams = 2048
     /// The receive window this side grows each stream to; at least the initial 256 KiB.
     public var maximumStreamWindow: UInt32 = 512 * 1024
     /// How often to ping; nil turns keepalive off.

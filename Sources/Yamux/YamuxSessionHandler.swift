@@ -1,21 +1,12 @@
 public import NIOCore
 
-/// Fired inbound on the session's (parent) channel when a keepalive ping is answered.
-public struct YamuxPingMeasured: Hashable, Sendable {
-    public var roundTripTime: TimeAmount
-}
-
-/// Fired inbound on the session's channel when the peer sends GoAway.
-public struct YamuxRemoteWentAway: Hashable, Sendable {
-    public var code: YamuxGoAwayCode
-}
-
 /// Runs a yamux session on a connection and exposes each stream as a `YamuxStreamChannel`.
 ///
 /// The protocol decisions are `YamuxSessionStateMachine`'s; this handler only parses bytes
 /// into frames, carries out the machine's actions, and runs the timer.
-public final class YamuxSessionHandler: ChannelInboundHandler, RemovableChannelHandler {
+public final class YamuxSessionHandler: ChannelDuplexHandler, RemovableChannelHandler {
     public typealias InboundIn = ByteBuffer
+    public typealias OutboundIn = ByteBuffer
     public typealias OutboundOut = ByteBuffer
 
     public typealias StreamInitializer = @Sendable (any Channel) -> EventLoopFuture<Void>
@@ -34,6 +25,8 @@ public final class YamuxSessionHandler: ChannelInboundHandler, RemovableChannelH
     private var timerStopped = false
     private var needsFlush = false
     private var flushScheduled = false
+    /// A read was asked for while the connection was not writable; it happens once it is.
+    private var readHeldBack = false
     /// Streams with data that could not go out because the connection was not writable.
     private var waitingForConnection = CircularBuffer<UInt32>()
     private var waitingIDs: Set<UInt32> = []
@@ -103,8 +96,25 @@ public final class YamuxSessionHandler: ChannelInboundHandler, RemovableChannelH
     }
 
     public func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable { drainWaitingStreams() }
+        if context.channel.isWritable {
+            drainWaitingStreams()
+            if readHeldBack {
+                readHeldBack = false
+                context.read()
+            }
+        }
         context.fireChannelWritabilityChanged()
+    }
+
+    /// While our output to the peer is backed up, nothing more is read from it: every frame read
+    /// may demand an answer (pong, window update, RST), and a peer that floods without reading
+    /// must not make those answers pile up here.
+    public func read(context: ChannelHandlerContext) {
+        guard context.channel.isWritable else {
+            readHeldBack = true
+            return
+        }
+        context.read()
     }
 
     /// Serves streams whose data waited for the connection, oldest first; a stream that still
@@ -311,6 +321,8 @@ public final class YamuxSessionHandler: ChannelInboundHandler, RemovableChannelH
                 context?.fireUserInboundEventTriggered(YamuxRemoteWentAway(code: code))
             case .sessionFailed(let error):
                 failSession(error)
+            case .inboundStreamRefused(let id):
+                context?.fireUserInboundEventTriggered(YamuxStreamRefused(streamID: id))
             }
         }
     }

@@ -74,6 +74,8 @@ public struct YamuxSessionStateMachine: Sendable {
         case remoteGoAway(YamuxGoAwayCode)
         /// The session is over; close the connection.
         case sessionFailed(YamuxSessionError)
+        /// The peer opened more streams than `maximumInboundStreams`; this one was reset.
+        case inboundStreamRefused(UInt32)
     }
 
     public let role: Role
@@ -82,6 +84,8 @@ public struct YamuxSessionStateMachine: Sendable {
     private var nextStreamID: UInt32
     private var highestRemoteStreamID: UInt32 = 0
     private var pendingInbound = 0
+    /// Streams the peer opened that are still open here.
+    private var openInboundStreams: Int { streams.keys.reduce(0) { $0 + (isRemoteID($1) ? 1 : 0) } }
     private var nextPingID: UInt32 = 0
     private var outstandingPings: [UInt32: NIODeadline] = [:]
     private var nextPingAt: NIODeadline?
@@ -294,6 +298,9 @@ public struct YamuxSessionStateMachine: Sendable {
             highestRemoteStreamID = max(highestRemoteStreamID, id)
             if sentGoAway || pendingInbound >= configuration.acceptBacklog {
                 return [.send(.windowUpdate(id, delta: 0, flags: .rst))]
+            }
+            if openInboundStreams >= configuration.maximumInboundStreams {
+                return [.send(.windowUpdate(id, delta: 0, flags: .rst)), .inboundStreamRefused(id)]
             }
             pendingInbound += 1
             streams[id] = YamuxStreamState(id: id, phase: .synReceived, phaseStartedAt: now)

@@ -112,6 +112,20 @@ public final class GatewayMetrics: Sendable {
             .increment()
     }
 
+    private let refusedTunnelStreams = Mutex<[String: Int]>([:])
+
+    /// A stream the peer of `credential`'s tunnel opened past the cap; returns the count so far.
+    func recordTunnelStreamRefused(credential: String) -> Int {
+        registry.makeCounter(descriptor: Self.name("tunnel_streams_refused", unit: "total",
+                                                   help: "Streams a tunnel peer opened beyond the concurrent-stream cap (reset), by credential."),
+                             labels: [("credential", credential)])
+            .increment()
+        return refusedTunnelStreams.withLock { counts in
+            counts[credential, default: 0] += 1
+            return counts[credential]!
+        }
+    }
+
     /// A request or connection the listener refused before any credential was involved.
     func recordRefusal(_ reason: RefusalReason) {
         registry.makeCounter(descriptor: Self.name("refusals", unit: "total",

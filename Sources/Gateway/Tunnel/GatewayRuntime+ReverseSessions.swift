@@ -53,7 +53,8 @@ extension GatewayRuntime {
         try sync.addHandler(session, position: position)
         let sessionID = reverseTunnels.nextSessionID()
         try sync.addHandler(TunnelSessionObserver(roundTrip: { [self] in recordRoundTrip(tag, $0) },
-                                                  wentAway: { [self] in connectorWentAway(tag, id: sessionID, code: $0) }),
+                                                  wentAway: { [self] in connectorWentAway(tag, id: sessionID, code: $0) },
+                                                  refusedStream: { [self] in recordRefusedTunnelStream(tag) }),
                             position: .after(session))
         let context = try sync.context(handler: session)
         context.writeAndFlush(NIOAny(ByteBuffer(string: reverseSwitchingProtocols)), promise: nil)
@@ -96,5 +97,16 @@ extension GatewayRuntime {
         var events = withPool { $0.setAvailability(tag, availability, now: clock.now()) }
         if !interruptingItsWork { events.interruptions.removeAll { $0 == .credential(tag) } }
         apply(events)
+    }
+
+    /// The peer of `tag`'s tunnel opened streams past `maximumInboundStreams`; one was reset.
+    /// Logged at 1, 2, 4, 8 … refusals, so a flood cannot flood the log too.
+    func recordRefusedTunnelStream(_ tag: String) {
+        let total = metrics.recordTunnelStreamRefused(credential: tag)
+        guard total & (total - 1) == 0 else { return }
+        logger.warning("""
+            the peer of \(tag)'s tunnel opened more than \(tunnelSettings.maximumInboundStreams) streams at once; \
+            the excess is reset (\(total) so far)
+            """)
     }
 }

@@ -122,7 +122,8 @@ final class ReverseConnector: Sendable {
                     if let tls = target.tls { try sync.addHandler(OpenSSLHandler(context: tls, serverName: target.serverName)) }
                     try sync.addHandler(ReverseUpgradeHandler(request: request, ready: ready, settings: runtime.tunnelSettings, serveStream: serveStream,
                                                               roundTrip: { runtime.recordRoundTrip(tag, $0) },
-                                                              wentAway: { [weak self] _ in self?.state.withLock { $0.receiverWentAway = true } }))
+                                                              wentAway: { [weak self] _ in self?.state.withLock { $0.receiverWentAway = true } },
+                                                              refusedStream: { runtime.recordRefusedTunnelStream(tag) }))
                 }
             }
             .connect(host: target.host, port: target.port).get()

@@ -23,15 +23,18 @@ final class ReverseUpgradeHandler: ChannelInboundHandler, RemovableChannelHandle
     private let settings: YamuxConfiguration
     private let roundTrip: @Sendable (TimeAmount) -> Void
     private let wentAway: @Sendable (YamuxGoAwayCode) -> Void
+    private let refusedStream: @Sendable () -> Void
     private var received = ByteBuffer()
     private var done = false
     /// An answer head larger than this is not a 101 from a receiver.
     static let headLimit = 16 * 1024
 
     init(request: String, ready: EventLoopPromise<Void>, settings: YamuxConfiguration, serveStream: @escaping @Sendable (any Channel) throws -> Void,
-         roundTrip: @escaping @Sendable (TimeAmount) -> Void, wentAway: @escaping @Sendable (YamuxGoAwayCode) -> Void) {
+         roundTrip: @escaping @Sendable (TimeAmount) -> Void, wentAway: @escaping @Sendable (YamuxGoAwayCode) -> Void,
+         refusedStream: @escaping @Sendable () -> Void) {
         self.request = request
         self.wentAway = wentAway
+        self.refusedStream = refusedStream
         self.ready = ready
         self.settings = settings
         self.serveStream = serveStream
@@ -73,7 +76,8 @@ final class ReverseUpgradeHandler: ChannelInboundHandler, RemovableChannelHandle
         })
         do {
             try context.pipeline.syncOperations.addHandler(session, position: .after(self))
-            try context.pipeline.syncOperations.addHandler(TunnelSessionObserver(roundTrip: roundTrip, wentAway: wentAway), position: .after(session))
+            try context.pipeline.syncOperations.addHandler(
+                TunnelSessionObserver(roundTrip: roundTrip, wentAway: wentAway, refusedStream: refusedStream), position: .after(session))
         } catch {
             return fail(context: context, "cannot start the yamux session: \(error)")
         }

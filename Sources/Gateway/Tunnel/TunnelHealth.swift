@@ -57,15 +57,19 @@ final class TunnelSessionObserver: ChannelInboundHandler, RemovableChannelHandle
 
     private let roundTrip: @Sendable (TimeAmount) -> Void
     private let wentAway: @Sendable (YamuxGoAwayCode) -> Void
+    private let refusedStream: @Sendable () -> Void
 
-    init(roundTrip: @escaping @Sendable (TimeAmount) -> Void, wentAway: @escaping @Sendable (YamuxGoAwayCode) -> Void) {
+    init(roundTrip: @escaping @Sendable (TimeAmount) -> Void, wentAway: @escaping @Sendable (YamuxGoAwayCode) -> Void,
+         refusedStream: @escaping @Sendable () -> Void = {}) {
         self.roundTrip = roundTrip
         self.wentAway = wentAway
+        self.refusedStream = refusedStream
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let ping = event as? YamuxPingMeasured { roundTrip(ping.roundTripTime) }
         if let goAway = event as? YamuxRemoteWentAway { wentAway(goAway.code) }
+        if event is YamuxStreamRefused { refusedStream() }
         context.fireUserInboundEventTriggered(event)
     }
 }
