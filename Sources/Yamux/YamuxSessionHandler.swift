@@ -106,16 +106,22 @@ public final class YamuxSessionHandler: ChannelDuplexHandler, RemovableChannelHa
         context.fireChannelWritabilityChanged()
     }
 
-    /// While our output to the peer is backed up, nothing more is read from it: every frame read
-    /// may demand an answer (pong, window update, RST), and a peer that floods without reading
-    /// must not make those answers pile up here.
+    /// While more than `outputBacklogLimit` of our output waits for the peer, nothing more is read
+    /// from it: every frame read may demand an answer (pong, window update, RST), and a peer that
+    /// floods without reading must not make those answers pile up here. Stream data cannot get
+    /// there by itself (it only leaves while the connection is writable), so ordinary traffic in
+    /// both directions never stops both sides' reading at once.
     public func read(context: ChannelHandlerContext) {
-        guard context.channel.isWritable else {
+        let unsent = (try? context.channel.syncOptions?.getOption(ChannelOptions.bufferedWritableBytes)) ?? 0
+        guard unsent <= Self.outputBacklogLimit else {
             readHeldBack = true
             return
         }
         context.read()
     }
+
+    /// Unsent output above which reading from the peer pauses.
+    static let outputBacklogLimit = 1 << 20
 
     /// Serves streams whose data waited for the connection, oldest first; a stream that still
     /// has data goes to the back of the line, so no stream can starve the others.

@@ -133,7 +133,8 @@ import Yamux
             await Task.yield()
         }
         #expect(server.sessions.value.count == 1)
-        #expect(largest < 512 * 1024, "pongs queued for a peer that does not read: \(largest) bytes")
+        // The limit (1 MiB) plus what one read can bring; without it this grows to the whole flood (7 MiB).
+        #expect(largest < 2 << 20, "pongs queued for a peer that does not read: \(largest) bytes")
 
         // Another session meanwhile is served as usual.
         let peer = RawPeer()
