@@ -82,7 +82,7 @@ let package = Package(
         .testTarget(
             name: "YamuxTests",
             dependencies: [
-                "Yamux", "OpenSSLTLS", "TestSupport", nioCore, .product(name: "NIOPosix", package: "swift-nio"),
+                "Yamux", "YamuxFuzzing", "OpenSSLTLS", "TestSupport", nioCore, .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
             // The Go side of the interop tests, built by the tests themselves with `go build`.
@@ -131,6 +131,10 @@ let package = Package(
             path: "Benchmarks/FootprintBenchmark",
             swiftSettings: strictSettings
         ),
+        // Random and mutated yamux input, for the fuzz test and the YamuxFuzz executable.
+        .target(name: "YamuxFuzzing", dependencies: ["Yamux", nioCore], path: "Tests/YamuxFuzzing", swiftSettings: strictSettings),
+        // Millions of fuzzed frames through the yamux parser and session; run through scripts/benchmark.
+        .executableTarget(name: "YamuxFuzz", dependencies: ["Yamux", "YamuxFuzzing"], path: "Benchmarks/YamuxFuzz", swiftSettings: strictSettings),
         // Helpers shared by the test targets (child processes); not part of the product.
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strictSettings),
     ]
