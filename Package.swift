@@ -91,7 +91,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PoolCoreTests",
-            dependencies: ["PoolCore", .product(name: "PropertyBased", package: "swift-property-based")],
+            dependencies: ["PoolCore", "TestSupport", .product(name: "PropertyBased", package: "swift-property-based")],
             swiftSettings: strictSettings
         ),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "PoolCore", "TestSupport"], swiftSettings: strictSettings),

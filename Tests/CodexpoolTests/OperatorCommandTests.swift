@@ -37,11 +37,12 @@ import UpstreamSimulator
     @Test func demoExplainsABusyAddress() async throws {
         // A port that is taken: the test server's own.
         let server = try await StatusTestServer.start(accounts: [SimulatedAccount(accountID: "alpha")])
-        defer { Task { await server.stop() } }
-        let result = try await ChildProcess.runCodexpool(["demo", "--headless", "--listen", "127.0.0.1:\(server.server.port)", "--duration", "0"])
-        #expect(result.status == 1)
-        #expect(result.stderr.contains("cannot listen on 127.0.0.1:\(server.server.port)"), "\(result.stderr)")
-        #expect(result.stderr.contains("pick another address with --listen"))
+        try await server.stopAfter { () async throws in
+            let result = try await ChildProcess.runCodexpool(["demo", "--headless", "--listen", "127.0.0.1:\(server.server.port)", "--duration", "0"])
+            #expect(result.status == 1)
+            #expect(result.stderr.contains("cannot listen on 127.0.0.1:\(server.server.port)"), "\(result.stderr)")
+            #expect(result.stderr.contains("pick another address with --listen"))
+        }
     }
 
     @Test func statusReportsWhatTheServerHolds() async throws {
@@ -50,66 +51,68 @@ import UpstreamSimulator
             SimulatedAccount(accountID: "alpha", planType: "pro", fiveHourPercent: 25, weeklyPercent: 40, fiveHourResetIn: 3600, now: now),
             SimulatedAccount(accountID: "beta", planType: "plus", fiveHourPercent: 70, weeklyPercent: 10, now: now),
         ])
-        defer { Task { await server.stop() } }
+        try await server.stopAfter { () async throws in
 
-        let json = try await ChildProcess.runCodexpool(["status", "--url", server.url, "--token", "ops-token", "--json"])
-        #expect(json.status == 0, "\(json.stderr)")
-        let decoded = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
-        let credentials = try #require(decoded["credentials"] as? [[String: Any]])
-        #expect(credentials.map { $0["tag"] as? String } == ["alpha", "beta"])
-        for credential in credentials {
-            let tag = try #require(credential["tag"] as? String)
-            let state = try #require(server.runtime.credentialStates.first { $0.tag == tag })
-            let fiveHour = try #require(credential["five_hour"] as? [String: Any])
-            #expect(fiveHour["used_percent"] as? Double == state.usage.usedPercent(.fiveHour, now: Date()))
-            #expect(credential["plan_type"] as? String == state.usage.planType)
-            #expect(credential["usable"] as? Bool == true)
+            let json = try await ChildProcess.runCodexpool(["status", "--url", server.url, "--token", "ops-token", "--json"])
+            #expect(json.status == 0, "\(json.stderr)")
+            let decoded = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+            let credentials = try #require(decoded["credentials"] as? [[String: Any]])
+            #expect(credentials.map { $0["tag"] as? String } == ["alpha", "beta"])
+            for credential in credentials {
+                let tag = try #require(credential["tag"] as? String)
+                let state = try #require(server.runtime.credentialStates.first { $0.tag == tag })
+                let fiveHour = try #require(credential["five_hour"] as? [String: Any])
+                #expect(fiveHour["used_percent"] as? Double == state.usage.usedPercent(.fiveHour, now: Date()))
+                #expect(credential["plan_type"] as? String == state.usage.planType)
+                #expect(credential["usable"] as? Bool == true)
+            }
+            // Local caps are 99 %: 25 % used of 99 reads 26 % of the usable window (hand-computed aggregate below).
+            let aggregateFiveHour = try #require(decoded["five_hour_utilization"] as? Double)
+            #expect(abs(aggregateFiveHour - server.runtime.aggregate(for: try server.user).fiveHourUtilization) < 1e-9)
+            #expect(decoded["plan_weight"] as? Double == 11)
+
+            let table = try await ChildProcess.runCodexpool(["status", "--url", server.url], environment: ["CODEXPOOL_TOKEN": "ops-token"])
+            #expect(table.status == 0, "\(table.stderr)")
+            let lines = table.stdout.split(separator: "\n").map(String.init)
+            #expect(lines.first?.hasPrefix("codexpool at \(server.url) — pool: 5h") == true)
+            let alpha = try #require(lines.first { $0.hasPrefix("alpha") })
+            #expect(alpha.contains("pro ×10"))
+            #expect(alpha.contains("[███░░░░░░░]  25.0%"))
+            #expect(alpha.contains("in 59m") || alpha.contains("in 1h 0m"))
+            #expect(alpha.hasSuffix("ready"))
         }
-        // Local caps are 99 %: 25 % used of 99 reads 26 % of the usable window (hand-computed aggregate below).
-        let aggregateFiveHour = try #require(decoded["five_hour_utilization"] as? Double)
-        #expect(abs(aggregateFiveHour - server.runtime.aggregate(for: try server.user).fiveHourUtilization) < 1e-9)
-        #expect(decoded["plan_weight"] as? Double == 11)
-
-        let table = try await ChildProcess.runCodexpool(["status", "--url", server.url], environment: ["CODEXPOOL_TOKEN": "ops-token"])
-        #expect(table.status == 0, "\(table.stderr)")
-        let lines = table.stdout.split(separator: "\n").map(String.init)
-        #expect(lines.first?.hasPrefix("codexpool at \(server.url) — pool: 5h") == true)
-        let alpha = try #require(lines.first { $0.hasPrefix("alpha") })
-        #expect(alpha.contains("pro ×10"))
-        #expect(alpha.contains("[███░░░░░░░]  25.0%"))
-        #expect(alpha.contains("in 59m") || alpha.contains("in 1h 0m"))
-        #expect(alpha.hasSuffix("ready"))
     }
 
     @Test func statusExplainsFailures() async throws {
         let server = try await StatusTestServer.start(accounts: [SimulatedAccount(accountID: "alpha")])
-        defer { Task { await server.stop() } }
-        let tokenFile = FileManager.default.temporaryDirectory.appendingPathComponent("codexpool-token-\(UUID().uuidString)")
-        try "wrong\n".write(to: tokenFile, atomically: true, encoding: .utf8)
-        defer { try? FileManager.default.removeItem(at: tokenFile) }
-        let refused = try await ChildProcess.runCodexpool(["status", "--url", server.url, "--token-file", tokenFile.path])
-        #expect(refused.status == 1)
-        #expect(refused.stderr == "codexpool status: \(server.url) answered 401: invalid api key (pass a user token in $CODEXPOOL_TOKEN or with --token-file)\n")
-        // A token on the command line still works, with a word about `ps`.
-        let visible = try await ChildProcess.runCodexpool(["status", "--url", server.url, "--token", "ops-token"])
-        #expect(visible.status == 0)
-        #expect(visible.stderr.contains("warning: --token is visible to other users in `ps`"))
+        try await server.stopAfter { () async throws in
+            let tokenFile = FileManager.default.temporaryDirectory.appendingPathComponent("codexpool-token-\(UUID().uuidString)")
+            try "wrong\n".write(to: tokenFile, atomically: true, encoding: .utf8)
+            defer { try? FileManager.default.removeItem(at: tokenFile) }
+            let refused = try await ChildProcess.runCodexpool(["status", "--url", server.url, "--token-file", tokenFile.path])
+            #expect(refused.status == 1)
+            #expect(refused.stderr == "codexpool status: \(server.url) answered 401: invalid api key (pass a user token in $CODEXPOOL_TOKEN or with --token-file)\n")
+            // A token on the command line still works, with a word about `ps`.
+            let visible = try await ChildProcess.runCodexpool(["status", "--url", server.url, "--token", "ops-token"])
+            #expect(visible.status == 0)
+            #expect(visible.stderr.contains("warning: --token is visible to other users in `ps`"))
 
-        // A port nothing listens on: the server's own, once stopped.
-        let url = server.url
-        await server.stop()
-        let unreachable = try await ChildProcess.runCodexpool(["status", "--url", url], environment: ["CODEXPOOL_TOKEN": "ops-token"])
-        #expect(unreachable.status == 1)
-        #expect(unreachable.stderr.hasPrefix("codexpool status: cannot reach \(url)"))
+            // A port nothing listens on: the server's own, once stopped.
+            let url = server.url
+            await server.stop()
+            let unreachable = try await ChildProcess.runCodexpool(["status", "--url", url], environment: ["CODEXPOOL_TOKEN": "ops-token"])
+            #expect(unreachable.status == 1)
+            #expect(unreachable.stderr.hasPrefix("codexpool status: cannot reach \(url)"))
 
-        let bad = try await ChildProcess.runCodexpool(["status", "--url", "ftp://x"])
-        #expect(bad.status == 64)
-        #expect(bad.stderr.contains("--url must be an http:// or https:// URL"))
+            let bad = try await ChildProcess.runCodexpool(["status", "--url", "ftp://x"])
+            #expect(bad.status == 64)
+            #expect(bad.stderr.contains("--url must be an http:// or https:// URL"))
+        }
     }
 }
 
 /// One gateway over a simulator, in the test process, for `codexpool status` to ask.
-final class StatusTestServer: Sendable {
+final class StatusTestServer: AsyncStoppable {
     let simulator: UpstreamSimulator
     let runtime: GatewayRuntime
     let server: GatewayServer

@@ -1,7 +1,7 @@
 import Configuration
 import Testing
 
-@Suite struct AddressParsingTests {
+@Suite(.timeLimit(.minutes(1))) struct AddressParsingTests {
     @Test func listenAddresses() {
         #expect(ListenAddress(parsing: "0.0.0.0:8443") == ListenAddress(host: "0.0.0.0", port: 8443))
         #expect(ListenAddress(parsing: "[::1]:8080") == ListenAddress(host: "::1", port: 8080))

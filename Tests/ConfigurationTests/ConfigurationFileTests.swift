@@ -3,7 +3,7 @@ import Foundation
 import Testing
 
 /// Reading files: syntax errors, duplicate keys, unreadable or hostile files.
-@Suite struct ConfigurationFileTests {
+@Suite(.timeLimit(.minutes(1))) struct ConfigurationFileTests {
     @Test func syntaxErrorsCarryTheParsersPosition() {
         let issues = configurationIssues("listen: 127.0.0.1:8080\ncredentials:\n  - tag: a\n   type: balancer\n")
         #expect(issues == ["test.yaml:4:4: invalid YAML: while parsing a block collection (line 3): did not find expected '-' indicator"])

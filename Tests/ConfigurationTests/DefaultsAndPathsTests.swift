@@ -2,7 +2,7 @@ import Configuration
 import PoolCore
 import Testing
 
-@Suite struct DefaultsAndPathsTests {
+@Suite(.timeLimit(.minutes(1))) struct DefaultsAndPathsTests {
     @Test func emptyFileIsTheSingleAccountDefault() throws {
         let configuration = try loadConfiguration("", environment: ["HOME": "/home/ann"])
         #expect(configuration.listen == .default)

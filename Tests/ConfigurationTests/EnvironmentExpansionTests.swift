@@ -2,7 +2,7 @@ import Configuration
 import PoolCore
 import Testing
 
-@Suite struct EnvironmentExpansionTests {
+@Suite(.timeLimit(.minutes(1))) struct EnvironmentExpansionTests {
     let yaml = """
         credentials:
           - tag: peer

@@ -4,7 +4,7 @@ import PoolCore
 import Testing
 
 /// The files in `Configs/` are documentation users copy; they must stay valid and mean what they say.
-@Suite struct ExampleConfigurationTests {
+@Suite(.timeLimit(.minutes(1))) struct ExampleConfigurationTests {
     static let configsDirectory = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Configs")

@@ -3,7 +3,7 @@ import PoolCore
 import Testing
 
 /// The configuration scenarios of ocm-reference.md §12.
-@Suite struct ReferenceScenarioTests {
+@Suite(.timeLimit(.minutes(1))) struct ReferenceScenarioTests {
     func balancer(strategy: String, threshold: String = "0") -> String {
         "credentials:\n  - tag: a\n  - tag: p\n    type: balancer\n    credentials: [a]\n    strategy: \(strategy)\n    rebalance_threshold: \(threshold)\nusers: []\n"
     }

@@ -1,6 +1,6 @@
 import Testing
 
-@Suite struct UnknownKeyTests {
+@Suite(.timeLimit(.minutes(1))) struct UnknownKeyTests {
     @Test func typoAtTheTopLevelSuggestsTheKey() {
         #expect(configurationIssues("listne: 127.0.0.1:1\n") == [
             "test.yaml:1:1: listne: unknown key for the configuration (did you mean listen?)",

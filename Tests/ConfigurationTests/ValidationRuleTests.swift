@@ -9,7 +9,7 @@ struct ValidationCase: CustomTestStringConvertible, Sendable {
     var testDescription: String { name }
 }
 
-@Suite struct ValidationRuleTests {
+@Suite(.timeLimit(.minutes(1))) struct ValidationRuleTests {
     static let cases: [ValidationCase] = [
         ValidationCase(name: "unknown strategy", yaml: """
             credentials:

@@ -2,7 +2,7 @@
 import Testing
 import UpstreamHTTP
 
-@Suite struct CheapRandomTests {
+@Suite(.timeLimit(.minutes(1))) struct CheapRandomTests {
     /// Successive values never repeat and every bit takes both values: request IDs stay apart
     /// and masking keys are not constant.
     @Test func valuesAreDistinctAndUseEveryBit() {

@@ -20,30 +20,31 @@ import UpstreamSimulator
     @Test(arguments: [true, false])
     func aTurnArrivesAndTheCLIRecordsTheAggregate(webSocket: Bool) async throws {
         let bed = try await GatewayTestBed.start(accounts: Self.accounts(now: Date()), users: [.init(name: "cli", token: Self.userToken, credential: "pool")])
-        defer { Task { await bed.stop() } }
-        await waitForData(bed, tags: ["a", "b"])
-        let home = try CodexCLI.makeHome(baseURL: "http://127.0.0.1:\(bed.server.port)/v1", token: Self.userToken, webSocket: webSocket)
-        defer { try? FileManager.default.removeItem(at: home) }
+        try await bed.stopAfter { () async throws in
+            await waitForData(bed, tags: ["a", "b"])
+            let home = try CodexCLI.makeHome(baseURL: "http://127.0.0.1:\(bed.server.port)/v1", token: Self.userToken, webSocket: webSocket)
+            defer { try? FileManager.default.removeItem(at: home) }
 
-        let run = try await CodexCLI.exec("say hi", home: home)
-        #expect(run.status == 0, "codex failed: \(run.stderr)\n\(run.stdout)")
-        #expect(run.stdout.contains("Hello from b."), "\(run.stdout)")
-        #expect(!run.stdout.contains("Falling back from WebSockets"))
+            let run = try await CodexCLI.exec("say hi", home: home)
+            #expect(run.status == 0, "codex failed: \(run.stderr)\n\(run.stdout)")
+            #expect(run.stdout.contains("Hello from b."), "\(run.stdout)")
+            #expect(!run.stdout.contains("Falling back from WebSockets"))
 
-        let transports = Set(bed.simulator.modelRequests.map(\.transport))
-        #expect(transports == [webSocket ? .webSocket : .http])
-        #expect(bed.simulator.modelRequests.allSatisfy { $0.accountID == "b" })
+            let transports = Set(bed.simulator.modelRequests.map(\.transport))
+            #expect(transports == [webSocket ? .webSocket : .http])
+            #expect(bed.simulator.modelRequests.allSatisfy { $0.accountID == "b" })
 
-        let limits = try #require(try run.recordedRateLimits, "no rate limits in the rollout")
-        let primary = try #require(limits["primary"] as? [String: Any])
-        let secondary = try #require(limits["secondary"] as? [String: Any])
-        #expect(primary["used_percent"] as? Double == 12.82)
-        #expect(secondary["used_percent"] as? Double == 22.82)
-        #expect(primary["window_minutes"] as? Int == 300)
-        #expect(secondary["window_minutes"] as? Int == 10080)
-        let status = bed.runtime.aggregate(for: AuthenticatedUser(name: "cli", provider: "pool", scope: .nonExternal, viewer: .everyone))
-        let expectedReset = Int((status.fiveHourReset ?? .distantPast).timeIntervalSince1970.rounded())
-        #expect(abs((primary["resets_at"] as? Int ?? 0) - expectedReset) <= 1)
+            let limits = try #require(try run.recordedRateLimits, "no rate limits in the rollout")
+            let primary = try #require(limits["primary"] as? [String: Any])
+            let secondary = try #require(limits["secondary"] as? [String: Any])
+            #expect(primary["used_percent"] as? Double == 12.82)
+            #expect(secondary["used_percent"] as? Double == 22.82)
+            #expect(primary["window_minutes"] as? Int == 300)
+            #expect(secondary["window_minutes"] as? Int == 10080)
+            let status = bed.runtime.aggregate(for: AuthenticatedUser(name: "cli", provider: "pool", scope: .nonExternal, viewer: .everyone))
+            let expectedReset = Int((status.fiveHourReset ?? .distantPast).timeIntervalSince1970.rounded())
+            #expect(abs((primary["resets_at"] as? Int ?? 0) - expectedReset) <= 1)
+        }
     }
 
     @Test(arguments: [true, false])
@@ -54,17 +55,18 @@ import UpstreamSimulator
             SimulatedAccount(accountID: "a", planType: "pro", fiveHourPercent: 1, weeklyPercent: 1, now: now, behavior: .rateLimited),
             SimulatedAccount(accountID: "b", planType: "plus", fiveHourPercent: 50, weeklyPercent: 50, now: now),
         ], users: [.init(name: "cli", token: Self.userToken, credential: "pool")])
-        defer { Task { await bed.stop() } }
-        await waitForData(bed, tags: ["a", "b"])
-        let home = try CodexCLI.makeHome(baseURL: "http://127.0.0.1:\(bed.server.port)/v1", token: Self.userToken, webSocket: webSocket)
-        defer { try? FileManager.default.removeItem(at: home) }
-        for turn in 1...2 {
-            let run = try await CodexCLI.exec("turn \(turn)", home: home)
-            #expect(run.status == 0, "turn \(turn): \(run.stderr)\n\(run.stdout)")
-            #expect(run.stdout.contains("Hello from b."))
-            #expect(!run.stdout.contains("Falling back from WebSockets"))
+        try await bed.stopAfter { () async throws in
+            await waitForData(bed, tags: ["a", "b"])
+            let home = try CodexCLI.makeHome(baseURL: "http://127.0.0.1:\(bed.server.port)/v1", token: Self.userToken, webSocket: webSocket)
+            defer { try? FileManager.default.removeItem(at: home) }
+            for turn in 1...2 {
+                let run = try await CodexCLI.exec("turn \(turn)", home: home)
+                #expect(run.status == 0, "turn \(turn): \(run.stderr)\n\(run.stdout)")
+                #expect(run.stdout.contains("Hello from b."))
+                #expect(!run.stdout.contains("Falling back from WebSockets"))
+            }
+            #expect(bed.simulator.modelRequests.allSatisfy { $0.accountID == "b" || $0.accountID == "a" })
+            #expect(bed.simulator.modelRequests.filter { $0.accountID == "b" }.count >= 2)
         }
-        #expect(bed.simulator.modelRequests.allSatisfy { $0.accountID == "b" || $0.accountID == "a" })
-        #expect(bed.simulator.modelRequests.filter { $0.accountID == "b" }.count >= 2)
     }
 }

@@ -4,7 +4,7 @@ import Testing
 import UpstreamHTTP
 
 /// The targeted reader of `response.completed` against what a full JSON decode would find.
-@Suite struct CompletedEventScanTests {
+@Suite(.timeLimit(.minutes(1))) struct CompletedEventScanTests {
     func scan(_ text: String) -> CompletedEventWire? {
         Array(text.utf8).withUnsafeBytes { CompletedEventWire(json: $0) }
     }
@@ -70,7 +70,7 @@ import UpstreamHTTP
 }
 
 /// The SSE tap finds the usage however the stream is cut into reads.
-@Suite struct ServerSentEventUsageTapTests {
+@Suite(.timeLimit(.minutes(1))) struct ServerSentEventUsageTapTests {
     static let stream = Array((
         "event: response.created\ndata: {\"type\":\"response.created\"}\n\n"
             + ": a comment line that is long enough to be carried over a buffer boundary\n"

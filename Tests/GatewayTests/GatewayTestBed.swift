@@ -16,7 +16,7 @@ import Yamux
 
 /// A simulator, auth.json files for its accounts, and a gateway in front of them, all on
 /// loopback in the test process.
-final class GatewayTestBed: Sendable {
+final class GatewayTestBed: AsyncStoppable {
     let simulator: UpstreamSimulator
     let runtime: GatewayRuntime
     let server: GatewayServer

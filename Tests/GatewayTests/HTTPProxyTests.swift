@@ -19,29 +19,30 @@ import UpstreamSimulator
             SimulatedAccount(accountID: "a", planType: "plus", fiveHourPercent: 49, weeklyPercent: 20, now: now),
             SimulatedAccount(accountID: "b", planType: "pro", fiveHourPercent: 9, weeklyPercent: 20, now: now),
         ])
-        defer { Task { await bed.stop() } }
-        await waitForData(bed, tags: ["a", "b"])
-        let response = try await bed.request(headers: [("session-id", "s1"), ("x-forwarded-for", "10.0.0.9"), ("authorization", "Bearer client")],
-                                             json: GatewayTestBed.turnBody)
-        #expect(response.status == 200)
-        #expect(response.text.contains("event: response.completed"))
-        #expect(response.text.contains("Hello from b."))
-        let expectedFiveHour = 100 - (50.0 * 1 + 90 * 10) / 11
-        #expect(response.header("x-codex-primary-used-percent") == String(format: "%.2f", expectedFiveHour))
-        #expect(response.header("x-codex-secondary-used-percent") == "21.00")
-        #expect(response.header("x-ocm-plan-weight") == "11")
-        #expect(response.header("x-codex-plan-type") == nil)
-        #expect(response.header("x-codex-credits-balance") == nil)
+        try await bed.stopAfter { () async throws in
+            await waitForData(bed, tags: ["a", "b"])
+            let response = try await bed.request(headers: [("session-id", "s1"), ("x-forwarded-for", "10.0.0.9"), ("authorization", "Bearer client")],
+                                                 json: GatewayTestBed.turnBody)
+            #expect(response.status == 200)
+            #expect(response.text.contains("event: response.completed"))
+            #expect(response.text.contains("Hello from b."))
+            let expectedFiveHour = 100 - (50.0 * 1 + 90 * 10) / 11
+            #expect(response.header("x-codex-primary-used-percent") == String(format: "%.2f", expectedFiveHour))
+            #expect(response.header("x-codex-secondary-used-percent") == "21.00")
+            #expect(response.header("x-ocm-plan-weight") == "11")
+            #expect(response.header("x-codex-plan-type") == nil)
+            #expect(response.header("x-codex-credits-balance") == nil)
 
-        let upstream = try #require(bed.simulator.modelRequests.last)
-        #expect(upstream.accountID == "b")
-        #expect(upstream.header("authorization") == "Bearer access-b")
-        #expect(upstream.header("chatgpt-account-id") == "b")
-        #expect(upstream.header("x-forwarded-for") == nil)
-        #expect(upstream.header("session-id") == "s1")
+            let upstream = try #require(bed.simulator.modelRequests.last)
+            #expect(upstream.accountID == "b")
+            #expect(upstream.header("authorization") == "Bearer access-b")
+            #expect(upstream.header("chatgpt-account-id") == "b")
+            #expect(upstream.header("x-forwarded-for") == nil)
+            #expect(upstream.header("session-id") == "s1")
 
-        let statistics = try await waitForUsage(bed, tag: "b")
-        #expect(statistics.combinations.values.first?.total.inputTokens == 120)
+            let statistics = try await waitForUsage(bed, tag: "b")
+            #expect(statistics.combinations.values.first?.total.inputTokens == 120)
+        }
     }
 
     @Test func keepsASessionOnItsCredential() async throws {
@@ -49,20 +50,21 @@ import UpstreamSimulator
             SimulatedAccount(accountID: "a", planType: "plus", weeklyPercent: 10),
             SimulatedAccount(accountID: "b", planType: "plus", weeklyPercent: 12),
         ])
-        defer { Task { await bed.stop() } }
-        await waitForData(bed, tags: ["a", "b"])
-        _ = try await bed.request(headers: [("session-id", "sticky")], json: GatewayTestBed.turnBody)
-        let first = try #require(bed.simulator.modelRequests.last?.accountID)
-        // Make the chosen account look worse; the session must stay (rebalancing is off).
-        bed.simulator.updateAccount(first) { $0.rateLimits.weekly.usedPercent = 60 }
-        for _ in 0..<3 {
-            let response = try await bed.request(headers: [("session-id", "sticky")], json: GatewayTestBed.turnBody)
-            #expect(response.status == 200)
-            #expect(bed.simulator.modelRequests.last?.accountID == first)
+        try await bed.stopAfter { () async throws in
+            await waitForData(bed, tags: ["a", "b"])
+            _ = try await bed.request(headers: [("session-id", "sticky")], json: GatewayTestBed.turnBody)
+            let first = try #require(bed.simulator.modelRequests.last?.accountID)
+            // Make the chosen account look worse; the session must stay (rebalancing is off).
+            bed.simulator.updateAccount(first) { $0.rateLimits.weekly.usedPercent = 60 }
+            for _ in 0..<3 {
+                let response = try await bed.request(headers: [("session-id", "sticky")], json: GatewayTestBed.turnBody)
+                #expect(response.status == 200)
+                #expect(bed.simulator.modelRequests.last?.accountID == first)
+            }
+            // A new session goes to the less used account.
+            _ = try await bed.request(headers: [("session-id", "other")], json: GatewayTestBed.turnBody)
+            #expect(bed.simulator.modelRequests.last?.accountID != first)
         }
-        // A new session goes to the less used account.
-        _ = try await bed.request(headers: [("session-id", "other")], json: GatewayTestBed.turnBody)
-        #expect(bed.simulator.modelRequests.last?.accountID != first)
     }
 
     @Test func prefersTheBetterPlanByRemainingCapacity() async throws {
@@ -71,12 +73,13 @@ import UpstreamSimulator
             SimulatedAccount(accountID: "a", planType: "plus", weeklyPercent: 10, weeklyResetIn: 150 * 3600),
             SimulatedAccount(accountID: "b", planType: "pro", weeklyPercent: 70, weeklyResetIn: 150 * 3600),
         ])
-        defer { Task { await bed.stop() } }
-        await waitForData(bed, tags: ["a", "b"])
-        for index in 0..<4 {
-            _ = try await bed.request(headers: [("session-id", "s\(index)")], json: GatewayTestBed.turnBody)
+        try await bed.stopAfter { () async throws in
+            await waitForData(bed, tags: ["a", "b"])
+            for index in 0..<4 {
+                _ = try await bed.request(headers: [("session-id", "s\(index)")], json: GatewayTestBed.turnBody)
+            }
+            #expect(bed.simulator.modelRequests.allSatisfy { $0.accountID == "b" })
         }
-        #expect(bed.simulator.modelRequests.allSatisfy { $0.accountID == "b" })
     }
 
     @Test func failsOverOn429BeforeTheFirstByte() async throws {
@@ -84,16 +87,17 @@ import UpstreamSimulator
             SimulatedAccount(accountID: "a", planType: "pro", weeklyPercent: 0, behavior: .rateLimited),
             SimulatedAccount(accountID: "b", planType: "plus", weeklyPercent: 50),
         ])
-        defer { Task { await bed.stop() } }
-        await waitForData(bed, tags: ["a", "b"])
-        let response = try await bed.request(headers: [("session-id", "s")], json: GatewayTestBed.turnBody)
-        #expect(response.status == 200)
-        #expect(response.text.contains("Hello from b."))
-        #expect(bed.simulator.modelRequests.map(\.accountID) == ["a", "b"])
-        // The same body was replayed.
-        #expect(bed.simulator.modelRequests.map(\.body) == [Data(GatewayTestBed.turnBody.utf8), Data(GatewayTestBed.turnBody.utf8)])
-        let a = try #require(bed.runtime.credentialStates.first { $0.tag == "a" })
-        #expect(!a.usability(now: Date()).isUsable)
+        try await bed.stopAfter { () async throws in
+            await waitForData(bed, tags: ["a", "b"])
+            let response = try await bed.request(headers: [("session-id", "s")], json: GatewayTestBed.turnBody)
+            #expect(response.status == 200)
+            #expect(response.text.contains("Hello from b."))
+            #expect(bed.simulator.modelRequests.map(\.accountID) == ["a", "b"])
+            // The same body was replayed.
+            #expect(bed.simulator.modelRequests.map(\.body) == [Data(GatewayTestBed.turnBody.utf8), Data(GatewayTestBed.turnBody.utf8)])
+            let a = try #require(bed.runtime.credentialStates.first { $0.tag == "a" })
+            #expect(!a.usability(now: Date()).isUsable)
+        }
     }
 
     @Test func answers429WhenEveryCredentialIsLimited() async throws {
@@ -101,90 +105,96 @@ import UpstreamSimulator
             SimulatedAccount(accountID: "a", behavior: .rateLimited),
             SimulatedAccount(accountID: "b", behavior: .rateLimited),
         ])
-        defer { Task { await bed.stop() } }
-        await waitForData(bed, tags: ["a", "b"])
-        let response = try await bed.request(json: GatewayTestBed.turnBody)
-        #expect(response.status == 429)
-        let error = try #require(GatewayJSON.parse(response.body)?["error"])
-        #expect(error["type"]?.stringValue == "usage_limit_reached")
-        #expect(error["message"]?.stringValue?.hasPrefix("all credentials rate-limited") == true)
+        try await bed.stopAfter { () async throws in
+            await waitForData(bed, tags: ["a", "b"])
+            let response = try await bed.request(json: GatewayTestBed.turnBody)
+            #expect(response.status == 429)
+            let error = try #require(GatewayJSON.parse(response.body)?["error"])
+            #expect(error["type"]?.stringValue == "usage_limit_reached")
+            #expect(error["message"]?.stringValue?.hasPrefix("all credentials rate-limited") == true)
+        }
     }
 
     @Test func refusesBadClients() async throws {
         let bed = try await GatewayTestBed.start(accounts: [SimulatedAccount(accountID: "a")], balancer: nil,
                                                  users: [.init(name: "ann", token: "user-token", credential: "a")])
-        defer { Task { await bed.stop() } }
-        let cases: [([(String, String)], Int, String)] = [
-            ([], 401, "missing api key"),
-            ([("authorization", "Basic abc")], 401, "invalid api key format"),
-            ([("authorization", "Bearer wrong")], 401, "invalid api key"),
-            ([("authorization", "Bearer user-token"), ("x-api-key", "k")], 400,
-             "API key authentication is not supported; use Authorization: Bearer with an OCM user token"),
-        ]
-        for (headers, status, message) in cases {
-            let response = try await bed.request(headers: headers, json: GatewayTestBed.turnBody)
-            #expect(response.status == status)
-            #expect(GatewayJSON.parse(response.body)?["error"]?["message"]?.stringValue == message)
+        try await bed.stopAfter { () async throws in
+            let cases: [([(String, String)], Int, String)] = [
+                ([], 401, "missing api key"),
+                ([("authorization", "Basic abc")], 401, "invalid api key format"),
+                ([("authorization", "Bearer wrong")], 401, "invalid api key"),
+                ([("authorization", "Bearer user-token"), ("x-api-key", "k")], 400,
+                 "API key authentication is not supported; use Authorization: Bearer with an OCM user token"),
+            ]
+            for (headers, status, message) in cases {
+                let response = try await bed.request(headers: headers, json: GatewayTestBed.turnBody)
+                #expect(response.status == status)
+                #expect(GatewayJSON.parse(response.body)?["error"]?["message"]?.stringValue == message)
+            }
+            let notFound = try await bed.request(.GET, "/elsewhere", headers: [("authorization", "Bearer user-token")])
+            #expect(notFound.status == 404)
+            #expect(GatewayJSON.parse(notFound.body)?["error"]?["message"]?.stringValue == "path must start with /v1/")
+            let statusPost = try await bed.request(.POST, "/ocm/v1/status", headers: [("authorization", "Bearer user-token")])
+            #expect(statusPost.status == 405)
+            let statusWithoutToken = try await bed.request(.GET, "/ocm/v1/status")
+            #expect(statusWithoutToken.status == 401)
+            let statusWithToken = try await bed.request(.GET, "/ocm/v1/status", headers: [("authorization", "Bearer user-token")])
+            #expect(statusWithToken.status == 200)
+            #expect(bed.simulator.modelRequests.isEmpty)
+            let served = try await bed.request(headers: [("authorization", "Bearer user-token")], json: GatewayTestBed.turnBody)
+            #expect(served.status == 200)
         }
-        let notFound = try await bed.request(.GET, "/elsewhere", headers: [("authorization", "Bearer user-token")])
-        #expect(notFound.status == 404)
-        #expect(GatewayJSON.parse(notFound.body)?["error"]?["message"]?.stringValue == "path must start with /v1/")
-        let statusPost = try await bed.request(.POST, "/ocm/v1/status", headers: [("authorization", "Bearer user-token")])
-        #expect(statusPost.status == 405)
-        let statusWithoutToken = try await bed.request(.GET, "/ocm/v1/status")
-        #expect(statusWithoutToken.status == 401)
-        let statusWithToken = try await bed.request(.GET, "/ocm/v1/status", headers: [("authorization", "Bearer user-token")])
-        #expect(statusWithToken.status == 200)
-        #expect(bed.simulator.modelRequests.isEmpty)
-        let served = try await bed.request(headers: [("authorization", "Bearer user-token")], json: GatewayTestBed.turnBody)
-        #expect(served.status == 200)
     }
 
     @Test func answersMalformedHTTPWith400() async throws {
         let bed = try await GatewayTestBed.start(accounts: [SimulatedAccount(accountID: "a")], balancer: nil)
-        defer { Task { await bed.stop() } }
-        let reply = try await RawSocket.exchange(port: bed.server.port, bytes: Array("GET / HTTP/1.1\r\nHost: x\r\nContent-Length: nope\r\n\r\n".utf8))
-        #expect(reply.hasPrefix("HTTP/1.1 400"))
-        #expect(reply.contains("malformed HTTP request"))
+        try await bed.stopAfter { () async throws in
+            let reply = try await RawSocket.exchange(port: bed.server.port, bytes: Array("GET / HTTP/1.1\r\nHost: x\r\nContent-Length: nope\r\n\r\n".utf8))
+            #expect(reply.hasPrefix("HTTP/1.1 400"))
+            #expect(reply.contains("malformed HTTP request"))
+        }
     }
 
     @Test func cutsTheClientStreamWhenUpstreamDies() async throws {
         let bed = try await GatewayTestBed.start(accounts: [SimulatedAccount(accountID: "a", behavior: .dropMidStream)], balancer: nil)
-        defer { Task { await bed.stop() } }
-        await waitForData(bed, tags: ["a"])
-        await #expect(throws: UpstreamError.self) {
-            _ = try await bed.request(json: GatewayTestBed.turnBody)
+        try await bed.stopAfter { () async throws in
+            await waitForData(bed, tags: ["a"])
+            await #expect(throws: UpstreamError.self) {
+                _ = try await bed.request(json: GatewayTestBed.turnBody)
+            }
+            // The gateway is still healthy afterwards.
+            bed.simulator.updateAccount("a") { $0.behavior = .normal }
+            #expect(try await bed.request(json: GatewayTestBed.turnBody).status == 200)
         }
-        // The gateway is still healthy afterwards.
-        bed.simulator.updateAccount("a") { $0.behavior = .normal }
-        #expect(try await bed.request(json: GatewayTestBed.turnBody).status == 200)
     }
 
     @Test func releasesUpstreamWhenTheClientLeavesMidStream() async throws {
         let bed = try await GatewayTestBed.start(accounts: [SimulatedAccount(accountID: "a", behavior: .stallMidStream)], balancer: nil)
-        defer { Task { await bed.stop() } }
-        await waitForData(bed, tags: ["a"])
-        let connection = try await RawConnection(port: bed.server.port)
-        try await connection.sendTurn()
-        #expect(await connection.readUntil("response.created").hasPrefix("HTTP/1.1 200"))
-        connection.close()
-        // The gateway drops its upstream connection, which the simulator sees as an abandoned stream.
-        try await bed.simulator.waitUntil { $0.abandonedStreams >= 1 }
+        try await bed.stopAfter { () async throws in
+            await waitForData(bed, tags: ["a"])
+            let connection = try await RawConnection(port: bed.server.port)
+            try await connection.sendTurn()
+            #expect(await connection.readUntil("response.created").hasPrefix("HTTP/1.1 200"))
+            connection.close()
+            // The gateway drops its upstream connection, which the simulator sees as an abandoned stream.
+            try await bed.simulator.waitUntil { $0.abandonedStreams >= 1 }
+        }
     }
 
     @Test func servesOverInboundTLSAndReachesUpstreamThroughTheClient() async throws {
         let certificates = TestCertificates.shared
         let bed = try await GatewayTestBed.start(accounts: [SimulatedAccount(accountID: "a")], balancer: nil,
                                                  tls: InboundTLSConfiguration(certificatePath: certificates.serverCertificate, keyPath: certificates.serverKey))
-        defer { Task { await bed.stop() } }
-        let context = try OpenSSLContext.client(TLSClientConfiguration(caFilePath: certificates.caFile))
-        let target = UpstreamTarget(host: "127.0.0.1", port: bed.server.port, tls: context, serverName: "localhost")
-        var headers = HTTPHeaders()
-        headers.add(name: "content-type", value: "application/json")
-        let response = try await bed.client.collect(target, method: HTTPMethod.POST, path: "/v1/responses", headers: headers,
-                                                    body: Array(GatewayTestBed.turnBody.utf8), on: GatewayTestBed.group.next()).get()
-        #expect(response.status == 200)
-        #expect(String(decoding: response.body, as: UTF8.self).contains("Hello from a."))
+        try await bed.stopAfter { () async throws in
+            let context = try OpenSSLContext.client(TLSClientConfiguration(caFilePath: certificates.caFile))
+            let target = UpstreamTarget(host: "127.0.0.1", port: bed.server.port, tls: context, serverName: "localhost")
+            var headers = HTTPHeaders()
+            headers.add(name: "content-type", value: "application/json")
+            let response = try await bed.client.collect(target, method: HTTPMethod.POST, path: "/v1/responses", headers: headers,
+                                                        body: Array(GatewayTestBed.turnBody.utf8), on: GatewayTestBed.group.next()).get()
+            #expect(response.status == 200)
+            #expect(String(decoding: response.body, as: UTF8.self).contains("Hello from a."))
+        }
     }
 
     @Test func refreshesAnExpiredTokenAtTheTokenEndpoint() async throws {
@@ -192,16 +202,17 @@ import UpstreamSimulator
         let bed = try await GatewayTestBed.start(
             accounts: [SimulatedAccount(accountID: "a", accessToken: "never-used")], balancer: nil,
             authFiles: ["a": SimulatedAccount.authJSON(access: expired, refresh: "refresh-a", accountID: "a")])
-        defer { Task { await bed.stop() } }
-        let response = try await bed.request(json: GatewayTestBed.turnBody)
-        #expect(response.status == 200)
-        #expect(bed.simulator.requests.contains { $0.path == "/oauth/token" })
-        let saved = try String(contentsOf: bed.folder.appendingPathComponent("a.json"), encoding: .utf8)
-        #expect(!saved.contains(expired))
-        #expect(saved.contains("refresh-a-"))
-        let attributes = try FileManager.default.attributesOfItem(atPath: bed.folder.appendingPathComponent("a.json").path)
-        #expect((attributes[.posixPermissions] as? Int) == 0o600)
-        #expect(bed.simulator.modelRequests.last?.header("authorization")?.hasPrefix("Bearer ey") == true)
+        try await bed.stopAfter { () async throws in
+            let response = try await bed.request(json: GatewayTestBed.turnBody)
+            #expect(response.status == 200)
+            #expect(bed.simulator.requests.contains { $0.path == "/oauth/token" })
+            let saved = try String(contentsOf: bed.folder.appendingPathComponent("a.json"), encoding: .utf8)
+            #expect(!saved.contains(expired))
+            #expect(saved.contains("refresh-a-"))
+            let attributes = try FileManager.default.attributesOfItem(atPath: bed.folder.appendingPathComponent("a.json").path)
+            #expect((attributes[.posixPermissions] as? Int) == 0o600)
+            #expect(bed.simulator.modelRequests.last?.header("authorization")?.hasPrefix("Bearer ey") == true)
+        }
     }
 
     @Test func statusEndpointAndWatchStream() async throws {
@@ -210,26 +221,27 @@ import UpstreamSimulator
             SimulatedAccount(accountID: "a", planType: "plus", fiveHourPercent: 49, weeklyPercent: 30, now: now),
             SimulatedAccount(accountID: "b", planType: "pro", fiveHourPercent: 9, weeklyPercent: 30, now: now),
         ])
-        defer { Task { await bed.stop() } }
-        await waitForData(bed, tags: ["a", "b"])
-        let status = try await bed.request(.GET, "/ocm/v1/status")
-        #expect(status.status == 200)
-        let parsed = try AggregateStatus(statusJSON: Data(status.body))
-        #expect(abs(parsed.fiveHourUtilization - (100 - (50.0 + 900) / 11)) < 1e-9)
-        #expect(parsed.planWeight == 11)
-        #expect(status.text.hasSuffix("}\n"))
+        try await bed.stopAfter { () async throws in
+            await waitForData(bed, tags: ["a", "b"])
+            let status = try await bed.request(.GET, "/ocm/v1/status")
+            #expect(status.status == 200)
+            let parsed = try AggregateStatus(statusJSON: Data(status.body))
+            #expect(abs(parsed.fiveHourUtilization - (100 - (50.0 + 900) / 11)) < 1e-9)
+            #expect(parsed.planWeight == 11)
+            #expect(status.text.hasSuffix("}\n"))
 
-        let watch = try await NDJSONWatch(port: bed.server.port, path: "/ocm/v1/status?watch=true")
-        let first = try await watch.nextLine()
-        #expect(try AggregateStatus(statusJSON: Data(first.utf8)) == parsed)
-        // A response that leaves the numbers as they are produces no frame; one that moves b's
-        // 5-hour use (b, the pro account, takes new sessions) produces exactly one.
-        _ = try await bed.request(headers: [("session-id", "x")], json: GatewayTestBed.turnBody)
-        bed.simulator.updateAccount("b") { $0.rateLimits.fiveHour?.usedPercent = 30 }
-        _ = try await bed.request(headers: [("session-id", "y")], json: GatewayTestBed.turnBody)
-        let second = try AggregateStatus(statusJSON: Data(try await watch.nextLine().utf8))
-        #expect(abs(second.fiveHourUtilization - (100 - (50.0 + 69 * 10) / 11)) < 1e-9)
-        watch.close()
+            let watch = try await NDJSONWatch(port: bed.server.port, path: "/ocm/v1/status?watch=true")
+            let first = try await watch.nextLine()
+            #expect(try AggregateStatus(statusJSON: Data(first.utf8)) == parsed)
+            // A response that leaves the numbers as they are produces no frame; one that moves b's
+            // 5-hour use (b, the pro account, takes new sessions) produces exactly one.
+            _ = try await bed.request(headers: [("session-id", "x")], json: GatewayTestBed.turnBody)
+            bed.simulator.updateAccount("b") { $0.rateLimits.fiveHour?.usedPercent = 30 }
+            _ = try await bed.request(headers: [("session-id", "y")], json: GatewayTestBed.turnBody)
+            let second = try AggregateStatus(statusJSON: Data(try await watch.nextLine().utf8))
+            #expect(abs(second.fiveHourUtilization - (100 - (50.0 + 69 * 10) / 11)) < 1e-9)
+            watch.close()
+        }
     }
 }
 

@@ -5,7 +5,7 @@ import PoolCore
 import Testing
 import UpstreamHTTP
 
-@Suite struct HeaderHygieneTests {
+@Suite(.timeLimit(.minutes(1))) struct HeaderHygieneTests {
     /// Scenario 22 of ocm-reference.md §12: front-proxy and credential headers stay behind, cookies pass.
     @Test func requestDropsFrontProxyCredentialAndHopByHopHeaders() {
         let client: HTTPHeaders = [

@@ -4,7 +4,7 @@ import Testing
 import UpstreamHTTP
 import Zlib
 
-@Suite struct PerMessageDeflateTests {
+@Suite(.timeLimit(.minutes(1))) struct PerMessageDeflateTests {
     @Test func compressesAsRFC7692Shows() throws {
         let codec = PerMessageDeflate(.init(ownWindowBits: 15, ownNoContextTakeover: true))
         let compressed = codec.compress(ByteBuffer(string: "Hello"))

@@ -5,7 +5,7 @@ import PoolCore
 import Testing
 import UpstreamHTTP
 
-@Suite struct ResponsesRequestSummaryTests {
+@Suite(.timeLimit(.minutes(1))) struct ResponsesRequestSummaryTests {
     func summary(_ text: String) -> ResponsesRequestSummary? {
         ResponsesRequestSummary(json: Array(text.utf8))
     }

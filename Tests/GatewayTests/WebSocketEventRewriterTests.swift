@@ -4,7 +4,7 @@ import PoolCore
 import Testing
 import UpstreamHTTP
 
-@Suite struct WebSocketEventRewriterTests {
+@Suite(.timeLimit(.minutes(1))) struct WebSocketEventRewriterTests {
     func kind(_ text: String) -> WebSocketEventRewriter.Kind {
         WebSocketEventRewriter.kind(of: Array(text.utf8)).0
     }

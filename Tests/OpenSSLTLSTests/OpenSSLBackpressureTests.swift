@@ -30,7 +30,7 @@ final class PlaintextCollector: ChannelInboundHandler {
     }
 }
 
-@Suite struct OpenSSLBackpressureTests {
+@Suite(.timeLimit(.minutes(3))) struct OpenSSLBackpressureTests {
     /// Moves every pending byte between the two channels until both are quiet.
     func shuttle(_ a: EmbeddedChannel, _ b: EmbeddedChannel) throws {
         var moved = true

@@ -5,7 +5,7 @@ import OpenSSLTLS
 import TestSupport
 import Testing
 
-@Suite struct OpenSSLHandlerTests {
+@Suite(.timeLimit(.minutes(1))) struct OpenSSLHandlerTests {
     let certificates = TestCertificates.shared
 
     func server(_ certificate: String? = nil, key: String? = nil) async throws -> (channel: any Channel, port: Int) {
@@ -162,7 +162,7 @@ import Testing
         // Server closes: the client ends cleanly.
         let second = try await connectClient(try trustingClient(), port: listener.localAddress!.port!)
         _ = try await second.recorder.await { $0.handshake.futureResult }
-        while recorders.value.count < 2 { await Task.yield() }
+        try await waitUntil("both sides recorded") { recorders.value.count >= 2 }
         let serverOfSecond = recorders.value[1]
         _ = try await serverOfSecond.await { $0.handshake.futureResult }
         try await serverOfSecond.await { recorder -> EventLoopFuture<Void> in

@@ -6,7 +6,7 @@ import TestSupport
 import Testing
 
 /// Our handler against the `openssl` command-line tools, in both roles.
-@Suite struct OpenSSLInteropTests {
+@Suite(.timeLimit(.minutes(3))) struct OpenSSLInteropTests {
     let certificates = TestCertificates.shared
     static let openssl = URL(fileURLWithPath: "/usr/bin/openssl")
 

@@ -2,7 +2,7 @@ import Foundation
 @testable import PoolCore
 import Testing
 
-@Suite struct AggregateStatusTests {
+@Suite(.timeLimit(.minutes(1))) struct AggregateStatusTests {
     /// Scenario 23: a (plus, 5 h 49 %) + b (pro, 5 h 9 %), caps 99 → 100 − (50·1 + 90·10)/11.
     @Test("Scenario 23: a (plus, 5 h 49 %) + b (pro, 5 h 9 %), caps 99 → 100 − (50·1 + 90·10)/11") func weightedUtilizationByHand() {
         let status = AggregateStatus.compute(

@@ -2,7 +2,7 @@ import Foundation
 import PoolCore
 import Testing
 
-@Suite struct CandidatePickerTests {
+@Suite(.timeLimit(.minutes(1))) struct CandidatePickerTests {
     /// Scenario 17: remaining × weight × 168 / hours-until-reset, computed by hand.
     @Test("Scenario 17: remaining × weight × 168 / hours-until-reset, computed by hand") func leastUsedScoreByHand() {
         let a = credential("a", plan: "plus", weekly: 10, weeklyResetIn: 150 * hour)
@@ -34,7 +34,7 @@ import Testing
     }
 }
 
-@Suite struct SessionTableTests {
+@Suite(.timeLimit(.minutes(1))) struct SessionTableTests {
     let key = SessionTable.Key(sessionID: "s", scope: .all)
 
     /// Stickiness lasts 24 h after the last use, not after creation.

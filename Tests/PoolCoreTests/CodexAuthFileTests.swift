@@ -2,7 +2,7 @@ import Foundation
 import PoolCore
 import Testing
 
-@Suite struct CodexAuthFileTests {
+@Suite(.timeLimit(.minutes(1))) struct CodexAuthFileTests {
     @Test func parsesEveryFieldAndKeepsUnknownOnes() throws {
         let idToken = jwt(["https://api.openai.com/auth": ["chatgpt_account_id": "acct-from-jwt", "chatgpt_plan_type": "Pro"]])
         let text = """

@@ -2,7 +2,7 @@ import Foundation
 @testable import PoolCore
 import Testing
 
-@Suite struct CredentialPoolTests {
+@Suite(.timeLimit(.minutes(1))) struct CredentialPoolTests {
     func pool(_ credentials: [CredentialState], strategy: BalancerStrategy = .leastUsed, threshold: Double = 0) -> CredentialPool {
         CredentialPool(
             credentials: credentials,

@@ -2,7 +2,7 @@ import Foundation
 @testable import PoolCore
 import Testing
 
-@Suite struct CredentialUsageStateTests {
+@Suite(.timeLimit(.minutes(1))) struct CredentialUsageStateTests {
     func window(_ used: Double, resetIn: TimeInterval?) -> RateLimitSnapshot {
         RateLimitSnapshot(weekly: RateLimitWindow(usedPercent: used, resetAt: resetIn.map { t0 + $0 }, windowMinutes: 10080))
     }
@@ -83,7 +83,7 @@ import Testing
     }
 }
 
-@Suite struct CredentialStateTests {
+@Suite(.timeLimit(.minutes(1))) struct CredentialStateTests {
     /// 429 → limited → the reset passes → usable again.
     @Test func rateLimitLifecycle() {
         var state = credential("a", weekly: 10, weeklyResetIn: 100 * hour)

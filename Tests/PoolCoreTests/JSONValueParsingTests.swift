@@ -2,7 +2,7 @@ import Foundation
 import PoolCore
 import Testing
 
-@Suite struct JSONValueParsingTests {
+@Suite(.timeLimit(.minutes(1))) struct JSONValueParsingTests {
     static let documents = [
         #"{"type":"codex.rate_limits","plan_type":"pro","rate_limits":{"allowed":true,"limit_reached":false,"primary":{"used_percent":12.5,"window_minutes":300,"reset_at":1800003600},"secondary":null},"credits":{"has_credits":false,"balance":"0"}}"#,
         #"[1, -2, 3.25, -0.5e-3, 1E+2, 0, -0, 9223372036854775807, 9223372036854775808, 12345678901234567890123]"#,

@@ -32,7 +32,7 @@ let credentialSpecs = zip(
 ).map { CredentialSpec(plan: $0 ?? "plus", fiveHour: $1, weekly: $2, resetHours: $3, weeklyLimit: $4, rateLimited: $5, offline: $6, external: $7) }
     .array(of: 1...8)
 
-@Suite struct PoolPropertyTests {
+@Suite(.timeLimit(.minutes(1))) struct PoolPropertyTests {
     @Test func leastUsedNeverPicksAnUnusableCredential() async {
         await propertyCheck(count: 300, input: credentialSpecs) { specs in
             let states = specs.enumerated().map { $1.state($0) }

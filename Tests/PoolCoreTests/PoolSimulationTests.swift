@@ -4,7 +4,7 @@ import Testing
 
 /// Many sessions over hours of virtual time: usage grows with traffic, the balancer places and
 /// rebalances sessions, and the invariants hold throughout.
-@Suite struct PoolSimulationTests {
+@Suite(.timeLimit(.minutes(1))) struct PoolSimulationTests {
     @Test func sessionsMoveOnlyWhenInterruptedAndLoadFollowsPlanWeight() {
         var pool = CredentialPool(
             credentials: [credential("plus-a", plan: "plus", weekly: 20, weeklyResetIn: 100 * hour),

@@ -2,7 +2,7 @@ import Foundation
 import PoolCore
 import Testing
 
-@Suite struct RateLimitSnapshotTests {
+@Suite(.timeLimit(.minutes(1))) struct RateLimitSnapshotTests {
     @Test func headersWithBothWindows() {
         let snapshot = RateLimitSnapshot(headers: [
             ("X-Codex-Primary-Used-Percent", "12.5"), ("x-codex-primary-window-minutes", "300"), ("x-codex-primary-reset-at", "1800003600"),
@@ -112,7 +112,7 @@ import Testing
     }
 }
 
-@Suite struct RateLimitRejectionTests {
+@Suite(.timeLimit(.minutes(1))) struct RateLimitRejectionTests {
     @Test func exhaustedWindowBlocksUntilItsReset() {
         let rejection = RateLimitRejection(headers: [
             ("x-codex-primary-used-percent", "100"), ("x-codex-primary-window-minutes", "300"), ("x-codex-primary-reset-at", "1800007200"),

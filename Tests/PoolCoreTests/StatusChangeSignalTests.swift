@@ -1,8 +1,9 @@
 import Foundation
 import PoolCore
 import Testing
+import TestSupport
 
-@Suite struct StatusChangeSignalTests {
+@Suite(.timeLimit(.minutes(1))) struct StatusChangeSignalTests {
     /// A burst of notifications is one pending tick per consumer.
     @Test func burstsCoalesceIntoOneTick() async {
         let signal = StatusChangeSignal()
@@ -14,7 +15,7 @@ import Testing
         #expect(count == 1)
     }
 
-    @Test func everySubscriberIsWokenAndLeavesWhenDone() async {
+    @Test func everySubscriberIsWokenAndLeavesWhenDone() async throws {
         let signal = StatusChangeSignal()
         var first: AsyncStream<Void>.Iterator? = signal.subscribe().makeAsyncIterator()
         var second = signal.subscribe().makeAsyncIterator()
@@ -23,7 +24,7 @@ import Testing
         #expect(await first?.next() != nil)
         #expect(await second.next() != nil)
         first = nil
-        while signal.subscriberCount != 1 { await Task.yield() }
+        try await waitUntil("the dropped subscriber left") { signal.subscriberCount == 1 }
         #expect(signal.subscriberCount == 1)
     }
 
@@ -39,7 +40,7 @@ import Testing
     }
 }
 
-@Suite struct SessionKeyTests {
+@Suite(.timeLimit(.minutes(1))) struct SessionKeyTests {
     @Test func prefersCodexsHyphenatedHeader() {
         #expect(SessionKey.from([("Session-Id", "a"), ("session_id", "b"), ("thread-id", "c")]) == "a")
         #expect(SessionKey.from([("session_id", "b"), ("thread-id", "c")]) == "b")

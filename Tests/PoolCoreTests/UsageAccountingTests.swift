@@ -2,8 +2,9 @@ import Foundation
 import PoolCore
 import Synchronization
 import Testing
+import TestSupport
 
-@Suite struct PricingTableTests {
+@Suite(.timeLimit(.minutes(1))) struct PricingTableTests {
     let pricing = PricingTable.bundled
 
     func cost(_ model: String, tier: String = "default", input: Int, cached: Int = 0, output: Int) -> Double {
@@ -47,7 +48,7 @@ import Testing
     }
 }
 
-@Suite struct UsageStatisticsTests {
+@Suite(.timeLimit(.minutes(1))) struct UsageStatisticsTests {
     let week = Date(timeIntervalSince1970: 1_773_014_400)   // 2026-03-09 00:00 UTC
     let shanghai = TimeZone(secondsFromGMT: 8 * 3600)!
 
@@ -123,7 +124,7 @@ import Testing
     }
 }
 
-@Suite struct UsageRecorderTests {
+@Suite(.timeLimit(.minutes(1))) struct UsageRecorderTests {
     /// A sleep the test ends by hand, so the scheduled save fires exactly when the test says.
     final class HeldSleep: Sendable {
         private let waiters = Mutex<[CheckedContinuation<Void, Never>]>([])
@@ -156,12 +157,11 @@ import Testing
         clock.advance(10)
         await recorder.record(UsageRecord(model: "gpt-5.4", inputTokens: 10, outputTokens: 1, time: clock.now()))
         #expect(store.writeCount == 1, "two records within the minute: no write yet")
-        while sleep.requests.isEmpty { await Task.yield() }
+        try await waitUntil("the save was scheduled") { !sleep.requests.isEmpty }
         #expect(sleep.requests == [.seconds(50)])
         clock.advance(40)
-        var woken = 0
-        while woken == 0 { woken = sleep.wakeAll(); await Task.yield() }
-        while store.writeCount < 2 { await Task.yield() }
+        try await waitUntil("the scheduled save was woken") { sleep.wakeAll() > 0 }
+        try await waitUntil("the second write") { store.writeCount >= 2 }
         let saved = try UsageStatistics(fileData: store["/u.json"]!)
         #expect(saved.combinations.values.first?.total.requestCount == 3)
         await recorder.record(UsageRecord(model: "o3", inputTokens: 1, outputTokens: 1, time: clock.now()))

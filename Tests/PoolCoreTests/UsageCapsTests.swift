@@ -1,7 +1,7 @@
 import PoolCore
 import Testing
 
-@Suite struct UsageCapsTests {
+@Suite(.timeLimit(.minutes(1))) struct UsageCapsTests {
     @Test func defaultReserveIsOnePercent() {
         #expect(UsageCaps().fiveHourCapPercent == 99)
         #expect(UsageCaps().weeklyCapPercent == 99)
@@ -18,7 +18,7 @@ import Testing
     }
 }
 
-@Suite struct BalancerStrategyTests {
+@Suite(.timeLimit(.minutes(1))) struct BalancerStrategyTests {
     @Test(arguments: [
         ("least-used", BalancerStrategy.leastUsed), ("least_used", .leastUsed), ("LEAST-USED", .leastUsed),
         ("round-robin", .roundRobin), ("round_robin", .roundRobin), ("random", .random), ("fallback", .fallback),

@@ -80,11 +80,17 @@ public final class ChildProcess: @unchecked Sendable {
         String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
     }
 
-    /// Suspends until standard error contains `text` (an event, not a timer), or the stream ends.
-    public func waitForStandardError(containing text: String) async {
+    /// Suspends until standard error contains `text` (an event, not a timer), the stream ends
+    /// (the child died), or `timeout` passes — then the child is stopped, so nothing waits forever.
+    public func waitForStandardError(containing text: String, timeout: Duration = .seconds(90)) async {
+        let watchdog = Task { [weak self] in
+            try await Task.sleep(for: timeout)
+            self?.giveUp("no \"\(text)\" on standard error within \(timeout)")
+        }
+        defer { watchdog.cancel() }
         await withCheckedContinuation { continuation in
             lock.withLock {
-                if String(decoding: collectedError, as: UTF8.self).contains(text) {
+                if String(decoding: collectedError, as: UTF8.self).contains(text) || errorEnded {
                     continuation.resume()
                 } else {
                     waiters.append((text, continuation))
@@ -93,15 +99,37 @@ public final class ChildProcess: @unchecked Sendable {
         }
     }
 
-    public func exitStatus() async -> Int32 {
-        await withCheckedContinuation { continuation in
+    /// The exit status, once the process has exited *and* its standard error was read to the end
+    /// (so `standardError` is complete). A child still running after `timeout` is killed.
+    public func exitStatus(timeout: Duration = .seconds(120)) async -> Int32 {
+        let watchdog = Task { [weak self] in
+            try await Task.sleep(for: timeout)
+            self?.giveUp("still running after \(timeout)")
+        }
+        defer { watchdog.cancel() }
+        return await withCheckedContinuation { continuation in
             let status: Int32? = lock.withLock {
-                if let exitCode { return exitCode }
+                if let exitCode, errorEnded { return exitCode }
                 exitWaiters.append(continuation)
                 return nil
             }
             if let status { continuation.resume(returning: status) }
         }
+    }
+
+    /// A wait ran out: note why (it shows in `standardError`) and kill the child; its end
+    /// releases every waiter.
+    private func giveUp(_ reason: String) {
+        // Whatever still holds standard error open (a grandchild), nobody waits on it any longer.
+        let textWaiters = lock.withLock {
+            collectedError.append(Data("\n[test harness: \(reason); killing the child]\n".utf8))
+            errorEnded = true
+            defer { waiters.removeAll() }
+            return waiters.map(\.1)
+        }
+        textWaiters.forEach { $0.resume() }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        releaseExitWaitersIfDone()
     }
 
     /// Stops the process if it is still running (a test that gives up must not leave it behind).
@@ -110,13 +138,20 @@ public final class ChildProcess: @unchecked Sendable {
     }
 
     private var exitCode: Int32?
+    /// Standard error reached its end: everything the child wrote is in `collectedError`.
+    private var errorEnded = false
     private var exitWaiters: [CheckedContinuation<Int32, Never>] = []
 
     private func exited(_ status: Int32) {
-        let waiters = lock.withLock {
-            exitCode = status
+        lock.withLock { exitCode = status }
+        releaseExitWaitersIfDone()
+    }
+
+    private func releaseExitWaitersIfDone() {
+        let (waiters, status): ([CheckedContinuation<Int32, Never>], Int32) = lock.withLock {
+            guard let exitCode, errorEnded else { return ([], 0) }
             defer { exitWaiters.removeAll() }
-            return exitWaiters
+            return (exitWaiters, exitCode)
         }
         for waiter in waiters { waiter.resume(returning: status) }
     }
@@ -125,6 +160,7 @@ public final class ChildProcess: @unchecked Sendable {
         let ready: [CheckedContinuation<Void, Never>] = lock.withLock {
             if data.isEmpty {
                 // End of file: nothing more will arrive; release every waiter so none hangs.
+                errorEnded = true
                 let all = waiters.map(\.1)
                 waiters.removeAll()
                 return all
@@ -138,5 +174,6 @@ public final class ChildProcess: @unchecked Sendable {
             return met
         }
         ready.forEach { $0.resume() }
+        if data.isEmpty { releaseExitWaitersIfDone() }
     }
 }

@@ -2,7 +2,7 @@ import NIOHTTP1
 import Testing
 import UpstreamSimulator
 
-@Suite struct SimulatedRateLimitsTests {
+@Suite(.timeLimit(.minutes(1))) struct SimulatedRateLimitsTests {
     @Test func rendersBothWindowsAsCodexHeaders() {
         let limits = SimulatedRateLimits(
             planType: "plus",

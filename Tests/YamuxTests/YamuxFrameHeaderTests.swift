@@ -2,7 +2,7 @@ import NIOCore
 import Testing
 import Yamux
 
-@Suite struct YamuxFrameHeaderTests {
+@Suite(.timeLimit(.minutes(1))) struct YamuxFrameHeaderTests {
     @Test func encodesTheWireLayoutBigEndian() {
         let header = YamuxFrameHeader(type: .windowUpdate, flags: [.syn, .fin], streamID: 0x0102_0304, length: 0x0004_0000)
         var buffer = ByteBuffer()

@@ -2,7 +2,7 @@ import NIOCore
 import Testing
 import Yamux
 
-@Suite struct YamuxFrameParserTests {
+@Suite(.timeLimit(.minutes(1))) struct YamuxFrameParserTests {
     @Test func roundTripsFramesSplitAtEveryByte() throws {
         let frames: [YamuxFrame] = [
             .windowUpdate(1, delta: 262_144, flags: .syn), .data(1, ByteBuffer(string: "hello yamux"), flags: .ack),

@@ -26,7 +26,7 @@ final class ChecksumResponder: ChannelInboundHandler {
     }
 }
 
-@Suite struct YamuxGoInteropTests {
+@Suite(.timeLimit(.minutes(3))) struct YamuxGoInteropTests {
     enum Transport: String, CaseIterable, Sendable { case tcp, tls }
 
     /// Our client (odd stream ids) against the Go server: 100 concurrent streams with checksums,

@@ -5,7 +5,7 @@ import TestSupport
 import Testing
 import Yamux
 
-@Suite struct YamuxSessionHandlerTests {
+@Suite(.timeLimit(.minutes(3))) struct YamuxSessionHandlerTests {
     @Test func echoOverOneStream() async throws {
         let pair = try await YamuxPair.make()
         let stream = try await pair.clientSession.openCollectingStream()
@@ -80,7 +80,7 @@ import Yamux
         })
         let slow = try await pair.clientSession.openCollectingStream()
         try await slow.channel.writeAndFlush(ByteBuffer(string: "x")).get()
-        while serverCollectors.value.isEmpty { await Task.yield() }
+        try await waitUntil("the server saw the stream") { !serverCollectors.value.isEmpty }
         let slowServer = serverCollectors.value[0]
         let blockedPromise = slow.channel.eventLoop.makePromise(of: Void.self)
         slow.channel.writeAndFlush(ByteBuffer(repeating: 1, count: 2 << 20), promise: blockedPromise)
@@ -90,7 +90,7 @@ import Yamux
 
         let fast = try await pair.clientSession.openCollectingStream()
         try await fast.channel.writeAndFlush(ByteBuffer(repeating: 2, count: 4 << 20)).get()
-        while serverCollectors.value.count < 2 { await Task.yield() }
+        try await waitUntil("the server saw both streams") { serverCollectors.value.count >= 2 }
         let fastServer = serverCollectors.value[1]
         _ = try await fastServer.await { $0.bytes(4 << 20) }
         #expect(!blockedDone.value, "the slow stream is still waiting for window")
@@ -213,7 +213,7 @@ import Yamux
         })
         let stream = try await pair.clientSession.openCollectingStream()
         try await stream.channel.writeAndFlush(ByteBuffer(string: "x")).get()
-        while serverCollectors.value.isEmpty { await Task.yield() }
+        try await waitUntil("the server saw the stream") { !serverCollectors.value.isEmpty }
         try await stream.channel.triggerUserOutboundEvent(YamuxStreamResetEvent()).get()
         let server = serverCollectors.value[0]
         try await server.await { $0.closed.futureResult }

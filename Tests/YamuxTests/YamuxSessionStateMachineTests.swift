@@ -2,7 +2,7 @@ import NIOCore
 import Testing
 import Yamux
 
-@Suite struct YamuxSessionStateMachineTests {
+@Suite(.timeLimit(.minutes(1))) struct YamuxSessionStateMachineTests {
     let start = NIODeadline.uptimeNanoseconds(1_000_000_000)
     typealias Machine = YamuxSessionStateMachine
 

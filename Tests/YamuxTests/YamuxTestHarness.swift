@@ -137,7 +137,7 @@ struct YamuxPair {
                 }
             }
             .connect(host: "127.0.0.1", port: listener.localAddress!.port!).get()
-        while accepted.value.isEmpty { await Task.yield() }
+        try await waitUntil("the server accepted the session") { !accepted.value.isEmpty }
         return YamuxPair(server: serverChannels.value[0], client: client, listener: listener,
                          serverSession: accepted.value[0], clientSession: clientHandler.value[0])
     }
