@@ -111,7 +111,7 @@ final class CredentialDispatch {
             logger.info("credential \(current.tag) was refused with 401; refreshing its token and retrying")
             attempt(current.tag, isNewSession: current.isNewSession, rejectedToken: plan?.grantToken)
         case .peerRejected:
-            runtime.recordUpstreamRejected(current.tag)
+            runtime.recordUpstreamRejected(current.tag, logger: logger)
             answer(.credentialUnavailable(runtime.currentFailure(for: user), fallback: "upstream rejected credential \(current.tag)"), .upstreamError)
         case .rateLimited:
             rateLimited(current, rejection: RateLimitRejection(headers: head.headers.map { ($0.name, $0.value) }, body: Data(body), now: runtime.now))
@@ -195,7 +195,7 @@ final class CredentialDispatch {
             return answer(.credentialUnavailable(runtime.currentFailure(for: user), fallback: "credential \(failed.tag) is rate-limited"),
                           .upstreamRateLimited)
         }
-        switch runtime.failover(for: user, sessionID: sessionID, failedTag: failed.tag, rejection: rejection) {
+        switch runtime.failover(for: user, sessionID: sessionID, failedTag: failed.tag, rejection: rejection, logger: logger) {
         case .success(let next):
             logger.info("retrying with credential \(next.tag) after 429 from \(failed.tag)")
             attempt(next.tag, isNewSession: true)

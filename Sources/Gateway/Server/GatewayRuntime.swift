@@ -211,7 +211,10 @@ public final class GatewayRuntime: Sendable {
     }
 
     /// A 429 from `failedTag`: marks it and picks the next credential for the session.
-    func failover(for user: AuthenticatedUser, sessionID: String?, failedTag: String, rejection: RateLimitRejection) -> Result<Selection, SelectionFailure> {
+    /// - Parameter logger: the request's, so the line carries its id.
+    func failover(for user: AuthenticatedUser, sessionID: String?, failedTag: String, rejection: RateLimitRejection,
+                  logger: Logger? = nil) -> Result<Selection, SelectionFailure> {
+        let logger = logger ?? self.logger
         let now = clock.now()
         let until = rejection.limitedUntil(now: now)
         logger.warning("rate limited for \(failedTag), reset in \(DurationText.interval(until.timeIntervalSince(now)))")
@@ -244,9 +247,10 @@ public final class GatewayRuntime: Sendable {
     }
 
     /// An external credential's peer answered 400 (§5.6).
-    func recordUpstreamRejected(_ tag: String) {
+    func recordUpstreamRejected(_ tag: String, logger: Logger? = nil) {
+        let logger = logger ?? self.logger
         let now = clock.now()
-        logger.warning("upstream rejected credential \(tag), marking unavailable for 1h0m0s")
+        logger.warning("upstream rejected credential \(tag), marking unavailable for \(DurationText.interval(PoolPolicy.upstreamRejectionPause))")
         apply(pool.withLock { $0.upstreamRejected(tag, now: now) })
     }
 
