@@ -78,6 +78,9 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
             }
             guard head.method == .POST else { return respond(context: context, status: .methodNotAllowed, json: ["error": ["message": "method not allowed"]]) }
             if rejectModelRequest(context: context, account: account) != nil { return }
+            if let problem = simulator.codexRequestProblem(json ?? [:]) {
+                return respond(context: context, status: .badRequest, json: ["error": ["type": "invalid_request_error", "message": problem]])
+            }
             guard account.answerDelayMilliseconds > 0 else { return streamAnswer(context: context, account: account, request: json ?? [:]) }
             let later = NIOLoopBound((self, context, json ?? [:]), eventLoop: context.eventLoop)
             context.eventLoop.scheduleTask(in: .milliseconds(Int64(account.answerDelayMilliseconds))) {

@@ -54,6 +54,9 @@ final class SimulatorWebSocketHandler: ChannelInboundHandler {
             return sendJSON(context: context, ["type": "error", "status_code": 400,
                                                "error": ["type": "invalid_request_error", "message": "expected response.create"]])
         }
+        if let problem = simulator.codexRequestProblem(request) {
+            return sendJSON(context: context, ["type": "error", "status_code": 400, "error": ["type": "invalid_request_error", "message": problem]])
+        }
         if let previous = request["previous_response_id"] as? String, !responseIDs.contains(previous) {
             return sendJSON(context: context, ["type": "error", "status_code": 400,
                                                "error": ["type": "invalid_request_error", "code": "previous_response_not_found",

@@ -109,6 +109,19 @@ public final class UpstreamSimulator: Sendable {
         mutate { $0.closesNextReusedConnection = true }
     }
 
+    /// From now on, model requests that do not look like a real Codex CLI's (`CodexRequestShape`)
+    /// are refused with 400, so an end-to-end test notices a proxy that mangles them.
+    public func checkCodexRequests() {
+        mutate { $0.checksCodexRequests = true }
+    }
+
+    /// Why `body` would be refused as a Codex request, when checking is on.
+    func codexRequestProblem(_ body: [String: Any]) -> String? {
+        guard state.withLock({ $0.checksCodexRequests }) else { return nil }
+        if case .failure(let problem) = CodexRequestShape.classify(body) { return "not a Codex request: \(problem)" }
+        return nil
+    }
+
     /// The counters `waitUntil` conditions read, as they are now.
     public var snapshot: SimulatorSnapshot { state.withLock { $0.snapshot } }
 
@@ -255,6 +268,7 @@ struct SimulatorState {
     var completedResponses = 0
     var responseCounter = 0
     var closesNextReusedConnection = false
+    var checksCodexRequests = false
     var renderedTurns: [String: (reply: String, chunks: [[String]])] = [:]
     var waiters: [(id: UUID, condition: @Sendable (SimulatorSnapshot) -> Bool, continuation: CheckedContinuation<Bool, Never>)] = []
 

@@ -15,7 +15,8 @@ import UpstreamSimulator
     /// 5 h 10 %, week 30 %. The balancer sees home as the connector reports it (its default
     /// 99 % cap: 11 % and 31 %, weight 10), with an external cap of 100:
     /// 5 h = 100 − (49·1 + 89·10)/11 = 14.64 %, week = 100 − (79·1 + 69·10)/11 = 30.09 %.
-    @Test func aCLITurnIsServedByTheConnectorsAccount() async throws {
+    @Test(arguments: CodexCLI.Version.allCases)
+    func aCLITurnIsServedByTheConnectorsAccount(version: CodexCLI.Version) async throws {
         let now = Date()
         let vps = SimulatedAccount(accountID: "vps-a", planType: "plus", fiveHourPercent: 50, weeklyPercent: 20, now: now)
         let home = SimulatedAccount(accountID: "home-b", planType: "pro", fiveHourPercent: 10, weeklyPercent: 30, now: now)
@@ -94,13 +95,15 @@ import UpstreamSimulator
 
         let codexHome = try CodexCLI.makeHome(baseURL: "http://127.0.0.1:\(port)/v1", token: Self.environment["LAPTOP_TOKEN"]!, webSocket: true)
         defer { try? FileManager.default.removeItem(at: codexHome) }
-        let run = try await CodexCLI.exec("say hi", home: codexHome)
+        simulator.checkCodexRequests()
+        let run = try await CodexCLI.exec("say hi", home: codexHome, version: version)
         #expect(run.status == 0, "codex failed: \(run.stderr)\n\(run.stdout)")
         #expect(run.stdout.contains("Hello from home-b."), "\(run.stdout)")
         #expect(!run.stdout.contains("Falling back from WebSockets"))
         // Served upstream by the connector, with the home account, over WebSocket.
         #expect(!simulator.modelRequests.isEmpty)
         #expect(simulator.modelRequests.allSatisfy { $0.accountID == "home-b" && $0.transport == .webSocket })
+        try CodexCLIEndToEndTests.expectRequestShape(of: version, in: simulator.modelRequests)
 
         let limits = try #require(try run.recordedRateLimits, "no rate limits in the rollout")
         #expect((limits["primary"] as? [String: Any])?["used_percent"] as? Double == 14.64)

