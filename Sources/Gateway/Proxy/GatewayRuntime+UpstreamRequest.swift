@@ -18,6 +18,8 @@ extension GatewayRuntime {
         var headers = HeaderHygiene.forwardableRequestHeaders(clientHeaders)
         // Taps must read bodies: ask upstream for identity encoding (Appendix A #6).
         headers.remove(name: "accept-encoding")
+        // A CLI in ChatGPT mode sends the account id codexpool gave its user; upstream gets the credential's.
+        headers.remove(name: "chatgpt-account-id")
         headers.remove(name: "content-length")
         if webSocket {
             for (name, _) in headers where name.lowercased().hasPrefix("sec-websocket-") { headers.remove(name: name) }

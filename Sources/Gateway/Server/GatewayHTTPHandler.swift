@@ -146,7 +146,7 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
                           reason: .invalidPath)
         case .metrics, .reverse:
             return .local(route, nil)
-        case .status:
+        case .status, .chatGPT:
             guard let user = authenticate(head) else { return .refused }
             return .local(route, user)
         case .proxy:
@@ -177,6 +177,8 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
     }
 
     private func startExchange(_ head: HTTPRequestHead, user: AuthenticatedUser, context: ChannelHandlerContext) {
+        var head = head
+        head.uri = GatewayRoute.canonicalProxyURI(head.uri)
         let exchange = HTTPProxyExchange(runtime: runtime, user: user, head: head, body: body, eventLoop: context.eventLoop,
                                          logger: logger, responder: self)
         body = ByteBuffer()
@@ -216,6 +218,10 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
             } else {
                 send(.json(.ok, text: runtime.aggregate(for: user).json))
             }
+        case .chatGPT(let chatGPT):
+            guard head.method == .GET else { return send(.methodNotAllowed) }
+            guard let user else { return }
+            send(.json(.ok, runtime.chatGPTAnswer(chatGPT, for: user)))
         case .proxy, .notFound, .invalidPath:
             break
         }

@@ -8,8 +8,10 @@ enum GatewayRoute: Equatable {
     case reverse
     /// Prometheus text exposition.
     case metrics
-    /// A Codex route under `/v1/`, proxied.
+    /// A Codex route under `/v1/` (or its ChatGPT-mode alias under `/backend-api/codex/`), proxied.
     case proxy(ProxiedRoute)
+    /// What a Codex CLI signed in "with ChatGPT" asks its `chatgpt_base_url` for, answered from the pool.
+    case chatGPT(ChatGPTRoute)
     case notFound
     /// Dot segments, empty segments, encoded dots or slashes, backslashes, control bytes: refused
     /// before anything else looks at it.
@@ -32,6 +34,28 @@ enum GatewayRoute: Equatable {
         }
     }
 
+    enum ChatGPTRoute: Equatable {
+        case usage
+        case accountsCheck
+        case resetCredits
+    }
+
+    /// ChatGPT-mode paths (codex-wire-2026.md §6) and the `/v1/` route each model path stands for.
+    static let chatGPTAliases: [String: ProxiedRoute] = [
+        "/backend-api/codex/responses": .responses, "/backend-api/codex/responses/compact": .responsesCompact,
+    ]
+    static let chatGPTRoutes: [String: ChatGPTRoute] = [
+        "/backend-api/wham/usage": .usage, "/backend-api/codex/usage": .usage, "/api/codex/usage": .usage, "/wham/usage": .usage,
+        "/backend-api/wham/accounts/check": .accountsCheck, "/backend-api/wham/rate-limit-reset-credits": .resetCredits,
+    ]
+
+    /// The `/v1/` form of a proxied request's URI (query kept), which the upstream plan maps.
+    static func canonicalProxyURI(_ uri: String) -> String {
+        let parts = uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
+        guard let path = parts.first.map(String.init), let route = chatGPTAliases[path] else { return uri }
+        return route.rawValue + (parts.count > 1 ? "?" + parts[1] : "")
+    }
+
     init(_ head: HTTPRequestHead) {
         let parts = head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
         let path = parts.first.map(String.init) ?? ""
@@ -50,7 +74,11 @@ enum GatewayRoute: Equatable {
         case "/metrics":
             self = .metrics
         default:
-            self = ProxiedRoute(rawValue: path).map(Self.proxy) ?? .notFound
+            if let chatGPT = Self.chatGPTRoutes[path] {
+                self = .chatGPT(chatGPT)
+            } else {
+                self = (ProxiedRoute(rawValue: path) ?? Self.chatGPTAliases[path]).map(Self.proxy) ?? .notFound
+            }
         }
     }
 
@@ -69,7 +97,8 @@ enum GatewayRoute: Equatable {
 
     /// A Responses WebSocket upgrade (§7.1 rule 4).
     static func isWebSocketUpgrade(_ head: HTTPRequestHead) -> Bool {
-        head.uri.hasPrefix("/v1/responses") && head.headers[canonicalForm: "upgrade"].contains { $0.lowercased() == "websocket" }
+        (head.uri.hasPrefix("/v1/responses") || head.uri.hasPrefix("/backend-api/codex/responses"))
+            && head.headers[canonicalForm: "upgrade"].contains { $0.lowercased() == "websocket" }
     }
 }
 

@@ -193,6 +193,23 @@ public final class GatewayRuntime: Sendable {
         return metrics.exposition(credentials: states, sessions: sessions, tunnels: tunnelHealth, now: now)
     }
 
+    /// The ChatGPT-mode endpoints a Codex CLI signed in to the pool asks for (codex-wire-2026.md §6).
+    func chatGPTAnswer(_ route: GatewayRoute.ChatGPTRoute, for user: AuthenticatedUser) -> JSONValue {
+        let now = clock.now()
+        let (aggregate, planType) = pool.withLock { pool in
+            let members = pool.members(of: user.provider).compactMap { pool[$0] }
+            // The richest plan behind the user names the pool's plan.
+            let best = members.max { $0.planWeight < $1.planWeight }
+            return (pool.aggregateStatus(provider: user.provider, viewer: user.viewer, now: now), best?.usage.planType ?? "plus")
+        }
+        let accountID = PoolUsageAnswer.accountID(for: user.name)
+        switch route {
+        case .usage: return PoolUsageAnswer.json(aggregate, planType: planType, accountID: accountID, userName: user.name, now: now)
+        case .accountsCheck: return PoolUsageAnswer.accountsCheck(accountID: accountID, planType: planType)
+        case .resetCredits: return PoolUsageAnswer.resetCredits
+        }
+    }
+
     func operatorStatus(for user: AuthenticatedUser) -> OperatorStatus {
         let now = clock.now()
         let (aggregate, credentials, sessions) = pool.withLock { pool in

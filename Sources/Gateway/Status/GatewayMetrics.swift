@@ -198,6 +198,7 @@ enum MetricsRoute {
         case .metrics: return "metrics"
         case .notFound: return "not_found"
         case .invalidPath: return "invalid_path"
+        case .chatGPT: return "usage"
         case .proxy(let proxied): return proxied.metricsLabel
         }
     }
