@@ -139,7 +139,7 @@ import UpstreamSimulator
         let bed = try await Self.start()
         let cases: [(String, Int)] = [
             ("/v1/../backend-api/x", 400), ("/v1/%2e%2e/backend-api/x", 400), ("/v1//responses", 400), ("/v1/./responses", 400),
-            ("/v1/responses%2Fcompact", 400), ("/v1/anything-unknown", 404), ("/backend-api/codex/responses", 404), ("/v1", 404),
+            ("/v1/responses%2Fcompact", 400), ("/v1/anything-unknown", 404), ("/backend-api/codex/anything", 404), ("/v1", 404),
         ]
         for (path, status) in cases {
             let response = try await bed.request(.POST, path, headers: [("authorization", "Bearer alice-token")], json: GatewayTestBed.turnBody)
