@@ -136,6 +136,6 @@ let package = Package(
         // Millions of fuzzed frames through the yamux parser and session; run through scripts/benchmark.
         .executableTarget(name: "YamuxFuzz", dependencies: ["Yamux", "YamuxFuzzing"], path: "Benchmarks/YamuxFuzz", swiftSettings: strictSettings),
         // Helpers shared by the test targets (child processes); not part of the product.
-        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strictSettings),
+        .target(name: "TestSupport", dependencies: [nioCore, nioPosix], path: "Tests/TestSupport", swiftSettings: strictSettings),
     ]
 )

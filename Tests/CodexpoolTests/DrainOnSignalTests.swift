@@ -35,12 +35,7 @@ import UpstreamSimulator
         await server.waitForStandardError(containing: "ready")
         let port = try #require(UnauthenticatedBodyMemoryTests.port(in: server.standardError))
 
-        let (stream, continuation) = AsyncStream<ByteBuffer>.makeStream()
-        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Collector(continuation: continuation)) }
-            }
-            .connect(host: "127.0.0.1", port: port).get()
+        let (channel, stream) = try await RawTCPClient.connect(port: port)
         let body = #"{"model":"gpt-5.5","stream":true,"store":false,"input":[{"type":"message","role":"user","content":[{"type":"input_text","text":"hi"}]}]}"#
         try await channel.writeAndFlush(ByteBuffer(string: "POST /v1/responses HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
             + "Content-Length: \(body.utf8.count)\r\n\r\n\(body)"))
@@ -61,22 +56,5 @@ import UpstreamSimulator
         let mode = try FileManager.default.attributesOfItem(atPath: usages.path)[.posixPermissions] as? NSNumber
         #expect(mode?.uint16Value == 0o600)
         await simulator.shutdown()
-    }
-
-    private final class Collector: ChannelInboundHandler {
-        typealias InboundIn = ByteBuffer
-        let continuation: AsyncStream<ByteBuffer>.Continuation
-
-        init(continuation: AsyncStream<ByteBuffer>.Continuation) {
-            self.continuation = continuation
-        }
-
-        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-            continuation.yield(unwrapInboundIn(data))
-        }
-
-        func channelInactive(context: ChannelHandlerContext) {
-            continuation.finish()
-        }
     }
 }

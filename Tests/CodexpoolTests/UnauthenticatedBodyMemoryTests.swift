@@ -53,12 +53,7 @@ import Testing
     /// Sends a POST without a token announcing `bodyBytes`, then the body, and returns all the
     /// server wrote until it closed the connection.
     static func send(port: Int, bodyBytes: Int) async throws -> String {
-        let (stream, continuation) = AsyncStream<ByteBuffer>.makeStream()
-        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Collector(continuation: continuation)) }
-            }
-            .connect(host: "127.0.0.1", port: port).get()
+        let (channel, stream) = try await RawTCPClient.connect(port: port)
         try await channel.writeAndFlush(ByteBuffer(string: "POST /v1/responses HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
             + "Content-Length: \(bodyBytes)\r\n\r\n"))
         var remaining = bodyBytes
@@ -72,22 +67,5 @@ import Testing
         var text = ""
         for await part in stream { text += String(buffer: part) }
         return text
-    }
-
-    private final class Collector: ChannelInboundHandler {
-        typealias InboundIn = ByteBuffer
-        let continuation: AsyncStream<ByteBuffer>.Continuation
-
-        init(continuation: AsyncStream<ByteBuffer>.Continuation) {
-            self.continuation = continuation
-        }
-
-        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-            continuation.yield(unwrapInboundIn(data))
-        }
-
-        func channelInactive(context: ChannelHandlerContext) {
-            continuation.finish()
-        }
     }
 }
