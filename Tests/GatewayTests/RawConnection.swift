@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import NIOPosix
+import TestSupport
 import UpstreamHTTP
 
 /// A plain TCP client for what a well-behaved HTTP client cannot send or cannot stream.
@@ -9,13 +10,7 @@ final class RawConnection: Sendable {
     let received: AsyncStream<ByteBuffer>
 
     init(port: Int) async throws {
-        let (stream, continuation) = AsyncStream<ByteBuffer>.makeStream()
-        received = stream
-        channel = try await ClientBootstrap(group: GatewayTestBed.group)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Collector(continuation: continuation)) }
-            }
-            .connect(host: "127.0.0.1", port: port).get()
+        (channel, received) = try await RawTCPClient.connect(port: port)
     }
 
     func send(_ bytes: [UInt8]) async throws {
@@ -42,27 +37,6 @@ final class RawConnection: Sendable {
             if let range = text.range(of: marker) { return String(text[..<range.upperBound]) }
         }
         return text
-    }
-
-    private final class Collector: ChannelInboundHandler {
-        typealias InboundIn = ByteBuffer
-        let continuation: AsyncStream<ByteBuffer>.Continuation
-
-        init(continuation: AsyncStream<ByteBuffer>.Continuation) {
-            self.continuation = continuation
-        }
-
-        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-            continuation.yield(unwrapInboundIn(data))
-        }
-
-        func channelInactive(context: ChannelHandlerContext) {
-            continuation.finish()
-        }
-
-        func handlerRemoved(context: ChannelHandlerContext) {
-            continuation.finish()
-        }
     }
 }
 
