@@ -212,7 +212,7 @@ func fetchMetrics(port: Int) async throws -> String {
 // MARK: Run
 
 // 1. Start-up time and idle RSS, five starts each, medians.
-let single = try write("listen: 127.0.0.1:PORT\ncredentials:\n  - tag: vps\n    credential_path: \(try authFile("vps"))\n" + upstreamYAML, "single.yaml")
+let single = try write("listen: 127.0.0.1:PORT\nlimits:\n  max_connections: 100000\ncredentials:\n  - tag: vps\n    credential_path: \(try authFile("vps"))\n" + upstreamYAML, "single.yaml")
 func nginxConfig(port: Int) -> String {
     """
     worker_processes 1;
@@ -290,6 +290,8 @@ let tunnelSessions = 10_000
 let balancerPort = try await freePort(), connectorPort = try await freePort()
 let balancerConfig = try write("""
 listen: 127.0.0.1:\(balancerPort)
+limits:
+  max_connections: 100000
 credentials:
   - tag: home
     type: external
@@ -304,6 +306,8 @@ users:
 """, "balancer.yaml")
 let connectorConfig = try write("""
 listen: 127.0.0.1:\(connectorPort)
+limits:
+  max_connections: 100000
 credentials:
   - tag: home
     credential_path: \(try authFile("home"))

@@ -154,7 +154,8 @@ struct ConfigurationDecoder {
             headerTimeout: reader.duration(fields["header_timeout"], in: 0.1...3600) ?? defaults.headerTimeout,
             idleTimeout: reader.duration(fields["idle_timeout"], in: 0.1...86_400) ?? defaults.idleTimeout,
             maxConnections: reader.integer(fields["max_connections"], in: 1...1_000_000) ?? defaults.maxConnections,
-            failedAuthenticationsPerMinute: reader.integer(fields["failed_auth_per_minute"], in: 1...100_000) ?? defaults.failedAuthenticationsPerMinute)
+            failedAuthenticationsPerMinute: reader.integer(fields["failed_auth_per_minute"], in: 1...100_000) ?? defaults.failedAuthenticationsPerMinute,
+            maxTunnelStreams: reader.integer(fields["max_tunnel_streams"], in: 1...1_000_000) ?? defaults.maxTunnelStreams)
     }
 
     private func decodeLogLevel(_ value: ConfigurationValue?) -> LogLevel? {

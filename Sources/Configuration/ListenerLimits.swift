@@ -18,10 +18,13 @@ public struct ListenerLimits: Hashable, Sendable {
     /// Failed authentications per client address and minute; beyond it: 429 with Retry-After
     /// for every request from that address until the minute is over.
     public var failedAuthenticationsPerMinute: Int
+    /// Streams a tunnel peer may have open at once (each WebSocket session or request through a
+    /// connector is one); beyond it new ones are reset.
+    public var maxTunnelStreams: Int
 
     public init(maxHeaderBytes: Int = 64 << 10, maxBody: Int = 32 << 20, maxWebSocketMessage: Int = 32 << 20,
                 headerTimeout: Double = 15, idleTimeout: Double = 120, maxConnections: Int = 4096,
-                failedAuthenticationsPerMinute: Int = 20) {
+                failedAuthenticationsPerMinute: Int = 20, maxTunnelStreams: Int = 16_384) {
         self.maxHeaderBytes = maxHeaderBytes
         self.maxBody = maxBody
         self.maxWebSocketMessage = maxWebSocketMessage
@@ -29,11 +32,13 @@ public struct ListenerLimits: Hashable, Sendable {
         self.idleTimeout = idleTimeout
         self.maxConnections = maxConnections
         self.failedAuthenticationsPerMinute = failedAuthenticationsPerMinute
+        self.maxTunnelStreams = maxTunnelStreams
     }
 
     /// The YAML keys, in the order the README lists them.
     static let keys = ["max_header_bytes", "max_body", "max_websocket_message", "header_timeout", "idle_timeout", "max_connections",
-                       "failed_auth_per_minute"]
+                       "failed_auth_per_minute",
+                       "max_tunnel_streams"]
 }
 
 /// Sizes and durations as the configuration spells them.

@@ -9,7 +9,7 @@ public struct YamuxConfiguration: Hashable, Sendable {
     public var acceptBacklog = 256
     /// Inbound streams open at once beyond this are reset: a peer cannot make this side hold
     /// unbounded stream state (the reference has no such cap).
-    public var maximumInboundStreams = 2048
+    public var maximumInboundStreams = 16_384
     /// The receive window this side grows each stream to; at least the initial 256 KiB.
     public var maximumStreamWindow: UInt32 = 512 * 1024
     /// How often to ping; nil turns keepalive off.

@@ -321,7 +321,7 @@ struct ValidationCase: CustomTestStringConvertible, Sendable {
         ValidationCase(name: "unknown limits key", yaml: """
             limits:
               max_bodies: 1MiB
-            """, expected: #"test.yaml:2:3: limits.max_bodies: unknown key for limits (expected one of: max_header_bytes, max_body, max_websocket_message, header_timeout, idle_timeout, max_connections, failed_auth_per_minute)"#),
+            """, expected: #"test.yaml:2:3: limits.max_bodies: unknown key for limits (expected one of: max_header_bytes, max_body, max_websocket_message, header_timeout, idle_timeout, max_connections, failed_auth_per_minute, max_tunnel_streams)"#),
         ValidationCase(name: "limits size without a unit it knows", yaml: """
             limits:
               max_body: 32 parsecs

@@ -51,6 +51,8 @@ public final class GatewayRuntime: Sendable {
         self.upstream = upstream
         self.eventLoopGroup = eventLoopGroup
         upstreamTLSContext = upstreamTLS
+        var tunnelSettings = tunnelSettings
+        tunnelSettings.maximumInboundStreams = configuration.limits.maxTunnelStreams
         self.tunnelSettings = tunnelSettings
         var states: [CredentialState] = []
         var balancers: [BalancerDefinition] = []
