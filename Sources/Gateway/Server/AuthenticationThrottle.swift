@@ -16,6 +16,12 @@ final class AuthenticationThrottle: Sendable {
     /// many addresses must not grow this without bound).
     private let capacity: Int
     private let windows = Mutex<[String: Window]>([:])
+    /// True while any address has failures on record: the per-request check (and the address
+    /// string it needs) is skipped while nobody failed.
+    private let anyFailures = Atomic<Bool>(false)
+
+    /// Whether `retryAfter` can answer anything but nil right now (no lock, no address needed).
+    var mayRefuse: Bool { anyFailures.load(ordering: .relaxed) }
 
     init(failuresPerMinute limit: Int, capacity: Int = 65_536) {
         self.limit = limit
@@ -45,6 +51,7 @@ final class AuthenticationThrottle: Sendable {
                 }
             }
             windows[address] = Window(startedAt: now, failures: 1)
+            anyFailures.store(true, ordering: .relaxed)
         }
     }
 }

@@ -19,9 +19,12 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
 
     private var deadlines: ConnectionDeadlines
     private let refused: (ConnectionDeadlines.Refusal) -> Void
+    /// The one timer of the connection and when it fires. Arming and disarming per request only
+    /// move `armed`; the timer is rescheduled only when a deadline comes sooner than it fires,
+    /// and when it fires early it goes again for the rest — no schedule and cancel per request.
     private var timer: Scheduled<Void>?
-    /// Bumped on every arm or disarm, so a timer that fired as it was being cancelled is ignored.
-    private var generation = 0
+    private var timerFiresAt: NIODeadline?
+    private var armed: (kind: ConnectionDeadlines.Timer, at: NIODeadline)?
 
     /// - Parameter refused: counts and logs a refusal (metrics, never the bytes).
     init(maxHeaderBytes: Int, headerTimeout: Double, idleTimeout: Double, refused: @escaping (ConnectionDeadlines.Refusal) -> Void) {
@@ -68,17 +71,11 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         for action in actions {
             switch action {
             case .arm(let kind, let seconds):
-                cancelTimer()
-                let generation = self.generation
-                let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-                timer = context.eventLoop.scheduleTask(in: .nanoseconds(Int64(seconds * 1e9))) {
-                    let (handler, context) = bound.value
-                    guard handler.generation == generation else { return }
-                    handler.timer = nil
-                    handler.perform(handler.deadlines.timerFired(kind), context: context)
-                }
+                let at = NIODeadline.now() + .nanoseconds(Int64(seconds * 1e9))
+                armed = (kind, at)
+                if timerFiresAt.map({ $0 > at }) ?? true { schedule(at: at, context: context) }
             case .disarm:
-                cancelTimer()
+                armed = nil
             case .refuse(let refusal):
                 cancelTimer()
                 refused(refusal)
@@ -101,10 +98,27 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
+    private func schedule(at deadline: NIODeadline, context: ChannelHandlerContext) {
+        timer?.cancel()
+        timerFiresAt = deadline
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        timer = context.eventLoop.scheduleTask(deadline: deadline) {
+            let (handler, context) = bound.value
+            handler.timer = nil
+            handler.timerFiresAt = nil
+            guard let armed = handler.armed else { return }
+            // Armed again later since this was scheduled: wait for the rest.
+            guard armed.at <= .now() else { return handler.schedule(at: armed.at, context: context) }
+            handler.armed = nil
+            handler.perform(handler.deadlines.timerFired(armed.kind), context: context)
+        }
+    }
+
     private func cancelTimer() {
-        generation += 1
+        armed = nil
         timer?.cancel()
         timer = nil
+        timerFiresAt = nil
     }
 }
 

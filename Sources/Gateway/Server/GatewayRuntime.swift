@@ -290,15 +290,15 @@ public final class GatewayRuntime: Sendable {
     /// with too many recent failures is refused before its token is even looked at.
     func authenticate(_ headers: HTTPHeaders, remoteAddress: SocketAddress?, logger: Logger? = nil) -> Result<AuthenticatedUser, UserAuthenticator.Failure> {
         let logger = logger ?? self.logger
-        let address = remoteAddress?.ipAddress ?? "unknown"
         let now = clock.now()
-        if let retryAfter = authenticationThrottle.retryAfter(address, now: now) {
+        if authenticationThrottle.mayRefuse, let retryAfter = authenticationThrottle.retryAfter(remoteAddress?.ipAddress ?? "unknown", now: now) {
             metrics.recordRefusal(.authenticationThrottled)
-            logger.debug("request from \(address) refused: too many failed authentications")
+            logger.debug("request from \(remoteAddress?.ipAddress ?? "unknown") refused: too many failed authentications")
             return .failure(.throttled(retryAfter: retryAfter))
         }
         let result = authenticator.authenticate(headers)
         if case .failure(let failure) = result {
+            let address = remoteAddress?.ipAddress ?? "unknown"
             authenticationThrottle.recordFailure(address, now: now)
             metrics.recordRefusal(.unauthenticated)
             logger.warning("authentication failed from \(address): \(failure.logMessage)")
