@@ -325,6 +325,8 @@ users:
 let balancer = try await start(codexpoolPath, ["serve", "--config", balancerConfig], port: balancerPort)
 let connector = try await start(codexpoolPath, ["serve", "--config", connectorConfig], port: connectorPort)
 try await waitForMetrics(port: balancerPort, containing: #"codexpool_tunnel_up{credential="home"} 1"#)
+// Until the connector's first usage poll answers, its status reads "used up": wait for it to be usable.
+try await waitForMetrics(port: balancerPort, containing: #"codexpool_credential_usable{credential="home"} 1"#)
 progress("tunnel up")
 _ = try await openSessions(10, port: balancerPort, token: "laptop-token").map { $0.close(promise: nil) }
 try await Task.sleep(for: .milliseconds(300))
