@@ -113,7 +113,7 @@ final class ReverseConnector: Sendable {
         let serveStream = serveStream
         let (runtime, tag) = (runtime, tag)
         let ready = runtime.eventLoopGroup.next().makePromise(of: Void.self)
-        let channel = try await ClientBootstrap(group: ready.futureResult.eventLoop)
+        let connecting = ClientBootstrap(group: ready.futureResult.eventLoop)
             .connectTimeout(runtime.upstream.timeouts.connect)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
@@ -126,7 +126,15 @@ final class ReverseConnector: Sendable {
                                                               refusedStream: { runtime.recordRefusedTunnelStream(tag) }))
                 }
             }
-            .connect(host: target.host, port: target.port).get()
+            .connect(host: target.host, port: target.port)
+        let channel: any Channel
+        do {
+            channel = try await connecting.get()
+        } catch {
+            // No connection, no upgrade: the promise must still be completed (a leaked one traps).
+            ready.fail(error)
+            throw error
+        }
         let timeout = channel.eventLoop.scheduleTask(in: Self.handshakeTimeout) {
             ready.fail(ReverseConnectorError("the receiver did not answer the upgrade within \(Self.handshakeTimeout)"))
         }
