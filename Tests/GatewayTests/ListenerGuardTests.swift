@@ -12,7 +12,7 @@ import UpstreamSimulator
 
 /// The listener on a public address: nothing is read or forwarded before authentication, and
 /// every cap and timeout holds against clients that misbehave on purpose.
-@Suite(.timeLimit(.minutes(2))) struct ListenerGuardTests {
+@Suite(.timeLimit(.minutes(3))) struct ListenerGuardTests {
     static let user = GatewayTestBed.User(name: "alice", token: "alice-token", credential: "a")
 
     static func start(_ limits: ListenerLimits = ListenerLimits()) async throws -> GatewayTestBed {

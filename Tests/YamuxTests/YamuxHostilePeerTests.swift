@@ -6,7 +6,7 @@ import Yamux
 
 /// A peer that opens streams without end, or floods pings and never reads our answers: this
 /// side's memory stays bounded and its other streams and sessions keep working.
-@Suite(.timeLimit(.minutes(1))) struct YamuxHostilePeerTests {
+@Suite(.timeLimit(.minutes(3))) struct YamuxHostilePeerTests {
     /// A yamux server session whose streams echo, with a small socket send buffer so that
     /// unread output backs up in the process rather than in the kernel.
     struct Server {

@@ -52,13 +52,24 @@ public final class GatewayServer: Sendable {
             guard !plainHTTP, case .external(let external) = credential, case .connector(let url) = external.mode,
                   case .forward(_, let target, _) = runtime.backends[external.tag] else { return nil }
             return ReverseConnector(tag: external.tag, url: url, target: target, token: external.token, runtime: runtime) { stream in
-                try configure(stream, runtime: runtime, tls: nil)
+                // A tunnel stream comes from the authenticated balancer, which keeps idle streams in
+                // its pool like keep-alive connections: no slowloris or idle guard on those.
+                try configure(stream, runtime: runtime, tls: nil, guarded: false)
             }
         }
         let server = GatewayServer(runtime: runtime, serverChannel: channel, tracker: tracker, connectors: connectors)
         runtime.logger.notice("listening on \(tls == nil ? "http" : "https")://\(host ?? configuration.listen.host):\(server.port)")
         for connector in connectors { connector.start() }
         return server
+    }
+
+    private static func addConnectionGuard(to channel: any Channel, runtime: GatewayRuntime, limits: ListenerLimits) throws {
+        try channel.pipeline.syncOperations.addHandler(ConnectionGuard(
+            maxHeaderBytes: limits.maxHeaderBytes, headerTimeout: limits.headerTimeout, idleTimeout: limits.idleTimeout) { refusal in
+            runtime.metrics.recordRefusal(refusal == .headerTooLarge ? .headerTooLarge : .headerTimeout)
+            let what = refusal == .headerTooLarge ? "request head over \(limits.maxHeaderBytes) bytes" : "request head not complete within \(limits.headerTimeout) s"
+            runtime.logger.info("closed a connection from \(channel.remoteAddress?.ipAddress ?? "unknown"): \(what)")
+        })
     }
 
     /// A connection beyond `limits.max_connections`: a 503 and closed, without reading a request.
@@ -70,14 +81,13 @@ public final class GatewayServer: Sendable {
         try channel.pipeline.syncOperations.addHandler(ImmediateAnswer(response.rawHTTP(closing: true, allocator: channel.allocator)))
     }
 
-    static func configure(_ channel: any Channel, runtime: GatewayRuntime, tls: OpenSSLContext?) throws {
+    static func configure(_ channel: any Channel, runtime: GatewayRuntime, tls: OpenSSLContext?, guarded: Bool = true) throws {
         let sync = channel.pipeline.syncOperations
         if let tls { try sync.addHandler(OpenSSLHandler(context: tls)) }
         let limits = runtime.configuration.limits
-        try sync.addHandler(ConnectionGuard(maxHeaderBytes: limits.maxHeaderBytes, headerTimeout: limits.headerTimeout, idleTimeout: limits.idleTimeout) { refusal in
-            runtime.metrics.recordRefusal(refusal == .headerTooLarge ? .headerTooLarge : .headerTimeout)
-            runtime.logger.info("closed a connection from \(channel.remoteAddress?.ipAddress ?? "unknown"): \(refusal == .headerTooLarge ? "request head over \(limits.maxHeaderBytes) bytes" : "request head not complete within \(limits.headerTimeout) s")")
-        })
+        if guarded {
+            try addConnectionGuard(to: channel, runtime: runtime, limits: limits)
+        }
         let slot = NIOLoopBound(WebSocketUpgradeSlot(), eventLoop: channel.eventLoop)
         let upgrader = NIOWebSocketServerUpgrader(
             maxFrameSize: limits.maxWebSocketMessage,
