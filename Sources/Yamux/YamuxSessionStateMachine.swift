@@ -1,49 +1,5 @@
 public import NIOCore
 
-/// Why a yamux session ended.
-public enum YamuxSessionError: Error, Hashable, Sendable, CustomStringConvertible {
-    /// The peer broke the protocol; a GoAway with code 1 was sent.
-    case protocolViolation(String)
-    /// A ping went unanswered for longer than the keepalive timeout: the path is dead.
-    case keepAliveTimeout
-    /// The peer sent GoAway: no new streams may be opened.
-    case remoteGoAway(YamuxGoAwayCode)
-    /// This side sent GoAway or is shutting down.
-    case localGoAway
-    /// All stream ids of this side are used up.
-    case streamsExhausted
-    /// The underlying connection closed.
-    case connectionClosed
-
-    public var description: String {
-        switch self {
-        case .protocolViolation(let detail): "yamux protocol violation: \(detail)"
-        case .keepAliveTimeout: "yamux keepalive timeout: the peer stopped answering pings"
-        case .remoteGoAway(let code): "the peer ended the yamux session (GoAway \(code))"
-        case .localGoAway: "the yamux session is shutting down"
-        case .streamsExhausted: "yamux stream ids exhausted"
-        case .connectionClosed: "the yamux connection closed"
-        }
-    }
-}
-
-/// Why one stream ended abnormally.
-public enum YamuxStreamError: Error, Hashable, Sendable, CustomStringConvertible {
-    case resetByPeer
-    case openTimeout
-    case closeTimeout
-    case rejected
-
-    public var description: String {
-        switch self {
-        case .resetByPeer: "the yamux stream was reset by the peer"
-        case .openTimeout: "the peer did not acknowledge the new yamux stream in time"
-        case .closeTimeout: "the peer did not close the half-closed yamux stream in time"
-        case .rejected: "the yamux stream was refused"
-        }
-    }
-}
-
 /// The yamux protocol for one session, as a pure state machine.
 ///
 /// Every input (a received frame, an application request, a timer tick) returns the actions
@@ -85,7 +41,8 @@ public struct YamuxSessionStateMachine: Sendable {
     private var highestRemoteStreamID: UInt32 = 0
     private var pendingInbound = 0
     /// Streams the peer opened that are still open here.
-    private var openInboundStreams: Int { streams.keys.reduce(0) { $0 + (isRemoteID($1) ? 1 : 0) } }
+    /// Streams the peer opened that are still open here (kept by `forget`, not counted per SYN).
+    private var openInboundStreams = 0
     private var nextPingID: UInt32 = 0
     private var outstandingPings: [UInt32: NIODeadline] = [:]
     private var nextPingAt: NIODeadline?
@@ -142,7 +99,7 @@ public struct YamuxSessionStateMachine: Sendable {
     public mutating func rejectStream(_ id: UInt32) -> [Action] {
         guard let stream = streams[id], stream.phase == .synReceived else { return [] }
         pendingInbound -= 1
-        streams[id] = nil
+        forget(id)
         return [.send(.windowUpdate(id, delta: 0, flags: .rst))]
     }
 
@@ -186,7 +143,7 @@ public struct YamuxSessionStateMachine: Sendable {
             streams[id] = stream
             return [.send(.windowUpdate(id, delta: 0, flags: .fin))]
         case .remoteClosed:
-            streams[id] = nil
+            forget(id)
             return [.send(.windowUpdate(id, delta: 0, flags: .fin)), .streamClosed(id)]
         case .synReceived:
             return rejectStream(id)
@@ -207,7 +164,8 @@ public struct YamuxSessionStateMachine: Sendable {
 
     /// Aborts the stream (RST).
     public mutating func resetStream(_ id: UInt32) -> [Action] {
-        guard let stream = streams.removeValue(forKey: id) else { return [] }
+        guard let stream = streams[id] else { return [] }
+        forget(id)
         if stream.phase == .synReceived { pendingInbound -= 1 }
         return failed == nil ? [.send(.windowUpdate(id, delta: 0, flags: .rst))] : []
     }
@@ -224,7 +182,7 @@ public struct YamuxSessionStateMachine: Sendable {
         guard failed == nil else { return [] }
         failed = .connectionClosed
         let ids = streams.keys.sorted()
-        streams.removeAll()
+        forgetAll()
         return ids.map { .streamFailed($0, .rejected) } + [.sessionFailed(.connectionClosed)]
     }
 
@@ -256,7 +214,7 @@ public struct YamuxSessionStateMachine: Sendable {
             default: nil
             }
             if let (limit, error) = timeout, now - stream.phaseStartedAt >= limit {
-                streams[id] = nil
+                forget(id)
                 actions.append(.send(.windowUpdate(id, delta: 0, flags: .rst)))
                 actions.append(.streamFailed(id, error))
             }
@@ -303,6 +261,7 @@ public struct YamuxSessionStateMachine: Sendable {
                 return [.send(.windowUpdate(id, delta: 0, flags: .rst)), .inboundStreamRefused(id)]
             }
             pendingInbound += 1
+            openInboundStreams += 1
             streams[id] = YamuxStreamState(id: id, phase: .synReceived, phaseStartedAt: now)
             actions.append(.inboundStreamOpened(id))
         }
@@ -343,7 +302,7 @@ public struct YamuxSessionStateMachine: Sendable {
         }
 
         if header.flags.contains(.rst) {
-            streams[id] = nil
+            forget(id)
             if stream.phase == .synReceived { pendingInbound -= 1 }
             // A stream the peer resets before we even reported it simply never existed for the application.
             if header.flags.contains(.syn) { return actions.filter { $0 != .inboundStreamOpened(id) } }
@@ -357,7 +316,7 @@ public struct YamuxSessionStateMachine: Sendable {
                 stream.phaseStartedAt = now
                 actions.append(.remoteHalfClosed(id))
             case .localClosed:
-                streams[id] = nil
+                forget(id)
                 actions.append(.remoteHalfClosed(id))
                 actions.append(.streamClosed(id))
                 return actions
@@ -375,6 +334,16 @@ public struct YamuxSessionStateMachine: Sendable {
         return violation(detail)
     }
 
+    /// Drops a stream (or all), keeping the count of the peer's open streams.
+    private mutating func forget(_ id: UInt32) {
+        if streams.removeValue(forKey: id) != nil, isRemoteID(id) { openInboundStreams -= 1 }
+    }
+
+    private mutating func forgetAll() {
+        streams.removeAll()
+        openInboundStreams = 0
+    }
+
     private func isRemoteID(_ id: UInt32) -> Bool {
         (id % 2 == 1) == (role == .server)
     }
@@ -386,7 +355,7 @@ public struct YamuxSessionStateMachine: Sendable {
     private mutating func violation(_ detail: String) -> [Action] {
         let error = YamuxSessionError.protocolViolation(detail)
         failed = error
-        streams.removeAll()
+        forgetAll()
         return [.send(.goAway(.protocolError)), .sessionFailed(error)]
     }
 }
