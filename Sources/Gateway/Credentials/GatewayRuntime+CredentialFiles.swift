@@ -26,9 +26,9 @@ extension GatewayRuntime {
             let verb = initial ? "initial credential load for" : "reload credentials for"
             logger.warning("\(verb) \(tag): \(message)")
         }
-        if case .loaded(_, let accountChanged) = outcome, accountChanged, case .local(_, let cache) = backends[tag] { cache.invalidate() }
         var accountChanged = false
         if case .loaded(_, true) = outcome { accountChanged = true }
+        if accountChanged, case .local(_, let cache) = backends[tag] { cache.invalidate() }
         let now = clock.now()
         apply(withPool {
             $0.credentialFileLoaded(tag, availability: availability, isAPIKey: isAPIKey, planHint: planHint, accountChanged: accountChanged, now: now)

@@ -39,7 +39,6 @@ public final class GatewayRuntime: Sendable {
     /// Usage records on their way to the recorders.
     let usageWrites = PendingWork()
 
-
     public init(configuration: CodexpoolConfiguration, logger: Logger, clock: any PoolClock = SystemClock(),
                 eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
                 upstream: UpstreamClient = UpstreamClient(), upstreamTLS: OpenSSLContext? = nil,
@@ -143,11 +142,10 @@ public final class GatewayRuntime: Sendable {
         reverseTunnels.drainAll()
     }
 
-    /// The second half, once connections are done: usage recorded by the last answers is saved,
-    /// then upstream connections close. (Upstream stays usable during the drain, so a failover or
-    /// a token refresh of a finishing request still works.)
+    /// The second half, after `beginDrain` and once connections are done: usage recorded by the
+    /// last answers is saved, then upstream connections close. (Upstream stays usable during the
+    /// drain, so a failover or a token refresh of a finishing request still works.)
     public func shutdown() async {
-        beginDrain()
         await usageWrites.waitForAll()
         for recorder in recorders.values { await recorder.flush() }
         upstream.shutdown()
