@@ -75,8 +75,7 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
             case .proxy:
                 guard body.readableBytes + chunk.readableBytes <= limits.maxBody else {
                     body = ByteBuffer()
-                    refuse(.error(.payloadTooLarge, type: "invalid_request_error", code: "request_too_large",
-                                         message: "request body larger than \(limits.maxBody) bytes"), reason: .bodyTooLarge)
+                    refuse(bodyTooLarge, reason: .bodyTooLarge)
                     return
                 }
                 body.writeBuffer(&chunk)
@@ -135,7 +134,7 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
             return refuse(refusal, reason: nil)
         }
         let route = GatewayRoute(head)
-        routeLabel = MetricsRoute.label(route, uri: head.uri)
+        routeLabel = MetricsRoute.label(route)
         userName = nil
         switch route {
         case .notFound:
@@ -152,11 +151,10 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
         case .proxy:
             guard let user = authenticate(head) else { return .refused }
             if let length = head.headers.first(name: "content-length").flatMap(Int.init), length > limits.maxBody {
-                return refuse(.error(.payloadTooLarge, type: "invalid_request_error", code: "request_too_large",
-                                     message: "request body larger than \(limits.maxBody) bytes"), reason: .bodyTooLarge)
+                return refuse(bodyTooLarge, reason: .bodyTooLarge)
             }
             // The client waits for this before it sends the body: only a request that will be read gets it.
-            if head.headers[canonicalForm: "expect"].contains(where: { $0.lowercased() == "100-continue" }) {
+            if head.expectsContinue {
                 context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
             }
             return .proxy(user)
@@ -168,12 +166,16 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
     @discardableResult
     private func refuse(_ response: GatewayResponse, reason: RefusalReason?) -> Intake {
         if let reason { runtime.metrics.recordRefusal(reason) }
-        let expectsContinue = head?.headers[canonicalForm: "expect"].contains { $0.lowercased() == "100-continue" } ?? false
+        let expectsContinue = head?.expectsContinue ?? false
         keepAlive = false
         intake = .refused
         send(response)
         if expectsContinue || !requestInProgress { context?.close(promise: nil) }
         return .refused
+    }
+
+    private var bodyTooLarge: GatewayResponse {
+        .error(.payloadTooLarge, type: "invalid_request_error", code: "request_too_large", message: "request body larger than \(limits.maxBody) bytes")
     }
 
     private func startExchange(_ head: HTTPRequestHead, user: AuthenticatedUser, context: ChannelHandlerContext) {
@@ -304,5 +306,12 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
     func abortConnection() {
         exchange = nil
         context?.close(promise: nil)
+    }
+}
+
+extension HTTPRequestHead {
+    /// `Expect: 100-continue`: the client holds its body back until told to send it.
+    var expectsContinue: Bool {
+        headers[canonicalForm: "expect"].contains { $0.lowercased() == "100-continue" }
     }
 }

@@ -60,9 +60,15 @@ public struct GatewayResponse: Sendable {
     }
 
     static func usageLimitReached(_ message: String, retryAfter: Int?) -> GatewayResponse {
-        var response = error(.tooManyRequests, type: "usage_limit_reached", message: message,
+        let response = error(.tooManyRequests, type: "usage_limit_reached", message: message,
                              extra: retryAfter.map { ["resets_in_seconds": .integer(Int64($0))] } ?? [:])
-        if let retryAfter { response.headers.add(name: "retry-after", value: String(retryAfter)) }
+        return retryAfter.map(response.retrying(after:)) ?? response
+    }
+
+    /// The same answer with `Retry-After` (seconds).
+    func retrying(after seconds: Int) -> GatewayResponse {
+        var response = self
+        response.headers.add(name: "retry-after", value: String(seconds))
         return response
     }
 }

@@ -39,12 +39,9 @@ public struct UserAuthenticator: Sendable {
             case .malformed: GatewayResponse.error(.unauthorized, type: "authentication_error", message: "invalid api key format")
             case .unknownToken: GatewayResponse.error(.unauthorized, type: "authentication_error", message: "invalid api key")
             case .throttled(let retryAfter):
-                {
-                    var response = GatewayResponse.error(.tooManyRequests, type: "authentication_error", code: "too_many_failed_authentications",
-                                                         message: "too many failed authentications from this address; try again in \(retryAfter) s")
-                    response.headers.add(name: "retry-after", value: String(retryAfter))
-                    return response
-                }()
+                GatewayResponse.error(.tooManyRequests, type: "authentication_error", code: "too_many_failed_authentications",
+                                      message: "too many failed authentications from this address; try again in \(retryAfter) s")
+                    .retrying(after: retryAfter)
             }
         }
 

@@ -191,7 +191,7 @@ public final class GatewayMetrics: Sendable {
 /// The label of a request's route: the known endpoints by name, everything else grouped, so a
 /// client cannot make up new series with made-up paths.
 enum MetricsRoute {
-    static func label(_ route: GatewayRoute, uri: String) -> String {
+    static func label(_ route: GatewayRoute) -> String {
         switch route {
         case .status: return "status"
         case .reverse: return "reverse"
