@@ -23,10 +23,9 @@ final class WebSocketProxySetup {
     private let logger: Logger
     private let dispatch: CredentialDispatch
     private let result: EventLoopPromise<HTTPHeaders?>
-    /// The upstream channel of the current attempt while it dials or waits for the 101.
-    private var dialing: (any Channel)?
-    /// The attempt whose dial has not reported yet.
-    private var awaitingDial: Int?
+    /// The attempt whose dial has not reported yet, and its upstream channel once that exists
+    /// (so an interruption or a departing client can close it while it waits for the 101).
+    private var pendingDial: (attempt: Int, channel: (any Channel)?)?
     private var done = false
 
     static let openAIBeta = "responses_websockets=2026-02-06"
@@ -93,8 +92,8 @@ final class WebSocketProxySetup {
     }
 
     private func dropDialing() {
-        dialing?.close(promise: nil)
-        dialing = nil
+        pendingDial?.channel?.close(promise: nil)
+        pendingDial = nil
     }
 
     private func dial(_ plan: UpstreamRequestPlan, attempt: CredentialDispatch.Attempt) {
@@ -102,30 +101,26 @@ final class WebSocketProxySetup {
         if !plan.headers.contains(name: "openai-beta") { plan.headers.add(name: "openai-beta", value: Self.openAIBeta) }
         plan.headers.add(name: "sec-websocket-extensions", value: PerMessageDeflate.clientOffer)
         let setup = NIOLoopBound(self, eventLoop: eventLoop)
-        awaitingDial = attempt.number
+        pendingDial = (attempt.number, nil)
         UpstreamWebSocketDialer.dial(plan, timeouts: runtime.upstream.timeouts, tunnels: runtime.reverseTunnels, on: eventLoop) { channel in
-            // Known as soon as it exists, so an interruption or a departing client can close it.
             let setup = setup.value
-            if setup.awaitingDial == attempt.number, !setup.done { setup.dialing = channel } else { channel.close(promise: nil) }
+            if setup.pendingDial?.attempt == attempt.number, !setup.done { setup.pendingDial?.channel = channel } else { channel.close(promise: nil) }
         }
         .whenComplete { outcome in
             let setup = setup.value
-            if setup.awaitingDial == attempt.number { setup.awaitingDial = nil }
+            if setup.pendingDial?.attempt == attempt.number { setup.pendingDial = nil }
             guard !setup.done, setup.dispatch.isCurrent(attempt) else {
                 if case .success(.upgraded(let channel, _, _)) = outcome { channel.close(promise: nil) }
                 return
             }
-            setup.dialing = nil
             switch outcome {
             case .success(.upgraded(let channel, let leg, let upstreamHead)):
-                setup.dispatch.upstreamResponding()
                 setup.dispatch.end()
                 setup.upgraded(attempt: attempt, channel: channel, leg: leg, head: upstreamHead)
             case .success(.refused(let upstreamHead, let body)):
                 if setup.dispatch.earlyAnswer(status: upstreamHead.status.code).needsDecision {
                     setup.dispatch.upstreamAnswered(upstreamHead, body: body)
                 } else {
-                    setup.dispatch.upstreamResponding()
                     setup.dispatch.end()
                     setup.passRefusalThrough(attempt.tag, head: upstreamHead, body: body)
                 }
