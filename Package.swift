@@ -132,7 +132,7 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         // Random and mutated yamux input, for the fuzz test and the YamuxFuzz executable.
-        .target(name: "YamuxFuzzing", dependencies: ["Yamux", nioCore], path: "Tests/YamuxFuzzing", swiftSettings: strictSettings),
+        .target(name: "YamuxFuzzing", dependencies: ["Yamux", "PoolCore", nioCore], path: "Tests/YamuxFuzzing", swiftSettings: strictSettings),
         // Millions of fuzzed frames through the yamux parser and session; run through scripts/benchmark.
         .executableTarget(name: "YamuxFuzz", dependencies: ["Yamux", "YamuxFuzzing"], path: "Benchmarks/YamuxFuzz", swiftSettings: strictSettings),
         // Helpers shared by the test targets (child processes); not part of the product.

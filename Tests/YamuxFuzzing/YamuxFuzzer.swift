@@ -1,24 +1,11 @@
 public import NIOCore
+import PoolCore
 public import Yamux
 
 /// Random and mutated yamux input, driven through the frame parser and the session state
 /// machine with application activity in between: shared by the fuzz test (a short run) and the
 /// `YamuxFuzz` executable (millions of frames).
 public struct YamuxFuzzer {
-    /// SplitMix64: fast, and the same sequence for the same seed on every machine.
-    public struct Generator: RandomNumberGenerator {
-        var state: UInt64
-        public init(seed: UInt64) { state = seed }
-
-        public mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     public struct Outcome: Sendable {
         public var frames = 0
         /// Sessions that failed (a protocol violation or malformed input) and were started afresh.
@@ -31,15 +18,15 @@ public struct YamuxFuzzer {
 
     /// 4 MiB of random bytes, made eight at a time; payloads and noise are slices of it.
     private let pool: ByteBuffer
-    private var random: Generator
+    private var random: SplitMix64
 
     public init(seed: UInt64) {
-        var random = Generator(seed: seed &+ 99)
+        var random = SplitMix64(seed: seed &+ 99)
         var buffer = ByteBuffer()
         buffer.reserveCapacity(4 << 20)
         for _ in 0..<(512 * 1024) { buffer.writeInteger(random.next()) }
         pool = buffer
-        self.random = Generator(seed: seed)
+        self.random = SplitMix64(seed: seed)
     }
 
     public mutating func randomSlice(_ length: Int) -> ByteBuffer {
