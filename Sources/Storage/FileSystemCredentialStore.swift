@@ -42,9 +42,9 @@ public struct FileSystemCredentialStore: CredentialFileStore {
 
     public func writeAtomically(_ data: Data, to requestedPath: String, permissions: UInt16 = 0o600) throws {
         let path = Self.resolved(requestedPath)
-        let directory = (path as NSString).deletingLastPathComponent
+        let directory = Self.folder(of: path)
         let name = (path as NSString).lastPathComponent
-        let temporary = (directory.isEmpty ? "." : directory) + "/.\(name).\(UUID().uuidString).tmp"
+        let temporary = directory + "/.\(name).\(UUID().uuidString).tmp"
         let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode_t(permissions))
         guard descriptor >= 0 else { throw FileStoreError.system("create \(temporary)", errno) }
         var committed = false
@@ -70,7 +70,7 @@ public struct FileSystemCredentialStore: CredentialFileStore {
         }
         guard rename(temporary, path) == 0 else { throw FileStoreError.system("rename to \(path)", errno) }
         committed = true
-        let directoryDescriptor = open(directory.isEmpty ? "." : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        let directoryDescriptor = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if directoryDescriptor >= 0 {
             // Makes the rename itself durable; failure here leaves a correct file, so it is not an error.
             fsync(directoryDescriptor)
