@@ -4,15 +4,16 @@ public import Foundation
 /// change requires (interruptions, status notifications) for the I/O shell to carry out.
 extension CredentialPool {
     /// Changes one credential and reports what the change requires: an interruption on the
-    /// usable → unusable transition (once per transition) and whether the status changed.
+    /// usable → unusable transition (once per transition) and whether the status changed —
+    /// always, with `notifying` (for news status watchers want even when no input moved).
     @discardableResult
-    mutating func update(_ tag: String, now: Date, _ change: (inout CredentialState) -> Void) -> PoolEvents {
-        guard var state = credentials[tag] else { return PoolEvents() }
+    mutating func update(_ tag: String, now: Date, notifying: Bool = false, _ change: (inout CredentialState) -> Void) -> PoolEvents {
+        guard var state = credentials[tag] else { return PoolEvents(statusChanged: notifying) }
         let wasUsable = state.usability(now: now).isUsable
         let statusBefore = state.statusInputs(now: now)
         change(&state)
         credentials[tag] = state
-        var events = PoolEvents(statusChanged: statusBefore != state.statusInputs(now: now))
+        var events = PoolEvents(statusChanged: notifying || statusBefore != state.statusInputs(now: now))
         if wasUsable, !state.usability(now: now).isUsable { events.interruptions.append(.credential(tag)) }
         return events
     }
@@ -22,9 +23,7 @@ extension CredentialPool {
     }
 
     public mutating func recordRateLimited(_ tag: String, rejection: RateLimitRejection, now: Date) -> PoolEvents {
-        var events = update(tag, now: now) { $0.usage.recordRateLimited(rejection, monotonic: $0.kind == .local, now: now) }
-        events.statusChanged = true
-        return events
+        update(tag, now: now, notifying: true) { $0.usage.recordRateLimited(rejection, monotonic: $0.kind == .local, now: now) }
     }
 
     /// The credential's file was (re)read: its availability, whether it holds an API key, the plan its
@@ -43,24 +42,18 @@ extension CredentialPool {
 
     /// A usage poll answered, or a peer's status frame arrived: authoritative for the credential.
     public mutating func usagePollAnswered(_ tag: String, snapshot: RateLimitSnapshot, now: Date) -> PoolEvents {
-        var events = update(tag, now: now) { $0.usage.applyPoll(snapshot, now: now) }
-        events.statusChanged = true
-        return events
+        update(tag, now: now, notifying: true) { $0.usage.applyPoll(snapshot, now: now) }
     }
 
     /// A usage poll failed (transport, token, an unexpected status, an unreadable answer): the
     /// credential is unusable until a poll succeeds, and the next one backs off.
     public mutating func usagePollFailed(_ tag: String, reason: String, now: Date) -> PoolEvents {
-        var events = update(tag, now: now) { $0.usage.recordPollFailure(reason, now: now) }
-        events.statusChanged = true
-        return events
+        update(tag, now: now, notifying: true) { $0.usage.recordPollFailure(reason, now: now) }
     }
 
     /// The usage API answered 429: no failure, the next poll waits for its Retry-After.
     public mutating func usageAPIRateLimited(_ tag: String, retryAfter: TimeInterval?, now: Date) -> PoolEvents {
-        var events = update(tag, now: now) { $0.usage.recordUsageAPIRateLimited(retryAfter: retryAfter, now: now) }
-        events.statusChanged = true
-        return events
+        update(tag, now: now, notifying: true) { $0.usage.recordUsageAPIRateLimited(retryAfter: retryAfter, now: now) }
     }
 
     /// Whether the credential's current token is saved in its file (nil) or only in memory (since when).
@@ -75,8 +68,6 @@ extension CredentialPool {
 
     /// A peer instance answered 400 (§5.6): it rests for `PoolPolicy.upstreamRejectionPause`.
     public mutating func upstreamRejected(_ tag: String, now: Date) -> PoolEvents {
-        var events = update(tag, now: now) { $0.usage.recordUpstreamRejected(now: now) }
-        events.statusChanged = true
-        return events
+        update(tag, now: now, notifying: true) { $0.usage.recordUpstreamRejected(now: now) }
     }
 }
