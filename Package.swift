@@ -63,7 +63,7 @@ let package = Package(
         .executableTarget(
             name: "codexpool",
             dependencies: [
-                "Configuration", "Gateway", "OpenSSLTLS", "PoolCore", "UpstreamHTTP", "UpstreamSimulator", nioCore, nioHTTP1, nioPosix,
+                "Configuration", "Gateway", "OpenSSLTLS", "PoolCore", "Storage", "UpstreamHTTP", "UpstreamSimulator", nioCore, nioHTTP1, nioPosix,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

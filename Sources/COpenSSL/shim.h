@@ -15,6 +15,7 @@
 #include <openssl/crypto.h>
 #include <openssl/bn.h>
 #include <openssl/ec.h>
+#include <openssl/hmac.h>
 
 static inline unsigned long codexpool_openssl_version_number(void) { return OPENSSL_VERSION_NUMBER; }
 

@@ -105,6 +105,11 @@ public struct CodexAuthFile: Hashable, Sendable {
         tokens?.idToken.flatMap(JWTClaims.decode)?["https://api.openai.com/auth"]?.objectValue
     }
 
+    /// The unverified claims of a JWT (nil for anything else), e.g. to recognise who issued a token.
+    public static func claims(ofJWT token: String) -> [String: JSONValue]? {
+        JWTClaims.decode(token)
+    }
+
     static func parseTimestamp(_ text: String) -> Date? {
         let withFraction = ISO8601DateFormatter()
         withFraction.formatOptions = [.withInternetDateTime, .withFractionalSeconds]

@@ -64,6 +64,11 @@ public enum JSONValue: Hashable, Sendable, Codable {
         return nil
     }
 
+    public var arrayValue: [JSONValue]? {
+        if case .array(let value) = self { return value }
+        return nil
+    }
+
     public subscript(key: String) -> JSONValue? {
         objectValue?[key]
     }

@@ -25,12 +25,7 @@ struct StatusCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("The instance's base URL.", valueName: "url"))
     var url = "http://127.0.0.1:8080"
 
-    @Option(help: ArgumentHelp("A user token of that instance; visible to other users in `ps` — prefer $CODEXPOOL_TOKEN or --token-file.",
-                               valueName: "token"))
-    var token: String?
-
-    @Option(help: ArgumentHelp("A file holding the user token (its first line).", valueName: "file"))
-    var tokenFile: String?
+    @OptionGroup var credentials: UserTokenOptions
 
     @Flag(help: "Print the status as JSON (the endpoint's answer) for scripts.")
     var json = false
@@ -47,28 +42,6 @@ struct StatusCommand: AsyncParsableCommand {
     func validate() throws {
         guard EndpointURL(parsing: url) != nil else { throw ValidationError("--url must be an http:// or https:// URL, got \"\(url)\".") }
         if json, watch { throw ValidationError("--json and --watch do not go together.") }
-        if token != nil, tokenFile != nil { throw ValidationError("--token and --token-file do not go together.") }
-    }
-
-    /// The token from --token-file, --token (with a warning) or $CODEXPOOL_TOKEN.
-    private func resolvedToken() throws -> String? {
-        if let tokenFile {
-            do {
-                let text = try String(contentsOfFile: tokenFile, encoding: .utf8)
-                let line = text.split(whereSeparator: \.isNewline).first.map(String.init)?.trimmingCharacters(in: .whitespaces) ?? ""
-                guard !line.isEmpty else { throw ValidationError("the token file \(tokenFile) is empty") }
-                return line
-            } catch let error as ValidationError {
-                throw error
-            } catch {
-                throw ValidationError("cannot read the token file \(tokenFile): \(error.localizedDescription)")
-            }
-        }
-        if let token {
-            StandardError.write("codexpool status: warning: --token is visible to other users in `ps`; use $CODEXPOOL_TOKEN or --token-file")
-            return token
-        }
-        return ProcessInfo.processInfo.environment["CODEXPOOL_TOKEN"]
     }
 
     func run() async throws {
@@ -82,7 +55,7 @@ struct StatusCommand: AsyncParsableCommand {
         }
         let presented: String?
         do {
-            presented = try resolvedToken()
+            presented = try credentials.resolve(command: "status")
         } catch {
             StandardError.write("codexpool status: \(error)")
             throw ExitCode(2)

@@ -105,11 +105,13 @@ public enum CodexCLI {
     }
 
     /// Runs `codex exec --json PROMPT` of `version` in a throwaway folder.
-    public static func exec(_ prompt: String, home: URL, version: Version = .v0_147) async throws -> Run {
+    /// - Parameter environment: more variables (e.g. `CODEX_CA_CERTIFICATE`).
+    public static func exec(_ prompt: String, home: URL, version: Version = .v0_147, environment: [String: String] = [:]) async throws -> Run {
         let workspace = home.appendingPathComponent("workspace")
         try FileManager.default.createDirectory(at: workspace, withIntermediateDirectories: true)
         let child = ChildProcess(try locate(version), ["exec", "--skip-git-repo-check", "--json", prompt],
-                                 environment: ["CODEX_HOME": home.path, "HOME": home.path], currentDirectory: workspace)
+                                 environment: environment.merging(["CODEX_HOME": home.path, "HOME": home.path]) { _, fixed in fixed },
+                                 currentDirectory: workspace)
         try child.start()
         child.closeInput()
         // A CLI waiting on a broken server must not outlive the test: stop it after 90 s.

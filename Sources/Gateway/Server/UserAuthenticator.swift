@@ -1,4 +1,5 @@
 public import Configuration
+public import Foundation
 public import NIOHTTP1
 public import PoolCore
 
@@ -57,7 +58,7 @@ public struct UserAuthenticator: Sendable {
         }
     }
 
-    public func authenticate(_ headers: HTTPHeaders) -> Result<AuthenticatedUser, Failure> {
+    public func authenticate(_ headers: HTTPHeaders, now: Date = Date()) -> Result<AuthenticatedUser, Failure> {
         let presented = Self.bearerToken(in: headers)
         if case .failure(.apiKeyHeader) = presented { return .failure(.apiKeyHeader) }
         guard !users.isEmpty else {
@@ -68,7 +69,7 @@ public struct UserAuthenticator: Sendable {
         case .failure(let failure): return .failure(failure)
         case .success(let bearer): token = bearer
         }
-        guard let user = constantTimeMatch(token, among: users, secret: \.token) else {
+        guard let user = user(presenting: token, now: now) else {
             return .failure(.unknownToken(fingerprint: Secret(String(token)).fingerprint))
         }
         return .success(AuthenticatedUser(
@@ -78,6 +79,16 @@ public struct UserAuthenticator: Sendable {
 }
 
 extension UserAuthenticator {
+    /// The user a bearer token stands for: their own token, or a ChatGPT-mode sign-in signed with it.
+    private func user(presenting token: Substring, now: Date) -> UserConfiguration? {
+        if ChatGPTModeToken.looksLikeToken(token), let accountID = ChatGPTModeToken.claimedAccountID(token),
+           let user = users.first(where: { PoolUsageAnswer.accountID(for: $0.name) == accountID }),
+           ChatGPTModeToken.isValid(token, userToken: user.token, now: now) {
+            return user
+        }
+        return constantTimeMatch(token, among: users, secret: \.token)
+    }
+
     /// The token of `Authorization: Bearer …`, after refusing API-key headers (§7.2); the
     /// reverse handshake checks the same things in the same order.
     static func bearerToken(in headers: HTTPHeaders) -> Result<Substring, Failure> {
