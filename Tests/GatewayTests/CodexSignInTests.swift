@@ -154,7 +154,122 @@ import UpstreamSimulator
         let url = home.appendingPathComponent("config.toml")
         var lines = try String(contentsOf: url, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         lines.insert(contentsOf: ["model = \"gpt-5.5\"", "check_for_update_on_startup = false"], at: 1)
-        lines += ["[analytics]", "enabled = false", "[features]", "plugins = false", "apps = false", ""]
+        lines += ["[analytics]", "enabled = false", "[features]", "plugins = false", "apps = false",
+                  // The TUI would first offer its newer model; "seen" keeps the screen on the composer.
+                  "[notice.model_migrations]", "\"gpt-5.5\" = \"gpt-6-sol\"", ""]
         try lines.joined(separator: "\n").write(to: url, atomically: true, encoding: .utf8)
+    }
+}
+
+extension CodexSignInTests {
+    /// Runs the 0.163 TUI in a terminal with the Codex home `codex-config` wrote; stops it and the
+    /// app-server daemon it starts from that home afterwards, whatever happened.
+    static func withTUI(home: URL, _ body: (TerminalSession) async throws -> Void) async throws {
+        let workspace = home.appendingPathComponent("workspace")
+        try FileManager.default.createDirectory(at: workspace, withIntermediateDirectories: true)
+        let codex = try CodexCLI.locate(.v0_163)
+        let terminal = try await TerminalSession.start(command: codex.path, environment: [
+            "CODEX_HOME": home.path, "HOME": home.path, "CODEX_CA_CERTIFICATE": "\(home.path)/codexpool-ca.pem"], directory: workspace)
+        do {
+            try await body(terminal)
+        } catch {
+            await terminal.close()
+            await TerminalSession.killProcesses(matching: home.path)
+            throw error
+        }
+        await terminal.close()
+        await TerminalSession.killProcesses(matching: home.path)
+    }
+
+    /// The pool in 0.163's own display: after a turn, the status line and `/status` show the
+    /// user's aggregated 5-hour and weekly use as `GET /ocm/v1/status` reports it (±1 for
+    /// rounding), and the numbers follow when the pool's use changes.
+    @Test func codex0163ShowsThePoolsLimitsInItsStatusLineAndStatus() async throws {
+        let bed = try await Self.startBed()
+        try await bed.stopAfter { () async throws in
+            await waitForData(bed, tags: ["a", "b"])
+            let (home, _) = try await Self.configure(bed)
+            defer { try? FileManager.default.removeItem(at: home) }
+            try Self.keepOffline(home)
+            try await Self.withTUI(home: home) { terminal in
+                try await terminal.waitForScreen(containing: "Ask Codex")
+                try await terminal.submit("say hi")
+                try await terminal.waitForScreen(containing: "Hello from b.")
+                var expected = try await Self.percentLeft(bed)
+                try await terminal.waitForScreen("the pool's use in the status line (\(expected))") { screen in
+                    Self.statusLine(in: screen).map { Self.close($0, expected) } ?? false
+                }
+                try await terminal.submit("/status")
+                try await terminal.waitForScreen("the pool's use in /status (\(expected))") { screen in
+                    Self.statusPanel(in: screen).map { Self.close($0, expected) } ?? false
+                }
+
+                // The pool's use changes (b is now busy); a turn brings its new limits to codexpool,
+                // and the next /status shows the new aggregate.
+                bed.simulator.updateAccount("b") {
+                    $0.rateLimits.fiveHour?.usedPercent = 70
+                    $0.rateLimits.weekly.usedPercent = 60
+                }
+                let completedBefore = bed.simulator.snapshot.completedResponses
+                try await terminal.submit("say more")
+                try await bed.simulator.waitUntil { $0.completedResponses > completedBefore }
+                let alice = AuthenticatedUser(name: Self.user.name, provider: "pool", scope: .nonExternal, viewer: .everyone)
+                let usedBefore = 100 - Double(expected.fiveHour)
+                try await waitUntil("codexpool saw b's new use") { bed.runtime.aggregate(for: alice).fiveHourUtilization > usedBefore + 10 }
+                expected = try await Self.percentLeft(bed)
+                try await terminal.submit("/status")
+                try await terminal.waitForScreen("the new use in /status (\(expected))") { screen in
+                    Self.statusPanel(in: screen).map { Self.close($0, expected) } ?? false
+                }
+            }
+        }
+    }
+
+    struct PercentLeft: Equatable, CustomStringConvertible {
+        var fiveHour: Int
+        var weekly: Int
+        var description: String { "5h \(fiveHour)% left, weekly \(weekly)% left" }
+    }
+
+    static func close(_ shown: PercentLeft, _ expected: PercentLeft) -> Bool {
+        abs(shown.fiveHour - expected.fiveHour) <= 1 && abs(shown.weekly - expected.weekly) <= 1
+    }
+
+    /// What is left of alice's pool by the operator status (`100 − utilization`).
+    static func percentLeft(_ bed: GatewayTestBed) async throws -> PercentLeft {
+        let response = try await bed.request(.GET, "/ocm/v1/status", headers: [("authorization", "Bearer \(user.token)")])
+        let status = try #require(try JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any])
+        let fiveHour = try #require(status["five_hour_utilization"] as? Double)
+        let weekly = try #require(status["weekly_utilization"] as? Double)
+        return PercentLeft(fiveHour: Int((100 - fiveHour).rounded()), weekly: Int((100 - weekly).rounded()))
+    }
+
+    /// `5h 87% left · weekly 77% left` in the status line (the last such line on the screen).
+    static func statusLine(in screen: String) -> PercentLeft? {
+        let lines = screen.split(separator: "\n").filter { $0.contains("5h ") && $0.contains("weekly ") && $0.contains("% left") }
+        guard let line = lines.last else { return nil }
+        return percentages(after: ["5h ", "weekly "], in: String(line))
+    }
+
+    /// The `5h limit:` and `Weekly limit:` rows of the last `/status` panel.
+    static func statusPanel(in screen: String) -> PercentLeft? {
+        let lines = screen.split(separator: "\n").map(String.init)
+        guard let fiveHour = lines.last(where: { $0.contains("5h limit:") }), let weekly = lines.last(where: { $0.contains("Weekly limit:") }),
+              let five = percentages(after: ["]"], in: fiveHour)?.fiveHour, let week = percentages(after: ["]"], in: weekly)?.fiveHour else { return nil }
+        return PercentLeft(fiveHour: five, weekly: week)
+    }
+
+    /// The numbers before "% left" that follow each marker in turn.
+    private static func percentages(after markers: [String], in line: String) -> PercentLeft? {
+        var rest = Substring(line)
+        var numbers: [Int] = []
+        for marker in markers {
+            guard let start = rest.range(of: marker) else { return nil }
+            rest = rest[start.upperBound...]
+            let digits = rest.drop { $0 == " " }.prefix { $0.isNumber }
+            guard let number = Int(digits), rest.drop(while: { $0 == " " }).dropFirst(digits.count).hasPrefix("% left") else { return nil }
+            numbers.append(number)
+        }
+        return PercentLeft(fiveHour: numbers[0], weekly: numbers.count > 1 ? numbers[1] : numbers[0])
     }
 }
