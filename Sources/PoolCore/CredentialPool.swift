@@ -56,8 +56,10 @@ public struct CredentialPool: Sendable {
     public internal(set) var credentials: [String: CredentialState] = [:]
     /// Tags in configured order.
     public let order: [String]
-    private var balancers: [String: BalancerState] = [:]
+    var balancers: [String: BalancerState] = [:]
     private var lastSessionPurge: Date?
+    /// Which credential issued the continuation state clients send back.
+    public internal(set) var continuations = ContinuationBindings()
 
     public init(credentials: [CredentialState], balancers: [BalancerDefinition], sessionCapacity: Int = 100_000,
                 randomSeed: UInt64 = UInt64.random(in: .min ... .max)) {
@@ -96,7 +98,7 @@ public struct CredentialPool: Sendable {
 
         if let key, balancer.definition.strategy != .fallback, let current = balancer.sessions.lookup(key, now: now) {
             if let currentState = candidates.first(where: { $0.tag == current }) {
-                guard let rebalance = balancer.rebalanceTarget(from: currentState, candidates: candidates, now: now) else {
+                guard !balancer.sessions.isHeld(key, now: now), let rebalance = balancer.rebalanceTarget(from: currentState, candidates: candidates, now: now) else {
                     return .success(Selection(tag: current, isNewSession: false, events: events))
                 }
                 balancer.sessions.removeAll(on: current, scope: scope)
@@ -178,7 +180,7 @@ public struct CredentialPool: Sendable {
 
     // MARK: Helpers
 
-    private func selectSingle(_ tag: String, now: Date) -> Result<Selection, SelectionFailure> {
+    func selectSingle(_ tag: String, now: Date) -> Result<Selection, SelectionFailure> {
         guard let credential = credentials[tag] else {
             let missing = SkipReason.unavailable(UnavailableReason("no credential or balancer is tagged \(tag)"))
             return .failure(SelectionFailure(provider: tag, skipped: [.init(tag: tag, reason: missing)], earliestRecovery: nil, now: now))
@@ -189,7 +191,7 @@ public struct CredentialPool: Sendable {
         return .success(Selection(tag: tag, isNewSession: false, events: PoolEvents()))
     }
 
-    private func candidates(of balancer: BalancerDefinition, scope: SelectionScope, now: Date) -> ([CredentialState], [SelectionFailure.Skipped]) {
+    func candidates(of balancer: BalancerDefinition, scope: SelectionScope, now: Date) -> ([CredentialState], [SelectionFailure.Skipped]) {
         var usable: [CredentialState] = []
         var skipped: [SelectionFailure.Skipped] = []
         for tag in balancer.members {

@@ -24,4 +24,7 @@ public enum PoolPolicy {
     public static let credentialReloadInterval: TimeInterval = 2
     /// Expired sticky sessions are dropped at most this often (on a selection).
     public static let sessionPurgeInterval: TimeInterval = 300
+    /// How long a session that reconnected mid-turn is kept on the turn's credential before
+    /// rebalancing may move it again (the turn's next request comes within seconds).
+    public static let turnHold: TimeInterval = 120
 }

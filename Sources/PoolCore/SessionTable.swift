@@ -30,6 +30,8 @@ public struct SessionTable: Hashable, Sendable {
     struct Entry: Hashable, Sendable {
         var tag: String
         var lastUsedAt: Date
+        /// Until then the session is not rebalanced: a turn in progress is finishing here.
+        var heldUntil: Date?
     }
 
     public static let lifetime: TimeInterval = 24 * 3600
@@ -59,8 +61,14 @@ public struct SessionTable: Hashable, Sendable {
         entries[key].map { now.timeIntervalSince($0.lastUsedAt) < Self.lifetime } ?? false
     }
 
-    public mutating func assign(_ key: Key, to tag: String, now: Date) {
-        entries[key] = Entry(tag: tag, lastUsedAt: now)
+    /// Whether the session is held on its credential at `now` (see `assign(_:to:now:holdUntil:)`).
+    public func isHeld(_ key: Key, now: Date) -> Bool {
+        entries[key]?.heldUntil.map { now < $0 } ?? false
+    }
+
+    /// - Parameter holdUntil: keeps rebalancing away from the session until then.
+    public mutating func assign(_ key: Key, to tag: String, now: Date, holdUntil: Date? = nil) {
+        entries[key] = Entry(tag: tag, lastUsedAt: now, heldUntil: holdUntil)
         if entries.count > capacity { evictLeastRecentlyUsed() }
     }
 

@@ -40,6 +40,11 @@ public struct SimulatedAccount: Sendable {
     /// Pause before the answer's head (or a WebSocket upgrade's 101), like a model thinking before
     /// its first token.
     public var answerDelayMilliseconds: Int = 0
+    /// Answers carry an encrypted reasoning item that only this account accepts back.
+    public var reasons = false
+    /// A shell command the model asks Codex to run (`exec_command`) before it answers: the
+    /// first request of a turn gets the call, the request carrying its output gets the reply.
+    public var toolCommand: String?
     /// Access tokens the backend accepts for this account.
     public var accessTokens: Set<String>
     /// The one refresh token that currently works; refreshing rotates it.

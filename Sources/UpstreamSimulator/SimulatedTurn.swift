@@ -8,6 +8,8 @@ struct SimulatedTurn {
     var account: SimulatedAccount
     var isWarmUp: Bool
     var createdAt: Int
+    /// Ask for this command instead of replying (the turn's first request, with a tool command).
+    var callsTool: String?
 
     /// Every event of the answer, `response.completed` last.
     func events() -> [[String: Any]] {
@@ -19,29 +21,63 @@ struct SimulatedTurn {
             events.append(["type": "response.completed", "response": response(status: "completed", output: [], usage: usage(input: 0, output: 0))])
             return numbered(events)
         }
+        var index = 0
+        var output: [[String: Any]] = []
+        if account.reasons {
+            // Encrypted with this account's key, as far as anyone else can tell.
+            let reasoning: [String: Any] = ["id": "rs_\(responseID.dropFirst(5))", "type": "reasoning", "summary": [Any](),
+                                            "encrypted_content": Self.encryptedContent(account: account.accountID, responseID: responseID)]
+            events.append(["type": "response.output_item.done", "output_index": index, "item": reasoning])
+            output.append(reasoning)
+            index += 1
+        }
+        if let command = callsTool {
+            let call: [String: Any] = ["id": "fc_\(responseID.dropFirst(5))", "type": "function_call", "status": "completed",
+                                       "call_id": "call_\(responseID.dropFirst(5))", "name": "exec_command",
+                                       "arguments": SimulatorJSON.string(["cmd": command])]
+            events.append(["type": "response.output_item.done", "output_index": index, "item": call])
+            output.append(call)
+            events.append(["type": "response.completed",
+                           "response": response(status: "completed", output: output, usage: usage(input: account.inputTokens, output: account.outputTokens))])
+            return numbered(events)
+        }
         let itemID = "msg_\(responseID.dropFirst(5))"
-        events.append(["type": "response.output_item.added", "output_index": 0,
+        events.append(["type": "response.output_item.added", "output_index": index,
                        "item": ["id": itemID, "type": "message", "status": "in_progress", "role": "assistant", "content": [Any]()]])
-        events.append(["type": "response.content_part.added", "item_id": itemID, "output_index": 0, "content_index": 0,
+        events.append(["type": "response.content_part.added", "item_id": itemID, "output_index": index, "content_index": 0,
                        "part": ["type": "output_text", "text": "", "annotations": [Any]()]])
         for piece in pieces() {
-            events.append(["type": "response.output_text.delta", "item_id": itemID, "output_index": 0, "content_index": 0, "delta": piece])
+            events.append(["type": "response.output_text.delta", "item_id": itemID, "output_index": index, "content_index": 0, "delta": piece])
         }
         let text = account.reply
-        events.append(["type": "response.output_text.done", "item_id": itemID, "output_index": 0, "content_index": 0, "text": text])
+        events.append(["type": "response.output_text.done", "item_id": itemID, "output_index": index, "content_index": 0, "text": text])
         let part: [String: Any] = ["type": "output_text", "text": text, "annotations": [Any]()]
-        events.append(["type": "response.content_part.done", "item_id": itemID, "output_index": 0, "content_index": 0, "part": part])
+        events.append(["type": "response.content_part.done", "item_id": itemID, "output_index": index, "content_index": 0, "part": part])
         let item: [String: Any] = ["id": itemID, "type": "message", "status": "completed", "role": "assistant", "content": [part]]
-        events.append(["type": "response.output_item.done", "output_index": 0, "item": item])
+        events.append(["type": "response.output_item.done", "output_index": index, "item": item])
+        output.append(item)
         if account.behavior == .failMidAnswer {
-            var failed = response(status: "failed", output: [item], usage: usage(input: account.inputTokens, output: account.outputTokens))
+            var failed = response(status: "failed", output: output, usage: usage(input: account.inputTokens, output: account.outputTokens))
             failed["error"] = ["code": "server_error", "message": "The model failed to finish the answer (simulated)."]
             events.append(["type": "response.failed", "response": failed])
             return numbered(events)
         }
         events.append(["type": "response.completed",
-                       "response": response(status: "completed", output: [item], usage: usage(input: account.inputTokens, output: account.outputTokens))])
+                       "response": response(status: "completed", output: output, usage: usage(input: account.inputTokens, output: account.outputTokens))])
         return numbered(events)
+    }
+
+    /// What an account's encrypted reasoning looks like: opaque, but telling whose it is.
+    /// (The response id stays readable: rendered answers are templates with the id filled in.)
+    static func encryptedContent(account: String, responseID: String) -> String {
+        "gAAAA" + Data(account.utf8).base64EncodedString().replacingOccurrences(of: "=", with: "") + "." + responseID
+    }
+
+    /// The account an encrypted item came from; nil for one the simulator did not make.
+    static func account(ofEncryptedContent content: String) -> String? {
+        guard content.hasPrefix("gAAAA"), let encoded = content.dropFirst(5).split(separator: ".").first else { return nil }
+        let padded = String(encoded) + String(repeating: "=", count: (4 - encoded.count % 4) % 4)
+        return Data(base64Encoded: padded).map { String(decoding: $0, as: UTF8.self) }
     }
 
     /// `codex.rate_limits` as the backend sends it before each answer (§3.4).

@@ -81,12 +81,19 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
             if let problem = simulator.codexRequestProblem(json ?? [:]) {
                 return respond(context: context, status: .badRequest, json: ["error": ["type": "invalid_request_error", "message": problem]])
             }
-            guard account.answerDelayMilliseconds > 0 else { return streamAnswer(context: context, account: account, request: json ?? [:]) }
+            if let refusal = simulator.continuationProblem(json ?? [:], turnStateHeader: head.headers.first(name: "x-codex-turn-state"),
+                                                           accountID: accountID, checksPreviousResponse: true) {
+                return respond(context: context, status: .badRequest, json: ["error": refusal])
+            }
+            let turnState = simulator.turnState(for: json ?? [:], turnStateHeader: head.headers.first(name: "x-codex-turn-state"), accountID: accountID)
+            guard account.answerDelayMilliseconds > 0 else {
+                return streamAnswer(context: context, account: account, request: json ?? [:], turnState: turnState)
+            }
             let later = NIOLoopBound((self, context, json ?? [:]), eventLoop: context.eventLoop)
             context.eventLoop.scheduleTask(in: .milliseconds(Int64(account.answerDelayMilliseconds))) {
                 let (handler, context, request) = later.value
                 guard context.channel.isActive else { return }
-                handler.streamAnswer(context: context, account: account, request: request)
+                handler.streamAnswer(context: context, account: account, request: request, turnState: turnState)
             }
         default:
             respond(context: context, status: .notFound, json: ["error": ["type": "invalid_request_error", "message": "no route for \(path)"]])
@@ -115,16 +122,18 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
         }
     }
 
-    private func streamAnswer(context: ChannelHandlerContext, account: SimulatedAccount, request: [String: Any]) {
+    private func streamAnswer(context: ChannelHandlerContext, account: SimulatedAccount, request: [String: Any], turnState: String) {
         let now = UpstreamSimulator.unixNow
         let responseID = simulator.mutate { $0.nextResponseID() }
+        simulator.recordResponse(responseID, of: account.accountID)
         let turn = SimulatedTurn(responseID: responseID, model: request["model"] as? String ?? "gpt-5.5", account: account,
-                                 isWarmUp: (request["generate"] as? Bool) == false, createdAt: now)
+                                 isWarmUp: (request["generate"] as? Bool) == false, createdAt: now,
+                                 callsTool: UpstreamSimulator.toolCall(for: request, account: account))
         var headers = account.rateLimits.headers(now: now)
         headers.add(name: "content-type", value: "text/event-stream")
         headers.add(name: "cache-control", value: "no-cache")
         headers.add(name: "x-request-id", value: responseID)
-        headers.add(name: "x-codex-turn-state", value: "turn-\(responseID)")
+        headers.add(name: "x-codex-turn-state", value: turnState)
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
         streaming = true
         let chunks = simulator.renderedEvents(for: turn, cut: account.behavior == .dropMidStream || account.behavior == .stallMidStream,

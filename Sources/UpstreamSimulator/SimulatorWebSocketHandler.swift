@@ -57,6 +57,9 @@ final class SimulatorWebSocketHandler: ChannelInboundHandler {
         if let problem = simulator.codexRequestProblem(request) {
             return sendJSON(context: context, ["type": "error", "status_code": 400, "error": ["type": "invalid_request_error", "message": problem]])
         }
+        if let refusal = simulator.continuationProblem(request, turnStateHeader: nil, accountID: accountID, checksPreviousResponse: false) {
+            return sendJSON(context: context, ["type": "error", "status_code": 400, "error": refusal])
+        }
         if let previous = request["previous_response_id"] as? String, !responseIDs.contains(previous) {
             return sendJSON(context: context, ["type": "error", "status_code": 400,
                                                "error": ["type": "invalid_request_error", "code": "previous_response_not_found",
@@ -71,8 +74,14 @@ final class SimulatorWebSocketHandler: ChannelInboundHandler {
                                                "error": SimulatedTurn.usageLimitError(account.rateLimits, now: now), "headers": headerObject])
         }
         let responseID = simulator.mutate { $0.nextResponseID() }
+        simulator.recordResponse(responseID, of: accountID)
+        if !isWarmUp {
+            // The turn's state token, in the frame the backend now uses for it (not the 101).
+            let turnState = simulator.turnState(for: request, turnStateHeader: nil, accountID: accountID)
+            sendJSON(context: context, ["type": "response.metadata", "headers": ["x-codex-turn-state": turnState]])
+        }
         let turn = SimulatedTurn(responseID: responseID, model: request["model"] as? String ?? "gpt-5.5", account: account,
-                                 isWarmUp: isWarmUp, createdAt: now)
+                                 isWarmUp: isWarmUp, createdAt: now, callsTool: UpstreamSimulator.toolCall(for: request, account: account))
         let cut = !isWarmUp && (account.behavior == .dropMidStream || account.behavior == .stallMidStream)
         let messages = simulator.renderedEvents(for: turn, cut: cut, framing: .webSocket)
         sendMessages(messages[...], context: context, interval: .milliseconds(Int64(account.eventIntervalMilliseconds)), turn: turn)

@@ -209,7 +209,7 @@ public final class UpstreamSimulator: Sendable {
         // Everything the events are made of, but the id (and the reply, compared below).
         let account = turn.account
         let key = "\(account.accountID)|\(account.behavior)|\(account.deltaCount)|\(account.inputTokens)|\(account.outputTokens)|\(account.cachedTokens)"
-            + "|\(turn.model)|\(turn.isWarmUp)|\(turn.createdAt)|\(cut)|\(framing)"
+            + "|\(turn.model)|\(turn.isWarmUp)|\(turn.createdAt)|\(cut)|\(framing)|\(account.reasons)|\(turn.callsTool ?? "")"
         let template: [[String]] = state.withLock { state in
             if let cached = state.renderedTurns[key], cached.reply == turn.account.reply { return cached.chunks }
             var template = turn
@@ -270,6 +270,10 @@ struct SimulatorState {
     var closesNextReusedConnection = false
     var checksCodexRequests = false
     var renderedTurns: [String: (reply: String, chunks: [[String]])] = [:]
+    /// Which account issued each turn-state token and response id.
+    var turnStateOwners: [String: String] = [:]
+    var responseOwners: [String: String] = [:]
+    var refusedContinuations = 0
     var waiters: [(id: UUID, condition: @Sendable (SimulatorSnapshot) -> Bool, continuation: CheckedContinuation<Bool, Never>)] = []
 
     init(accounts: [SimulatedAccount]) {

@@ -38,7 +38,7 @@ final class CredentialDispatch {
         var uri: String
         var headers: HTTPHeaders
         /// nil for a WebSocket upgrade.
-        var bodyLength: Int?
+        var body: ByteBuffer?
         var transport: ResponseTransport
     }
 
@@ -64,7 +64,11 @@ final class CredentialDispatch {
         self.eventLoop = eventLoop
         self.logger = logger
         sessionID = SessionKey.from(request.headers.map { ($0.name, $0.value) })
+        continuation = request.body.map { RequestContinuation(body: $0.readableBytesView, turnStateHeader: request.headers.first(name: ContinuationScan.turnStateHeader)) }
     }
+
+    /// The continuation state an HTTP request carries (a WebSocket's travels in its messages).
+    private let continuation: RequestContinuation?
 
     /// The credential tried last, if any.
     var tag: String? { current?.tag }
@@ -82,6 +86,7 @@ final class CredentialDispatch {
         runtime.refreshUnavailableCredentials(provider: user.provider, on: eventLoop).whenComplete { _ in
             let dispatch = dispatch.value
             guard !dispatch.finished else { return }
+            if dispatch.continueTurn() { return }
             switch dispatch.runtime.select(for: dispatch.user, sessionID: dispatch.sessionID) {
             case .failure(let failure):
                 dispatch.logger.info("no credential for \(dispatch.user.provider): \(failure.explanation)")
@@ -89,6 +94,27 @@ final class CredentialDispatch {
             case .success(let selection):
                 dispatch.attempt(selection.tag, isNewSession: selection.isNewSession)
             }
+        }
+    }
+
+    /// A request that continues a turn goes to the credential that started it, whatever
+    /// rebalancing decided since (it takes effect at the next turn); one that continues a
+    /// response its credential can no longer serve is told so, as the backend would, and Codex
+    /// sends the whole input again. True when the request was placed here.
+    private func continueTurn() -> Bool {
+        guard let continuation else { return false }
+        let (target, continuesResponse) = runtime.continuationTarget(continuation, for: user)
+        switch target {
+        case .continueOn(let tag):
+            logger.debug("continuing a turn on credential \(tag)")
+            attempt(tag, isNewSession: false)
+            return true
+        case .lost(let tag) where continuesResponse:
+            logger.info("credential \(tag) cannot continue its response any more; the client will resend the whole input")
+            answer(.previousResponseNotFound(continuation.previousResponseID ?? ""), .upstreamError)
+            return true
+        case .lost, .unbound:
+            return false
         }
     }
 
@@ -155,13 +181,15 @@ final class CredentialDispatch {
                           .upstreamError)
         }
         let dispatch = NIOLoopBound(self, eventLoop: eventLoop)
-        runtime.plan(for: tag, method: request.method, uri: request.uri, clientHeaders: request.headers, bodyLength: request.bodyLength,
+        let (headers, body) = requestFor(tag)
+        runtime.plan(for: tag, method: request.method, uri: request.uri, clientHeaders: headers, bodyLength: body?.readableBytes,
                      webSocket: request.transport == .websocket, rejectedToken: rejectedToken, on: eventLoop)
             .whenComplete { result in
                 let dispatch = dispatch.value
                 guard dispatch.isCurrent(attempt) else { return }
                 switch result {
-                case .success(let plan):
+                case .success(var plan):
+                    plan.body = body
                     dispatch.plan = plan
                     dispatch.waitingForUpstream = true
                     dispatch.registerInterrupt(tag)
@@ -170,6 +198,19 @@ final class CredentialDispatch {
                     dispatch.tokenUnavailable(attempt, error: error)
                 }
             }
+    }
+
+    /// The client's headers and body as they may go to `tag`: continuation state another account
+    /// issued is left out, never sent along.
+    private func requestFor(_ tag: String) -> (HTTPHeaders, ByteBuffer?) {
+        guard let continuation, !continuation.isEmpty, let body = request.body else { return (request.headers, request.body) }
+        let foreign = runtime.foreignState(continuation, destination: tag)
+        guard !foreign.isEmpty else { return (request.headers, body) }
+        logger.info("leaving another account's continuation state out of the request to \(tag)")
+        var headers = request.headers
+        if foreign.turnState { headers.remove(name: ContinuationScan.turnStateHeader) }
+        let rewritten = RequestContinuation.removing(foreign, from: body.readableBytesView).map { ByteBuffer(bytes: $0) } ?? body
+        return (headers, rewritten)
     }
 
     /// The credential's access token could not be had (refresh refused, file unreadable, connector
@@ -220,7 +261,9 @@ final class CredentialDispatch {
         unregisterInterrupt()
         let dispatch = NIOLoopBound(self, eventLoop: eventLoop)
         let eventLoop = self.eventLoop
-        interruptRegistration = runtime.interrupts.register(.init(credential: tag, balancer: runtime.interruptBalancer(for: user), scope: user.scope) { reason in
+        // Registered without the balancer: a rebalance moves sessions at their next turn and does
+        // not cut a request already under way; only a credential that stops serving does.
+        interruptRegistration = runtime.interrupts.register(.init(credential: tag, balancer: nil, scope: user.scope) { reason in
             eventLoop.execute { dispatch.value.interrupted(reason) }
         })
     }

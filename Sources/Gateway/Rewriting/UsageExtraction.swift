@@ -1,6 +1,6 @@
 import Foundation
 public import NIOCore
-import PoolCore
+public import PoolCore
 
 /// The token usage of one finished response, from a `response.completed` event (§10.2).
 public struct CompletedUsage: Hashable, Sendable {
@@ -102,6 +102,9 @@ public struct ServerSentEventUsageTap: Sendable {
     public private(set) var usage: CompletedUsage?
     /// A `response.completed` event went by (with or without usage): the answer is whole.
     public private(set) var sawCompleted = false
+    /// The response id and encrypted items the completed answer carries (continuation state the
+    /// answering account issued).
+    public private(set) var issuedContinuations: [(ContinuationBindings.Kind, String)] = []
     private static let dataPrefix = Array("data:".utf8)
 
     public init(lineLimit: Int = 16 << 20) {
@@ -172,5 +175,6 @@ public struct ServerSentEventUsageTap: Sendable {
         guard case (.completed(let found), _) = WebSocketEventRewriter.kind(of: UnsafeRawBufferPointer(rebasing: payload)) else { return }
         sawCompleted = true
         if let found { usage = found }
+        issuedContinuations = ContinuationScan.issued(byCompletedEvent: UnsafeRawBufferPointer(rebasing: payload))
     }
 }

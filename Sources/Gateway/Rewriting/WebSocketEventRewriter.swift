@@ -15,6 +15,8 @@ public enum WebSocketEventRewriter {
         case completed(CompletedUsage?)
         /// `response.failed` or `response.incomplete`: the turn ended without a whole answer.
         case failed
+        /// `response.metadata`: headers of the answer, e.g. the turn's `x-codex-turn-state`.
+        case metadata
         case other
     }
 
@@ -39,12 +41,15 @@ public enum WebSocketEventRewriter {
             return (.error(status: status), value)
         case "response.failed", "response.incomplete":
             return (.failed, nil)
+        case "response.metadata":
+            return (.metadata, nil)
         default:
             return (.other, nil)
         }
     }
 
-    private static let interestingTypes: [[UInt8]] = ["codex.rate_limits", "error", "response.completed", "response.failed", "response.incomplete"]
+    private static let interestingTypes: [[UInt8]] = ["codex.rate_limits", "error", "response.completed", "response.failed", "response.incomplete",
+                                                                "response.metadata"]
         .map { Array($0.utf8) }
     private static let typeKey = Array("type".utf8)
 

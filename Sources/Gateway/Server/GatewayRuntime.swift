@@ -30,7 +30,7 @@ public final class GatewayRuntime: Sendable {
     let tunnelHealthBoard = TunnelHealthBoard()
     /// The status streams of external credentials that are not in connector mode (§5.5).
     let peerWatchers: [String: PeerStatusWatcher]
-    private let pool: Mutex<CredentialPool>
+    let pool: Mutex<CredentialPool>
     private let recorders: [String: UsageRecorder]
     let upstreamTLSContext: OpenSSLContext?
     /// Yamux settings of reverse tunnels (both roles): the reference's unless a test shortens them.

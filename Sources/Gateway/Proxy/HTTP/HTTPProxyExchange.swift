@@ -62,7 +62,7 @@ final class HTTPProxyExchange: UpstreamResponseDelegate {
         self.responder = responder
         dispatch = CredentialDispatch(
             runtime: runtime, user: user,
-            request: .init(method: head.method, uri: head.uri, headers: head.headers, bodyLength: body.readableBytes, transport: .http),
+            request: .init(method: head.method, uri: head.uri, headers: head.headers, body: body, transport: .http),
             eventLoop: eventLoop, logger: logger)
     }
 
@@ -126,7 +126,8 @@ final class HTTPProxyExchange: UpstreamResponseDelegate {
             case .success(let connection):
                 exchange.connection = connection
                 let upstreamHead = HTTPRequestHead(version: .http1_1, method: exchange.head.method, uri: plan.uri, headers: plan.headers)
-                connection.execute(upstreamHead, body: exchange.body.readableBytes > 0 ? exchange.body : nil, delegate: exchange)
+                let body = plan.body ?? exchange.body
+                connection.execute(upstreamHead, body: body.readableBytes > 0 ? body : nil, delegate: exchange)
             }
         }
     }
@@ -143,6 +144,7 @@ final class HTTPProxyExchange: UpstreamResponseDelegate {
         // The weekly cycle hint is read before the rewrite removes it (Appendix A #4).
         weekStart = snapshot.weeklyWindowStart
         runtime.observe(snapshot, tag: tag)
+        if let turnState = upstreamHead.headers.first(name: ContinuationScan.turnStateHeader) { runtime.recordIssued([(.turnState, turnState)], tag: tag) }
         if status >= 400 { logger.error("upstream error from \(tag): status \(status)") }
         let headers = RateLimitHeaderRewriter.clientResponseHeaders(upstreamHead.headers, with: runtime.aggregate(for: user), now: runtime.now)
         let isEventStream = headers.first(name: "content-type")?.lowercased().hasPrefix("text/event-stream") ?? false
@@ -203,6 +205,7 @@ final class HTTPProxyExchange: UpstreamResponseDelegate {
             if let usage = tap?.usage, let tag = dispatch.tag {
                 runtime.recordUsage(usage, tag: tag, fallbackModel: requestedModel, user: user, weekStart: weekStart)
             }
+            if let issued = tap?.issuedContinuations, let tag = dispatch.tag { runtime.recordIssued(issued, tag: tag) }
             // An event stream is whole only with its response.completed; other answers by their status.
             let complete = streamStatus < 400 && (tap?.sawCompleted ?? true)
             recordOutcome(complete ? .completed : (streamStatus == 429 ? .upstreamRateLimited : .upstreamError))

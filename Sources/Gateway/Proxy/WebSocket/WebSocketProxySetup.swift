@@ -65,7 +65,7 @@ final class WebSocketProxySetup {
         self.logger = logger
         dispatch = CredentialDispatch(
             runtime: runtime, user: user,
-            request: .init(method: .GET, uri: GatewayRoute.canonicalProxyURI(head.uri), headers: head.headers, bodyLength: nil, transport: .websocket),
+            request: .init(method: .GET, uri: GatewayRoute.canonicalProxyURI(head.uri), headers: head.headers, body: nil, transport: .websocket),
             eventLoop: eventLoop, logger: logger)
     }
 

@@ -107,8 +107,13 @@ final class WebSocketRelay {
     }
 
     private func fromClient(_ frame: WebSocketFrame) {
-        let data = frame.unmaskedData
+        var data = frame.unmaskedData
         if frame.opcode == .text, let request = ResponsesRequestSummary(json: data.readableBytesView), request.type == "response.create" {
+            switch placeTurn(data) {
+            case .forward: break
+            case .forwardInstead(let rewritten): data = rewritten
+            case .answered: return
+            }
             let warmUp = request.generate == false
             let model = request.model
             pendingCreates.append(PendingTurn(warmUp: warmUp, model: model))
@@ -120,6 +125,51 @@ final class WebSocketRelay {
         }
         send(WebSocketFrame(fin: true, opcode: frame.opcode, maskKey: Self.maskingKey(), data: data), to: .upstream)
         if !session.upstream.isWritable { clientChannel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in } }
+    }
+
+    private enum Placement {
+        case forward
+        /// Forward this instead: another account's continuation state left out.
+        case forwardInstead(ByteBuffer)
+        /// The client was answered here; nothing goes upstream.
+        case answered
+    }
+
+    /// Where a `response.create` belongs (codex-wire-2026.md §1): a turn that another account
+    /// started, or a response it made, continues there — the session is held on that account
+    /// and the client told, as the backend tells it, that this socket does not have the
+    /// response; it reconnects and resends the whole input, which then lands there. State from
+    /// an account that cannot serve any more is left out, never sent to this one.
+    private func placeTurn(_ data: ByteBuffer) -> Placement {
+        let state = RequestContinuation(body: data.readableBytesView, turnStateHeader: nil)
+        guard !state.isEmpty else { return .forward }
+        let (target, continuesResponse) = runtime.continuationTarget(state, for: session.user)
+        switch target {
+        case .continueOn(let tag) where tag != session.tag:
+            logger.info("the turn continues on \(tag), not on this WebSocket's \(session.tag); the client reconnects")
+            runtime.holdSession(session.sessionID, of: session.user, on: tag)
+            return answerPreviousResponseNotFound(state)
+        case .lost(let tag) where continuesResponse && tag != session.tag:
+            logger.info("credential \(tag) cannot continue its response any more; the client will resend the whole input")
+            return answerPreviousResponseNotFound(state)
+        default:
+            let foreign = runtime.foreignState(state, destination: session.tag)
+            guard !foreign.isEmpty, let rewritten = RequestContinuation.removing(foreign, from: data.readableBytesView) else { return .forward }
+            logger.info("leaving another account's continuation state out of the request to \(session.tag)")
+            return .forwardInstead(ByteBuffer(bytes: rewritten))
+        }
+    }
+
+    private func answerPreviousResponseNotFound(_ state: RequestContinuation) -> Placement {
+        let error: JSONValue = .object([
+            "type": .string("error"), "status_code": .integer(400),
+            "error": .object([
+                "type": .string("invalid_request_error"), "code": .string("previous_response_not_found"), "param": .string("previous_response_id"),
+                "message": .string("Previous response with id '\(state.previousResponseID ?? "")' not found."),
+            ]),
+        ])
+        send(WebSocketFrame(fin: true, opcode: .text, data: ByteBuffer(bytes: error.serialized)), to: .client)
+        return .answered
     }
 
     private func fromUpstream(_ frame: WebSocketFrame) {
@@ -144,7 +194,12 @@ final class WebSocketRelay {
                 if let event {
                     data = ByteBuffer(bytes: WebSocketEventRewriter.rewriteError(event, status: status, aggregate: runtime.aggregate(for: session.user), now: now))
                 }
+            case .metadata:
+                if let turnState = ContinuationScan.turnState(inMetadataEvent: data.readableBytesView) {
+                    runtime.recordIssued([(.turnState, turnState)], tag: session.tag)
+                }
             case .completed(let usage):
+                runtime.recordIssued(ContinuationScan.issued(byCompletedEvent: data.readableBytesView), tag: session.tag)
                 let request = pendingCreates.isEmpty ? nil : pendingCreates.removeFirst()
                 if let request { finishTurn(request, .completed) }
                 if request?.warmUp != true, let usage {
