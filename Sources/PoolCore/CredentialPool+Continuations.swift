@@ -26,8 +26,15 @@ extension CredentialPool {
         return usable ? .continueOn(boundTag) : .lost(boundTag)
     }
 
-    /// Puts a session back on `tag` for the rest of a turn that reconnected elsewhere, held
-    /// there (not rebalanced) for `PoolPolicy.turnHold`.
+    /// Whether the provider has a usable credential for this scope other than `tag` (a turn cut
+    /// short on `tag` can then be resent and finish there).
+    public func hasUsableCredential(provider: String, scope: SelectionScope, otherThan tag: String, now: Date) -> Bool {
+        guard let balancer = balancers[provider] else { return false }
+        return candidates(of: balancer.definition, scope: scope, now: now).0.contains { $0.tag != tag }
+    }
+
+    /// Puts a session back on `tag` for the reconnect of a turn that landed elsewhere: its next
+    /// selection (within `PoolPolicy.turnHold`) keeps it there without rebalancing.
     public mutating func holdSession(provider: String, scope: SelectionScope, sessionID: String, on tag: String, now: Date) {
         balancers[provider]?.sessions.assign(SessionTable.Key(sessionID: sessionID, scope: scope), to: tag, now: now,
                                              holdUntil: now.addingTimeInterval(PoolPolicy.turnHold))

@@ -98,7 +98,7 @@ public struct CredentialPool: Sendable {
 
         if let key, balancer.definition.strategy != .fallback, let current = balancer.sessions.lookup(key, now: now) {
             if let currentState = candidates.first(where: { $0.tag == current }) {
-                guard !balancer.sessions.isHeld(key, now: now), let rebalance = balancer.rebalanceTarget(from: currentState, candidates: candidates, now: now) else {
+                guard !balancer.sessions.takeHold(key, now: now), let rebalance = balancer.rebalanceTarget(from: currentState, candidates: candidates, now: now) else {
                     return .success(Selection(tag: current, isNewSession: false, events: events))
                 }
                 balancer.sessions.removeAll(on: current, scope: scope)

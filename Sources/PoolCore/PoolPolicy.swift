@@ -24,7 +24,7 @@ public enum PoolPolicy {
     public static let credentialReloadInterval: TimeInterval = 2
     /// Expired sticky sessions are dropped at most this often (on a selection).
     public static let sessionPurgeInterval: TimeInterval = 300
-    /// How long a session that reconnected mid-turn is kept on the turn's credential before
-    /// rebalancing may move it again (the turn's next request comes within seconds).
+    /// How long a session told to reconnect mid-turn stays held on the turn's credential for that
+    /// reconnect (which comes at once); the hold serves one selection.
     public static let turnHold: TimeInterval = 120
 }

@@ -61,9 +61,12 @@ public struct SessionTable: Hashable, Sendable {
         entries[key].map { now.timeIntervalSince($0.lastUsedAt) < Self.lifetime } ?? false
     }
 
-    /// Whether the session is held on its credential at `now` (see `assign(_:to:now:holdUntil:)`).
-    public func isHeld(_ key: Key, now: Date) -> Bool {
-        entries[key]?.heldUntil.map { now < $0 } ?? false
+    /// Whether the session is held on its credential at `now` (see `assign(_:to:now:holdUntil:)`);
+    /// a hold serves one selection — the reconnect it was made for — and is gone after it.
+    public mutating func takeHold(_ key: Key, now: Date) -> Bool {
+        guard let until = entries[key]?.heldUntil else { return false }
+        entries[key]?.heldUntil = nil
+        return now < until
     }
 
     /// - Parameter holdUntil: keeps rebalancing away from the session until then.

@@ -45,6 +45,9 @@ public struct SimulatedAccount: Sendable {
     /// A shell command the model asks Codex to run (`exec_command`) before it answers: the
     /// first request of a turn gets the call, the request carrying its output gets the reply.
     public var toolCommand: String?
+    /// The backend's cap on one WebSocket (60 minutes upstream), as a number of answers: the
+    /// request after them gets `websocket_connection_limit_reached` and the socket closes.
+    public var answersPerWebSocket: Int?
     /// Access tokens the backend accepts for this account.
     public var accessTokens: Set<String>
     /// The one refresh token that currently works; refreshing rotates it.

@@ -87,13 +87,15 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
             }
             let turnState = simulator.turnState(for: json ?? [:], turnStateHeader: head.headers.first(name: "x-codex-turn-state"), accountID: accountID)
             guard account.answerDelayMilliseconds > 0 else {
-                return streamAnswer(context: context, account: account, request: json ?? [:], turnState: turnState)
+                return streamAnswer(context: context, account: account, request: json ?? [:], turnState: turnState,
+                                    sessionID: head.headers.first(name: "session-id"))
             }
+            let sessionID = head.headers.first(name: "session-id")
             let later = NIOLoopBound((self, context, json ?? [:]), eventLoop: context.eventLoop)
             context.eventLoop.scheduleTask(in: .milliseconds(Int64(account.answerDelayMilliseconds))) {
                 let (handler, context, request) = later.value
                 guard context.channel.isActive else { return }
-                handler.streamAnswer(context: context, account: account, request: request, turnState: turnState)
+                handler.streamAnswer(context: context, account: account, request: request, turnState: turnState, sessionID: sessionID)
             }
         default:
             respond(context: context, status: .notFound, json: ["error": ["type": "invalid_request_error", "message": "no route for \(path)"]])
@@ -122,13 +124,14 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
         }
     }
 
-    private func streamAnswer(context: ChannelHandlerContext, account: SimulatedAccount, request: [String: Any], turnState: String) {
+    private func streamAnswer(context: ChannelHandlerContext, account: SimulatedAccount, request: [String: Any], turnState: String,
+                              sessionID: String?) {
         let now = UpstreamSimulator.unixNow
         let responseID = simulator.mutate { $0.nextResponseID() }
         simulator.recordResponse(responseID, of: account.accountID)
         let turn = SimulatedTurn(responseID: responseID, model: request["model"] as? String ?? "gpt-5.5", account: account,
                                  isWarmUp: (request["generate"] as? Bool) == false, createdAt: now,
-                                 callsTool: UpstreamSimulator.toolCall(for: request, account: account))
+                                 callsTool: simulator.toolCall(for: request, account: account, sessionID: sessionID))
         var headers = account.rateLimits.headers(now: now)
         headers.add(name: "content-type", value: "text/event-stream")
         headers.add(name: "cache-control", value: "no-cache")

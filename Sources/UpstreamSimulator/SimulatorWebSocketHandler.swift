@@ -14,6 +14,8 @@ final class SimulatorWebSocketHandler: ChannelInboundHandler {
     private let accountID: String
     private let headers: [(name: String, value: String)]
     private var responseIDs: Set<String> = []
+    /// Answers completed on this socket (for `answersPerWebSocket`).
+    private var answers = 0
     private var closing = false
 
     init(simulator: UpstreamSimulator, accountID: String, head: HTTPRequestHead) {
@@ -57,6 +59,13 @@ final class SimulatorWebSocketHandler: ChannelInboundHandler {
         if let problem = simulator.codexRequestProblem(request) {
             return sendJSON(context: context, ["type": "error", "status_code": 400, "error": ["type": "invalid_request_error", "message": problem]])
         }
+        if let cap = account.answersPerWebSocket, answers >= cap {
+            // The backend's per-socket cap: a wrapped error, then the socket ends.
+            sendJSON(context: context, ["type": "error", "status_code": 400, "error": [
+                "type": "invalid_request_error", "code": "websocket_connection_limit_reached",
+                "message": "Responses websocket connection limit reached (60 minutes). Create a new websocket connection to continue."]])
+            return closeAfterCap(context: context)
+        }
         if let refusal = simulator.continuationProblem(request, turnStateHeader: nil, accountID: accountID, checksPreviousResponse: false) {
             return sendJSON(context: context, ["type": "error", "status_code": 400, "error": refusal])
         }
@@ -81,7 +90,8 @@ final class SimulatorWebSocketHandler: ChannelInboundHandler {
             sendJSON(context: context, ["type": "response.metadata", "headers": ["x-codex-turn-state": turnState]])
         }
         let turn = SimulatedTurn(responseID: responseID, model: request["model"] as? String ?? "gpt-5.5", account: account,
-                                 isWarmUp: isWarmUp, createdAt: now, callsTool: UpstreamSimulator.toolCall(for: request, account: account))
+                                 isWarmUp: isWarmUp, createdAt: now,
+                                 callsTool: simulator.toolCall(for: request, account: account, sessionID: headers.first { $0.name == "session-id" }?.value))
         let cut = !isWarmUp && (account.behavior == .dropMidStream || account.behavior == .stallMidStream)
         let messages = simulator.renderedEvents(for: turn, cut: cut, framing: .webSocket)
         sendMessages(messages[...], context: context, interval: .milliseconds(Int64(account.eventIntervalMilliseconds)), turn: turn)
@@ -112,10 +122,18 @@ final class SimulatorWebSocketHandler: ChannelInboundHandler {
             }
         }
         responseIDs.insert(turn.responseID)
+        answers += 1
         simulator.mutate { state in
             state.completedResponses += 1
             if !turn.isWarmUp { state.accounts[accountID]?.rateLimits.addUse(turn.account.percentPerTurn) }
         }
+    }
+
+    private func closeAfterCap(context: ChannelHandlerContext) {
+        closing = true
+        var code = context.channel.allocator.buffer(capacity: 2)
+        code.write(webSocketErrorCode: .normalClosure)
+        context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: code)), promise: nil)
     }
 
     private func sendJSON(context: ChannelHandlerContext, _ object: [String: Any]) {

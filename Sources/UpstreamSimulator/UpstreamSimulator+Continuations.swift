@@ -52,9 +52,18 @@ extension UpstreamSimulator {
     public var refusedContinuations: Int { state.withLock { $0.refusedContinuations } }
 
     /// The command to ask for: the account's tool command, unless the request brings its output.
-    static func toolCall(for request: [String: Any], account: SimulatedAccount) -> String? {
+    /// Runs the test's tool-call action first (before the answer leaves).
+    func toolCall(for request: [String: Any], account: SimulatedAccount, sessionID: String?) -> String? {
         guard let command = account.toolCommand, (request["generate"] as? Bool) != false else { return nil }
         let last = (request["input"] as? [[String: Any]])?.last?["type"] as? String
-        return last == "function_call_output" ? nil : command
+        guard last != "function_call_output" else { return nil }
+        toolCallAction.withLock { $0 }?(account.accountID, sessionID)
+        return command
+    }
+
+    /// Runs `action` whenever an account asks for a tool call, before that answer is sent — the
+    /// moment between a tool call and its follow-up, for tests that change the pool there.
+    public func whenToolCalled(_ action: @escaping @Sendable (_ accountID: String, _ sessionID: String?) -> Void) {
+        toolCallAction.withLock { $0 = action }
     }
 }

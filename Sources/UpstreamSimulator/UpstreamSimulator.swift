@@ -12,6 +12,8 @@ public final class UpstreamSimulator: Sendable {
     public let port: Int
     private let channel: any Channel
     let state: Mutex<SimulatorState>
+    /// What runs when an account asks for a tool call (`whenToolCalled`).
+    let toolCallAction = Mutex<(@Sendable (String, String?) -> Void)?>(nil)
 
     /// The Responses API base (`upstream.base_url`).
     public var baseURL: String { "http://127.0.0.1:\(port)/backend-api/codex" }

@@ -66,21 +66,25 @@ public enum CodexCLI {
     }
 
     /// A `CODEX_HOME` whose config points the CLI at `baseURL` with a bearer token.
-    public static func makeHome(baseURL: String, token: String, webSocket: Bool) throws -> URL {
+    /// - Parameters:
+    ///   - retries: Codex's `request_max_retries`/`stream_max_retries` (0: a failure is final).
+    ///   - runsTools: let Codex run the commands a model asks for, without asking or a sandbox.
+    public static func makeHome(baseURL: String, token: String, webSocket: Bool, retries: Int = 0, runsTools: Bool = false) throws -> URL {
         let home = FileManager.default.temporaryDirectory.appendingPathComponent("codex-home-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
         let config = """
         model = "gpt-5.5"
         model_provider = "pool"
         check_for_update_on_startup = false
+        \(runsTools ? "sandbox_mode = \"danger-full-access\"\napproval_policy = \"never\"" : "")
         [model_providers.pool]
         name = "codexpool"
         base_url = "\(baseURL)"
         wire_api = "responses"
         experimental_bearer_token = "\(token)"
         supports_websockets = \(webSocket)
-        request_max_retries = 0
-        stream_max_retries = 0
+        request_max_retries = \(retries)
+        stream_max_retries = \(retries)
         stream_idle_timeout_ms = 20000
         [analytics]
         enabled = false
@@ -106,10 +110,12 @@ public enum CodexCLI {
 
     /// Runs `codex exec --json PROMPT` of `version` in a throwaway folder.
     /// - Parameter environment: more variables (e.g. `CODEX_CA_CERTIFICATE`).
-    public static func exec(_ prompt: String, home: URL, version: Version = .v0_147, environment: [String: String] = [:]) async throws -> Run {
+    /// - Parameter resume: continue the home's last session (`codex exec resume --last`): its next turn.
+    public static func exec(_ prompt: String, home: URL, version: Version = .v0_147, environment: [String: String] = [:],
+                            resume: Bool = false) async throws -> Run {
         let workspace = home.appendingPathComponent("workspace")
         try FileManager.default.createDirectory(at: workspace, withIntermediateDirectories: true)
-        let child = ChildProcess(try locate(version), ["exec", "--skip-git-repo-check", "--json", prompt],
+        let child = ChildProcess(try locate(version), ["exec", "--skip-git-repo-check", "--json"] + (resume ? ["resume", "--last"] : []) + [prompt],
                                  environment: environment.merging(["CODEX_HOME": home.path, "HOME": home.path]) { _, fixed in fixed },
                                  currentDirectory: workspace)
         try child.start()

@@ -40,6 +40,12 @@ extension GatewayRuntime {
         }
     }
 
+    /// Whether the user's pool has a usable credential besides `tag`.
+    func hasOtherCredential(for user: AuthenticatedUser, than tag: String) -> Bool {
+        let now = clock.now()
+        return pool.withLock { $0.hasUsableCredential(provider: user.provider, scope: user.scope, otherThan: tag, now: now) }
+    }
+
     /// Puts `sessionID` back on `tag` for the rest of a turn that reconnected elsewhere.
     func holdSession(_ sessionID: String?, of user: AuthenticatedUser, on tag: String) {
         guard let sessionID else { return }

@@ -33,6 +33,8 @@ final class WebSocketRelay {
     private struct PendingTurn {
         var warmUp: Bool
         var model: String?
+        /// The request continues a turn or response (a 429 on it is better resent elsewhere).
+        var continues = false
         var startedAt = NIODeadline.now()
         var firstByteAt: NIODeadline?
     }
@@ -109,14 +111,17 @@ final class WebSocketRelay {
     private func fromClient(_ frame: WebSocketFrame) {
         var data = frame.unmaskedData
         if frame.opcode == .text, let request = ResponsesRequestSummary(json: data.readableBytesView), request.type == "response.create" {
+            let continues: Bool
             switch placeTurn(data) {
-            case .forward: break
-            case .forwardInstead(let rewritten): data = rewritten
+            case .forward(let continuing): continues = continuing
+            case .forwardInstead(let rewritten):
+                data = rewritten
+                continues = true
             case .answered: return
             }
             let warmUp = request.generate == false
             let model = request.model
-            pendingCreates.append(PendingTurn(warmUp: warmUp, model: model))
+            pendingCreates.append(PendingTurn(warmUp: warmUp, model: model, continues: continues))
             if !warmUp, session.isNewSession, !loggedAssignment {
                 loggedAssignment = true
                 let line = GatewayRuntime.assignmentLine(tag: session.tag, sessionID: session.sessionID, user: session.user, request: request)
@@ -128,7 +133,8 @@ final class WebSocketRelay {
     }
 
     private enum Placement {
-        case forward
+        /// Forward it as it is; true when it continues a turn or response.
+        case forward(continues: Bool)
         /// Forward this instead: another account's continuation state left out.
         case forwardInstead(ByteBuffer)
         /// The client was answered here; nothing goes upstream.
@@ -142,7 +148,8 @@ final class WebSocketRelay {
     /// an account that cannot serve any more is left out, never sent to this one.
     private func placeTurn(_ data: ByteBuffer) -> Placement {
         let state = RequestContinuation(body: data.readableBytesView, turnStateHeader: nil)
-        guard !state.isEmpty else { return .forward }
+        guard !state.isEmpty else { return .forward(continues: false) }
+        let continues = state.turnState != nil || state.previousResponseID != nil
         let (target, continuesResponse) = runtime.continuationTarget(state, for: session.user)
         switch target {
         case .continueOn(let tag) where tag != session.tag:
@@ -154,22 +161,28 @@ final class WebSocketRelay {
             return answerPreviousResponseNotFound(state)
         default:
             let foreign = runtime.foreignState(state, destination: session.tag)
-            guard !foreign.isEmpty, let rewritten = RequestContinuation.removing(foreign, from: data.readableBytesView) else { return .forward }
+            guard !foreign.isEmpty, let rewritten = RequestContinuation.removing(foreign, from: data.readableBytesView) else {
+                return .forward(continues: continues)
+            }
             logger.info("leaving another account's continuation state out of the request to \(session.tag)")
             return .forwardInstead(ByteBuffer(bytes: rewritten))
         }
     }
 
     private func answerPreviousResponseNotFound(_ state: RequestContinuation) -> Placement {
-        let error: JSONValue = .object([
+        send(WebSocketFrame(fin: true, opcode: .text, data: ByteBuffer(bytes: Self.previousResponseNotFound(state.previousResponseID).serialized)), to: .client)
+        return .answered
+    }
+
+    /// The backend's wrapped error for a response it does not have (codex-wire-2026.md §1).
+    static func previousResponseNotFound(_ id: String?) -> JSONValue {
+        .object([
             "type": .string("error"), "status_code": .integer(400),
             "error": .object([
                 "type": .string("invalid_request_error"), "code": .string("previous_response_not_found"), "param": .string("previous_response_id"),
-                "message": .string("Previous response with id '\(state.previousResponseID ?? "")' not found."),
+                "message": .string("Previous response with id '\(id ?? "")' not found."),
             ]),
         ])
-        send(WebSocketFrame(fin: true, opcode: .text, data: ByteBuffer(bytes: error.serialized)), to: .client)
-        return .answered
     }
 
     private func fromUpstream(_ frame: WebSocketFrame) {
@@ -186,12 +199,18 @@ final class WebSocketRelay {
                 }
                 data = ByteBuffer(bytes: WebSocketEventRewriter.rewriteRateLimits(event, with: runtime.aggregate(for: session.user), now: now))
             case .error(let status):
-                if !pendingCreates.isEmpty { finishTurn(pendingCreates.removeFirst(), status == 429 ? .upstreamRateLimited : .upstreamError) }
+                let turn = pendingCreates.isEmpty ? nil : pendingCreates.removeFirst()
+                if let turn { finishTurn(turn, status == 429 ? .upstreamRateLimited : .upstreamError) }
                 if status == 429 { runtime.metrics.recordRateLimited(credential: session.tag) }
                 if status == 429, let rejection = RateLimitRejection(errorEvent: Data(data.readableBytesView), now: now) {
                     runtime.recordRateLimited(session.tag, rejection: rejection)
                 }
-                if let event {
+                if status == 429, turn?.continues == true, runtime.hasOtherCredential(for: session.user, than: session.tag) {
+                    // Codex never retries a 429; told the response is gone, it resends the whole
+                    // input on a new socket, which the pool places on another account.
+                    logger.info("\(session.tag) is rate-limited mid-turn; the client resends the turn to another account")
+                    data = ByteBuffer(bytes: Self.previousResponseNotFound(nil).serialized)
+                } else if let event {
                     data = ByteBuffer(bytes: WebSocketEventRewriter.rewriteError(event, status: status, aggregate: runtime.aggregate(for: session.user), now: now))
                 }
             case .metadata:
