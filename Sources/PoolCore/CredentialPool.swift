@@ -159,6 +159,18 @@ public struct CredentialPool: Sendable {
         return AggregateStatus.compute(included, now: now)
     }
 
+    /// The other limit families the provider's credentials report, each aggregated over the
+    /// members that report it (by plan weight), ordered by id.
+    public func additionalLimits(provider: String, viewer: StatusViewer) -> [AdditionalRateLimit] {
+        let included = members(of: provider).compactMap { credentials[$0] }.filter { credential in
+            credential.tag != viewer.ownInstanceTag && (!credential.isExternal || viewer.allowExternalUsage)
+        }
+        let ids = Set(included.flatMap(\.usage.additional.keys)).sorted()
+        return ids.compactMap { id in
+            AdditionalRateLimit.aggregate(included.compactMap { credential in credential.usage.additional[id].map { ($0, credential.planWeight) } })
+        }
+    }
+
     /// Why a credential would be skipped right now for this scope, or nil when it is a candidate.
     public func skipReason(_ credential: CredentialState, scope: SelectionScope, balanced: Bool, now: Date) -> SkipReason? {
         if balanced, credential.isExternal, scope == .nonExternal { return .externalNotAllowed }

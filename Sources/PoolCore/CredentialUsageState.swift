@@ -14,6 +14,8 @@ public struct CredentialUsageState: Hashable, Sendable {
     public private(set) var weekly = Window()
     /// From the usage API, headers or events of a local credential.
     public private(set) var planType: String?
+    /// The latest reading of each other limit family, by id.
+    public private(set) var additional: [String: AdditionalRateLimit] = [:]
     /// The pool weight a peer instance reported.
     public private(set) var peerPlanWeight: Double?
     /// Set by a 429: no new work until then.
@@ -84,6 +86,7 @@ public struct CredentialUsageState: Hashable, Sendable {
         if let reading = snapshot.weekly { Self.merge(reading, into: &weekly, monotonic: monotonic, now: now) }
         if let plan = snapshot.planType { planType = plan }
         if let weight = snapshot.peerPlanWeight { peerPlanWeight = weight }
+        for limit in snapshot.additional { additional[limit.id] = limit }
         if snapshot.hasUsageData {
             consecutivePollFailures = 0
             lastPollError = nil
@@ -102,6 +105,7 @@ public struct CredentialUsageState: Hashable, Sendable {
         if let reading = snapshot.weekly { weekly = Window(usedPercent: reading.usedPercent, resetAt: reading.resetAt ?? resetAt(.weekly, now: now)) }
         if let plan = snapshot.planType { planType = plan }
         if let weight = snapshot.peerPlanWeight { peerPlanWeight = weight }
+        for limit in snapshot.additional { additional[limit.id] = limit }
         consecutivePollFailures = 0
         lastPollError = nil
         usageAPIRetryAt = nil

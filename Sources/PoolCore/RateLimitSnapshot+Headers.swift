@@ -26,6 +26,7 @@ extension RateLimitSnapshot {
         place(primary.window(in: values), slot: .primary)
         place(secondary.window(in: values), slot: .secondary)
         planType = values["x-codex-plan-type"].flatMap { $0.isEmpty ? nil : $0.lowercased() }
+        additional = Self.additionalLimits(in: values, except: family)
         if let weight = values["x-ocm-plan-weight"].flatMap(Double.init), weight.isFinite, weight > 0 {
             peerPlanWeight = weight
         }
@@ -34,6 +35,23 @@ extension RateLimitSnapshot {
                 hasCredits: has,
                 unlimited: values["x-codex-credits-unlimited"].flatMap(Self.headerBool) ?? false,
                 balance: values["x-codex-credits-balance"] ?? "")
+        }
+    }
+
+    /// Every other family with a `x-<id>-primary-used-percent` (or secondary) header.
+    private static func additionalLimits(in values: [String: String], except tracked: String) -> [AdditionalRateLimit] {
+        var families: Set<String> = []
+        for name in values.keys {
+            for suffix in ["-primary-used-percent", "-secondary-used-percent"] where name.hasSuffix(suffix) {
+                let family = String(name.dropFirst(2).dropLast(suffix.count))
+                if !family.isEmpty, family != tracked { families.insert(family) }
+            }
+        }
+        return families.sorted().map { family in
+            var windows = RateLimitSnapshot()
+            windows.place(WindowKeys(prefix: "x-\(family)-primary").window(in: values), slot: .primary)
+            windows.place(WindowKeys(prefix: "x-\(family)-secondary").window(in: values), slot: .secondary)
+            return AdditionalRateLimit(id: family, name: values["x-\(family)-limit-name"].flatMap { $0.isEmpty ? nil : $0 }, windows: windows)
         }
     }
 

@@ -3,8 +3,8 @@ public import Foundation
 extension RateLimitSnapshot {
     /// Reads a WebSocket `codex.rate_limits` event (codex-client.md §3.4).
     ///
-    /// - Returns: nil when the text is not such an event, or when it is about a limit family
-    ///   other than the tracked one.
+    /// An event about another limit family gives a snapshot with only that family in
+    /// `additional`. nil when the text is not such an event.
     public init?(rateLimitsEvent data: Data, now: Date) {
         guard let event = JSONValue.parse(data) else { return nil }
         self.init(rateLimitsEvent: event, now: now)
@@ -15,8 +15,14 @@ extension RateLimitSnapshot {
     public init?(rateLimitsEvent event: JSONValue, now: Date) {
         guard event["type"]?.stringValue == "codex.rate_limits" else { return nil }
         let limit = Self.normalizedLimitID(event["metered_limit_name"]?.stringValue ?? event["limit_name"]?.stringValue)
-        guard limit == Self.trackedLimit else { return nil }
         self.init()
+        guard limit == Self.trackedLimit else {
+            var windows = RateLimitSnapshot()
+            windows.place(Self.eventWindow(event["rate_limits"]?["primary"], now: now), slot: .primary)
+            windows.place(Self.eventWindow(event["rate_limits"]?["secondary"], now: now), slot: .secondary)
+            additional = [AdditionalRateLimit(id: limit, name: event["limit_name"]?.stringValue, windows: windows)]
+            return
+        }
         place(Self.eventWindow(event["rate_limits"]?["primary"], now: now), slot: .primary)
         place(Self.eventWindow(event["rate_limits"]?["secondary"], now: now), slot: .secondary)
         planType = event["plan_type"]?.stringValue.flatMap { $0.isEmpty ? nil : $0.lowercased() }
@@ -43,6 +49,13 @@ extension RateLimitSnapshot {
         place(response.rate_limit?.secondary_window?.window(now: now), slot: .secondary)
         planType = response.plan_type.flatMap { $0.isEmpty ? nil : $0.lowercased() }
         credits = response.credits?.value
+        additional = (response.additional_rate_limits ?? []).compactMap { entry in
+            guard let id = entry.metered_feature ?? entry.limit_name else { return nil }
+            var windows = RateLimitSnapshot()
+            windows.place(entry.rate_limit?.primary_window?.window(now: now), slot: .primary)
+            windows.place(entry.rate_limit?.secondary_window?.window(now: now), slot: .secondary)
+            return AdditionalRateLimit(id: id, name: entry.limit_name, windows: windows)
+        }
     }
 }
 
@@ -58,6 +71,13 @@ private struct UsageResponse: Decodable {
     var plan_type: String?
     var rate_limit: UsageLimits?
     var credits: WireCredits?
+    var additional_rate_limits: [AdditionalUsage]?
+}
+
+private struct AdditionalUsage: Decodable {
+    var limit_name: String?
+    var metered_feature: String?
+    var rate_limit: UsageLimits?
 }
 
 private struct UsageLimits: Decodable {

@@ -13,6 +13,8 @@ public struct RateLimitSnapshot: Hashable, Sendable {
     /// The total plan weight a peer instance reported (`X-OCM-Plan-Weight`, `plan_weight`).
     public var peerPlanWeight: Double?
     public var credits: RateLimitCredits?
+    /// Other limit families the message reported.
+    public var additional: [AdditionalRateLimit] = []
 
     public init(fiveHour: RateLimitWindow? = nil, weekly: RateLimitWindow? = nil, planType: String? = nil,
                 peerPlanWeight: Double? = nil, credits: RateLimitCredits? = nil) {

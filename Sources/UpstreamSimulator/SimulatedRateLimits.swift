@@ -16,7 +16,22 @@ public struct SimulatedRateLimits: Hashable, Sendable {
         }
     }
 
+    /// Another limit family the account reports (a per-model limit, codex-wire-2026.md §4).
+    public struct ExtraLimit: Hashable, Sendable {
+        /// As headers spell it: `codex-bengalfox`.
+        public var id: String
+        public var name: String
+        public var fiveHour: Window
+
+        public init(id: String, name: String, fiveHour: Window) {
+            self.id = id
+            self.name = name
+            self.fiveHour = fiveHour
+        }
+    }
+
     public var planType: String
+    public var extraLimits: [ExtraLimit] = []
     /// The 5-hour window; weekly-only plans have none and report the week as primary.
     public var fiveHour: Window?
     public var weekly: Window
@@ -42,6 +57,12 @@ public struct SimulatedRateLimits: Hashable, Sendable {
             headers.add(name: "x-codex-\(slot)-window-minutes", value: String(window.windowMinutes))
             headers.add(name: "x-codex-\(slot)-reset-at", value: String(window.resetAt))
             headers.add(name: "x-codex-\(slot)-reset-after-seconds", value: String(max(0, window.resetAt - now)))
+        }
+        for extra in extraLimits {
+            headers.add(name: "x-\(extra.id)-primary-used-percent", value: Self.format(extra.fiveHour.usedPercent))
+            headers.add(name: "x-\(extra.id)-primary-window-minutes", value: String(extra.fiveHour.windowMinutes))
+            headers.add(name: "x-\(extra.id)-primary-reset-at", value: String(extra.fiveHour.resetAt))
+            headers.add(name: "x-\(extra.id)-limit-name", value: extra.name)
         }
         headers.add(name: "x-codex-plan-type", value: planType)
         headers.add(name: "x-codex-active-limit", value: "codex")

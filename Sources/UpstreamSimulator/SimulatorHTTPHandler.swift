@@ -229,7 +229,10 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
         }
         return ["user_id": "user-\(account.accountID)", "account_id": account.accountID, "email": account.email,
                 "plan_type": limits.planType, "rate_limit": rateLimit, "code_review_rate_limit": NSNull(),
-                "additional_rate_limits": NSNull(),
+                "additional_rate_limits": limits.extraLimits.isEmpty ? NSNull() : limits.extraLimits.map { extra -> [String: Any] in
+                    ["limit_name": extra.name, "metered_feature": extra.id.replacingOccurrences(of: "-", with: "_"),
+                     "rate_limit": ["allowed": true, "limit_reached": false, "primary_window": window(extra.fiveHour), "secondary_window": NSNull()]]
+                },
                 "credits": ["has_credits": false, "unlimited": false, "balance": "0", "approx_local_messages": [0, 0], "approx_cloud_messages": [0, 0]],
                 "rate_limit_reached_type": NSNull(), "promo": NSNull()]
     }

@@ -115,6 +115,31 @@ import UpstreamSimulator
     }
 
     /// The answer without the seconds counting down to the resets.
+    /// One `additional_rate_limits` entry per other limit family the pool's accounts report,
+    /// aggregated by plan, for the ChatGPT sign-in and the plain user token alike.
+    @Test func otherLimitFamiliesAreListedOncePerFamily() async throws {
+        let now = Date()
+        var a = SimulatedAccount(accountID: "a", planType: "pro", fiveHourPercent: 10, weeklyPercent: 20, now: now)
+        var b = SimulatedAccount(accountID: "b", planType: "plus", fiveHourPercent: 10, weeklyPercent: 20, now: now)
+        let reset = Int(now.timeIntervalSince1970) + 1800
+        a.rateLimits.extraLimits = [.init(id: "codex-bengalfox", name: "gpt-5.2-codex-sonic", fiveHour: .init(usedPercent: 10, windowMinutes: 300, resetAt: reset))]
+        b.rateLimits.extraLimits = [.init(id: "codex-bengalfox", name: "gpt-5.2-codex-sonic", fiveHour: .init(usedPercent: 65, windowMinutes: 300, resetAt: reset))]
+        let bed = try await GatewayTestBed.start(accounts: [a, b], users: [Self.user])
+        try await bed.stopAfter { () async throws in
+            await waitForData(bed, tags: ["a", "b"])
+            let response = try await bed.request(.GET, "/backend-api/wham/usage", headers: [("authorization", "Bearer alice-token")])
+            let usage = try json(response)
+            let extra = try #require(usage["additional_rate_limits"] as? [[String: Any]])
+            #expect(extra.count == 1)
+            #expect(extra.first?["limit_name"] as? String == "gpt-5.2-codex-sonic")
+            #expect(extra.first?["metered_feature"] as? String == "codex_bengalfox")
+            let window = try #require((extra.first?["rate_limit"] as? [String: Any])?["primary_window"] as? [String: Any])
+            #expect(window["used_percent"] as? Int == 15, "(10·10 + 65·1) / 11")
+            #expect(window["limit_window_seconds"] as? Int == 18_000)
+            #expect(window["reset_at"] as? Int == reset)
+        }
+    }
+
     static func timeless(_ answer: [String: Any]) -> [String: Any] {
         var copy = answer
         if var rateLimit = copy["rate_limit"] as? [String: Any] {

@@ -72,9 +72,12 @@ import Testing
         #expect(snapshot.planType == "pro" && snapshot.peerPlanWeight == 11)
     }
 
-    @Test func otherEventsAndFamiliesAreNotRateLimits() {
+    @Test func otherEventsAndFamiliesAreNotCodexsOwnLimits() {
         #expect(RateLimitSnapshot(rateLimitsEvent: Data(#"{"type":"response.created"}"#.utf8), now: t0) == nil)
-        #expect(RateLimitSnapshot(rateLimitsEvent: Data(#"{"type":"codex.rate_limits","metered_limit_name":"codex_other","rate_limits":{"primary":{"used_percent":5}}}"#.utf8), now: t0) == nil)
+        // Another family's event is that family's reading, not Codex's own windows.
+        let other = RateLimitSnapshot(rateLimitsEvent: Data(#"{"type":"codex.rate_limits","metered_limit_name":"codex_other","rate_limits":{"primary":{"used_percent":5}}}"#.utf8), now: t0)
+        #expect(other?.hasUsageData == false)
+        #expect(other?.additional.map(\.id) == ["codex-other"])
         #expect(RateLimitSnapshot(rateLimitsEvent: Data("not json".utf8), now: t0) == nil)
         // A field of an unexpected type counts as absent; the rest is still read.
         let odd = RateLimitSnapshot(rateLimitsEvent: Data(#"{"type":"codex.rate_limits","plan_type":7,"rate_limits":{"primary":{"used_percent":5,"window_minutes":"300"}},"credits":{"has_credits":true,"balance":12.5}}"#.utf8), now: t0)

@@ -82,6 +82,18 @@ public enum WebSocketEventRewriter {
         return GatewayJSON.data(.object(object))
     }
 
+    /// An event about another limit family with its windows replaced by the pool's view of that
+    /// family (slots as the backend fills them: the 5-hour window first when there is one).
+    public static func rewriteRateLimits(_ event: JSONValue?, family: AdditionalRateLimit, now: Date) -> Data {
+        var object = event?.objectValue ?? ["type": .string("codex.rate_limits")]
+        var limits = object["rate_limits"]?.objectValue ?? [:]
+        let windows = [family.windows.fiveHour, family.windows.weekly].compactMap { $0 }
+        limits["primary"] = windows.first.map { window($0.usedPercent, minutes: $0.windowMinutes ?? 0, reset: $0.resetAt, now: now) } ?? .null
+        limits["secondary"] = windows.count > 1 ? window(windows[1].usedPercent, minutes: windows[1].windowMinutes ?? 0, reset: windows[1].resetAt, now: now) : .null
+        object["rate_limits"] = .object(limits)
+        return GatewayJSON.data(.object(object))
+    }
+
     /// An upstream `error` event as the client gets it: `status_code` only, and the per-account
     /// rate-limit headers inside it replaced by the aggregate.
     public static func rewriteError(_ event: JSONValue, status: Int?, aggregate: AggregateStatus?, now: Date) -> Data {

@@ -186,6 +186,11 @@ public final class GatewayRuntime: Sendable {
         return pool.withLock { $0.aggregateStatus(provider: user.provider, viewer: user.viewer, now: now) }
     }
 
+    /// The user's pool view of each other limit family its accounts report.
+    func additionalLimits(for user: AuthenticatedUser) -> [AdditionalRateLimit] {
+        pool.withLock { $0.additionalLimits(provider: user.provider, viewer: user.viewer) }
+    }
+
     /// `GET /metrics`.
     func metricsExposition() -> [UInt8] {
         let now = clock.now()
@@ -204,7 +209,9 @@ public final class GatewayRuntime: Sendable {
         }
         let accountID = PoolUsageAnswer.accountID(for: user.name)
         switch route {
-        case .usage: return PoolUsageAnswer.json(aggregate, planType: planType, accountID: accountID, userName: user.name, now: now)
+        case .usage:
+            return PoolUsageAnswer.json(aggregate, additional: additionalLimits(for: user), planType: planType, accountID: accountID,
+                                        userName: user.name, now: now)
         case .accountsCheck: return PoolUsageAnswer.accountsCheck(accountID: accountID, planType: planType)
         case .resetCredits: return PoolUsageAnswer.resetCredits
         }
@@ -252,7 +259,7 @@ public final class GatewayRuntime: Sendable {
     /// Rate-limit headers (or an equivalent snapshot) seen on a response for `tag`.
     func observe(_ snapshot: RateLimitSnapshot, tag: String) {
         let now = clock.now()
-        guard snapshot.hasUsageData || snapshot.peerPlanWeight != nil || snapshot.planType != nil else { return }
+        guard snapshot.hasUsageData || snapshot.peerPlanWeight != nil || snapshot.planType != nil || !snapshot.additional.isEmpty else { return }
         let events = pool.withLock { $0.recordObserved(tag, snapshot: snapshot, now: now) }
         apply(events)
     }

@@ -10,7 +10,8 @@ enum PoolUsageAnswer {
     static let fiveHourSeconds = 5 * 3600
     static let weekSeconds = 7 * 86_400
 
-    static func json(_ aggregate: AggregateStatus, planType: String, accountID: String, userName: String, now: Date) -> JSONValue {
+    static func json(_ aggregate: AggregateStatus, additional: [AdditionalRateLimit] = [], planType: String, accountID: String, userName: String,
+                     now: Date) -> JSONValue {
         let fiveHour = window(used: aggregate.fiveHourUtilization, seconds: fiveHourSeconds, reset: aggregate.fiveHourReset, now: now)
         let weekly = window(used: aggregate.weeklyUtilization, seconds: weekSeconds, reset: aggregate.weeklyReset, now: now)
         let hasFiveHour = aggregate.fiveHourReset != nil || aggregate.weeklyReset == nil
@@ -28,10 +29,27 @@ enum PoolUsageAnswer {
             "plan_type": .string(planType),
             "rate_limit": rateLimit,
             "code_review_rate_limit": .null,
-            "additional_rate_limits": .null,
+            "additional_rate_limits": additional.isEmpty ? .null : .array(additional.map { additionalEntry($0, now: now) }),
             "credits": .object(["has_credits": .bool(false), "unlimited": .bool(false), "balance": .string("0")]),
             "rate_limit_reached_type": limitReached ? .string("rate_limit_reached") : .null,
             "promo": .null,
+        ])
+    }
+
+    /// One other limit family as the backend lists it: its name, its id with `_`, its windows
+    /// (classified by length, the shorter first).
+    private static func additionalEntry(_ limit: AdditionalRateLimit, now: Date) -> JSONValue {
+        let windows = [limit.windows.fiveHour, limit.windows.weekly].compactMap { $0 }.map { reading in
+            window(used: reading.usedPercent, seconds: (reading.windowMinutes ?? 0) * 60, reset: reading.resetAt, now: now)
+        }
+        let reached = [limit.windows.fiveHour, limit.windows.weekly].contains { ($0?.usedPercent ?? 0) >= 100 }
+        return .object([
+            "limit_name": .string(limit.name ?? limit.id),
+            "metered_feature": .string(limit.id.replacingOccurrences(of: "-", with: "_")),
+            "rate_limit": .object([
+                "allowed": .bool(!reached), "limit_reached": .bool(reached),
+                "primary_window": windows.first ?? .null, "secondary_window": windows.count > 1 ? windows[1] : .null,
+            ]),
         ])
     }
 

@@ -193,11 +193,18 @@ final class WebSocketRelay {
             let now = runtime.now
             switch kind {
             case .rateLimits:
-                if let event, let snapshot = RateLimitSnapshot(rateLimitsEvent: event, now: now) {
+                let snapshot = event.flatMap { RateLimitSnapshot(rateLimitsEvent: $0, now: now) }
+                if let snapshot {
                     runtime.observe(snapshot, tag: session.tag)
                     weekStart = snapshot.weeklyWindowStart ?? weekStart
                 }
-                data = ByteBuffer(bytes: WebSocketEventRewriter.rewriteRateLimits(event, with: runtime.aggregate(for: session.user), now: now))
+                if let family = snapshot?.additional.first, snapshot?.hasUsageData == false {
+                    // Another family's event carries that family's pool view, not Codex's own.
+                    let pooled = runtime.additionalLimits(for: session.user).first { $0.id == family.id } ?? family
+                    data = ByteBuffer(bytes: WebSocketEventRewriter.rewriteRateLimits(event, family: pooled, now: now))
+                } else {
+                    data = ByteBuffer(bytes: WebSocketEventRewriter.rewriteRateLimits(event, with: runtime.aggregate(for: session.user), now: now))
+                }
             case .error(let status):
                 let turn = pendingCreates.isEmpty ? nil : pendingCreates.removeFirst()
                 if let turn { finishTurn(turn, status == 429 ? .upstreamRateLimited : .upstreamError) }
