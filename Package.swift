@@ -30,6 +30,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", exact: "7.10.0"),
     ],
     targets: [
         .systemLibrary(
@@ -44,7 +45,7 @@ let package = Package(
         .target(name: "UpstreamHTTP", dependencies: ["OpenSSLTLS", "Zlib", nioCore, nioHTTP1, nioPosix], swiftSettings: strictSettings),
         .target(name: "Yamux", dependencies: [nioCore], swiftSettings: strictSettings),
         .target(name: "PoolCore", resources: [.embedInCode("Resources/pricing.json")], swiftSettings: strictSettings),
-        .target(name: "Storage", dependencies: ["PoolCore"], swiftSettings: strictSettings),
+        .target(name: "Storage", dependencies: ["PoolCore", .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: strictSettings),
         .target(
             name: "Configuration",
             dependencies: ["PoolCore", .product(name: "Yams", package: "Yams")],
@@ -94,7 +95,8 @@ let package = Package(
             dependencies: ["PoolCore", "TestSupport", .product(name: "PropertyBased", package: "swift-property-based")],
             swiftSettings: strictSettings
         ),
-        .testTarget(name: "StorageTests", dependencies: ["Storage", "PoolCore", "TestSupport"], swiftSettings: strictSettings),
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "PoolCore", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")],
+                    swiftSettings: strictSettings),
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "PoolCore"], swiftSettings: strictSettings),
         .testTarget(
             name: "GatewayTests",

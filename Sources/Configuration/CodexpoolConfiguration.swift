@@ -17,12 +17,13 @@ public struct CodexpoolConfiguration: Hashable, Sendable {
     public var limits: ListenerLimits
     /// Serving everyone (no users) on a non-loopback address needs this opt-in.
     public var allowOpenAccess: Bool
+    public var storage: StorageConfiguration
 
     public init(
         listen: ListenAddress = .default, tls: InboundTLSConfiguration? = nil, upstream: UpstreamEndpoints = .openAI,
         upstreamHeaders: [UpstreamHeader] = [], credentials: [CredentialConfiguration],
         users: [UserConfiguration] = [], logLevel: LogLevel = .info, metrics: MetricsConfiguration = MetricsConfiguration(),
-        limits: ListenerLimits = ListenerLimits(), allowOpenAccess: Bool = false
+        limits: ListenerLimits = ListenerLimits(), allowOpenAccess: Bool = false, storage: StorageConfiguration = .disabled
     ) {
         self.listen = listen
         self.tls = tls
@@ -34,6 +35,7 @@ public struct CodexpoolConfiguration: Hashable, Sendable {
         self.metrics = metrics
         self.limits = limits
         self.allowOpenAccess = allowOpenAccess
+        self.storage = storage
     }
 
     public func credential(tagged tag: String) -> CredentialConfiguration? {

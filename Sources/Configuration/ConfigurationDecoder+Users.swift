@@ -10,17 +10,18 @@ struct DecodedUser {
     let credential: (tag: String, value: ConfigurationValue)?
     let externalCredential: (tag: String, value: ConfigurationValue)?
     let allowExternalUsage: Bool
+    let isAdmin: Bool
 
     /// The final value; `singleCredentialTag` serves users that name no credential.
     func resolved(singleCredentialTag: String?) -> UserConfiguration {
         UserConfiguration(
             name: name, token: Secret(token), credential: credential?.tag ?? singleCredentialTag ?? "",
-            externalCredential: externalCredential?.tag, allowExternalUsage: allowExternalUsage)
+            externalCredential: externalCredential?.tag, allowExternalUsage: allowExternalUsage, isAdmin: isAdmin)
     }
 }
 
 extension ConfigurationDecoder {
-    static let userKeys = ["name", "token", "credential", "external_credential", "allow_external_usage"]
+    static let userKeys = ["name", "token", "credential", "external_credential", "allow_external_usage", "admin"]
 
     func decodeUser(_ item: ConfigurationValue) -> DecodedUser? {
         guard let fields = reader.mapping(item, allowedKeys: Self.userKeys, context: "a user") else { return nil }
@@ -32,6 +33,7 @@ extension ConfigurationDecoder {
         guard let name, let token, let nameValue = fields["name"], let tokenValue = fields["token"] else { return nil }
         return DecodedUser(
             item: item, name: name, nameValue: nameValue, token: token, tokenValue: tokenValue,
-            credential: credential, externalCredential: external, allowExternalUsage: allowExternal)
+            credential: credential, externalCredential: external, allowExternalUsage: allowExternal,
+            isAdmin: reader.bool(fields["admin"]) ?? false)
     }
 }

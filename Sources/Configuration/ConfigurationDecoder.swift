@@ -12,7 +12,7 @@ struct ConfigurationDecoder {
     let paths: ConfigurationPathResolver
 
     static let rootKeys = ["listen", "tls", "upstream", "headers", "credential_path", "usages_path", "credentials", "users", "log", "metrics",
-                           "limits", "allow_open_access"]
+                           "limits", "allow_open_access", "storage"]
 
     func decode(_ document: Node?) -> CodexpoolConfiguration? {
         let rootNode = document ?? Node.mapping(Node.Mapping([]))
@@ -29,6 +29,7 @@ struct ConfigurationDecoder {
         let metrics = root["metrics"].flatMap(decodeMetrics)
         let limits = root["limits"].flatMap(decodeLimits)
         let allowOpenAccess = reader.bool(root["allow_open_access"]) ?? false
+        let storage = root["storage"].map(decodeStorage) ?? StorageConfiguration(enabled: true, path: paths.defaultStoragePath)
 
         let validator = ReferenceValidator(reader: reader)
         validator.check(credentials: credentials, users: users)
@@ -48,7 +49,8 @@ struct ConfigurationDecoder {
             logLevel: logLevel ?? .info,
             metrics: metrics ?? MetricsConfiguration(),
             limits: limits ?? ListenerLimits(),
-            allowOpenAccess: allowOpenAccess
+            allowOpenAccess: allowOpenAccess,
+            storage: storage
         )
     }
 
@@ -142,6 +144,19 @@ struct ConfigurationDecoder {
         let token = fields["token"].flatMap { reader.requiredString($0, missing: "", at: value, key: "token") }
         return MetricsConfiguration(enabled: reader.bool(fields["enabled"]) ?? true, token: token.map(Secret.init),
                                     isPublic: reader.bool(fields["public"]) ?? false)
+    }
+
+    private func decodeStorage(_ value: ConfigurationValue) -> StorageConfiguration {
+        let defaults = StorageConfiguration(enabled: true, path: paths.defaultStoragePath)
+        guard let fields = reader.mapping(value, allowedKeys: StorageConfiguration.keys, context: "storage") else { return defaults }
+        var retention = defaults.retention
+        if let value = fields["retention"], let times = reader.mapping(value, allowedKeys: StorageConfiguration.Retention.keys, context: "storage.retention") {
+            retention.requests = reader.duration(times["requests"], in: 3600...(10 * 365 * 86_400)) ?? retention.requests
+            retention.detail = reader.duration(times["detail"], in: 60...(30 * 86_400)) ?? retention.detail
+            retention.summary = reader.duration(times["summary"], in: 3600...(10 * 365 * 86_400)) ?? retention.summary
+        }
+        return StorageConfiguration(enabled: reader.bool(fields["enabled"]) ?? true,
+                                    path: reader.string(fields["path"]).map(paths.resolve) ?? defaults.path, retention: retention)
     }
 
     private func decodeLimits(_ value: ConfigurationValue) -> ListenerLimits? {

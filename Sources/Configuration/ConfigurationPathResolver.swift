@@ -21,6 +21,12 @@ struct ConfigurationPathResolver {
         return join(homeDirectory, ".codex/auth.json")
     }
 
+    /// `$XDG_STATE_HOME/codexpool/codexpool.sqlite3`, else under `~/.local/state`.
+    var defaultStoragePath: String {
+        let state = environment["XDG_STATE_HOME"].flatMap { $0.hasPrefix("/") ? $0 : nil } ?? join(homeDirectory, ".local/state")
+        return join(join(state, "codexpool"), "codexpool.sqlite3")
+    }
+
     private var homeDirectory: String {
         if let home = environment["HOME"], !home.isEmpty { return home }
         return "/root"

@@ -12,12 +12,16 @@ public struct UserConfiguration: Hashable, Sendable {
     public var externalCredential: String?
     /// Whether balancers may pick external credentials for this user.
     public var allowExternalUsage: Bool
+    /// Sees every user's history in the admin API and may enable and disable credentials.
+    public var isAdmin: Bool
 
-    public init(name: String, token: Secret, credential: String, externalCredential: String? = nil, allowExternalUsage: Bool = false) {
+    public init(name: String, token: Secret, credential: String, externalCredential: String? = nil, allowExternalUsage: Bool = false,
+                isAdmin: Bool = false) {
         self.name = name
         self.token = token
         self.credential = credential
         self.externalCredential = externalCredential
         self.allowExternalUsage = allowExternalUsage
+        self.isAdmin = isAdmin
     }
 }
