@@ -23,6 +23,11 @@ extension CredentialPool {
         } else {
             usable = provider == boundTag && (try? selectSingle(provider, now: now).get()) != nil
         }
+        // Disabled by an operator mid-turn: the turn still finishes there.
+        if !usable, let state = credentials[boundTag], state.disabledByAdmin, members(of: provider).contains(boundTag),
+           state.usabilityIgnoringAdmin(now: now).isUsable {
+            return .continueOn(boundTag)
+        }
         return usable ? .continueOn(boundTag) : .lost(boundTag)
     }
 

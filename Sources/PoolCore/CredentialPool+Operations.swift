@@ -18,6 +18,14 @@ extension CredentialPool {
         return events
     }
 
+    /// An operator disabled or enabled the credential. Work under way is not cut: open sessions
+    /// and turns finish, new ones go elsewhere.
+    public mutating func setDisabledByAdmin(_ tag: String, _ disabled: Bool, now: Date) -> PoolEvents {
+        var events = update(tag, now: now, notifying: true) { $0.disabledByAdmin = disabled }
+        events.interruptions.removeAll()
+        return events
+    }
+
     public mutating func recordObserved(_ tag: String, snapshot: RateLimitSnapshot, now: Date) -> PoolEvents {
         update(tag, now: now) { $0.usage.applyObserved(snapshot, monotonic: $0.kind == .local, now: now) }
     }

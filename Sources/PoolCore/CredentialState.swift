@@ -18,6 +18,8 @@ public struct CredentialState: Hashable, Sendable {
     public internal(set) var availability: Availability
     /// API-key credentials have no subscription limits and are never balanced.
     public internal(set) var isAPIKey = false
+    /// An operator took it out of rotation (admin API); persisted by the gateway.
+    public internal(set) var disabledByAdmin = false
     public internal(set) var usage = CredentialUsageState()
     /// Since when the credential's rotated token exists only in memory (its file could not be
     /// written); nil when the file holds it. Shown to operators until it is saved.
@@ -40,6 +42,13 @@ public struct CredentialState: Hashable, Sendable {
 
     /// Whether the credential may take new work now, and if not, why (§3.8).
     public func usability(now: Date) -> Usability {
+        if disabledByAdmin { return .unusable(.disabledByAdmin) }
+        return usabilityIgnoringAdmin(now: now)
+    }
+
+    /// Usability as if no operator had disabled it: a turn already under way may finish on a
+    /// credential disabled since (the change takes effect at the next turn).
+    public func usabilityIgnoringAdmin(now: Date) -> Usability {
         if case .unavailable(let reason) = availability { return .unusable(.unavailable(reason)) }
         if usage.consecutivePollFailures > 0 {
             return .unusable(.usagePollFailing(failures: usage.consecutivePollFailures, lastError: usage.lastPollError ?? "unknown error"))

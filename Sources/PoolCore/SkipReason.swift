@@ -11,6 +11,8 @@ public enum SkipReason: Hashable, Sendable {
     case apiKeyCredential
     /// The user may not use other instances' accounts (`allow_external_usage: false`).
     case externalNotAllowed
+    /// An operator disabled it (admin API); its open sessions finish, new ones go elsewhere.
+    case disabledByAdmin
 
     /// Whether waiting will make the credential usable again (as opposed to something an
     /// operator must fix); decides between "rate-limited" and "unavailable" answers.
@@ -39,6 +41,8 @@ public enum SkipReason: Hashable, Sendable {
             return "API-key credential (balancers use only ChatGPT-account credentials)"
         case .externalNotAllowed:
             return "external credential, and this user has allow_external_usage: false"
+        case .disabledByAdmin:
+            return "disabled by admin"
         }
     }
 }

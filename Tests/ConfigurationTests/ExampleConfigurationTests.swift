@@ -23,8 +23,11 @@ import Testing
             credentials: [.local(LocalCredentialConfiguration(
                 tag: "me", credentialPath: "/home/ann/.codex/auth.json", usagesPath: "/home/ann/.codex/codexpool-usages.json",
                 caps: UsageCaps(fiveHour: .unset, weekly: .reserve(5))))],
-            logLevel: .info))
+            logLevel: .info, storage: Self.defaultStorage))
     }
+
+    /// Where history goes when a file says nothing about it.
+    static let defaultStorage = StorageConfiguration(enabled: true, path: "/home/ann/.local/state/codexpool/codexpool.sqlite3")
 
     @Test func balancer() throws {
         let configuration = try load("balancer.yaml")
@@ -46,7 +49,7 @@ import Testing
                 UserConfiguration(name: "laptop", token: Secret("laptop-secret"), credential: "pool", allowExternalUsage: true),
                 UserConfiguration(name: "ci", token: Secret("ci-secret"), credential: "pool"),
             ],
-            logLevel: .info, metrics: MetricsConfiguration(token: Secret("metrics-secret"))))
+            logLevel: .info, metrics: MetricsConfiguration(token: Secret("metrics-secret")), storage: Self.defaultStorage))
     }
 
     @Test func connector() throws {
@@ -64,7 +67,7 @@ import Testing
                 .balancer(BalancerConfiguration(tag: "home-pool", members: ["carol-plus", "dave-pro"])),
             ],
             users: [UserConfiguration(name: "vps", token: Secret("home-secret"), credential: "home-pool", externalCredential: "vps")],
-            logLevel: .info))
+            logLevel: .info, storage: Self.defaultStorage))
     }
 
     /// The two halves of the tunnel must agree: the connector's token is the balancer's receiving credential's token.

@@ -20,7 +20,7 @@ import UpstreamHTTP
         #expect(event.type == "response.completed")
         #expect(event.response?.model == "gpt-5.5")
         #expect(event.response?.service_tier == nil)
-        #expect(event.response?.usage == CompletedEventWire.Usage(input_tokens: 1200, output_tokens: 7, cached_tokens: 1024))
+        #expect(event.response?.usage == CompletedEventWire.Usage(input_tokens: 1200, output_tokens: 7, cached_tokens: 1024, reasoning_tokens: 3))
     }
 
     @Test func decodesEscapedStrings() {

@@ -29,7 +29,13 @@ public final class ChildProcess: @unchecked Sendable {
         process.executableURL = executable
         if let currentDirectory { process.currentDirectoryURL = currentDirectory }
         process.arguments = arguments
-        if let environment { process.environment = environment.merging(["PATH": "/usr/bin:/bin"]) { mine, _ in mine } }
+        var variables = environment.map { $0.merging(["PATH": "/usr/bin:/bin"]) { mine, _ in mine } } ?? ProcessInfo.processInfo.environment
+        // A `codexpool serve` keeps its history under $XDG_STATE_HOME: one of its own per child,
+        // never the user's.
+        if variables["XDG_STATE_HOME"] == nil {
+            variables["XDG_STATE_HOME"] = FileManager.default.temporaryDirectory.appendingPathComponent("codexpool-test-state/\(UUID().uuidString)").path
+        }
+        process.environment = variables
         process.standardOutput = mergeOutput ? errors : output
         process.standardError = errors
         process.standardInput = input

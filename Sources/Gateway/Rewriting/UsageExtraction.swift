@@ -9,6 +9,8 @@ public struct CompletedUsage: Hashable, Sendable {
     public var inputTokens: Int
     public var cachedTokens: Int
     public var outputTokens: Int
+    /// Of the output, the tokens spent reasoning.
+    public var reasoningTokens: Int = 0
 
     /// nil when the event carries no usage or no tokens were used.
     init?(_ event: CompletedEventWire) {
@@ -16,6 +18,7 @@ public struct CompletedUsage: Hashable, Sendable {
         inputTokens = usage.input_tokens ?? 0
         outputTokens = usage.output_tokens ?? 0
         cachedTokens = usage.cached_tokens ?? 0
+        reasoningTokens = usage.reasoning_tokens ?? 0
         guard inputTokens > 0 || outputTokens > 0 else { return nil }
         model = response.model
         serviceTier = response.service_tier
@@ -34,6 +37,7 @@ struct CompletedEventWire: Equatable {
         var input_tokens: Int?
         var output_tokens: Int?
         var cached_tokens: Int?
+        var reasoning_tokens: Int?
     }
 
     var type: String?
@@ -79,6 +83,14 @@ struct CompletedEventWire: Equatable {
             guard scanner.object(into: &withDetails, from: usage, { scanner, usage, key in
                 guard key == "cached_tokens" else { return scanner.skipValue() }
                 usage.cached_tokens = scanner.integer()
+                return true
+            }) else { return false }
+            if let withDetails { usage = withDetails }
+        case "output_tokens_details":
+            var withDetails: Usage?
+            guard scanner.object(into: &withDetails, from: usage, { scanner, usage, key in
+                guard key == "reasoning_tokens" else { return scanner.skipValue() }
+                usage.reasoning_tokens = scanner.integer()
                 return true
             }) else { return false }
             if let withDetails { usage = withDetails }

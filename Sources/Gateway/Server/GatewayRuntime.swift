@@ -38,6 +38,8 @@ public final class GatewayRuntime: Sendable {
     let pollState = Mutex<(inFlight: Set<String>, lastReload: [String: Date])>(([], [:]))
     /// Usage records on their way to the recorders.
     let usageWrites = PendingWork()
+    /// The request log, metric history and admin state; nil when storage is off or unusable.
+    let history: RequestHistory?
 
     public init(configuration: CodexpoolConfiguration, logger: Logger, clock: any PoolClock = SystemClock(),
                 eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
@@ -97,6 +99,7 @@ public final class GatewayRuntime: Sendable {
         self.peerWatchers = peerWatchers
         self.recorders = recorders
         pool = Mutex(CredentialPool(credentials: states, balancers: balancers))
+        history = RequestHistory.open(configuration.storage, clock: clock, metrics: metrics, logger: logger)
         let defaultProvider = balancers.first?.tag ?? configuration.credentials.first?.tag ?? "default"
         authenticator = UserAuthenticator(users: configuration.users, defaultProvider: defaultProvider)
     }
@@ -116,6 +119,9 @@ public final class GatewayRuntime: Sendable {
 
     /// Loads credential files and usage statistics, and starts a first usage poll.
     public func start() async {
+        await restoreAdminState()
+        let metrics = metrics
+        history?.start(on: eventLoopGroup.next()) { (Double(metrics.levels.inFlight), Double(metrics.levels.webSockets)) }
         for (tag, recorder) in recorders {
             if let warning = await recorder.load() { logger.warning("\(warning)", metadata: ["credential": "\(tag)"]) }
         }
@@ -148,6 +154,7 @@ public final class GatewayRuntime: Sendable {
     public func shutdown() async {
         await usageWrites.waitForAll()
         for recorder in recorders.values { await recorder.flush() }
+        history?.stop()
         upstream.shutdown()
     }
 

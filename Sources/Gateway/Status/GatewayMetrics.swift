@@ -18,6 +18,9 @@ public final class GatewayMetrics: Sendable {
 
     private let requestsInFlight: Gauge
     private let webSocketSessionsOpen: Gauge
+    private let historyWriteFailures: Counter
+    /// The two gauges' values, for the history's samples (the registry does not read back).
+    private let levelValues = Mutex<(inFlight: Int, webSockets: Int)>((0, 0))
     // The series touched by every request, found by their label values.
     private let httpResponses: SeriesCache<Counter>
     private let responses: SeriesCache<Counter>
@@ -29,6 +32,8 @@ public final class GatewayMetrics: Sendable {
         let registry = registry
         requestsInFlight = registry.makeGauge(descriptor: Self.name("http_requests_in_flight", help: "Proxied HTTP requests being served now."))
         webSocketSessionsOpen = registry.makeGauge(descriptor: Self.name("websocket_sessions_open", help: "Responses WebSocket sessions open now."))
+        historyWriteFailures = registry.makeCounter(descriptor: Self.name("history_write_failures", unit: "total",
+                                                                          help: "Failed opens and writes of the history store (the requests were served)."))
         httpResponses = SeriesCache(["route", "status", "credential", "user"]) {
             registry.makeCounter(
                 descriptor: GatewayMetrics.name("http_responses", unit: "total", help: "HTTP responses sent to clients, by route, status, credential and user."),
@@ -72,17 +77,31 @@ public final class GatewayMetrics: Sendable {
         httpResponses([route, String(status), credential ?? "", user ?? ""]).increment()
     }
 
-    func proxiedRequestStarted() { requestsInFlight.increment() }
-    func proxiedRequestEnded() { requestsInFlight.decrement() }
+    func proxiedRequestStarted() {
+        requestsInFlight.increment()
+        levelValues.withLock { $0.inFlight += 1 }
+    }
+
+    func proxiedRequestEnded() {
+        requestsInFlight.decrement()
+        levelValues.withLock { $0.inFlight -= 1 }
+    }
+
+    /// Proxied HTTP requests in flight and WebSocket sessions open, now.
+    var levels: (inFlight: Int, webSockets: Int) { levelValues.withLock { $0 } }
 
     func webSocketOpened(credential: String, user: String) {
         webSocketSessionsOpen.increment()
+        levelValues.withLock { $0.webSockets += 1 }
         registry.makeCounter(descriptor: Self.name("websocket_sessions", unit: "total", help: "Responses WebSocket sessions accepted, by credential and user."),
                              labels: [("credential", credential), ("user", user)])
             .increment()
     }
 
-    func webSocketClosed() { webSocketSessionsOpen.decrement() }
+    func webSocketClosed() {
+        webSocketSessionsOpen.decrement()
+        levelValues.withLock { $0.webSockets -= 1 }
+    }
 
     /// One finished model request: an HTTP `/v1/...` request or one `response.create` turn of a WebSocket session.
     func recordResponse(_ transport: ResponseTransport, outcome: ResponseOutcome, credential: String?, user: String,
@@ -90,6 +109,11 @@ public final class GatewayMetrics: Sendable {
         responses([transport.rawValue, outcome.rawValue, credential ?? "", user]).increment()
         if let timeToFirstByte { self.timeToFirstByte([transport.rawValue]).record(.nanoseconds(timeToFirstByte.nanoseconds)) }
         responseDuration([transport.rawValue]).record(.nanoseconds(duration.nanoseconds))
+    }
+
+    /// The history store could not be opened or written (DESIGN.md: history unavailable, never a failed request).
+    func recordHistoryWriteFailure() {
+        historyWriteFailures.increment()
     }
 
     func recordTokens(_ usage: CompletedUsage, credential: String, user: String) {

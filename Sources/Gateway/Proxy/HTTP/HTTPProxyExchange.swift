@@ -84,7 +84,7 @@ final class HTTPProxyExchange: UpstreamResponseDelegate {
         guard !isDone else { return }
         phase = .done
         dispatch.end()
-        recordOutcome(.clientDisconnected)
+        recordOutcome(.clientDisconnected, status: streamStatus > 0 ? Int(streamStatus) : nil, error: "client disconnected")
         connection?.abandon()
         connection = nil
     }
@@ -208,7 +208,9 @@ final class HTTPProxyExchange: UpstreamResponseDelegate {
             if let issued = tap?.issuedContinuations, let tag = dispatch.tag { runtime.recordIssued(issued, tag: tag) }
             // An event stream is whole only with its response.completed; other answers by their status.
             let complete = streamStatus < 400 && (tap?.sawCompleted ?? true)
-            recordOutcome(complete ? .completed : (streamStatus == 429 ? .upstreamRateLimited : .upstreamError))
+            let outcome: ResponseOutcome = complete ? .completed : (streamStatus == 429 ? .upstreamRateLimited : .upstreamError)
+            recordOutcome(outcome, status: Int(streamStatus), usage: tap?.usage,
+                          error: complete ? nil : (streamStatus >= 400 ? "upstream answered \(streamStatus)" : "the event stream ended without response.completed"))
             responder?.sendEnd()
         default:
             break
@@ -232,7 +234,7 @@ final class HTTPProxyExchange: UpstreamResponseDelegate {
             logger.warning("upstream \(dispatch.tag ?? "-") failed mid-response: \(error)")
             phase = .done
             dispatch.end()
-            recordOutcome(.upstreamError)
+            recordOutcome(.upstreamError, status: Int(streamStatus), error: "upstream failed mid-response: \(error)")
             // What did arrive still reaches the client before the cut.
             writePendingBody()
             responder?.flush()
@@ -253,18 +255,28 @@ final class HTTPProxyExchange: UpstreamResponseDelegate {
         connection?.abandon()
         connection = nil
         firstByteAt = .now()
-        recordOutcome(outcome)
+        recordOutcome(outcome, status: Int(response.status.code), error: outcome == .completed ? nil : Self.summary(of: response))
         responder?.send(response)
     }
 
     /// Once per exchange, at its end.
-    private func recordOutcome(_ outcome: ResponseOutcome) {
+    private func recordOutcome(_ outcome: ResponseOutcome, status: Int?, usage: CompletedUsage? = nil, error: String? = nil) {
         guard !outcomeRecorded else { return }
         outcomeRecorded = true
         let now = NIODeadline.now()
         runtime.metrics.proxiedRequestEnded()
-        runtime.metrics.recordResponse(.http, outcome: outcome, credential: credentialTag, user: user.name,
-                                       timeToFirstByte: firstByteAt.map { $0 - startedAt }, duration: now - startedAt)
+        let path = String(head.uri.split(separator: "?", maxSplits: 1).first ?? "")
+        runtime.recordFinished(FinishedRequest(
+            transport: .http, outcome: outcome, credential: credentialTag, user: user, requestID: logger[metadataKey: "request"]?.description ?? "",
+            model: requestedModel, route: GatewayRoute.ProxiedRoute(rawValue: path)?.metricsLabel ?? path, status: status,
+            timeToFirstByte: firstByteAt.map { $0 - startedAt }, duration: now - startedAt, usage: usage,
+            failovers: max(0, dispatch.attempts - 1), error: error))
+    }
+
+    /// The message of an OpenAI-style error answer (never anything from a request).
+    static func summary(of response: GatewayResponse) -> String {
+        let message = JSONValue.parse(response.body)?["error"]?["message"]?.stringValue
+        return message.map { "\(response.status.code): \($0)" } ?? "\(response.status.code)"
     }
 
     private lazy var requestedModel: String? = ResponsesRequestSummary(json: body.readableBytesView)?.model

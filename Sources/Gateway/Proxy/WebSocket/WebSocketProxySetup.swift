@@ -74,8 +74,12 @@ final class WebSocketProxySetup {
             switch step {
             case .send(let plan, let attempt):
                 dial(plan, attempt: attempt)
-            case .answer(let response, _):
+            case .answer(let response, let outcome):
                 dropDialing()
+                runtime.recordFinished(FinishedRequest(
+                    transport: .websocket, outcome: outcome, credential: dispatch.tag, user: user, requestID: requestID, model: nil,
+                    route: "responses", status: Int(response.status.code), timeToFirstByte: nil, duration: .zero,
+                    failovers: max(0, dispatch.attempts - 1), error: HTTPProxyExchange.summary(of: response)))
                 refuse(response)
             }
         }
@@ -86,8 +90,9 @@ final class WebSocketProxySetup {
         done = true
         dispatch.end()
         dropDialing()
-        runtime.metrics.recordResponse(.websocket, outcome: .clientDisconnected, credential: dispatch.tag, user: user.name,
-                                       timeToFirstByte: nil, duration: .zero)
+        runtime.recordFinished(FinishedRequest(transport: .websocket, outcome: .clientDisconnected, credential: dispatch.tag, user: user,
+                                               requestID: requestID, model: nil, route: "responses", status: nil, timeToFirstByte: nil,
+                                               duration: .zero, error: "client left during the upgrade"))
         result.succeed(nil)
     }
 

@@ -207,7 +207,11 @@ final class WebSocketRelay {
                 }
             case .error(let status):
                 let turn = pendingCreates.isEmpty ? nil : pendingCreates.removeFirst()
-                if let turn { finishTurn(turn, status == 429 ? .upstreamRateLimited : .upstreamError) }
+                if let turn {
+                    let code = event?["error"]?["code"]?.stringValue ?? event?["error"]?["type"]?.stringValue
+                    finishTurn(turn, status == 429 ? .upstreamRateLimited : .upstreamError,
+                               error: "upstream error event \(status.map(String.init) ?? "")\(code.map { " \($0)" } ?? "")")
+                }
                 if status == 429 { runtime.metrics.recordRateLimited(credential: session.tag) }
                 if status == 429, let rejection = RateLimitRejection(errorEvent: Data(data.readableBytesView), now: now) {
                     runtime.recordRateLimited(session.tag, rejection: rejection)
@@ -227,7 +231,7 @@ final class WebSocketRelay {
             case .completed(let usage):
                 runtime.recordIssued(ContinuationScan.issued(byCompletedEvent: data.readableBytesView), tag: session.tag)
                 let request = pendingCreates.isEmpty ? nil : pendingCreates.removeFirst()
-                if let request { finishTurn(request, .completed) }
+                if let request { finishTurn(request, .completed, usage: usage) }
                 if request?.warmUp != true, let usage {
                     runtime.recordUsage(usage, tag: session.tag, fallbackModel: request?.model, user: session.user, weekStart: weekStart)
                 }
@@ -282,10 +286,12 @@ final class WebSocketRelay {
     }
 
     /// Counts a model turn (warm-ups are not answers and are left out).
-    private func finishTurn(_ turn: PendingTurn, _ outcome: ResponseOutcome) {
+    private func finishTurn(_ turn: PendingTurn, _ outcome: ResponseOutcome, usage: CompletedUsage? = nil, error: String? = nil) {
         guard !turn.warmUp else { return }
-        runtime.metrics.recordResponse(.websocket, outcome: outcome, credential: session.tag, user: session.user.name,
-                                       timeToFirstByte: turn.firstByteAt.map { $0 - turn.startedAt }, duration: .now() - turn.startedAt)
+        runtime.recordFinished(FinishedRequest(
+            transport: .websocket, outcome: outcome, credential: session.tag, user: session.user, requestID: session.requestID, model: turn.model,
+            route: "responses", status: nil, timeToFirstByte: turn.firstByteAt.map { $0 - turn.startedAt }, duration: .now() - turn.startedAt,
+            usage: usage, error: error ?? (outcome == .completed ? nil : outcome.rawValue.replacingOccurrences(of: "_", with: " "))))
     }
 
     private func send(_ frame: WebSocketFrame, to side: WebSocketLegHandler.Side) {
