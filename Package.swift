@@ -58,6 +58,7 @@ let package = Package(
                 nioWebSocket, logging,
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
+            resources: [.embedInCode("Admin/Resources/dashboard.html")],
             swiftSettings: strictSettings
         ),
         .target(name: "UpstreamSimulator", dependencies: [nioCore, nioHTTP1, nioPosix, nioWebSocket], swiftSettings: strictSettings),

@@ -32,6 +32,7 @@ final class GatewayTestBed: AsyncStoppable {
         var token: String
         var credential: String
         var allowExternalUsage = false
+        var isAdmin = false
     }
 
     /// - Parameters:
@@ -48,7 +49,8 @@ final class GatewayTestBed: AsyncStoppable {
                       pools: [BalancerDefinition] = [], metrics: MetricsConfiguration = MetricsConfiguration(),
                       port: Int = 0, tunnelSettings: YamuxConfiguration = YamuxConfiguration(),
                       limits: ListenerLimits = ListenerLimits(), fileStore: any CredentialFileStore = FileSystemCredentialStore(),
-                      upstreamTimeouts: UpstreamClient.Timeouts = UpstreamClient.Timeouts()) async throws -> GatewayTestBed {
+                      upstreamTimeouts: UpstreamClient.Timeouts = UpstreamClient.Timeouts(),
+                      storage: StorageConfiguration = .disabled) async throws -> GatewayTestBed {
         let simulator = if let shared { shared } else { try await UpstreamSimulator.start(accounts: accounts, group: group) }
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("codexpool-gateway-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -70,8 +72,9 @@ final class GatewayTestBed: AsyncStoppable {
             usageURL: EndpointURL(parsing: simulator.usageURL)!, tokenURL: EndpointURL(parsing: simulator.tokenURL)!)
         let configuration = CodexpoolConfiguration(
             listen: ListenAddress(host: "127.0.0.1", port: port), tls: tls, upstream: endpoints, credentials: credentials,
-            users: users.map { UserConfiguration(name: $0.name, token: Secret($0.token), credential: $0.credential, allowExternalUsage: $0.allowExternalUsage) },
-            metrics: metrics, limits: limits)
+            users: users.map { UserConfiguration(name: $0.name, token: Secret($0.token), credential: $0.credential, allowExternalUsage: $0.allowExternalUsage,
+                                                 isAdmin: $0.isAdmin) },
+            metrics: metrics, limits: limits, storage: storage)
         var logger = Logger(label: "gateway-test")
         logger.logLevel = ProcessInfo.processInfo.environment["GATEWAY_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
         let runtime = try GatewayRuntime(configuration: configuration, logger: logger, eventLoopGroup: group,

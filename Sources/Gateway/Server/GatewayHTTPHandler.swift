@@ -37,6 +37,7 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
     private var requestInProgress = false
     private var exchange: HTTPProxyExchange?
     private var watch: StatusWatch?
+    private var adminEvents: AdminEventStream?
     private var logger: Logger
     /// The current request's route and user, for the metrics of its answer.
     private var routeLabel = "not_found"
@@ -104,6 +105,8 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
         exchange = nil
         watch?.stop()
         watch = nil
+        adminEvents?.stop()
+        adminEvents = nil
         context.fireChannelInactive()
     }
 
@@ -117,7 +120,7 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
         // is answered with the refusal the upgrade slot holds.
         if error is NIOWebSocketUpgradeError { return }
         // Malformed HTTP: answer 400 when nothing was sent yet, then close.
-        if error is HTTPParserError, exchange == nil, watch == nil {
+        if error is HTTPParserError, exchange == nil, watch == nil, adminEvents == nil {
             keepAlive = false
             send(.error(.badRequest, type: "invalid_request_error", message: "malformed HTTP request: \(error)"))
         } else {
@@ -145,9 +148,11 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
                           reason: .invalidPath)
         case .metrics, .reverse:
             return .local(route, nil)
-        case .status, .chatGPT:
+        case .status, .chatGPT, .admin:
             guard let user = authenticate(head) else { return .refused }
             return .local(route, user)
+        case .dashboard:
+            return .local(route, nil)
         case .proxy:
             guard let user = authenticate(head) else { return .refused }
             if let length = head.headers.first(name: "content-length").flatMap(Int.init), length > limits.maxBody {
@@ -224,6 +229,20 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
             guard head.method == .GET else { return send(.methodNotAllowed) }
             guard let user else { return }
             send(.json(.ok, runtime.chatGPTAnswer(chatGPT, for: user)))
+        case .admin(let path, let query):
+            guard let user else { return }
+            if path == "events" {
+                guard head.method == .GET else { return send(.methodNotAllowed) }
+                let stream = AdminEventStream(runtime: runtime, user: user, eventLoop: context.eventLoop, responder: self)
+                adminEvents = stream
+                return stream.start()
+            }
+            let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+            AdminAPI.answer(method: head.method, path: path, query: query, user: user, runtime: runtime, eventLoop: context.eventLoop)
+                .whenSuccess { response in handler.value.send(response) }
+        case .dashboard:
+            guard head.method == .GET || head.method == .HEAD else { return send(.methodNotAllowed) }
+            send(DashboardPage.response)
         case .proxy, .notFound, .invalidPath:
             break
         }
@@ -284,6 +303,7 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
         guard let context else { return }
         exchange = nil
         watch = nil
+        adminEvents = nil
         let keepAlive = self.keepAlive
         let closesNow = !keepAlive && !requestInProgress
         let channel = context.channel

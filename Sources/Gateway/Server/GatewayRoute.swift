@@ -12,6 +12,10 @@ enum GatewayRoute: Equatable {
     case proxy(ProxiedRoute)
     /// What a Codex CLI signed in "with ChatGPT" asks its `chatgpt_base_url` for, answered from the pool.
     case chatGPT(ChatGPTRoute)
+    /// The admin API under `/api/v1/`: the rest of the path, and the query.
+    case admin(path: String, query: String)
+    /// The dashboard page.
+    case dashboard
     case notFound
     /// Dot segments, empty segments, encoded dots or slashes, backslashes, control bytes: refused
     /// before anything else looks at it.
@@ -73,9 +77,13 @@ enum GatewayRoute: Equatable {
             self = .reverse
         case "/metrics":
             self = .metrics
+        case "/dashboard", "/dashboard/":
+            self = .dashboard
         default:
             if let chatGPT = Self.chatGPTRoutes[path] {
                 self = .chatGPT(chatGPT)
+            } else if path.hasPrefix("/api/v1/") {
+                self = .admin(path: String(path.dropFirst("/api/v1/".count)), query: query)
             } else {
                 self = (ProxiedRoute(rawValue: path) ?? Self.chatGPTAliases[path]).map(Self.proxy) ?? .notFound
             }

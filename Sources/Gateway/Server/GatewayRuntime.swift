@@ -40,6 +40,8 @@ public final class GatewayRuntime: Sendable {
     let usageWrites = PendingWork()
     /// The request log, metric history and admin state; nil when storage is off or unusable.
     let history: RequestHistory?
+    /// Finished requests as they happen (the admin API's live stream).
+    let requestFeed = RequestFeed()
 
     public init(configuration: CodexpoolConfiguration, logger: Logger, clock: any PoolClock = SystemClock(),
                 eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,

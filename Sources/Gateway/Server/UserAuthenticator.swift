@@ -11,6 +11,9 @@ public struct AuthenticatedUser: Sendable {
     public var provider: String
     public var scope: SelectionScope
     public var viewer: StatusViewer
+    /// Sees everyone's history and may enable and disable credentials (admin API). Everyone is,
+    /// on an instance without users.
+    public var isAdmin = false
 }
 
 /// Checks `Authorization: Bearer` against the configured users in constant time.
@@ -62,7 +65,7 @@ public struct UserAuthenticator: Sendable {
         let presented = Self.bearerToken(in: headers)
         if case .failure(.apiKeyHeader) = presented { return .failure(.apiKeyHeader) }
         guard !users.isEmpty else {
-            return .success(AuthenticatedUser(name: "", provider: defaultProvider, scope: .all, viewer: .everyone))
+            return .success(AuthenticatedUser(name: "", provider: defaultProvider, scope: .all, viewer: .everyone, isAdmin: true))
         }
         let token: Substring
         switch presented {
@@ -74,7 +77,7 @@ public struct UserAuthenticator: Sendable {
         }
         return .success(AuthenticatedUser(
             name: user.name, provider: user.credential, scope: SelectionScope(allowExternalUsage: user.allowExternalUsage),
-            viewer: StatusViewer(ownInstanceTag: user.externalCredential, allowExternalUsage: user.allowExternalUsage)))
+            viewer: StatusViewer(ownInstanceTag: user.externalCredential, allowExternalUsage: user.allowExternalUsage), isAdmin: user.isAdmin))
     }
 }
 

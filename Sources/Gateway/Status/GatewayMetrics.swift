@@ -223,6 +223,8 @@ enum MetricsRoute {
         case .notFound: return "not_found"
         case .invalidPath: return "invalid_path"
         case .chatGPT: return "usage"
+        case .admin: return "admin"
+        case .dashboard: return "dashboard"
         case .proxy(let proxied): return proxied.metricsLabel
         }
     }

@@ -10,8 +10,9 @@ extension GatewayRuntime {
     func recordFinished(_ finished: FinishedRequest) {
         metrics.recordResponse(finished.transport, outcome: finished.outcome, credential: finished.credential, user: finished.user.name,
                                timeToFirstByte: finished.timeToFirstByte, duration: finished.duration)
-        guard let history else { return }
-        history.record(finished, costUSD: finished.usage.map { Self.cost(of: $0, model: finished.model) } ?? 0)
+        let row = RequestHistory.row(finished, costUSD: finished.usage.map { Self.cost(of: $0, model: finished.model) } ?? 0, time: clock.now())
+        history?.record(row, finished: finished)
+        requestFeed.publish(row)
     }
 
     /// What the answer cost at list prices (the pricing table), unrounded.

@@ -52,15 +52,20 @@ final class RequestHistory: Sendable {
         }
     }
 
-    func record(_ finished: FinishedRequest, costUSD: Double) {
+    /// The history row of a finished request.
+    static func row(_ finished: FinishedRequest, costUSD: Double, time: Date) -> RequestRecord {
         let usage = finished.usage
-        let row = RequestRecord(
-            time: clock.now(), requestID: finished.requestID, user: finished.user.name, credential: finished.credential, model: usage?.model ?? finished.model,
+        return RequestRecord(
+            time: time, requestID: finished.requestID, user: finished.user.name, credential: finished.credential, model: usage?.model ?? finished.model,
             transport: finished.transport.rawValue, route: finished.route, outcome: finished.outcome.rawValue, status: finished.status,
             timeToFirstByteMilliseconds: finished.timeToFirstByte.map { Double($0.nanoseconds) / 1e6 },
             durationMilliseconds: Double(finished.duration.nanoseconds) / 1e6, inputTokens: usage?.inputTokens ?? 0,
             cachedInputTokens: usage?.cachedTokens ?? 0, outputTokens: usage?.outputTokens ?? 0, reasoningTokens: usage?.reasoningTokens ?? 0,
             costUSD: costUSD, failovers: finished.failovers, error: finished.error)
+    }
+
+    func record(_ row: RequestRecord, finished: FinishedRequest) {
+        let usage = finished.usage
         interval.withLock { counts in
             counts.requests += 1
             if finished.outcome != .completed { counts.failures += 1 }
