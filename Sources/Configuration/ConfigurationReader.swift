@@ -153,7 +153,7 @@ final class ConfigurationReader {
     func duration(_ value: ConfigurationValue?, in range: ClosedRange<Double>) -> Double? {
         guard let text = string(value), let value else { return nil }
         guard let seconds = ConfigurationQuantity.seconds(text) else {
-            report("expected a duration such as 15s, 2m or 500ms, got \(quoted(text))", at: value)
+            report("expected a duration such as 15s, 2m, 500ms or 30d, got \(quoted(text))", at: value)
             return nil
         }
         guard range.contains(seconds) else {

@@ -70,8 +70,17 @@ struct DemoCommand: AsyncParsableCommand {
         }
         let baseURL = "http://127.0.0.1:\(fleet.codexListener.port)"
         StandardOutput.write(introduction(baseURL: baseURL) + "\n")
-        let results = await DemoTraffic(baseURL: baseURL, simulator: fleet.simulator).run(sessions: sessions)
+        let traffic = DemoTraffic(baseURL: baseURL, simulator: fleet.simulator)
+        let results = await traffic.run(sessions: sessions)
         StandardOutput.write(DemoTraffic.report(results) + "\n")
+        StandardOutput.write("Dashboard: \(baseURL)/dashboard#token=\(DemoFleet.adminToken) (admin token \(DemoFleet.adminToken))\n")
+        // A session every few seconds while the demo runs, so the dashboard's charts move.
+        let trickle = sessions == 0 ? nil : Task {
+            while !Task.isCancelled {
+                try await Task.sleep(for: .seconds(3))
+                _ = await traffic.run(sessions: 1)
+            }
+        }
 
         let balancerStatus = StatusFetcher(url: EndpointURL(parsing: baseURL)!, token: DemoFleet.userToken, tls: nil)
         let connectorStatus = StatusFetcher(url: EndpointURL(parsing: "http://127.0.0.1:\(fleet.connectorListener.port)")!,
@@ -100,6 +109,7 @@ struct DemoCommand: AsyncParsableCommand {
         if !headless { StandardOutput.write("Ctrl-C stops the demo.\n") }
         await waitForStop(signals)
         live?.cancel()
+        trickle?.cancel()
         balancerStatus.shutdown()
         connectorStatus.shutdown()
         StandardOutput.write("stopping the demo\n")
@@ -131,7 +141,9 @@ struct DemoCommand: AsyncParsableCommand {
         experimental_bearer_token = "\(DemoFleet.userToken)"
         supports_websockets = true
         """
-        if short { return "codexpool demo — Codex CLI base_url \(baseURL)/v1, token \(DemoFleet.userToken)\n" }
+        if short {
+            return "codexpool demo — Codex CLI base_url \(baseURL)/v1, token \(DemoFleet.userToken) — dashboard \(baseURL)/dashboard#token=\(DemoFleet.adminToken)\n"
+        }
         return """
         codexpool demo: a simulated Codex backend with 4 accounts; a balancer (VPS) with vps-pro and vps-plus; \
         a connector (home) with home-pro and home-plus, joined to the balancer by a TLS tunnel (self-signed certificate, pinned).

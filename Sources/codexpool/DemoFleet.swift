@@ -12,6 +12,8 @@ import UpstreamSimulator
 /// dials the balancer over TLS (a certificate made on the spot, pinned by the connector).
 final class DemoFleet: Sendable {
     static let userToken = "demo-user-token"
+    /// The dashboard's admin (may enable and disable credentials).
+    static let adminToken = "demo-admin-token"
     /// The connector's tunnel token (a demo value; real ones come from the environment).
     static let tunnelToken = "demo-tunnel-token"
 
@@ -93,7 +95,10 @@ final class DemoFleet: Sendable {
             credentials: [localCredentials["vps-pro"]!, localCredentials["vps-plus"]!,
                           .external(ExternalCredentialConfiguration(tag: "home", token: tunnelToken, mode: .receiver)),
                           .balancer(BalancerDefinition(tag: "pool", members: ["vps-pro", "vps-plus", "home"], strategy: .leastUsed))],
-            users: [UserConfiguration(name: "demo", token: Secret(userToken), credential: "pool", allowExternalUsage: true)])
+            users: [UserConfiguration(name: "demo", token: Secret(userToken), credential: "pool", allowExternalUsage: true),
+                    UserConfiguration(name: "admin", token: Secret(adminToken), credential: "pool", allowExternalUsage: true, isAdmin: true)],
+            // The history behind the dashboard, in the demo's own folder (gone with it).
+            storage: StorageConfiguration(enabled: true, path: folder.appendingPathComponent("history.sqlite3").path))
         let balancer = try GatewayRuntime(configuration: balancerConfiguration, logger: logger.labelled("balancer"))
         await balancer.start()
         let tunnelListener = try await GatewayServer.start(runtime: balancer)
