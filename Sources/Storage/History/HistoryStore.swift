@@ -40,6 +40,11 @@ public final class HistoryStore: Sendable {
         }
     }
 
+    /// Closes the file; every later call fails (and is reported by the recorder).
+    public func close() throws {
+        try database.close()
+    }
+
     /// The applied migrations, oldest first.
     public func appliedMigrations() throws -> [String] {
         try database.read { try HistoryMigrations.migrator.appliedMigrations($0) }
