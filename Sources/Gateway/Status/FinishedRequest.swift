@@ -1,11 +1,17 @@
 import NIOCore
 import PoolCore
 
+/// The response header naming the credential that served a proxied request: what a balancer
+/// records as the connector's credential for requests it sent through that connector.
+let servingCredentialHeader = "x-codexpool-credential"
+
 /// One HTTP request or WebSocket turn at its end: what the metrics count and the history keeps.
 struct FinishedRequest {
     var transport: ResponseTransport
     var outcome: ResponseOutcome
     var credential: String?
+    /// Through a connector: the connector's own credential, as it said (`x-codexpool-credential`).
+    var connectorCredential: String? = nil
     var user: AuthenticatedUser
     var requestID: String
     var model: String?

@@ -56,7 +56,8 @@ final class RequestHistory: Sendable {
     static func row(_ finished: FinishedRequest, costUSD: Double, time: Date) -> RequestRecord {
         let usage = finished.usage
         return RequestRecord(
-            time: time, requestID: finished.requestID, user: finished.user.name, credential: finished.credential, model: usage?.model ?? finished.model,
+            time: time, requestID: finished.requestID, user: finished.user.name, credential: finished.credential,
+            connectorCredential: finished.connectorCredential, model: usage?.model ?? finished.model,
             transport: finished.transport.rawValue, route: finished.route, outcome: finished.outcome.rawValue, status: finished.status,
             timeToFirstByteMilliseconds: finished.timeToFirstByte.map { Double($0.nanoseconds) / 1e6 },
             durationMilliseconds: Double(finished.duration.nanoseconds) / 1e6, inputTokens: usage?.inputTokens ?? 0,

@@ -48,6 +48,8 @@ final class HTTPProxyExchange: UpstreamResponseDelegate {
     private var pendingBody: ByteBuffer?
     private let startedAt = NIODeadline.now()
     private var firstByteAt: NIODeadline?
+    /// The connector's credential behind an external one, when the connector named it.
+    private var connectorCredential: String?
     /// The credential the client's answer comes from, once one was tried.
     var credentialTag: String? { dispatch.tag }
 
@@ -146,7 +148,9 @@ final class HTTPProxyExchange: UpstreamResponseDelegate {
         runtime.observe(snapshot, tag: tag)
         if let turnState = upstreamHead.headers.first(name: ContinuationScan.turnStateHeader) { runtime.recordIssued([(.turnState, turnState)], tag: tag) }
         if status >= 400 { logger.error("upstream error from \(tag): status \(status)") }
-        let headers = RateLimitHeaderRewriter.clientResponseHeaders(upstreamHead.headers, with: runtime.aggregate(for: user), now: runtime.now)
+        var headers = RateLimitHeaderRewriter.clientResponseHeaders(upstreamHead.headers, with: runtime.aggregate(for: user), now: runtime.now)
+        if runtime.isExternal(tag) { connectorCredential = upstreamHead.headers.first(name: servingCredentialHeader) }
+        headers.replaceOrAdd(name: servingCredentialHeader, value: tag)
         let isEventStream = headers.first(name: "content-type")?.lowercased().hasPrefix("text/event-stream") ?? false
         let tracksUsage = status == 200 && isEventStream && (head.uri.hasPrefix("/v1/responses") || head.uri.hasPrefix("/v1/chat/completions"))
         usageTap = tracksUsage ? ServerSentEventUsageTap() : nil
@@ -267,7 +271,7 @@ final class HTTPProxyExchange: UpstreamResponseDelegate {
         runtime.metrics.proxiedRequestEnded()
         let path = String(head.uri.split(separator: "?", maxSplits: 1).first ?? "")
         runtime.recordFinished(FinishedRequest(
-            transport: .http, outcome: outcome, credential: credentialTag, user: user, requestID: logger[metadataKey: "request"]?.description ?? "",
+            transport: .http, outcome: outcome, credential: credentialTag, connectorCredential: connectorCredential, user: user, requestID: logger[metadataKey: "request"]?.description ?? "",
             model: requestedModel, route: GatewayRoute.ProxiedRoute(rawValue: path)?.metricsLabel ?? path, status: status,
             timeToFirstByte: firstByteAt.map { $0 - startedAt }, duration: now - startedAt, usage: usage,
             failovers: max(0, dispatch.attempts - 1), error: error))

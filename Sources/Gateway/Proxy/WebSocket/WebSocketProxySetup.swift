@@ -147,11 +147,14 @@ final class WebSocketProxySetup {
             }
         }
         headers = RateLimitHeaderRewriter.rewrite(headers, with: runtime.aggregate(for: user), now: runtime.now)
+        headers.replaceOrAdd(name: servingCredentialHeader, value: tag)
+        let connectorCredential = runtime.isExternal(tag) ? upstreamHead.headers.first(name: servingCredentialHeader) : nil
         let deflate = PerMessageDeflate.accept(offers: head.headers[canonicalForm: "sec-websocket-extensions"].joined(separator: ", "))
         if let deflate { headers.add(name: "sec-websocket-extensions", value: deflate.response) }
         done = true
         slot.prepare(PreparedWebSocketSession(upstream: channel, upstreamLeg: leg, tag: tag, user: user, isNewSession: attempt.isNewSession,
-                                              sessionID: dispatch.sessionID, requestID: requestID, clientDeflate: deflate?.agreement))
+                                              sessionID: dispatch.sessionID, requestID: requestID, clientDeflate: deflate?.agreement,
+                                              connectorCredential: connectorCredential))
         result.succeed(headers)
     }
 

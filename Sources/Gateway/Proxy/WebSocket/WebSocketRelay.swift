@@ -289,7 +289,8 @@ final class WebSocketRelay {
     private func finishTurn(_ turn: PendingTurn, _ outcome: ResponseOutcome, usage: CompletedUsage? = nil, error: String? = nil) {
         guard !turn.warmUp else { return }
         runtime.recordFinished(FinishedRequest(
-            transport: .websocket, outcome: outcome, credential: session.tag, user: session.user, requestID: session.requestID, model: turn.model,
+            transport: .websocket, outcome: outcome, credential: session.tag, connectorCredential: session.connectorCredential, user: session.user,
+            requestID: session.requestID, model: turn.model,
             route: "responses", status: nil, timeToFirstByte: turn.firstByteAt.map { $0 - turn.startedAt }, duration: .now() - turn.startedAt,
             usage: usage, error: error ?? (outcome == .completed ? nil : outcome.rawValue.replacingOccurrences(of: "_", with: " "))))
     }

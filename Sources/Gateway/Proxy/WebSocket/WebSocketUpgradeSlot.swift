@@ -41,4 +41,6 @@ struct PreparedWebSocketSession {
     var requestID: String
     /// permessage-deflate as agreed with the client; nil: uncompressed.
     var clientDeflate: PerMessageDeflate.Agreement?
+    /// Through a connector: the connector's own credential that serves the session, as it said.
+    var connectorCredential: String? = nil
 }
