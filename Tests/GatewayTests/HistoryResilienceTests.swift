@@ -54,6 +54,24 @@ import UpstreamSimulator
         }
     }
 
+    @Test func aRequestRefusedForItsSizeIsRecordedAsRejected() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("codexpool-rejected-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        var limits = ListenerLimits()
+        limits.maxBody = 1024
+        let bed = try await GatewayTestBed.start(accounts: [SimulatedAccount(accountID: "a")], users: [Self.alice], limits: limits,
+                                                 storage: StorageConfiguration(enabled: true, path: folder.appendingPathComponent("h.sqlite3").path))
+        try await bed.stopAfter { () async throws in
+            let big = #"{"model":"gpt-5.5","input":""# + String(repeating: "x", count: 2048) + #""}"#
+            let refused = try await bed.request(headers: [("authorization", "Bearer \(Self.alice.token)")], json: big)
+            #expect(refused.status == 413)
+            let history = try #require(bed.runtime.history)
+            history.recorder.flush()
+            let row = try #require(try history.recorder.store.requests(.init()).first)
+            #expect(row.user == "alice" && row.outcome == "rejected" && row.status == 413 && row.route == "responses" && row.credential == nil)
+        }
+    }
+
     @Test func theEventStreamShowsEachFinishedRequestToThoseAllowedToSeeIt() async throws {
         let bed = try await GatewayTestBed.start(accounts: [SimulatedAccount(accountID: "a")], users: [Self.ops, Self.alice, Self.bob])
         try await bed.stopAfter { () async throws in

@@ -73,9 +73,10 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
             intake = admit(head, context: context)
         case .body(var chunk):
             switch intake {
-            case .proxy:
+            case .proxy(let user):
                 guard body.readableBytes + chunk.readableBytes <= limits.maxBody else {
                     body = ByteBuffer()
+                    recordRejected(user, head: head)
                     refuse(bodyTooLarge, reason: .bodyTooLarge)
                     return
                 }
@@ -156,6 +157,7 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
         case .proxy:
             guard let user = authenticate(head) else { return .refused }
             if let length = head.headers.first(name: "content-length").flatMap(Int.init), length > limits.maxBody {
+                recordRejected(user, head: head)
                 return refuse(bodyTooLarge, reason: .bodyTooLarge)
             }
             // The client waits for this before it sends the body: only a request that will be read gets it.
@@ -164,6 +166,15 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
             }
             return .proxy(user)
         }
+    }
+
+    /// A proxied request of a known user that codexpool refused itself, for the history.
+    private func recordRejected(_ user: AuthenticatedUser, head: HTTPRequestHead?) {
+        let path = String(head?.uri.split(separator: "?", maxSplits: 1).first ?? "")
+        runtime.recordFinished(FinishedRequest(
+            transport: .http, outcome: .rejected, credential: nil, user: user, requestID: logger[metadataKey: "request"]?.description ?? "",
+            model: nil, route: GatewayRoute.ProxiedRoute(rawValue: GatewayRoute.canonicalProxyURI(path))?.metricsLabel ?? path,
+            status: 413, timeToFirstByte: nil, duration: .zero, error: "request body larger than \(limits.maxBody) bytes"))
     }
 
     /// Answers now and drops the rest of the request; the connection closes after it, at once

@@ -12,6 +12,8 @@ enum ResponseOutcome: String, Sendable {
     case interrupted
     /// No credential could serve the request at all.
     case noCredential = "no_credential"
+    /// codexpool refused it before asking any credential (a body over the limit).
+    case rejected
 }
 
 enum ResponseTransport: String, Sendable {
