@@ -116,6 +116,8 @@ import UpstreamSimulator
             let b = try #require((credentials["data"] as? [[String: Any]])?.first { $0["tag"] as? String == "b" })
             #expect(b["enabled"] as? Bool == false)
             #expect(b["why_not"] as? String == "disabled by admin")
+            let status = try await bed.request(.GET, "/ocm/v1/status?detail=true", headers: [("authorization", "Bearer \(Self.ops.token)")])
+            #expect(status.text.contains("\"unusable_reason\":\"disabled by admin\""), "what codexpool status shows: \(status.text)")
             let refusedTurn = try await bed.request(headers: [("authorization", "Bearer \(Self.bob.token)"), ("session-id", "s-new")], json: GatewayTestBed.turnBody)
             #expect(refusedTurn.status != 200, "a and b are both out")
             #expect(refusedTurn.text.contains("disabled by admin"), "\(refusedTurn.text)")
