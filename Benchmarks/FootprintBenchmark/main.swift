@@ -85,6 +85,8 @@ func start(_ executable: String, _ arguments: [String], port: Int) async throws 
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
+    // `serve` keeps its history (on by default) in the benchmark's folder.
+    process.environment = ProcessInfo.processInfo.environment.merging(["XDG_STATE_HOME": folder.appendingPathComponent("state").path]) { _, own in own }
     process.standardOutput = FileHandle.nullDevice
     process.standardError = FileHandle.nullDevice
     let begin = ContinuousClock.now

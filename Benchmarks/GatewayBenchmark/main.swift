@@ -40,7 +40,9 @@ let configuration = CodexpoolConfiguration(
     listen: ListenAddress(host: "127.0.0.1", port: 0),
     upstream: UpstreamEndpoints(baseURL: EndpointURL(parsing: simulator.baseURL)!, apiBaseURL: EndpointURL(parsing: "http://127.0.0.1:\(simulator.port)")!,
                                 usageURL: EndpointURL(parsing: simulator.usageURL)!, tokenURL: EndpointURL(parsing: simulator.tokenURL)!),
-    credentials: [.local(LocalCredentialConfiguration(tag: "bench", credentialPath: authPath))])
+    credentials: [.local(LocalCredentialConfiguration(tag: "bench", credentialPath: authPath))],
+    // History on, as `serve` has it by default: every request is also a row in SQLite.
+    storage: StorageConfiguration(enabled: true, path: folder.appendingPathComponent("history.sqlite3").path))
 var logger = Logger(label: "bench")
 logger.logLevel = .critical
 let runtime = try GatewayRuntime(configuration: configuration, logger: logger, eventLoopGroup: proxyGroup)
