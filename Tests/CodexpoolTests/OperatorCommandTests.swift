@@ -144,7 +144,8 @@ final class StatusTestServer: AsyncStoppable {
             listen: ListenAddress(host: "127.0.0.1", port: 0),
             upstream: UpstreamEndpoints(baseURL: EndpointURL(parsing: simulator.baseURL)!, apiBaseURL: EndpointURL(parsing: "http://127.0.0.1:\(simulator.port)")!,
                                         usageURL: EndpointURL(parsing: simulator.usageURL)!, tokenURL: EndpointURL(parsing: simulator.tokenURL)!),
-            credentials: credentials, users: [UserConfiguration(name: "ops", token: Secret("ops-token"), credential: "pool")])
+            credentials: credentials, users: [UserConfiguration(name: "ops", token: Secret("ops-token"), credential: "pool", isAdmin: true),
+                                              UserConfiguration(name: "viewer", token: Secret("viewer-token"), credential: "pool")])
         var logger = Logger(label: "status-test")
         logger.logLevel = .critical
         let runtime = try GatewayRuntime(configuration: configuration, logger: logger)
