@@ -61,7 +61,7 @@ let package = Package(
             resources: [.embedInCode("Admin/Resources/dashboard.html")],
             swiftSettings: strictSettings
         ),
-        .target(name: "UpstreamSimulator", dependencies: [nioCore, nioHTTP1, nioPosix, nioWebSocket], swiftSettings: strictSettings),
+        .target(name: "UpstreamSimulator", dependencies: ["OpenSSLTLS", nioCore, nioHTTP1, nioPosix, nioWebSocket], swiftSettings: strictSettings),
         .executableTarget(
             name: "codexpool",
             dependencies: [

@@ -65,12 +65,16 @@ public struct UpstreamEndpoints: Hashable, Sendable {
     public var usageURL: EndpointURL
     /// The OAuth token endpoint used to refresh access tokens.
     public var tokenURL: EndpointURL
+    /// The OAuth issuer `codexpool login` signs accounts in with (authorize, device code, token).
+    public var authURL: EndpointURL
 
-    public init(baseURL: EndpointURL, apiBaseURL: EndpointURL, usageURL: EndpointURL, tokenURL: EndpointURL) {
+    public init(baseURL: EndpointURL, apiBaseURL: EndpointURL, usageURL: EndpointURL, tokenURL: EndpointURL,
+                authURL: EndpointURL = EndpointURL(parsing: "https://auth.openai.com")!) {
         self.baseURL = baseURL
         self.apiBaseURL = apiBaseURL
         self.usageURL = usageURL
         self.tokenURL = tokenURL
+        self.authURL = authURL
     }
 
     // The literals are valid URLs; a failure here is a programming error caught by every test run.

@@ -89,14 +89,15 @@ struct ConfigurationDecoder {
 
     private func decodeUpstream(_ value: ConfigurationValue?) -> UpstreamEndpoints? {
         guard let value else { return nil }
-        let keys = ["base_url", "api_base_url", "usage_url", "token_url"]
+        let keys = ["base_url", "api_base_url", "usage_url", "token_url", "auth_url"]
         guard let fields = reader.mapping(value, allowedKeys: keys, context: "upstream") else { return nil }
         let defaults = UpstreamEndpoints.openAI
         return UpstreamEndpoints(
             baseURL: decodeURL(fields["base_url"]) ?? defaults.baseURL,
             apiBaseURL: decodeURL(fields["api_base_url"]) ?? defaults.apiBaseURL,
             usageURL: decodeURL(fields["usage_url"]) ?? defaults.usageURL,
-            tokenURL: decodeURL(fields["token_url"]) ?? defaults.tokenURL
+            tokenURL: decodeURL(fields["token_url"]) ?? defaults.tokenURL,
+            authURL: decodeURL(fields["auth_url"]) ?? defaults.authURL
         )
     }
 

@@ -64,6 +64,18 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
         switch (head.method, path) {
         case (.POST, "/oauth/token"):
             refreshToken(context: context, body: body, contentType: head.headers.first(name: "content-type") ?? "")
+        case (.POST, "/api/accounts/deviceauth/usercode"):
+            let answer = simulator.deviceUserCode(json ?? [:])
+            respond(context: context, status: .init(statusCode: answer.status), json: answer.json)
+        case (.POST, "/api/accounts/deviceauth/token"):
+            let answer = simulator.deviceToken(json ?? [:], issuer: "http://\(head.headers.first(name: "host") ?? "127.0.0.1")")
+            respond(context: context, status: .init(statusCode: answer.status), json: answer.json)
+        case (.GET, "/oauth/authorize"):
+            let query = URLComponents(string: head.uri)?.queryItems?.reduce(into: [String: String]()) { $0[$1.name] = $1.value } ?? [:]
+            let answer = simulator.authorize(query)
+            var headers = HTTPHeaders()
+            if let location = answer.location { headers.add(name: "location", value: location) }
+            respond(context: context, status: .init(statusCode: answer.status), json: answer.json, extraHeaders: headers)
         case (_, "/backend-api/wham/usage"), (_, "/wham/usage"), (_, "/api/codex/usage"):
             guard let accountID, let account = simulator.account(accountID) else { return unauthorized(context: context) }
             respond(context: context, status: .ok, json: usagePayload(account))
@@ -189,6 +201,10 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
                 let parts = pair.split(separator: "=", maxSplits: 1).map { String($0).removingPercentEncoding ?? String($0) }
                 if parts.count == 2 { fields[parts[0]] = parts[1] }
             }
+        }
+        if fields["grant_type"] == "authorization_code" {
+            let answer = simulator.exchangeCode(fields)
+            return respond(context: context, status: .init(statusCode: answer.status), json: answer.json)
         }
         guard fields["grant_type"] == "refresh_token", let presented = fields["refresh_token"] else {
             return respond(context: context, status: .badRequest, json: ["error": ["code": "invalid_request", "message": "grant_type must be refresh_token"]])

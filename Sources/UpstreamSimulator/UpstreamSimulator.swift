@@ -276,6 +276,7 @@ struct SimulatorState {
     var turnStateOwners: [String: String] = [:]
     var responseOwners: [String: String] = [:]
     var refusedContinuations = 0
+    var signIn = SimulatedSignIn()
     var waiters: [(id: UUID, condition: @Sendable (SimulatorSnapshot) -> Bool, continuation: CheckedContinuation<Bool, Never>)] = []
 
     init(accounts: [SimulatedAccount]) {
