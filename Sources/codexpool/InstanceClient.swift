@@ -13,6 +13,8 @@ import UpstreamHTTP
 final class InstanceClient: Sendable {
     struct Failure: Error, CustomStringConvertible {
         var description: String
+        /// The instance's answer status; nil when it could not be reached.
+        var status: Int? = nil
     }
 
     let url: EndpointURL
@@ -28,7 +30,7 @@ final class InstanceClient: Sendable {
 
     /// The answer's body when the status is 2xx.
     func call(_ method: HTTPMethod, _ path: String) async throws -> [UInt8] {
-        var headers = HTTPHeaders()
+        var headers = HTTPHeaders([("accept", "application/json")])
         if let token { headers.add(name: "authorization", value: "Bearer \(token)") }
         let response: UpstreamClient.CollectedResponse
         do {
@@ -40,7 +42,7 @@ final class InstanceClient: Sendable {
         guard (200..<300).contains(response.status) else {
             let message = JSONValue.parse(response.body)?["error"]?["message"]?.stringValue ?? String(decoding: response.body.prefix(200), as: UTF8.self)
             let hint = response.status == 401 ? " (pass a user token in $CODEXPOOL_TOKEN or with --token-file)" : ""
-            throw Failure(description: "\(url) answered \(response.status): \(message)\(hint)")
+            throw Failure(description: "\(url) answered \(response.status): \(message)\(hint)", status: response.status)
         }
         return response.body
     }
