@@ -129,10 +129,7 @@ public struct CodexAuthFile: Hashable, Sendable {
 enum JWTClaims {
     static func decode(_ token: String) -> [String: JSONValue]? {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 3 else { return nil }
-        var base64 = parts[1].replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
-        guard let data = Data(base64Encoded: base64) else { return nil }
-        return (try? JSONDecoder().decode(JSONValue.self, from: data))?.objectValue
+        guard parts.count == 3, let payload = Base64URL.decode(parts[1]) else { return nil }
+        return (try? JSONDecoder().decode(JSONValue.self, from: Data(payload)))?.objectValue
     }
 }

@@ -36,16 +36,11 @@ struct SimulatedSignIn {
     var interval = 1
 
     static func challenge(for verifier: String) -> String {
-        base64URL(SHA256Digest.hash(Array(verifier.utf8)))
-    }
-
-    static func base64URL(_ bytes: [UInt8]) -> String {
-        Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
+        SimulatedAccount.base64URL(Data(SHA256Digest.hash(Array(verifier.utf8))))
     }
 
     static func random(_ count: Int) -> String {
-        base64URL((0..<count).map { _ in UInt8.random(in: 0...255) })
+        SimulatedAccount.base64URL(Data((0..<count).map { _ in UInt8.random(in: 0...255) }))
     }
 }
 

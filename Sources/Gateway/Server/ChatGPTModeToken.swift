@@ -29,8 +29,8 @@ public enum ChatGPTModeToken {
                 "chatgpt_user_id": .string(accountID), "user_id": .string(accountID),
             ]),
         ])
-        let signed = base64URL(Array(header.utf8)) + "." + base64URL(claims.serialized)
-        return signed + "." + base64URL(signature(of: signed, userToken: userToken))
+        let signed = Base64URL.encode(Array(header.utf8)) + "." + Base64URL.encode(claims.serialized)
+        return signed + "." + Base64URL.encode(signature(of: signed, userToken: userToken))
     }
 
     /// Whether `bearer` has a JWT's shape (so it is checked as one and not as a plain user token).
@@ -38,42 +38,22 @@ public enum ChatGPTModeToken {
         bearer.hasPrefix("eyJ") && bearer.utf8.count(where: { $0 == UInt8(ascii: ".") }) == 2
     }
 
-    /// The account a token claims to be for, read before its signature is checked: it names the
-    /// user whose key checks it.
-    static func claimedAccountID(_ bearer: Substring) -> String? {
-        claims(of: bearer)?["sub"]?.stringValue
-    }
-
-    /// Signed with this user's token, issued by codexpool, and not expired.
-    static func isValid(_ bearer: Substring, userToken: Secret, now: Date) -> Bool {
+    /// The account a sign-in stands for, or nil: issued by codexpool, not expired, and signed
+    /// with the token `userToken(accountID)` gives for the account it claims (its claims are read
+    /// once, before the signature is checked, to know whose key checks it).
+    static func verifiedAccountID(_ bearer: Substring, now: Date, userToken: (String) -> Secret?) -> String? {
         let parts = bearer.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 3, let presented = bytes(fromBase64URL: parts[2]),
-              let claims = claims(of: bearer), claims["iss"]?.stringValue == issuer,
-              let expiry = claims["exp"]?.numberValue, expiry > now.timeIntervalSince1970 else { return false }
-        let expected = signature(of: String(parts[0] + "." + parts[1]), userToken: userToken)
+        guard parts.count == 3, let presented = Base64URL.decode(parts[2]),
+              let claims = Base64URL.decode(parts[1]).flatMap({ JSONValue.parse($0)?.objectValue }),
+              claims["iss"]?.stringValue == issuer, let accountID = claims["sub"]?.stringValue, let key = userToken(accountID),
+              let expiry = claims["exp"]?.numberValue, expiry > now.timeIntervalSince1970 else { return nil }
+        let expected = signature(of: String(parts[0] + "." + parts[1]), userToken: key)
         // Compared in constant time: a signature must not be guessable byte by byte.
-        guard presented.count == expected.count else { return false }
-        return zip(presented, expected).reduce(0) { $0 | ($1.0 ^ $1.1) } == 0
+        guard presented.count == expected.count, zip(presented, expected).reduce(0, { $0 | ($1.0 ^ $1.1) }) == 0 else { return nil }
+        return accountID
     }
 
     private static func signature(of signed: String, userToken: Secret) -> [UInt8] {
         HMACSHA256.authenticationCode(key: Array(userToken.value.utf8), message: Array(signed.utf8))
-    }
-
-    private static func claims(of bearer: Substring) -> [String: JSONValue]? {
-        let parts = bearer.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 3, let payload = bytes(fromBase64URL: parts[1]) else { return nil }
-        return JSONValue.parse(payload)?.objectValue
-    }
-
-    static func base64URL(_ bytes: [UInt8]) -> String {
-        Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
-    }
-
-    private static func bytes(fromBase64URL text: Substring) -> [UInt8]? {
-        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
-        return Data(base64Encoded: base64).map(Array.init)
     }
 }

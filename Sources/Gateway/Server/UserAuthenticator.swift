@@ -84,10 +84,12 @@ public struct UserAuthenticator: Sendable {
 extension UserAuthenticator {
     /// The user a bearer token stands for: their own token, or a ChatGPT-mode sign-in signed with it.
     private func user(presenting token: Substring, now: Date) -> UserConfiguration? {
-        if ChatGPTModeToken.looksLikeToken(token), let accountID = ChatGPTModeToken.claimedAccountID(token),
-           let user = users.first(where: { PoolUsageAnswer.accountID(for: $0.name) == accountID }),
-           ChatGPTModeToken.isValid(token, userToken: user.token, now: now) {
-            return user
+        var claimant: UserConfiguration?
+        if ChatGPTModeToken.looksLikeToken(token), ChatGPTModeToken.verifiedAccountID(token, now: now, userToken: { claimed in
+            claimant = users.first { PoolUsageAnswer.accountID(for: $0.name) == claimed }
+            return claimant?.token
+        }) != nil {
+            return claimant
         }
         return constantTimeMatch(token, among: users, secret: \.token)
     }

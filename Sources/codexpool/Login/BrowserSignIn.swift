@@ -1,5 +1,6 @@
 import Foundation
 import OpenSSLTLS
+import PoolCore
 
 /// The browser flow with PKCE (codex-login.md §2): an authorize URL to open, the redirect the
 /// browser ends on (pasted, or caught by a one-shot listener), its `state` checked, its code
@@ -19,7 +20,7 @@ struct BrowserSignIn {
         state = Self.randomBase64URL(32)
     }
 
-    var challenge: String { Self.base64URL(SHA256Digest.hash(Array(verifier.utf8))) }
+    var challenge: String { Base64URL.encode(SHA256Digest.hash(Array(verifier.utf8))) }
 
     var authorizeURL: String {
         var components = URLComponents(string: client.base + "/oauth/authorize")
@@ -60,11 +61,6 @@ struct BrowserSignIn {
 
     static func randomBase64URL(_ count: Int) -> String {
         var generator = SystemRandomNumberGenerator()
-        return base64URL((0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) })
-    }
-
-    static func base64URL(_ bytes: [UInt8]) -> String {
-        Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
+        return Base64URL.encode((0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) })
     }
 }
