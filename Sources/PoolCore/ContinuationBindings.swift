@@ -19,56 +19,30 @@ public struct ContinuationBindings: Sendable {
         var value: String
     }
 
-    struct Entry: Sendable {
-        var tag: String
-        var lastUsedAt: Date
-    }
-
     public static let lifetime: TimeInterval = 24 * 3600
-    public let capacity: Int
-    private var entries: [Key: Entry] = [:]
+    private var entries: RecentlyUsedTable<Key, String>
+
+    public var capacity: Int { entries.capacity }
 
     public init(capacity: Int = 200_000) {
-        self.capacity = max(1, capacity)
+        entries = RecentlyUsedTable(lifetime: Self.lifetime, capacity: capacity)
     }
 
     public var count: Int { entries.count }
 
     public mutating func bind(_ kind: Kind, _ value: String, to tag: String, now: Date) {
         guard !value.isEmpty else { return }
-        entries[Key(kind: kind, value: value)] = Entry(tag: tag, lastUsedAt: now)
-        if entries.count > capacity { evictLeastRecentlyUsed() }
+        entries.set(Key(kind: kind, value: value), tag, now: now)
     }
 
     /// The account that issued `value`, if it is known and alive; refreshes its lifetime.
     public mutating func credential(for kind: Kind, _ value: String, now: Date) -> String? {
-        let key = Key(kind: kind, value: value)
-        guard var entry = entries[key] else { return nil }
-        guard now.timeIntervalSince(entry.lastUsedAt) < Self.lifetime else {
-            entries[key] = nil
-            return nil
-        }
-        entry.lastUsedAt = now
-        entries[key] = entry
-        return entry.tag
+        entries.lookup(Key(kind: kind, value: value), now: now)
     }
 
     /// A short stand-in for a long opaque value: 64-bit FNV-1a and the length, in hex.
-    public static func fingerprint(of bytes: some Sequence<UInt8>) -> String {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        var length = 0
-        for byte in bytes {
-            hash ^= UInt64(byte)
-            hash &*= 0x0000_0100_0000_01b3
-            length += 1
-        }
-        return String(hash, radix: 16) + ":" + String(length, radix: 16)
-    }
-
-    private mutating func evictLeastRecentlyUsed() {
-        let dropCount = max(entries.count - capacity, capacity / 10)
-        let oldest = entries.sorted { $0.value.lastUsedAt < $1.value.lastUsedAt }.prefix(dropCount)
-        oldest.forEach { entries[$0.key] = nil }
+    public static func fingerprint(of bytes: some Collection<UInt8>) -> String {
+        String(FNV1a.hash(bytes), radix: 16) + ":" + String(bytes.count, radix: 16)
     }
 }
 

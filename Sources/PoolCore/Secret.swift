@@ -12,12 +12,7 @@ public struct Secret: Hashable, Sendable, CustomStringConvertible, CustomDebugSt
 
     /// Eight hex digits of a 64-bit FNV-1a hash of the value.
     public var fingerprint: String {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in value.utf8 {
-            hash ^= UInt64(byte)
-            hash &*= 0x0000_0100_0000_01b3
-        }
-        let hex = String(hash >> 32, radix: 16)
+        let hex = String(FNV1a.hash(value.utf8) >> 32, radix: 16)
         return String(repeating: "0", count: 8 - hex.count) + hex
     }
 
@@ -38,5 +33,17 @@ public struct Secret: Hashable, Sendable, CustomStringConvertible, CustomDebugSt
             difference |= UInt(given[index] ^ expected[index % expected.count])
         }
         return difference == 0
+    }
+}
+
+/// 64-bit FNV-1a: a fast, stable hash for telling values apart (never for security).
+enum FNV1a {
+    static func hash(_ bytes: some Sequence<UInt8>) -> UInt64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in bytes {
+            hash ^= UInt64(byte)
+            hash &*= 0x0000_0100_0000_01b3
+        }
+        return hash
     }
 }

@@ -27,81 +27,66 @@ public struct SessionTable: Hashable, Sendable {
         }
     }
 
-    struct Entry: Hashable, Sendable {
+    /// Where a session is, and until when it is not to be rebalanced (a turn in progress is
+    /// finishing there).
+    struct Assignment: Hashable, Sendable {
         var tag: String
-        var lastUsedAt: Date
-        /// Until then the session is not rebalanced: a turn in progress is finishing here.
         var heldUntil: Date?
     }
 
     public static let lifetime: TimeInterval = 24 * 3600
-    public let capacity: Int
-    private var entries: [Key: Entry] = [:]
+    private var entries: RecentlyUsedTable<Key, Assignment>
+
+    public var capacity: Int { entries.capacity }
 
     public init(capacity: Int = 100_000) {
-        self.capacity = max(1, capacity)
+        entries = RecentlyUsedTable(lifetime: Self.lifetime, capacity: capacity)
     }
 
     public var count: Int { entries.count }
 
     /// The credential a live session is on; refreshes its lifetime. Expired entries vanish.
     public mutating func lookup(_ key: Key, now: Date) -> String? {
-        guard var entry = entries[key] else { return nil }
-        guard now.timeIntervalSince(entry.lastUsedAt) < Self.lifetime else {
-            entries[key] = nil
-            return nil
-        }
-        entry.lastUsedAt = now
-        entries[key] = entry
-        return entry.tag
+        entries.lookup(key, now: now)?.tag
     }
 
     /// Whether a live entry exists, without refreshing it.
     public func contains(_ key: Key, now: Date) -> Bool {
-        entries[key].map { now.timeIntervalSince($0.lastUsedAt) < Self.lifetime } ?? false
+        entries.peek(key, now: now) != nil
     }
 
     /// Whether the session is held on its credential at `now` (see `assign(_:to:now:holdUntil:)`);
     /// a hold serves one selection — the reconnect it was made for — and is gone after it.
     public mutating func takeHold(_ key: Key, now: Date) -> Bool {
-        guard let until = entries[key]?.heldUntil else { return false }
-        entries[key]?.heldUntil = nil
-        return now < until
+        var until: Date?
+        entries.modify(key) { assignment in
+            until = assignment.heldUntil
+            assignment.heldUntil = nil
+        }
+        return until.map { now < $0 } ?? false
     }
 
     /// - Parameter holdUntil: keeps rebalancing away from the session until then.
     public mutating func assign(_ key: Key, to tag: String, now: Date, holdUntil: Date? = nil) {
-        entries[key] = Entry(tag: tag, lastUsedAt: now, heldUntil: holdUntil)
-        if entries.count > capacity { evictLeastRecentlyUsed() }
+        entries.set(key, Assignment(tag: tag, heldUntil: holdUntil), now: now)
     }
 
     public mutating func remove(_ key: Key) {
-        entries[key] = nil
+        entries.remove(key)
     }
 
     /// Drops every session of `scope` on `tag` (rebalancing moves them all).
     @discardableResult
     public mutating func removeAll(on tag: String, scope: SelectionScope) -> Int {
-        let doomed = entries.filter { $0.key.scope == scope && $0.value.tag == tag }.map(\.key)
-        doomed.forEach { entries[$0] = nil }
-        return doomed.count
+        entries.removeAll { key, assignment in key.scope == scope && assignment.tag == tag }
     }
 
     public mutating func purgeExpired(now: Date) {
-        entries = entries.filter { now.timeIntervalSince($0.value.lastUsedAt) < Self.lifetime }
+        entries.purgeExpired(now: now)
     }
 
     /// Sessions per credential tag, for status output.
     public func countsByTag(now: Date) -> [String: Int] {
-        entries.values.filter { now.timeIntervalSince($0.lastUsedAt) < Self.lifetime }
-            .reduce(into: [:]) { $0[$1.tag, default: 0] += 1 }
-    }
-
-    /// Drops the oldest tenth at once, so a full table costs one sort per many insertions.
-    private mutating func evictLeastRecentlyUsed() {
-        let excess = entries.count - capacity
-        let dropCount = max(excess, capacity / 10)
-        let oldest = entries.sorted { $0.value.lastUsedAt < $1.value.lastUsedAt }.prefix(dropCount)
-        oldest.forEach { entries[$0.key] = nil }
+        entries.liveValues(now: now).reduce(into: [:]) { $0[$1.tag, default: 0] += 1 }
     }
 }
