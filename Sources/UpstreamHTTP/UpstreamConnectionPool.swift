@@ -50,6 +50,12 @@ package final class UpstreamConnectionPool: @unchecked Sendable {
         idle[target, default: []].append(connection)
     }
 
+    /// Idle connections kept now, over all targets; call on the pool's loop.
+    package var idleCount: Int {
+        eventLoop.preconditionInEventLoop()
+        return idle.values.reduce(0) { $0 + $1.count }
+    }
+
     package func closeAll() {
         eventLoop.preconditionInEventLoop()
         closed = true

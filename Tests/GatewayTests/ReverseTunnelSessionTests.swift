@@ -59,18 +59,38 @@ extension ReverseTunnelTests {
             Self.isServing(pair.balancer, "home")
         }
         let session = try #require(pair.balancer.runtime.reverseTunnels.session(for: "home"))
-        func openStreams() async throws -> Int {
-            try await session.channel.eventLoop.submit { session.handler.value.openStreamCount }.get()
+        /// Open streams, and of them the ones idle in the tunnel's pool.
+        func streams() async throws -> (open: Int, idle: Int) {
+            try await session.channel.eventLoop.submit { (session.handler.value.openStreamCount, session.streams.idleCount) }.get()
         }
-        let before = try await openStreams()
-        for turn in 0..<3 {
-            let response = try await pair.balancer.request(headers: [("authorization", "Bearer laptop-token"), ("session-id", "reuse")],
-                                                           json: GatewayTestBed.turnBody)
-            #expect(response.status == 200, "turn \(turn): \(response.text)")
+        // Streams not in the pool (a status stream, a poll under way) are not the pool's to bound.
+        let before = try await streams()
+        let outsideBefore = before.open - before.idle
+        // Slow answers keep all of them in flight at once.
+        pair.balancer.simulator.updateAccount("home") { $0.eventIntervalMilliseconds = 20 }
+        let burst = ReverseTunnels.maximumIdleStreams + 8
+        let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+            for index in 0..<burst {
+                group.addTask {
+                    try await pair.balancer.request(headers: [("authorization", "Bearer laptop-token"), ("session-id", "burst-\(index)")],
+                                                    json: GatewayTestBed.turnBody).status
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
         }
-        // One stream served all three and waits, idle, for the next.
-        #expect(try await openStreams() == before + 1)
-        #expect(pair.balancer.simulator.modelRequests.filter { $0.accountID == "home" }.count == 3)
+        #expect(statuses == Array(repeating: 200, count: burst))
+        // The pool keeps exactly its bound; the burst's other streams close as their answers end
+        // (their FIN takes a moment).
+        func settled(_ now: (open: Int, idle: Int)) -> Bool {
+            now.idle == ReverseTunnels.maximumIdleStreams && now.open - now.idle <= outsideBefore
+        }
+        var after = try await streams()
+        for _ in 0..<1000 where !settled(after) {
+            try await Task.sleep(for: .milliseconds(10))
+            after = try await streams()
+        }
+        #expect(after.idle == ReverseTunnels.maximumIdleStreams)
+        #expect(after.open - after.idle <= outsideBefore, "streams beyond the pool's bound stayed open: \(after), before \(before)")
         await pair.stop()
     }
 
