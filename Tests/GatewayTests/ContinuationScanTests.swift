@@ -15,6 +15,10 @@ import Testing
         let issued = ContinuationScan.issued(byCompletedEvent: Array(plain.utf8))
         #expect(issued.map(\.0) == [.encryptedContent, .encryptedContent, .responseID])
         #expect(ContinuationScan.encryptedContentFingerprints(in: Array(#"{"encrypted_content":null,"x":"encrypted_content"}"#.utf8)).isEmpty)
+        // Underscores everywhere before it, and the member right at the end of the text.
+        let crowded = #"{"a_b":"c_d","previous_response_id":"r_1","input":[{"_":"_"},{"encrypted_content":"E"}]}"#
+        #expect(ContinuationScan.encryptedContentFingerprints(in: Array(crowded.utf8)) == [ContinuationBindings.fingerprint(of: Array("E".utf8))])
+        #expect(ContinuationScan.encryptedContentFingerprints(in: Array(#""encrypted_content""#.utf8)).isEmpty)
     }
 
     @Test func turnStateComesFromTheHeaderOrTheMetadata() {

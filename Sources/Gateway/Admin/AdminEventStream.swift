@@ -25,10 +25,7 @@ final class AdminEventStream {
     }
 
     func start() {
-        var headers = HTTPHeaders()
-        headers.add(name: "content-type", value: "text/event-stream")
-        headers.add(name: "cache-control", value: "no-cache")
-        responder?.sendHead(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))
+        responder?.sendStreamHead(contentType: "text/event-stream")
         running = true
         let stream = NIOLoopBound(self, eventLoop: eventLoop)
         let user = user

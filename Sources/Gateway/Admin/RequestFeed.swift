@@ -18,6 +18,8 @@ final class RequestFeed: Sendable {
         _ = subscribers.withLock { $0.removeValue(forKey: id) }
     }
 
+    var hasSubscribers: Bool { subscribers.withLock { !$0.isEmpty } }
+
     func publish(_ record: RequestRecord) {
         let deliveries = subscribers.withLock { Array($0.values) }
         for deliver in deliveries { deliver(record) }

@@ -16,3 +16,10 @@ protocol ClientResponder: AnyObject {
     /// Ends the connection without finishing the response (the client sees a cut stream).
     func abortConnection()
 }
+
+extension ClientResponder {
+    /// The head of an answer streamed until it ends (status watch, event stream): 200, not cached.
+    func sendStreamHead(contentType: String) {
+        sendHead(HTTPResponseHead(version: .http1_1, status: .ok, headers: HTTPHeaders([("content-type", contentType), ("cache-control", "no-cache")])))
+    }
+}

@@ -10,6 +10,8 @@ extension GatewayRuntime {
     func recordFinished(_ finished: FinishedRequest) {
         metrics.recordResponse(finished.transport, outcome: finished.outcome, credential: finished.credential, user: finished.user.name,
                                timeToFirstByte: finished.timeToFirstByte, duration: finished.duration)
+        // No history and nobody watching: no row to build (this runs for every request).
+        guard history != nil || requestFeed.hasSubscribers else { return }
         let row = RequestHistory.row(finished, costUSD: finished.usage.map { Self.cost(of: $0, model: finished.model) } ?? 0, time: clock.now())
         history?.record(row, finished: finished)
         requestFeed.publish(row)

@@ -21,10 +21,7 @@ final class StatusWatch {
     }
 
     func start() {
-        var headers = HTTPHeaders()
-        headers.add(name: "content-type", value: "application/json")
-        headers.add(name: "cache-control", value: "no-cache")
-        responder?.sendHead(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))
+        responder?.sendStreamHead(contentType: "application/json")
         let changes = runtime.statusSignal.subscribe()
         running = true
         writeIfChanged()

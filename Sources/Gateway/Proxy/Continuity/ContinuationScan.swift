@@ -66,15 +66,16 @@ enum ContinuationScan {
         return values
     }
 
-    /// `memchr` for the first byte, then a compare (glibc's `memmem` is not visible from Swift).
+    /// `memchr` for the needle's `_` (rare in JSON next to `"`, which is everywhere), then a
+    /// compare around it (glibc's `memmem` is not visible from Swift).
     private static func firstIndex(of needle: [UInt8], in haystack: UnsafeRawBufferPointer, from start: Int) -> Int? {
-        guard let base = haystack.baseAddress, let first = needle.first else { return nil }
-        var index = start
-        while index + needle.count <= haystack.count {
-            guard let hit = memchr(base + index, Int32(first), haystack.count - needle.count + 1 - index) else { return nil }
-            let position = base.distance(to: UnsafeRawPointer(hit))
+        guard let base = haystack.baseAddress, let anchor = needle.firstIndex(of: UInt8(ascii: "_")) else { return nil }
+        var index = start + anchor
+        while index - anchor + needle.count <= haystack.count {
+            guard let hit = memchr(base + index, Int32(needle[anchor]), haystack.count - needle.count + anchor + 1 - index) else { return nil }
+            let position = base.distance(to: UnsafeRawPointer(hit)) - anchor
             if memcmp(base + position, needle, needle.count) == 0 { return position }
-            index = position + 1
+            index = position + anchor + 1
         }
         return nil
     }
