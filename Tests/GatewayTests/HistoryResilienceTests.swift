@@ -98,42 +98,27 @@ import UpstreamSimulator
     }
 }
 
-/// A client of `GET /api/v1/events` that hands out the data of each event in order. Used by one
-/// test task at a time.
-final class EventStreamClient: @unchecked Sendable {
-    private let connection: RawConnection
-    private var iterator: AsyncStream<ByteBuffer>.AsyncIterator
-    private var pending = ""
+/// A client of `GET /api/v1/events` that hands out the data of each event in order.
+final class EventStreamClient: Sendable {
+    private let lines: StreamedLines
 
-    private init(connection: RawConnection) {
-        self.connection = connection
-        iterator = connection.received.makeAsyncIterator()
+    private init(lines: StreamedLines) {
+        self.lines = lines
     }
 
     static func open(_ bed: GatewayTestBed, token: String) async throws -> EventStreamClient {
-        let connection = try await RawConnection(port: bed.server.port)
-        let client = EventStreamClient(connection: connection)
-        try await connection.send(Array("GET /api/v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(token)\r\n\r\n".utf8))
-        return client
+        EventStreamClient(lines: try await StreamedLines(port: bed.server.port, path: "/api/v1/events", headers: [("Authorization", "Bearer \(token)")]))
     }
 
     /// The data of the next event named `name` (others are passed over); nil when the stream ends.
     func next(_ name: String) async -> String? {
         var lastEvent = ""
-        while true {
-            while let newline = pending.firstIndex(of: "\n") {
-                let line = String(pending[..<newline])
-                pending = String(pending[pending.index(after: newline)...])
-                if line.hasPrefix("event: ") { lastEvent = String(line.dropFirst(7)) }
-                if line.hasPrefix("data: "), lastEvent == name { return String(line.dropFirst(6)) }
-            }
-            var current = iterator
-            guard let chunk = await current.next() else { return nil }
-            iterator = current
-            // "\r\n" is one Character in Swift; make every line end in a plain "\n".
-            pending += String(buffer: chunk).replacingOccurrences(of: "\r\n", with: "\n")
+        while let line = await lines.next() {
+            if line.hasPrefix("event: ") { lastEvent = String(line.dropFirst(7)) }
+            if line.hasPrefix("data: "), lastEvent == name { return String(line.dropFirst(6)) }
         }
+        return nil
     }
 
-    func close() { connection.close() }
+    func close() { lines.close() }
 }

@@ -51,28 +51,30 @@ enum RawSocket {
     }
 }
 
-/// Reads a streamed HTTP response line by line (the NDJSON status watch). Used by one test task.
-final class NDJSONWatch: @unchecked Sendable {
+/// Reads a streamed HTTP response line by line (a status watch, an event stream): chunk sizes
+/// and headers arrive as lines too. Used by one test task.
+final class StreamedLines: @unchecked Sendable {
     private let connection: RawConnection
     private var iterator: AsyncStream<ByteBuffer>.AsyncIterator
     private var pending = ""
 
-    init(port: Int, path: String) async throws {
+    /// Sends `GET path` with `headers` and reads what comes back.
+    init(port: Int, path: String, headers: [(String, String)] = []) async throws {
         connection = try await RawConnection(port: port)
         iterator = connection.received.makeAsyncIterator()
-        try await connection.send(Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8))
+        let fields = headers.map { "\($0.0): \($0.1)\r\n" }.joined()
+        try await connection.send(Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n\(fields)\r\n".utf8))
     }
 
-    /// The next line that looks like a JSON object (chunk sizes and headers are skipped).
-    func nextLine() async throws -> String {
+    /// The next line, without its end; nil when the connection ends.
+    func next() async -> String? {
         while true {
-            while let newline = pending.firstIndex(of: "\n") {
-                let line = String(pending[..<newline]).trimmingCharacters(in: .whitespacesAndNewlines)
-                pending = String(pending[pending.index(after: newline)...])
-                if line.hasPrefix("{") { return line }
+            if let newline = pending.firstIndex(of: "\n") {
+                defer { pending = String(pending[pending.index(after: newline)...]) }
+                return String(pending[..<newline])
             }
             var current = iterator
-            guard let chunk = await current.next() else { throw CancellationError() }
+            guard let chunk = await current.next() else { return nil }
             iterator = current
             // "\r\n" is one Character in Swift; make every line end in a plain "\n".
             pending += String(buffer: chunk).replacingOccurrences(of: "\r\n", with: "\n")
@@ -81,5 +83,27 @@ final class NDJSONWatch: @unchecked Sendable {
 
     func close() {
         connection.close()
+    }
+}
+
+/// The NDJSON status watch, one JSON line at a time.
+final class NDJSONWatch: Sendable {
+    private let lines: StreamedLines
+
+    init(port: Int, path: String) async throws {
+        lines = try await StreamedLines(port: port, path: path)
+    }
+
+    /// The next line that looks like a JSON object (chunk sizes and headers are skipped).
+    func nextLine() async throws -> String {
+        while let line = await lines.next() {
+            let trimmed = line.trimmingCharacters(in: .whitespacesAndNewlines)
+            if trimmed.hasPrefix("{") { return trimmed }
+        }
+        throw CancellationError()
+    }
+
+    func close() {
+        lines.close()
     }
 }
