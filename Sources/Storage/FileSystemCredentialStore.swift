@@ -40,6 +40,13 @@ public struct FileSystemCredentialStore: CredentialFileStore {
         return directory.isEmpty ? "." : directory
     }
 
+    /// Creates the folder that holds `path` (and its parents), private (0700), when it is missing.
+    public static func createPrivateFolder(holding path: String) throws {
+        let folder = folder(of: path)
+        guard !FileManager.default.fileExists(atPath: folder) else { return }
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+    }
+
     public func writeAtomically(_ data: Data, to requestedPath: String, permissions: UInt16 = 0o600) throws {
         let path = Self.resolved(requestedPath)
         let directory = Self.folder(of: path)

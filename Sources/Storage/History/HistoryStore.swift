@@ -15,11 +15,8 @@ public final class HistoryStore: Sendable {
     /// Opens (creating it, 0600 in a 0700 folder) and migrates the file at `path`.
     public init(path: String) throws {
         self.path = path
-        let folder = (path as NSString).deletingLastPathComponent
         do {
-            if !folder.isEmpty, !FileManager.default.fileExists(atPath: folder) {
-                try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-            }
+            try FileSystemCredentialStore.createPrivateFolder(holding: path)
             if !FileManager.default.fileExists(atPath: path) {
                 guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600]) else {
                     throw Failure(description: "cannot create \(path)")

@@ -80,10 +80,7 @@ struct LoginCommand: AsyncParsableCommand {
             "last_refresh": .string(formatter.string(from: now)),
         ])
         do {
-            let folder = (path as NSString).deletingLastPathComponent
-            if !folder.isEmpty, !FileManager.default.fileExists(atPath: folder) {
-                try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-            }
+            try FileSystemCredentialStore.createPrivateFolder(holding: path)
             try FileSystemCredentialStore().writeAtomically(Data(document.serialized + [UInt8(ascii: "\n")]), to: path, permissions: 0o600)
         } catch {
             throw failure("signed in, but cannot write \(path): \(error)")
