@@ -216,7 +216,6 @@ import Yamux
     @Test func aTunnelDyingMidStreamFailsInFlightWorkAndTheConnectorComesBack() async throws {
         let pair = try await Self.startPair(homeBehavior: .stallMidStream)
         try await Self.eventually { Self.peerWeight(pair.balancer, "home") == 10 }
-        let first = try #require(pair.balancer.runtime.reverseTunnels.session(for: "home"))
 
         let connection = try await RawConnection(port: pair.balancer.server.port)
         try await connection.sendTurn(authorization: "Bearer laptop-token")
@@ -226,6 +225,10 @@ import Yamux
             if received.contains("response.created") { break }
         }
         #expect(received.hasPrefix("HTTP/1.1 200"))
+        // The session current once the answer is under way is the one carrying it; taken before
+        // the request, a reconnect in between would leave the answer on a session this test
+        // never cuts, stalled until the 300 s read timeout.
+        let first = try #require(pair.balancer.runtime.reverseTunnels.session(for: "home"))
         // The path dies (as a keepalive timeout or a reset would end it).
         first.channel.close(promise: nil)
         // The stalled response ends now: the connection closes without the completed event.
