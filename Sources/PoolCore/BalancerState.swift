@@ -2,7 +2,7 @@ import Foundation
 
 /// One balancer's mutable state: its sticky sessions and strategy cursors.
 struct BalancerState: Sendable {
-    let definition: BalancerDefinition
+    var definition: BalancerDefinition
     var sessions: SessionTable
     var roundRobinNext = 0
     var random: SplitMix64

@@ -55,21 +55,21 @@ public struct Selection: Hashable, Sendable {
 public struct CredentialPool: Sendable {
     public internal(set) var credentials: [String: CredentialState] = [:]
     /// Tags in configured order.
-    public let order: [String]
+    public internal(set) var order: [String]
     var balancers: [String: BalancerState] = [:]
     private var lastSessionPurge: Date?
+    let sessionCapacity: Int
+    let randomSeed: UInt64
     /// Which credential issued the continuation state clients send back.
     public internal(set) var continuations = ContinuationBindings()
 
     public init(credentials: [CredentialState], balancers: [BalancerDefinition], sessionCapacity: Int = 100_000,
                 randomSeed: UInt64 = UInt64.random(in: .min ... .max)) {
         order = credentials.map(\.tag) + balancers.map(\.tag)
+        self.sessionCapacity = sessionCapacity
+        self.randomSeed = randomSeed
         for credential in credentials { self.credentials[credential.tag] = credential }
-        for (index, definition) in balancers.enumerated() {
-            self.balancers[definition.tag] = BalancerState(
-                definition: definition, sessions: SessionTable(capacity: sessionCapacity),
-                random: SplitMix64(seed: randomSeed &+ UInt64(index)))
-        }
+        for (index, definition) in balancers.enumerated() { self.balancers[definition.tag] = newBalancer(definition, index: index) }
     }
 
     public subscript(tag: String) -> CredentialState? { credentials[tag] }

@@ -17,7 +17,7 @@ struct Codexpool: AsyncParsableCommand {
             of its own machine. See README.md for a configuration reference.
             """,
             version: "codexpool \(versionNumber) (\(OpenSSLLibrary.versionText))",
-            subcommands: [ServeCommand.self, CheckConfigCommand.self, StatusCommand.self, CredentialsCommand.self, LoginCommand.self, CodexConfigCommand.self, DemoCommand.self],
+            subcommands: [ServeCommand.self, CheckConfigCommand.self, StatusCommand.self, CredentialsCommand.self, ReloadCommand.self, LoginCommand.self, CodexConfigCommand.self, DemoCommand.self],
             defaultSubcommand: nil
         )
     }

@@ -84,13 +84,33 @@ struct ServeCommand: AsyncParsableCommand {
             StandardError.write("cannot listen on \(configuration.listen): \(error)")
             throw ExitCode(1)
         }
+        if let config { server.enableReload(from: config) }
         let group = ServiceGroup(
-            services: [GatewayService(server: server, logger: logger)],
+            services: [GatewayService(server: server, logger: logger), ReloadOnHangup(server: server, path: config, logger: logger)],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
         )
         try await group.run()
         logger.info("stopped")
+    }
+}
+
+/// SIGHUP re-reads the configuration file (see `GatewayServer.reload`).
+struct ReloadOnHangup: Service {
+    let server: GatewayServer
+    /// Nil when serving the built-in default: nothing to re-read.
+    let path: String?
+    let logger: Logger
+
+    func run() async throws {
+        for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
+            guard let path else {
+                logger.notice("SIGHUP ignored: started without --config, there is no file to re-read")
+                continue
+            }
+            logger.notice("SIGHUP: reloading \(path)")
+            _ = await server.reload(fromFile: path)
+        }
     }
 }
 
@@ -100,7 +120,7 @@ struct GatewayService: Service {
     let logger: Logger
 
     func run() async throws {
-        logger.notice("ready; waiting for SIGINT or SIGTERM")
+        logger.notice("ready; waiting for SIGINT or SIGTERM (SIGHUP reloads the configuration)")
         try? await gracefulShutdown()
         logger.notice("shutdown requested")
         await server.shutdown()

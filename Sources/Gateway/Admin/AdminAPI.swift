@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import NIOCore
 import NIOHTTP1
 import PoolCore
@@ -17,6 +18,10 @@ enum AdminAPI {
         if parts.count == 3, parts[0] == "credentials", parts[2] == "disable" || parts[2] == "enable" {
             guard method == .POST else { return eventLoop.makeSucceededFuture(.methodNotAllowed) }
             return setEnabled(parts[1], parts[2] == "enable", user: user, runtime: runtime, eventLoop: eventLoop)
+        }
+        if parts == ["reload"] {
+            guard method == .POST else { return eventLoop.makeSucceededFuture(.methodNotAllowed) }
+            return reload(user: user, runtime: runtime, eventLoop: eventLoop)
         }
         guard parts.count == 1 else { return eventLoop.makeSucceededFuture(.notFound) }
         let resource = parts[0]
@@ -114,6 +119,28 @@ enum AdminAPI {
             .recover { error in
                 .error(.serviceUnavailable, type: "api_error", code: "history_unavailable", message: "the change could not be saved: \(error)")
             }
+    }
+
+    /// `POST /api/v1/reload`: re-reads the configuration file, as SIGHUP does; a refusal
+    /// (422) carries the reason, e.g. the file, line and column of a mistake.
+    private static func reload(user: AuthenticatedUser, runtime: GatewayRuntime, eventLoop: any EventLoop) -> EventLoopFuture<GatewayResponse> {
+        guard user.isAdmin else { return eventLoop.makeSucceededFuture(forbidden) }
+        guard let reloader = runtime.reloader.withLock({ $0 }) else {
+            return eventLoop.makeSucceededFuture(.error(.conflict, type: "invalid_request_error", code: "reload_unavailable",
+                                                        message: "this instance was started without a configuration file (serve --config FILE); there is nothing to reload"))
+        }
+        runtime.logger.notice("configuration reload requested by admin \(user.name.isEmpty ? "(open access)" : user.name)")
+        let promise = eventLoop.makePromise(of: GatewayResponse.self)
+        promise.completeWithTask {
+            switch await reloader() {
+            case .applied(let summary):
+                .json(.ok, .object(["reloaded": .bool(true), "summary": .string(summary)]))
+            case .refused(let reason):
+                .error(.unprocessableEntity, type: "invalid_request_error", code: "reload_refused",
+                       message: "nothing changed, the running configuration stays in force: \(reason)")
+            }
+        }
+        return promise.futureResult
     }
 
     private static func read(_ runtime: GatewayRuntime, _ eventLoop: any EventLoop,

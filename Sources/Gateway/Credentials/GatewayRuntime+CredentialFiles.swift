@@ -28,7 +28,7 @@ extension GatewayRuntime {
         }
         var accountChanged = false
         if case .loaded(_, true) = outcome { accountChanged = true }
-        if accountChanged, case .local(_, let cache) = backends[tag] { cache.invalidate() }
+        if accountChanged, case .local(_, let cache) = backend(tag) { cache.invalidate() }
         let now = clock.now()
         apply(withPool {
             $0.credentialFileLoaded(tag, availability: availability, isAPIKey: isAPIKey, planHint: planHint, accountChanged: accountChanged, now: now)
@@ -41,7 +41,7 @@ extension GatewayRuntime {
         let now = clock.now()
         let due: [(String, LocalCredentialSource)] = withPool { pool in
             pool.members(of: provider).compactMap { tag in
-                guard case .unavailable = pool[tag]?.availability, case .local(let source, _) = backends[tag] else { return nil }
+                guard case .unavailable = pool[tag]?.availability, case .local(let source, _) = backend(tag) else { return nil }
                 return (tag, source)
             }
         }.filter { tag, _ in

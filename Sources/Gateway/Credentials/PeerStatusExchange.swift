@@ -25,7 +25,7 @@ final class PeerStatusExchange: Sendable {
         let exchange = PeerStatusExchange(promise: eventLoop.makePromise())
         let path = "/ocm/v1/status" + (watch ? "?watch=true" : "")
         let opened: EventLoopFuture<(any UpstreamExchangeConnection, String, String, Secret)>
-        switch runtime.backends[tag] {
+        switch runtime.backend(tag) {
         case .forward(let url, let target, let token) where runtime.reverseTunnels.session(for: tag) == nil:
             opened = runtime.upstream.connect(target, on: eventLoop)
                 .map { (CrossLoopUpstreamConnection($0, callerLoop: eventLoop), target.hostHeader, url.path + path, token) }

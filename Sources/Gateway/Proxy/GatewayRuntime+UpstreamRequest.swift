@@ -12,7 +12,7 @@ extension GatewayRuntime {
     /// stripped sets, the service headers, and this credential's authorization.
     func plan(for tag: String, method: HTTPMethod, uri: String, clientHeaders: HTTPHeaders, bodyLength: Int?, webSocket: Bool,
               rejectedToken: Secret? = nil, on eventLoop: any EventLoop) -> EventLoopFuture<UpstreamRequestPlan> {
-        guard let backend = backends[tag] else {
+        guard let backend = backend(tag) else {
             return eventLoop.makeFailedFuture(CredentialAccessError.unavailable("no credential tagged \(tag)"))
         }
         var headers = HeaderHygiene.forwardableRequestHeaders(clientHeaders)

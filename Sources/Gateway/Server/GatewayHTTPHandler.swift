@@ -47,9 +47,11 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
         self.runtime = runtime
         self.upgrade = upgrade
         logger = runtime.logger
+        // Listener limits need a restart to change: read once per connection.
+        limits = runtime.configuration.limits
     }
 
-    private var limits: ListenerLimits { runtime.configuration.limits }
+    private let limits: ListenerLimits
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
@@ -209,7 +211,7 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
         case .metrics:
             serveMetrics(head)
         case .reverse:
-            guard !runtime.reverseTunnels.tokens.isEmpty else {
+            guard runtime.reverseTunnels.acceptsSessions else {
                 return send(.error(.notFound, type: "invalid_request_error", message: "no reverse (connector) credential is configured on this instance"))
             }
             switch runtime.acceptReverse(head, remoteAddress: context.channel.remoteAddress) {

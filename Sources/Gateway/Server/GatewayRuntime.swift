@@ -15,23 +15,22 @@ public import Yamux
 /// users, usage statistics, interruptions and status notifications. Thread-safe; the
 /// protocol handlers call into it from their event loops.
 public final class GatewayRuntime: Sendable {
-    public let configuration: CodexpoolConfiguration
     public let logger: Logger
     public let statusSignal = StatusChangeSignal()
     public let metrics = GatewayMetrics()
     public let upstream: UpstreamClient
     public let eventLoopGroup: any EventLoopGroup
     let clock: any PoolClock
-    let authenticator: UserAuthenticator
     let interrupts = InterruptRegistry()
     let authenticationThrottle: AuthenticationThrottle
-    let backends: [String: CredentialBackend]
     let reverseTunnels: ReverseTunnels
     let tunnelHealthBoard = TunnelHealthBoard()
-    /// The status streams of external credentials that are not in connector mode (§5.5).
-    let peerWatchers: [String: PeerStatusWatcher]
     let pool: Mutex<CredentialPool>
-    private let recorders: [String: UsageRecorder]
+    /// The configuration in force and what was built from it; a reload replaces both at once.
+    let generation: Mutex<Generation>
+    let rosterContext: CredentialRoster.Context
+    /// Serves `POST /api/v1/reload`; set by whoever knows where the configuration comes from.
+    let reloader = Mutex<(@Sendable () async -> ReloadOutcome)?>(nil)
     let upstreamTLSContext: OpenSSLContext?
     /// Yamux settings of reverse tunnels (both roles): the reference's unless a test shortens them.
     public let tunnelSettings: YamuxConfiguration
@@ -47,7 +46,6 @@ public final class GatewayRuntime: Sendable {
                 eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
                 upstream: UpstreamClient = UpstreamClient(), upstreamTLS: OpenSSLContext? = nil,
                 fileStore: any CredentialFileStore = FileSystemCredentialStore(), tunnelSettings: YamuxConfiguration = YamuxConfiguration()) throws(GatewayStartupError) {
-        self.configuration = configuration
         self.logger = logger
         authenticationThrottle = AuthenticationThrottle(failuresPerMinute: configuration.limits.failedAuthenticationsPerMinute)
         self.clock = clock
@@ -57,64 +55,42 @@ public final class GatewayRuntime: Sendable {
         var tunnelSettings = tunnelSettings
         tunnelSettings.maximumInboundStreams = configuration.limits.maxTunnelStreams
         self.tunnelSettings = tunnelSettings
-        var states: [CredentialState] = []
-        var balancers: [BalancerDefinition] = []
-        var backends: [String: CredentialBackend] = [:]
-        var recorders: [String: UsageRecorder] = [:]
-        var reverseTokens: [(tag: String, token: Secret)] = []
-        var peerWatchers: [String: PeerStatusWatcher] = [:]
         let tokenTarget = configuration.upstream.tokenURL
-        let refresher = HTTPTokenRefresher(client: upstream, group: eventLoopGroup, url: tokenTarget, target: tokenTarget.target(tls: upstreamTLS))
-        for credential in configuration.credentials {
-            switch credential {
-            case .local(let local):
-                let source = LocalCredentialSource(tag: local.tag, path: local.credentialPath, store: fileStore, refresher: refresher, clock: clock)
-                backends[local.tag] = .local(source, GrantCache())
-                states.append(CredentialState(tag: local.tag, kind: .local, caps: local.caps,
-                                              availability: .unavailable(UnavailableReason("credential file \(local.credentialPath) not loaded yet"))))
-                if let path = local.usagesPath { recorders[local.tag] = UsageRecorder(path: path, store: fileStore, clock: clock) }
-            case .external(let external):
-                switch external.mode {
-                case .forward(let url), .connector(let url):
-                    if case .forward = external.mode {
-                        reverseTokens.append((external.tag, external.token))
-                        peerWatchers[external.tag] = PeerStatusWatcher(tag: external.tag)
-                    }
-                    let peerTLS = try Self.peerTLSContext(external.tls, logger: logger, tag: external.tag) ?? upstreamTLS
-                    let target = url.target(tls: peerTLS, dialHost: external.dialHost, dialPort: external.dialPort, serverName: external.tls.serverName)
-                    backends[external.tag] = .forward(url: url, target: target, token: external.token)
-                    states.append(CredentialState(tag: external.tag, kind: .externalForward))
-                case .receiver:
-                    reverseTokens.append((external.tag, external.token))
-                    peerWatchers[external.tag] = PeerStatusWatcher(tag: external.tag)
-                    backends[external.tag] = .receiver(token: external.token)
-                    states.append(CredentialState(tag: external.tag, kind: .externalReceiver,
-                                                  availability: .unavailable(UnavailableReason("connector offline", since: clock.now()))))
-                }
-                if let path = external.usagesPath { recorders[external.tag] = UsageRecorder(path: path, store: fileStore, clock: clock) }
-            case .balancer(let balancer):
-                balancers.append(balancer)
-            }
-        }
-        self.backends = backends
-        reverseTunnels = ReverseTunnels(tokens: reverseTokens, streamReadTimeout: upstream.timeouts.read)
-        self.peerWatchers = peerWatchers
-        self.recorders = recorders
-        pool = Mutex(CredentialPool(credentials: states, balancers: balancers))
+        rosterContext = CredentialRoster.Context(
+            fileStore: fileStore, refresher: HTTPTokenRefresher(client: upstream, group: eventLoopGroup, url: tokenTarget, target: tokenTarget.target(tls: upstreamTLS)),
+            clock: clock, upstreamTLS: upstreamTLS, logger: logger)
+        let roster = try CredentialRoster(configuration, reusing: nil, context: rosterContext)
+        reverseTunnels = ReverseTunnels(tokens: roster.reverseTokens, streamReadTimeout: upstream.timeouts.read)
+        pool = Mutex(CredentialPool(credentials: roster.states, balancers: roster.balancers))
+        generation = Mutex(Generation(configuration: configuration, roster: roster))
         history = RequestHistory.open(configuration.storage, clock: clock, metrics: metrics, logger: logger)
-        let defaultProvider = balancers.first?.tag ?? configuration.credentials.first?.tag ?? "default"
-        authenticator = UserAuthenticator(users: configuration.users, defaultProvider: defaultProvider)
     }
 
-    /// A peer's own TLS settings; a file or pin that does not load stops start-up (no silent
-    /// fallback to the system trust store).
-    private static func peerTLSContext(_ tls: PeerTLSConfiguration, logger: Logger, tag: String) throws(GatewayStartupError) -> OpenSSLContext? {
-        if tls.insecureSkipVerification { logger.warning("TLS verification is OFF for \(tag) (tls.insecure: true)") }
-        do {
-            return try TLSPreflight.peerContext(tls)
-        } catch {
-            throw GatewayStartupError(description: "credential \(tag): tls: \(error)")
+    struct Generation: Sendable {
+        var configuration: CodexpoolConfiguration
+        var roster: CredentialRoster
+        var authenticator: UserAuthenticator
+        /// Backends of credentials a reload removed, for work that had picked them already.
+        var retired: [String: CredentialBackend] = [:]
+
+        init(configuration: CodexpoolConfiguration, roster: CredentialRoster) {
+            self.configuration = configuration
+            self.roster = roster
+            let defaultProvider = roster.balancers.first?.tag ?? configuration.credentials.first?.tag ?? "default"
+            authenticator = UserAuthenticator(users: configuration.users, defaultProvider: defaultProvider)
         }
+    }
+
+    /// The configuration in force (a reload may have replaced the one the runtime started with).
+    public var configuration: CodexpoolConfiguration { generation.withLock { $0.configuration } }
+    var recorders: [String: UsageRecorder] { generation.withLock { $0.roster.recorders } }
+    /// The status streams of external credentials that are not in connector mode (§5.5).
+    var peerWatchers: [String: PeerStatusWatcher] { generation.withLock { $0.roster.peerWatchers } }
+    var authenticator: UserAuthenticator { generation.withLock { $0.authenticator } }
+
+    /// How `tag` reaches upstream; a credential removed by a reload still answers for work already on it.
+    func backend(_ tag: String) -> CredentialBackend? {
+        generation.withLock { $0.roster.backends[tag] ?? $0.retired[tag] }
     }
 
     // MARK: Start and stop
@@ -124,22 +100,7 @@ public final class GatewayRuntime: Sendable {
         await restoreAdminState()
         let metrics = metrics
         history?.start(on: eventLoopGroup.next()) { (Double(metrics.levels.inFlight), Double(metrics.levels.webSockets)) }
-        for (tag, recorder) in recorders {
-            if let warning = await recorder.load() { logger.warning("\(warning)", metadata: ["credential": "\(tag)"]) }
-        }
-        for (tag, backend) in backends {
-            guard case .local(let source, _) = backend else { continue }
-            await reload(tag: tag, source: source, initial: true)
-        }
-        for (tag, backend) in backends {
-            // A connector-mode peer is the receiver we serve; asked about only when a user is sent there.
-            if case .forward = backend, peerWatchers[tag] == nil { continue }
-            pollIfStale(tag)
-        }
-        // Receivers start theirs when the connector attaches.
-        for (tag, watcher) in peerWatchers {
-            if case .forward = backends[tag] { watcher.restart(runtime: self) }
-        }
+        await bringUp(generation.withLock { $0.roster }, after: nil)
     }
 
     /// The first half of a drain, while requests still finish: status streams end, peer watchers
@@ -325,7 +286,7 @@ public final class GatewayRuntime: Sendable {
     /// - Parameter fallbackModel: the requested model, asked for only when the answer names none.
     func recordUsage(_ usage: CompletedUsage, tag: String, fallbackModel: @autoclosure () -> String?, user: AuthenticatedUser, weekStart: Date?) {
         metrics.recordTokens(usage, credential: tag, user: user.name)
-        guard let recorder = recorders[tag], let model = usage.model ?? fallbackModel() else { return }
+        guard let recorder = generation.withLock({ $0.roster.recorders[tag] }), let model = usage.model ?? fallbackModel() else { return }
         let record = UsageRecord(model: model, serviceTier: usage.serviceTier, inputTokens: usage.inputTokens, cachedTokens: usage.cachedTokens,
                                  outputTokens: usage.outputTokens, user: user.name.isEmpty ? nil : user.name, weekStart: weekStart, time: clock.now())
         // Tracked, so that shutdown saves it even when the answer ended just before.

@@ -12,17 +12,27 @@ import Synchronization
 /// HTTP/1.1 and the Responses WebSocket, and drains cleanly on shutdown.
 public final class GatewayServer: Sendable {
     public let runtime: GatewayRuntime
-    private let serverChannel: any Channel
-    private let tracker: ConnectionTracker
-    private let connectors: [ReverseConnector]
-    public let port: Int
+    /// The listening socket; a reload that moves the listener replaces it.
+    let listener: Mutex<any Channel>
+    /// The certificate new connections are served with (nil: plain HTTP); a reload re-reads it.
+    let inboundTLS: InboundTLS
+    let tracker: ConnectionTracker
+    /// Connector credentials' dialers by tag, with the settings each was started with.
+    let connectors: Mutex<[String: (settings: ExternalCredentialConfiguration, connector: ReverseConnector)]>
+    /// A second listener of an instance (`codexpool demo`): no connectors, no reload.
+    let isSecondary: Bool
+    /// Set while a reload runs; a second one at the same time is refused.
+    let reloading = Mutex(false)
 
-    private init(runtime: GatewayRuntime, serverChannel: any Channel, tracker: ConnectionTracker, connectors: [ReverseConnector]) {
+    public var port: Int { listener.withLock { $0.localAddress?.port ?? 0 } }
+
+    private init(runtime: GatewayRuntime, listener: any Channel, inboundTLS: InboundTLS, tracker: ConnectionTracker, isSecondary: Bool) {
         self.runtime = runtime
-        self.serverChannel = serverChannel
+        self.listener = Mutex(listener)
+        self.inboundTLS = inboundTLS
         self.tracker = tracker
-        self.connectors = connectors
-        port = serverChannel.localAddress?.port ?? 0
+        self.isSecondary = isSecondary
+        connectors = Mutex([:])
     }
 
     /// Binds the configured address (port 0: any free port) and starts serving.
@@ -32,35 +42,66 @@ public final class GatewayServer: Sendable {
     public static func start(runtime: GatewayRuntime, host: String? = nil, port: Int? = nil, plainHTTP: Bool = false) async throws -> GatewayServer {
         let configuration = runtime.configuration
         let tls = try (plainHTTP ? nil : configuration.tls).map { try OpenSSLContext.server(certificateChainFile: $0.certificatePath, privateKeyFile: $0.keyPath) }
+        let inboundTLS = InboundTLS(tls)
         let tracker = ConnectionTracker()
-        let channel = try await ServerBootstrap(group: runtime.eventLoopGroup)
+        let address = ListenAddress(host: host ?? configuration.listen.host, port: port ?? configuration.listen.port)
+        let channel = try await bind(address, runtime: runtime, tracker: tracker, tls: inboundTLS)
+        let server = GatewayServer(runtime: runtime, listener: channel, inboundTLS: inboundTLS, tracker: tracker, isSecondary: plainHTTP)
+        runtime.logger.notice("listening on \(tls == nil ? "http" : "https")://\(address.host):\(server.port)")
+        if !plainHTTP { server.updateConnectors(configuration) }
+        return server
+    }
+
+    /// A listening socket whose connections are served by `runtime`, over the TLS context in
+    /// force when each is accepted.
+    static func bind(_ address: ListenAddress, runtime: GatewayRuntime, tracker: ConnectionTracker, tls: InboundTLS) async throws -> any Channel {
+        let maxConnections = runtime.configuration.limits.maxConnections
+        return try await ServerBootstrap(group: runtime.eventLoopGroup)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    guard tracker.add(channel, limit: configuration.limits.maxConnections) else {
+                    let tls = tls.context
+                    guard tracker.add(channel, limit: maxConnections) else {
                         return try refuseOverCapacity(channel, runtime: runtime, tls: tls)
                     }
                     try configure(channel, runtime: runtime, tls: tls)
                 }
             }
-            .bind(host: host ?? configuration.listen.host, port: port ?? configuration.listen.port).get()
-        // Connector credentials dial out and serve the receiver's streams like client connections.
-        let connectors = configuration.credentials.compactMap { credential -> ReverseConnector? in
-            guard !plainHTTP, case .external(let external) = credential, case .connector(let url) = external.mode,
-                  case .forward(_, let target, _) = runtime.backends[external.tag] else { return nil }
-            return ReverseConnector(tag: external.tag, url: url, target: target, token: external.token, runtime: runtime) { stream in
-                // A tunnel stream comes from the authenticated balancer, which keeps idle streams in
-                // its pool like keep-alive connections: no slowloris or idle guard on those.
-                try configure(stream, runtime: runtime, tls: nil, guarded: false)
-            }
+            .bind(host: address.host, port: address.port).get()
+    }
+
+    /// Starts, keeps, restarts or stops connector credentials' dialers to match `configuration`;
+    /// a stopped one drains (its streams in flight finish).
+    func updateConnectors(_ configuration: CodexpoolConfiguration) {
+        let runtime = runtime
+        var wanted: [String: ExternalCredentialConfiguration] = [:]
+        for case .external(let external) in configuration.credentials {
+            if case .connector = external.mode { wanted[external.tag] = external }
         }
-        let server = GatewayServer(runtime: runtime, serverChannel: channel, tracker: tracker, connectors: connectors)
-        runtime.logger.notice("listening on \(tls == nil ? "http" : "https")://\(host ?? configuration.listen.host):\(server.port)")
-        for connector in connectors { connector.start() }
-        return server
+        let (stopped, started) = connectors.withLock { running -> ([ReverseConnector], [ReverseConnector]) in
+            var stopped: [ReverseConnector] = []
+            var started: [ReverseConnector] = []
+            for (tag, entry) in running where wanted[tag] != entry.settings {
+                stopped.append(entry.connector)
+                running[tag] = nil
+            }
+            for (tag, external) in wanted where running[tag] == nil {
+                guard case .connector(let url) = external.mode, case .forward(_, let target, _) = runtime.backend(tag) else { continue }
+                let connector = ReverseConnector(tag: tag, url: url, target: target, token: external.token, runtime: runtime) { stream in
+                    // A tunnel stream comes from the authenticated balancer, which keeps idle streams in
+                    // its pool like keep-alive connections: no slowloris or idle guard on those.
+                    try GatewayServer.configure(stream, runtime: runtime, tls: nil, guarded: false)
+                }
+                running[tag] = (external, connector)
+                started.append(connector)
+            }
+            return (stopped, started)
+        }
+        for connector in stopped { connector.stop() }
+        for connector in started { connector.start() }
     }
 
     private static func addConnectionGuard(to channel: any Channel, runtime: GatewayRuntime, limits: ListenerLimits) throws {
@@ -106,9 +147,10 @@ public final class GatewayServer: Sendable {
     /// Stops accepting, lets in-flight requests and sessions finish (WebSockets get a close
     /// frame), and force-closes whatever is left after `gracePeriod`.
     public func shutdown(gracePeriod: Duration = .seconds(30)) async {
-        try? await serverChannel.close()
+        runtime.reloader.withLock { $0 = nil }
+        try? await listener.withLock { $0 }.close()
         // Connector sessions drain like client connections: the receiver's streams in flight finish.
-        let tunnels = connectors.compactMap { $0.stop() }
+        let tunnels = connectors.withLock { $0.values.map(\.connector) }.compactMap { $0.stop() }
         let clients = tracker.channels.withLock { Array($0.values) }
         let open = clients + tunnels
         runtime.logger.notice("draining \(open.count) connection(s)")
@@ -137,7 +179,7 @@ public final class GatewayServer: Sendable {
 }
 
 /// Remembers open client connections until they close, up to a limit.
-private final class ConnectionTracker: Sendable {
+final class ConnectionTracker: Sendable {
     let channels = Mutex<[ObjectIdentifier: any Channel]>([:])
 
     /// False when `limit` connections are open already (the channel is then not tracked).

@@ -23,21 +23,28 @@ final class ReverseTunnels: Sendable {
     private let sessions = Mutex<(current: [String: Session], nextID: UInt64)>(([:], 0))
 
     /// The receiver credentials' tokens, for the handshake; connector-mode credentials do not
-    /// accept sessions (§6.2).
-    let tokens: [(tag: String, token: Secret)]
+    /// accept sessions (§6.2). A reload replaces them; sessions already attached stay.
+    private let acceptedTokens: Mutex<[(tag: String, token: Secret)]>
     private let streamReadTimeout: TimeAmount
     /// Idle streams are closed after this long, and beyond this many.
     static let streamIdleTimeout: TimeAmount = .seconds(60)
     static let maximumIdleStreams = 32
 
     init(tokens: [(tag: String, token: Secret)], streamReadTimeout: TimeAmount) {
-        self.tokens = tokens
+        acceptedTokens = Mutex(tokens)
         self.streamReadTimeout = streamReadTimeout
+    }
+
+    var acceptsSessions: Bool { acceptedTokens.withLock { !$0.isEmpty } }
+
+    func replaceTokens(_ tokens: [(tag: String, token: Secret)]) {
+        acceptedTokens.withLock { $0 = tokens }
     }
 
     /// The credential whose token this is.
     func tag(forToken token: Substring) -> String? {
-        constantTimeMatch(token, among: tokens, secret: \.token)?.tag
+        let tokens = acceptedTokens.withLock { $0 }
+        return constantTimeMatch(token, among: tokens, secret: \.token)?.tag
     }
 
     /// A new id for `attach`; `detach` needs it.
@@ -89,6 +96,13 @@ final class ReverseTunnels: Sendable {
 
     func session(for tag: String) -> Session? {
         sessions.withLock { $0.current[tag] }
+    }
+
+    /// A removed receiver: its session drains like at shutdown, and no new one is accepted (its
+    /// token is gone).
+    func drain(_ tag: String) {
+        let session = sessions.withLock { $0.current.removeValue(forKey: tag) }
+        session?.channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
     }
 
     /// Shutdown: every session drains (GoAway, its streams in flight finish, then it closes).
