@@ -174,6 +174,15 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
             } else {
                 context.write(wrapOutboundOut(.body(.byteBuffer(chunk))), promise: nil)
             }
+            if !remaining.isEmpty {
+                let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+                let rest = remaining
+                let eventLoop = context.eventLoop
+                if simulator.holdIfAsked({ eventLoop.execute { loopBound.value.0.writeEvents(rest, context: loopBound.value.1, interval: interval, account: account, turn: turn) } }) {
+                    context.flush()
+                    return
+                }
+            }
             if interval > .zero, !remaining.isEmpty {
                 let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
                 let rest = remaining

@@ -111,6 +111,14 @@ final class SimulatorWebSocketHandler: ChannelInboundHandler {
                 return
             }
             send(context: context, WebSocketFrame(fin: true, opcode: .text, data: message))
+            if !remaining.isEmpty {
+                let later = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+                let rest = remaining
+                let eventLoop = context.eventLoop
+                if simulator.holdIfAsked({ eventLoop.execute { later.value.0.sendMessages(rest, context: later.value.1, interval: interval, turn: turn) } }) {
+                    return
+                }
+            }
             if interval > .zero, !remaining.isEmpty {
                 let later = NIOLoopBound((self, context), eventLoop: context.eventLoop)
                 let rest = remaining

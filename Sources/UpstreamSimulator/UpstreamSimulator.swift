@@ -153,7 +153,32 @@ public final class UpstreamSimulator: Sendable {
         guard held else { throw SimulatorWaitTimeout(timeout: timeout) }
     }
 
+    /// From now on every answer (SSE or WebSocket) sends its first event and then waits for
+    /// `releaseAnswers()`: a test's way to have a turn under way for as long as it needs.
+    public func holdAnswers() {
+        mutate { $0.answersHeld = true }
+    }
+
+    /// Lets held answers finish, and new ones run straight through again.
+    public func releaseAnswers() {
+        let held = mutate { state in
+            state.answersHeld = false
+            defer { state.heldAnswers.removeAll() }
+            return state.heldAnswers
+        }
+        for resume in held { resume() }
+    }
+
     // MARK: Internals used by the handlers
+
+    /// When answers are held: keeps `resume` for `releaseAnswers()` and returns true.
+    func holdIfAsked(_ resume: @escaping @Sendable () -> Void) -> Bool {
+        mutate { state in
+            guard state.answersHeld else { return false }
+            state.heldAnswers.append(resume)
+            return true
+        }
+    }
 
     func mutate<Result>(_ body: (inout SimulatorState) -> Result) -> Result {
         let (result, ready) = state.withLock { state -> (Result, [CheckedContinuation<Bool, Never>]) in
@@ -259,6 +284,8 @@ public struct SimulatorSnapshot: Sendable {
     public var completedResponses: Int
     /// Model requests over HTTP and WebSocket upgrades (accepted or refused) received.
     public var modelAttempts: Int
+    /// Answers waiting after their first event for `releaseAnswers()`.
+    public var heldAnswers: Int
 }
 
 struct SimulatorState {
@@ -277,6 +304,9 @@ struct SimulatorState {
     var responseOwners: [String: String] = [:]
     var refusedContinuations = 0
     var signIn = SimulatedSignIn()
+    /// While true, an answer stops after its first event until released.
+    var answersHeld = false
+    var heldAnswers: [@Sendable () -> Void] = []
     var waiters: [(id: UUID, condition: @Sendable (SimulatorSnapshot) -> Bool, continuation: CheckedContinuation<Bool, Never>)] = []
 
     init(accounts: [SimulatedAccount]) {
@@ -286,7 +316,8 @@ struct SimulatorState {
     var snapshot: SimulatorSnapshot {
         SimulatorSnapshot(requestCount: log.count, openConnections: openChannels.count, closedConnections: closedConnections,
                           abandonedStreams: abandonedStreams, completedResponses: completedResponses,
-                          modelAttempts: log.count { $0.path.hasSuffix("/responses") && ($0.method == "POST" || $0.method == "UPGRADE") })
+                          modelAttempts: log.count { $0.path.hasSuffix("/responses") && ($0.method == "POST" || $0.method == "UPGRADE") },
+                          heldAnswers: heldAnswers.count)
     }
 
     mutating func takeSatisfiedWaiters() -> [CheckedContinuation<Bool, Never>] {

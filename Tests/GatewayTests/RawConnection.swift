@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import NIOPosix
+import OpenSSLTLS
 import TestSupport
 import UpstreamHTTP
 
@@ -9,8 +10,11 @@ final class RawConnection: Sendable {
     private let channel: any Channel
     let received: AsyncStream<ByteBuffer>
 
-    init(port: Int) async throws {
-        (channel, received) = try await RawTCPClient.connect(port: port)
+    /// With `tls`, over TLS to `localhost`.
+    init(port: Int, tls: OpenSSLContext? = nil) async throws {
+        (channel, received) = try await RawTCPClient.connect(port: port) { channel in
+            if let tls { try channel.pipeline.syncOperations.addHandler(OpenSSLHandler(context: tls, serverName: "localhost")) }
+        }
     }
 
     func send(_ bytes: [UInt8]) async throws {
