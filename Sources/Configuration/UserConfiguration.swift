@@ -14,14 +14,17 @@ public struct UserConfiguration: Hashable, Sendable {
     public var allowExternalUsage: Bool
     /// Sees every user's history in the admin API and may enable and disable credentials.
     public var isAdmin: Bool
+    /// What the user may use (`limits:`); empty means no limits.
+    public var limits: UserLimits
 
     public init(name: String, token: Secret, credential: String, externalCredential: String? = nil, allowExternalUsage: Bool = false,
-                isAdmin: Bool = false) {
+                isAdmin: Bool = false, limits: UserLimits = UserLimits()) {
         self.name = name
         self.token = token
         self.credential = credential
         self.externalCredential = externalCredential
         self.allowExternalUsage = allowExternalUsage
         self.isAdmin = isAdmin
+        self.limits = limits
     }
 }

@@ -31,3 +31,4 @@ import Testing
             == ["test.yaml:3:5: storage.retention.requests: expected a duration such as 15s, 2m, 500ms or 30d, got \"forever\""])
     }
 }
+

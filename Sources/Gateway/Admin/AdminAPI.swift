@@ -1,3 +1,4 @@
+import Configuration
 import Foundation
 import Logging
 import NIOCore
@@ -64,9 +65,10 @@ enum AdminAPI {
             let until = query.date("until") ?? now.addingTimeInterval(1)
             let scope = user.isAdmin ? nil : user.name
             let csv = resource == "usage.csv"
+            let limits = UserLimitsAnswer.json(runtime.configuration.users.filter { user.isAdmin || $0.name == user.name }, book: runtime.userLimits, now: now)
             return read(runtime, eventLoop) { store in
                 let rows = try store.usage(groupBy: grouping, since: since, until: until, user: scope)
-                guard csv else { return .json(.ok, AdminAnswers.usage(rows, groupedBy: grouping)) }
+                guard csv else { return .json(.ok, AdminAnswers.usage(rows, groupedBy: grouping, limits: limits)) }
                 var headers = HTTPHeaders()
                 headers.add(name: "content-type", value: "text/csv; charset=utf-8")
                 headers.add(name: "content-disposition", value: "attachment; filename=\"codexpool-usage-by-\(grouping.rawValue).csv\"")

@@ -48,11 +48,12 @@ enum AdminAnswers {
         ])
     }
 
-    static func usage(_ rows: [UsageRow], groupedBy grouping: HistoryStore.UsageGrouping) -> JSONValue {
+    /// - Parameter limits: each visible user's use against their limits (`UserLimitsAnswer`).
+    static func usage(_ rows: [UsageRow], groupedBy grouping: HistoryStore.UsageGrouping, limits: JSONValue) -> JSONValue {
         .object(["group_by": .string(grouping.rawValue), "data": .array(rows.map { row in
             .object(["key": .string(row.key), "requests": .integer(Int64(row.requests)), "failures": .integer(Int64(row.failures)),
                      "tokens": tokens(row.tokens), "cost_usd": .number(row.costUSD)])
-        })])
+        }), "limits": limits])
     }
 
     static func usageCSV(_ rows: [UsageRow], groupedBy grouping: HistoryStore.UsageGrouping) -> String {

@@ -199,8 +199,25 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
     private func startExchange(_ head: HTTPRequestHead, user: AuthenticatedUser, context: ChannelHandlerContext) {
         var head = head
         head.uri = GatewayRoute.canonicalProxyURI(head.uri)
+        // Limits before a credential is chosen; listing models is no request to count.
+        let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
+        let route = GatewayRoute.ProxiedRoute(rawValue: path)
+        let countsRequest = route != .models
+        let requestID = logger[metadataKey: "request"]?.description ?? ""
+        let hold: SessionHold?
+        switch runtime.admit(user, sessionKey: SessionKey.from(head.headers.map { ($0.name, $0.value) }) ?? requestID, countsRequest: countsRequest,
+                             logger: logger) {
+        case .failure(let refusal):
+            body = ByteBuffer()
+            runtime.recordFinished(FinishedRequest(
+                transport: .http, outcome: .userLimited, credential: nil, user: user, requestID: requestID, model: nil,
+                route: route?.metricsLabel ?? path, status: 429, timeToFirstByte: nil, duration: .zero, error: refusal.message(now: runtime.now)))
+            return send(runtime.userLimitResponse(refusal))
+        case .success(let taken):
+            hold = taken
+        }
         let exchange = HTTPProxyExchange(runtime: runtime, user: user, head: head, body: body, eventLoop: context.eventLoop,
-                                         logger: logger, responder: self)
+                                         logger: logger, responder: self, sessionHold: hold, countsTowardLimits: countsRequest)
         body = ByteBuffer()
         self.exchange = exchange
         exchange.start()

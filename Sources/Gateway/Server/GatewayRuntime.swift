@@ -41,6 +41,8 @@ public final class GatewayRuntime: Sendable {
     let history: RequestHistory?
     /// Finished requests as they happen (the admin API's live stream).
     let requestFeed = RequestFeed()
+    /// Each user's use and open sessions, for `users[].limits`.
+    let userLimits = UserLimitBook()
 
     public init(configuration: CodexpoolConfiguration, logger: Logger, clock: any PoolClock = SystemClock(),
                 eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
@@ -70,6 +72,8 @@ public final class GatewayRuntime: Sendable {
         var configuration: CodexpoolConfiguration
         var roster: CredentialRoster
         var authenticator: UserAuthenticator
+        /// `users[].limits` by user name.
+        var userLimits: [String: UserLimits]
         /// Backends of credentials a reload removed, for work that had picked them already.
         var retired: [String: CredentialBackend] = [:]
 
@@ -78,6 +82,7 @@ public final class GatewayRuntime: Sendable {
             self.roster = roster
             let defaultProvider = roster.balancers.first?.tag ?? configuration.credentials.first?.tag ?? "default"
             authenticator = UserAuthenticator(users: configuration.users, defaultProvider: defaultProvider)
+            userLimits = Dictionary(configuration.users.map { ($0.name, $0.limits) }, uniquingKeysWith: { first, _ in first })
         }
     }
 
@@ -98,6 +103,7 @@ public final class GatewayRuntime: Sendable {
     /// Loads credential files and usage statistics, and starts a first usage poll.
     public func start() async {
         await restoreAdminState()
+        await restoreUserLedger()
         let metrics = metrics
         history?.start(on: eventLoopGroup.next()) { (Double(metrics.levels.inFlight), Double(metrics.levels.webSockets)) }
         await bringUp(generation.withLock { $0.roster }, after: nil)

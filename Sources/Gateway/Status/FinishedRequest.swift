@@ -24,4 +24,6 @@ struct FinishedRequest {
     var failovers: Int = 0
     /// What went wrong, briefly, when something did.
     var error: String?
+    /// A model request or turn admitted under the user's limits: its use goes to the ledger.
+    var countsTowardLimits = false
 }

@@ -10,10 +10,19 @@ extension GatewayRuntime {
     func recordFinished(_ finished: FinishedRequest) {
         metrics.recordResponse(finished.transport, outcome: finished.outcome, credential: finished.credential, user: finished.user.name,
                                timeToFirstByte: finished.timeToFirstByte, duration: finished.duration)
-        // No history and nobody watching: no row to build (this runs for every request).
-        guard history != nil || requestFeed.hasSubscribers else { return }
-        let row = RequestHistory.row(finished, costUSD: finished.usage.map { Self.cost(of: $0, model: finished.model) } ?? 0, time: clock.now())
-        history?.record(row, finished: finished)
+        let counted = finished.countsTowardLimits && !finished.user.name.isEmpty
+        // No history, nobody watching, no ledger: no row to build (this runs for every request).
+        guard history != nil || requestFeed.hasSubscribers || counted else { return }
+        let now = clock.now()
+        let cost = finished.usage.map { Self.cost(of: $0, model: finished.model) } ?? 0
+        let row = RequestHistory.row(finished, costUSD: cost, time: now)
+        var ledger: UsageLedgerEntry?
+        if counted {
+            let tokens = (finished.usage?.inputTokens ?? 0) + (finished.usage?.outputTokens ?? 0)
+            userLimits.record(UserUse(tokens: tokens, costUSD: cost), user: finished.user.name, at: now)
+            ledger = UsageLedgerEntry(user: finished.user.name, day: CalendarWindow.dayNumber(now), use: UserUse(requests: 1, tokens: tokens, costUSD: cost))
+        }
+        history?.record(row, finished: finished, ledger: ledger)
         requestFeed.publish(row)
     }
 

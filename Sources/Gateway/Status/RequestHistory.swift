@@ -65,7 +65,7 @@ final class RequestHistory: Sendable {
             costUSD: costUSD, failovers: finished.failovers, error: finished.error)
     }
 
-    func record(_ row: RequestRecord, finished: FinishedRequest) {
+    func record(_ row: RequestRecord, finished: FinishedRequest, ledger: UsageLedgerEntry? = nil) {
         let usage = finished.usage
         interval.withLock { counts in
             counts.requests += 1
@@ -76,7 +76,7 @@ final class RequestHistory: Sendable {
                 counts.firstBytes += 1
             }
         }
-        recorder.record(row)
+        if let ledger { recorder.record(row, ledger: ledger) } else { recorder.record(row) }
     }
 
     /// Starts sampling and maintenance on `eventLoop`; `levels` reads the gauges (in flight,
@@ -117,6 +117,7 @@ final class RequestHistory: Sendable {
         let retention = retention
         recorder.write({ store in
             try store.maintain(now: now, requestRetention: retention.requests, detailRetention: retention.detail, summaryRetention: retention.summary)
+            try store.pruneLedger(beforeDay: CalendarWindow.dayNumber(now) - UserUsageLedger.daysKept)
         }, completion: { _ in })
     }
 

@@ -14,6 +14,8 @@ enum ResponseOutcome: String, Sendable {
     case noCredential = "no_credential"
     /// codexpool refused it before asking any credential (a body over the limit).
     case rejected
+    /// The user was at one of their limits (`users[].limits`).
+    case userLimited = "user_limited"
 }
 
 enum ResponseTransport: String, Sendable {
@@ -33,4 +35,5 @@ enum RefusalReason: String, Sendable, CaseIterable {
     case unknownRoute = "unknown_route"
     case invalidPath = "invalid_path"
     case webSocketMessageTooLarge = "websocket_message_too_large"
+    case userLimit = "user_limit"
 }

@@ -47,6 +47,17 @@ enum HistoryMigrations {
             try db.create(index: "requests_user_time", on: "requests", columns: ["user", "time"])
             try db.create(index: "requests_credential_time", on: "requests", columns: ["credential", "time"])
         }
+        migrator.registerMigration("v3 usage ledger") { db in
+            // Per user and UTC day (days since 1970-01-01): what per-user limits count.
+            try db.create(table: "user_usage_daily") { table in
+                table.column("user", .text).notNull()
+                table.column("day", .integer).notNull()
+                table.column("requests", .integer).notNull().defaults(to: 0)
+                table.column("tokens", .integer).notNull().defaults(to: 0)
+                table.column("cost_usd", .double).notNull().defaults(to: 0)
+                table.primaryKey(["user", "day"])
+            }
+        }
         return migrator
     }
 }

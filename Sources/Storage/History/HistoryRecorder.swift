@@ -8,7 +8,7 @@ public final class HistoryRecorder: Sendable {
     public let store: HistoryStore
     private let queue = DispatchQueue(label: "codexpool.history.writes")
     private let reads = DispatchQueue(label: "codexpool.history.reads", attributes: .concurrent)
-    private let pending = Mutex<(records: [RequestRecord], samples: [MetricSample], scheduled: Bool)>(([], [], false))
+    private let pending = Mutex<Pending>(Pending())
     private let onFailure: @Sendable (String) -> Void
     /// How long rows wait to be written together.
     private let batchDelay: DispatchTimeInterval
@@ -19,19 +19,35 @@ public final class HistoryRecorder: Sendable {
         self.onFailure = onFailure
     }
 
+    private struct Pending {
+        var records: [RequestRecord] = []
+        var samples: [MetricSample] = []
+        var ledger: [UsageLedgerEntry] = []
+        var scheduled = false
+    }
+
     public func record(_ record: RequestRecord) {
         enqueue { $0.records.append(record) }
+    }
+
+    /// A request's row and what it adds to its user's ledger, written together.
+    public func record(_ record: RequestRecord, ledger entry: UsageLedgerEntry) {
+        enqueue { pending in
+            pending.records.append(record)
+            pending.ledger.append(entry)
+        }
     }
 
     public func record(_ samples: [MetricSample]) {
         enqueue { $0.samples += samples }
     }
 
-    private func enqueue(_ add: (inout (records: [RequestRecord], samples: [MetricSample], scheduled: Bool)) -> Void) {
+    private func enqueue(_ add: (inout Pending) -> Void) {
         let schedule = pending.withLock { state -> Bool in
             add(&state)
             // A runaway backlog (a disk that stalls) is cut rather than grown without bound.
             if state.records.count > 100_000 { state.records.removeFirst(state.records.count - 100_000) }
+            if state.ledger.count > 100_000 { state.ledger.removeFirst(state.ledger.count - 100_000) }
             defer { state.scheduled = true }
             return !state.scheduled
         }
@@ -56,17 +72,14 @@ public final class HistoryRecorder: Sendable {
     }
 
     private func writePending() {
-        let (records, samples) = pending.withLock { state in
-            defer {
-                state.records.removeAll()
-                state.samples.removeAll()
-                state.scheduled = false
-            }
-            return (state.records, state.samples)
+        let batch = pending.withLock { state in
+            defer { state = Pending() }
+            return state
         }
+        let records = batch.records
         do {
-            try store.insert(records)
-            try store.insertSamples(samples)
+            try store.insert(records, ledger: batch.ledger)
+            try store.insertSamples(batch.samples)
         } catch {
             onFailure("history write of \(records.count) requests failed: \(error)")
         }

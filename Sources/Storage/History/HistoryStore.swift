@@ -49,10 +49,12 @@ public final class HistoryStore: Sendable {
 
     // MARK: Requests
 
-    public func insert(_ records: [RequestRecord]) throws {
-        guard !records.isEmpty else { return }
+    /// Request rows, and what they add to the usage ledger, in one transaction.
+    public func insert(_ records: [RequestRecord], ledger: [UsageLedgerEntry] = []) throws {
+        guard !records.isEmpty || !ledger.isEmpty else { return }
         try database.write { db in
             for var record in records { try record.insert(db) }
+            try Self.addToLedger(ledger, db)
         }
     }
 

@@ -53,8 +53,14 @@ final class HTTPProxyExchange: UpstreamResponseDelegate {
     /// The credential the client's answer comes from, once one was tried.
     var credentialTag: String? { dispatch.tag }
 
+    /// The user's session, open against `max_concurrent_sessions` until the exchange ends.
+    private let sessionHold: SessionHold?
+    private let countsTowardLimits: Bool
+
     init(runtime: GatewayRuntime, user: AuthenticatedUser, head: HTTPRequestHead, body: ByteBuffer, eventLoop: any EventLoop,
-         logger: Logger, responder: any ClientResponder) {
+         logger: Logger, responder: any ClientResponder, sessionHold: SessionHold? = nil, countsTowardLimits: Bool = false) {
+        self.sessionHold = sessionHold
+        self.countsTowardLimits = countsTowardLimits
         self.runtime = runtime
         self.user = user
         self.head = head
@@ -267,6 +273,7 @@ final class HTTPProxyExchange: UpstreamResponseDelegate {
     private func recordOutcome(_ outcome: ResponseOutcome, status: Int?, usage: CompletedUsage? = nil, error: String? = nil) {
         guard !outcomeRecorded else { return }
         outcomeRecorded = true
+        sessionHold?.release()
         let now = NIODeadline.now()
         runtime.metrics.proxiedRequestEnded()
         let path = String(head.uri.split(separator: "?", maxSplits: 1).first ?? "")
@@ -274,7 +281,7 @@ final class HTTPProxyExchange: UpstreamResponseDelegate {
             transport: .http, outcome: outcome, credential: credentialTag, connectorCredential: connectorCredential, user: user, requestID: logger[metadataKey: "request"]?.description ?? "",
             model: requestedModel, route: GatewayRoute.ProxiedRoute(rawValue: path)?.metricsLabel ?? path, status: status,
             timeToFirstByte: firstByteAt.map { $0 - startedAt }, duration: now - startedAt, usage: usage,
-            failovers: max(0, dispatch.attempts - 1), error: error))
+            failovers: max(0, dispatch.attempts - 1), error: error, countsTowardLimits: countsTowardLimits))
     }
 
     /// The message of an OpenAI-style error answer (never anything from a request).

@@ -43,6 +43,18 @@ final class WebSocketProxySetup {
             return channel.eventLoop.makeSucceededFuture(nil)
         case .success(let user):
             if !user.name.isEmpty { logger[metadataKey: "user"] = "\(user.name)" }
+            // The connection is one session for the user's limits, open while the socket is.
+            switch runtime.admit(user, sessionKey: SessionKey.from(head.headers.map { ($0.name, $0.value) }) ?? requestID, countsRequest: false,
+                                 logger: logger) {
+            case .failure(let refusal):
+                runtime.recordFinished(FinishedRequest(
+                    transport: .websocket, outcome: .userLimited, credential: nil, user: user, requestID: requestID, model: nil, route: "responses",
+                    status: 429, timeToFirstByte: nil, duration: .zero, error: refusal.message(now: runtime.now)))
+                slot.refuse(runtime.userLimitResponse(refusal))
+                return channel.eventLoop.makeSucceededFuture(nil)
+            case .success(let hold):
+                if let hold { channel.closeFuture.whenComplete { _ in hold.release() } }
+            }
             let setup = WebSocketProxySetup(runtime: runtime, slot: slot, eventLoop: channel.eventLoop, head: head, user: user,
                                             requestID: requestID, logger: logger)
             let bound = NIOLoopBound(setup, eventLoop: channel.eventLoop)

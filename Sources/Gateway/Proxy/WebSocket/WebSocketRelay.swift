@@ -111,6 +111,9 @@ final class WebSocketRelay {
     private func fromClient(_ frame: WebSocketFrame) {
         var data = frame.unmaskedData
         if frame.opcode == .text, let request = ResponsesRequestSummary(json: data.readableBytesView), request.type == "response.create" {
+            if request.generate != false, case .failure(let refusal) = runtime.admit(session.user, sessionKey: nil, countsRequest: true, logger: logger) {
+                return refuseTurn(refusal, model: request.model)
+            }
             let continues: Bool
             switch placeTurn(data) {
             case .forward(let continuing): continues = continuing
@@ -285,6 +288,14 @@ final class WebSocketRelay {
         }
     }
 
+    /// A turn over one of the user's limits: the client gets an `error` event, upstream nothing.
+    private func refuseTurn(_ refusal: UserLimitRefusal, model: String?) {
+        send(WebSocketFrame(fin: true, opcode: .text, data: ByteBuffer(bytes: runtime.userLimitEvent(refusal).serialized)), to: .client)
+        runtime.recordFinished(FinishedRequest(
+            transport: .websocket, outcome: .userLimited, credential: nil, user: session.user, requestID: session.requestID, model: model,
+            route: "responses", status: 429, timeToFirstByte: nil, duration: .zero, error: refusal.message(now: runtime.now)))
+    }
+
     /// Counts a model turn (warm-ups are not answers and are left out).
     private func finishTurn(_ turn: PendingTurn, _ outcome: ResponseOutcome, usage: CompletedUsage? = nil, error: String? = nil) {
         guard !turn.warmUp else { return }
@@ -292,7 +303,8 @@ final class WebSocketRelay {
             transport: .websocket, outcome: outcome, credential: session.tag, connectorCredential: session.connectorCredential, user: session.user,
             requestID: session.requestID, model: turn.model,
             route: "responses", status: nil, timeToFirstByte: turn.firstByteAt.map { $0 - turn.startedAt }, duration: .now() - turn.startedAt,
-            usage: usage, error: error ?? (outcome == .completed ? nil : outcome.rawValue.replacingOccurrences(of: "_", with: " "))))
+            usage: usage, error: error ?? (outcome == .completed ? nil : outcome.rawValue.replacingOccurrences(of: "_", with: " ")),
+            countsTowardLimits: true))
     }
 
     private func send(_ frame: WebSocketFrame, to side: WebSocketLegHandler.Side) {
