@@ -74,6 +74,14 @@ public struct PricingTable: Sendable {
         return entry.price
     }
 
+    /// What one answer cost at list prices, unrounded (its input length picks the context window).
+    public func listCost(model: String, serviceTier: String?, inputTokens: Int, cachedTokens: Int, outputTokens: Int) -> Double {
+        let tier = Self.normalizedTier(serviceTier)
+        let price = price(model: model, tier: tier, contextWindow: contextWindow(model: model, tier: tier, inputTokens: inputTokens))
+        let uncached = max(0, inputTokens - cachedTokens)
+        return (Double(uncached) * price.input + Double(outputTokens) * price.output + Double(cachedTokens) * price.cachedInput) / 1e6
+    }
+
     /// `((input − cached) · in + output · out + cached · cachedIn) / 1e6`, rounded to cents.
     public func cost(_ totals: UsageTotals, model: String, tier: String, contextWindow: Int) -> Double {
         let price = price(model: model, tier: tier, contextWindow: contextWindow)

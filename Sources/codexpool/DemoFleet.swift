@@ -95,7 +95,8 @@ final class DemoFleet: Sendable {
             credentials: [localCredentials["vps-pro"]!, localCredentials["vps-plus"]!,
                           .external(ExternalCredentialConfiguration(tag: "home", token: tunnelToken, mode: .receiver)),
                           .balancer(BalancerDefinition(tag: "pool", members: ["vps-pro", "vps-plus", "home"], strategy: .leastUsed))],
-            users: [UserConfiguration(name: "demo", token: Secret(userToken), credential: "pool", allowExternalUsage: true),
+            users: [UserConfiguration(name: "demo", token: Secret(userToken), credential: "pool", allowExternalUsage: true,
+                                      limits: UserLimits(requestsPerDay: 5_000, costPerMonth: 500, maxConcurrentSessions: 16)),
                     UserConfiguration(name: "admin", token: Secret(adminToken), credential: "pool", allowExternalUsage: true, isAdmin: true)],
             // The history behind the dashboard, in the demo's own folder (gone with it).
             storage: StorageConfiguration(enabled: true, path: folder.appendingPathComponent("history.sqlite3").path))

@@ -51,6 +51,8 @@ import Testing
             #expect(dom.contains("class=\"series\""), "no chart line at \(width) px")
             #expect(dom.contains("data-outcome=\"completed\""), "no recent request at \(width) px")
             #expect(dom.contains("class=\"live on\""), "the live stream did not connect at \(width) px")
+            // The demo user's use against their limits.
+            #expect(dom.contains("<td>requests_per_day</td>") && dom.contains("<td>cost_per_month</td>"), "no limits table at \(width) px")
             #expect(!log.contains("Uncaught") && !log.contains("ERROR:CONSOLE"), "script error at \(width) px: \(Self.consoleLines(log))")
             let shot = folder.appendingPathComponent("dashboard-\(width).png")
             _ = try await Self.browse(url, width: width, arguments: ["--screenshot=\(shot.path)"], profile: profile)

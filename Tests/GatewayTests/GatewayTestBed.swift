@@ -33,6 +33,7 @@ final class GatewayTestBed: AsyncStoppable {
         var credential: String
         var allowExternalUsage = false
         var isAdmin = false
+        var limits = UserLimits()
     }
 
     /// - Parameters:
@@ -50,7 +51,7 @@ final class GatewayTestBed: AsyncStoppable {
                       port: Int = 0, tunnelSettings: YamuxConfiguration = YamuxConfiguration(),
                       limits: ListenerLimits = ListenerLimits(), fileStore: any CredentialFileStore = FileSystemCredentialStore(),
                       upstreamTimeouts: UpstreamClient.Timeouts = UpstreamClient.Timeouts(),
-                      storage: StorageConfiguration = .disabled) async throws -> GatewayTestBed {
+                      storage: StorageConfiguration = .disabled, clock: any PoolClock = SystemClock()) async throws -> GatewayTestBed {
         let simulator = if let shared { shared } else { try await UpstreamSimulator.start(accounts: accounts, group: group) }
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("codexpool-gateway-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -73,11 +74,11 @@ final class GatewayTestBed: AsyncStoppable {
         let configuration = CodexpoolConfiguration(
             listen: ListenAddress(host: "127.0.0.1", port: port), tls: tls, upstream: endpoints, credentials: credentials,
             users: users.map { UserConfiguration(name: $0.name, token: Secret($0.token), credential: $0.credential, allowExternalUsage: $0.allowExternalUsage,
-                                                 isAdmin: $0.isAdmin) },
+                                                 isAdmin: $0.isAdmin, limits: $0.limits) },
             metrics: metrics, limits: limits, storage: storage)
         var logger = Logger(label: "gateway-test")
         logger.logLevel = ProcessInfo.processInfo.environment["GATEWAY_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
-        let runtime = try GatewayRuntime(configuration: configuration, logger: logger, eventLoopGroup: group,
+        let runtime = try GatewayRuntime(configuration: configuration, logger: logger, clock: clock, eventLoopGroup: group,
                                          upstream: UpstreamClient(timeouts: upstreamTimeouts), fileStore: fileStore,
                                          tunnelSettings: tunnelSettings)
         await runtime.start()

@@ -29,11 +29,8 @@ extension GatewayRuntime {
     /// What the answer cost at list prices (the pricing table), unrounded.
     static func cost(of usage: CompletedUsage, model fallback: String?) -> Double {
         guard let model = usage.model ?? fallback else { return 0 }
-        let table = PricingTable.bundled
-        let tier = PricingTable.normalizedTier(usage.serviceTier)
-        let price = table.price(model: model, tier: tier, contextWindow: table.contextWindow(model: model, tier: tier, inputTokens: usage.inputTokens))
-        let uncached = max(0, usage.inputTokens - usage.cachedTokens)
-        return (Double(uncached) * price.input + Double(usage.outputTokens) * price.output + Double(usage.cachedTokens) * price.cachedInput) / 1e6
+        return PricingTable.bundled.listCost(model: model, serviceTier: usage.serviceTier, inputTokens: usage.inputTokens,
+                                             cachedTokens: usage.cachedTokens, outputTokens: usage.outputTokens)
     }
 
     /// Credentials an operator disabled stay disabled across restarts.
