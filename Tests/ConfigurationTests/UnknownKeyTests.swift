@@ -40,7 +40,7 @@ import Testing
             "test.yaml:7:3: upstream.proxy: unknown key for upstream (expected one of: base_url, api_base_url, usage_url, token_url, auth_url)",
             "test.yaml:10:5: credentials[0].resrve_5h: unknown key for a default credential (did you mean reserve_5h?)",
             "test.yaml:17:7: credentials[1].tls.verify: unknown key for peer tls (expected one of: ca, server_name, pin_sha256, insecure)",
-            "test.yaml:22:5: users[0].role: unknown key for a user (expected one of: name, token, credential, external_credential, allow_external_usage, admin)",
+            "test.yaml:22:5: users[0].role: unknown key for a user (expected one of: name, token, credential, external_credential, allow_external_usage, admin, limits)",
             "test.yaml:25:3: log.format: unknown key for log (expected one of: level)",
         ])
     }

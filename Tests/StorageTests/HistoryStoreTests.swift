@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import PoolCore
 @testable import Storage
 import Synchronization
 import Testing
@@ -28,7 +29,7 @@ import Testing
         let path = folder.appendingPathComponent("codexpool.sqlite3").path
         do {
             let store = try HistoryStore(path: path)
-            #expect(try store.appliedMigrations() == ["v1 requests", "v2 metrics and admin state"])
+            #expect(try store.appliedMigrations() == ["v1 requests", "v2 metrics and admin state", "v3 usage ledger"])
             try store.insert([Self.record("alice"), Self.record("bob", outcome: "upstream_error", ttfb: nil)])
             try store.setCredential("a", disabled: true, at: Self.t0)
             try store.insertSamples([MetricSample(metric: .requests, time: Self.t0.timeIntervalSince1970, value: 2)])
@@ -63,10 +64,27 @@ import Testing
             }
         }
         let store = try HistoryStore(path: path)
-        #expect(try store.appliedMigrations().count == 2)
+        #expect(try store.appliedMigrations().count == 3)
         #expect(try store.requests(.init()).map(\.user) == ["carol"])
         try store.setCredential("b", disabled: true, at: Self.t0)
         #expect(try store.disabledCredentials() == ["b"])
+    }
+
+    @Test func theUsageLedgerAddsUpPerUserAndDayAndIsPrunedByDay() throws {
+        let folder = try folder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let store = try HistoryStore(path: folder.appendingPathComponent("ledger.sqlite3").path)
+        let day = CalendarWindow.dayNumber(Self.t0)
+        try store.insert([Self.record("bob")], ledger: [UsageLedgerEntry(user: "bob", day: day, use: UserUse(requests: 1, tokens: 128, costUSD: 0.25))])
+        try store.addToLedger([UsageLedgerEntry(user: "bob", day: day, use: UserUse(requests: 1, tokens: 72, costUSD: 0.5)),
+                               UsageLedgerEntry(user: "bob", day: day - 40, use: UserUse(requests: 7)),
+                               UsageLedgerEntry(user: "amy", day: day, use: UserUse(requests: 2))])
+        #expect(try store.requests(.init()).count == 1, "the row and its ledger entry went in together")
+        let entries = try store.ledger(fromDay: day - 1)
+        #expect(entries == [UsageLedgerEntry(user: "amy", day: day, use: UserUse(requests: 2)),
+                            UsageLedgerEntry(user: "bob", day: day, use: UserUse(requests: 2, tokens: 200, costUSD: 0.75))])
+        try store.pruneLedger(beforeDay: day - 32)
+        #expect(try store.ledger(fromDay: 0).count == 2)
     }
 
     @Test func queriesFilterPageAndGroup() throws {
