@@ -119,12 +119,24 @@ let package = Package(
             path: "Benchmarks/TunnelBenchmark",
             swiftSettings: strictSettings
         ),
+        // The benchmarks' HTTP and WebSocket load generator.
+        .target(name: "BenchmarkSupport", dependencies: [nioCore, nioHTTP1, nioPosix, nioWebSocket], path: "Benchmarks/BenchmarkSupport",
+                swiftSettings: strictSettings),
         // Proxy overhead against the simulator directly and against nginx; run through scripts/benchmark.
         .executableTarget(
             name: "GatewayBenchmark",
-            dependencies: ["Gateway", "Configuration", "PoolCore", "UpstreamHTTP", "UpstreamSimulator", nioCore, nioHTTP1, nioPosix, nioWebSocket,
-                           logging],
+            dependencies: ["BenchmarkSupport", "Gateway", "Configuration", "PoolCore", "UpstreamHTTP", "UpstreamSimulator", nioCore, nioHTTP1, nioPosix,
+                           nioWebSocket, logging],
             path: "Benchmarks/GatewayBenchmark",
+            swiftSettings: strictSettings
+        ),
+        // Proxy cost against an upstream that is never the bottleneck (nginx, a Go WebSocket server):
+        // codexpool and nginx as processes, CPU per request from /proc; run through scripts/benchmark.
+        .executableTarget(
+            name: "ProxyBenchmark",
+            dependencies: ["BenchmarkSupport", "UpstreamSimulator", nioCore],
+            path: "Benchmarks/ProxyBenchmark",
+            exclude: ["FastUpstream"],
             swiftSettings: strictSettings
         ),
         // Start-up time, idle memory and memory per idle WebSocket session, codexpool and nginx as processes.

@@ -5,6 +5,7 @@
 // one tunnel. Prints Markdown sections for BENCHMARKS.md.
 //
 // Usage: GatewayBenchmark <seconds per target> <concurrent streams> [nginx path]
+import BenchmarkSupport
 import Configuration
 import Foundation
 import Gateway
@@ -23,7 +24,6 @@ let nginxPath = arguments.count > 3 ? arguments[3] : "/usr/sbin/nginx"
 
 let simulatorGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
 let proxyGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-let loadGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
 
 // About 4 KB of answer in 32 SSE deltas: a short Codex turn.
 let reply = String(repeating: "The quick brown fox jumps over the lazy dog. ", count: 90)

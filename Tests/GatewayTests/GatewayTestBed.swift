@@ -97,7 +97,12 @@ final class GatewayTestBed: AsyncStoppable {
     }
 
     func stop() async {
-        await server.shutdown(gracePeriod: .seconds(2))
+        await stop(gracePeriod: .seconds(2))
+    }
+
+    /// - Parameter gracePeriod: how long open work may take to finish before it is cut.
+    func stop(gracePeriod: Duration) async {
+        await server.shutdown(gracePeriod: gracePeriod)
         if ownsSimulator { await simulator.shutdown() }
         client.shutdown()
         try? FileManager.default.removeItem(at: folder)

@@ -20,7 +20,8 @@ extension ReverseTunnelTests {
     /// the request in flight through it still finishes whole, and the tunnel closes after it.
     @Test func aConnectorShuttingDownFinishesTheStreamsInFlight() async throws {
         let (pair, inFlight) = try await Self.startPairWithATurnInFlight()
-        let stopping = Task { await pair.connector.stop() }
+        // A grace period far beyond the answer's time: the drain, not the deadline, must end it.
+        let stopping = Task { await pair.connector.stop(gracePeriod: .seconds(60)) }
         try await Self.eventually { !Self.isAvailable(pair.balancer, "home") }
         #expect(pair.balancer.runtime.reverseTunnels.session(for: "home") == nil)
         let refused = try await pair.balancer.request(headers: [("authorization", "Bearer laptop-token")], json: GatewayTestBed.turnBody)

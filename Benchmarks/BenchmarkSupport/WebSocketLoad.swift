@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import NIOCore
+public import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOWebSocket
@@ -10,13 +10,13 @@ import Synchronization
 /// `concurrency` Responses WebSocket sessions, each sending a turn (`response.create`) as soon as
 /// the previous one's `response.completed` arrived. Time to first byte is from sending the
 /// turn to its first message (Codex's `codex.rate_limits`).
-func runWebSocketLoad(port: Int, path: String, headers: [(String, String)], turn: String, duration: Double, concurrency: Int,
-                      stagger: TimeAmount = .zero) async throws -> LoadResult {
+public func runWebSocketLoad(port: Int, path: String, headers: [(String, String)], turn: String, duration: Double, concurrency: Int,
+                             stagger: TimeAmount = .zero, pause: TimeAmount = .zero) async throws -> LoadResult {
     let tally = Tally()
     let deadline = NIODeadline.now() + .milliseconds(Int64(duration * 1000))
     var channels: [any Channel] = []
     for _ in 0..<concurrency {
-        let session = WebSocketLoadSession(turn: turn, counter: TurnCounter(deadline: deadline, tally: tally, stagger: stagger))
+        let session = WebSocketLoadSession(turn: turn, counter: TurnCounter(deadline: deadline, tally: tally, stagger: stagger, pause: pause))
         let upgrader = NIOWebSocketClientUpgrader(maxFrameSize: 1 << 24) { channel, _ in
             channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(session) }
         }
@@ -90,7 +90,7 @@ final class WebSocketLoadSession: ChannelInboundHandler, @unchecked Sendable {
         case .text, .continuation:
             counter.received(frame.data.readableBytes)
             guard frame.data.withUnsafeReadableBytes({ Self.contains($0, Self.completed) }) else { return }
-            if counter.turnEnded() { send(context: context) } else { context.close(promise: nil) }
+            if !counter.turnEnded(on: context.eventLoop, { self.send(context: context) }) { context.close(promise: nil) }
         case .connectionClose:
             counter.connectionEnded(failed: false)
             context.close(promise: nil)

@@ -1,33 +1,32 @@
-import Configuration
-import Foundation
-import Gateway
-import Logging
-import NIOCore
+// The benchmarks' load generator: HTTP requests and Responses WebSocket turns over many
+// connections on one event loop of its own, each connection's turns back to back (or paced).
+public import NIOCore
 import NIOHTTP1
-import NIOPosix
-import PoolCore
+public import NIOPosix
 import Synchronization
-import UpstreamSimulator
 
-struct LoadResult {
-    var firstByteLatencies: [Double]
-    var requests: Int
-    var bytes: Int
-    var duration: Double
+/// The load generator's own event loop, apart from whatever it measures.
+public let loadGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+
+public struct LoadResult: Sendable {
+    public var firstByteLatencies: [Double]
+    public var requests: Int
+    public var bytes: Int
+    public var duration: Double
     /// Answers other than 200, and connections that failed.
-    var failures: Int
+    public var failures: Int
 
-    var requestsPerSecond: Double { Double(requests) / duration }
-    var mebibytesPerSecond: Double { Double(bytes) / duration / 1_048_576 }
-    var bytesPerRequest: Int { requests > 0 ? bytes / requests : 0 }
+    public var requestsPerSecond: Double { Double(requests) / duration }
+    public var mebibytesPerSecond: Double { Double(bytes) / duration / 1_048_576 }
+    public var bytesPerRequest: Int { requests > 0 ? bytes / requests : 0 }
 
     /// Two measurements of the same path as one.
-    func merged(with other: LoadResult) -> LoadResult {
+    public func merged(with other: LoadResult) -> LoadResult {
         LoadResult(firstByteLatencies: firstByteLatencies + other.firstByteLatencies, requests: requests + other.requests, bytes: bytes + other.bytes,
                    duration: duration + other.duration, failures: failures + other.failures)
     }
 
-    func ttfb(_ quantile: Double) -> Double {
+    public func ttfb(_ quantile: Double) -> Double {
         let sorted = firstByteLatencies.sorted()
         guard !sorted.isEmpty else { return .nan }
         return sorted[min(sorted.count - 1, Int(Double(sorted.count) * quantile))]
@@ -53,6 +52,8 @@ final class TurnCounter {
     private let tally: Tally
     /// Each connection's first turn waits a random part of the stagger.
     private let firstDelay: TimeAmount
+    /// Between a turn's end and the next one (paced load); zero sends at once.
+    private let pause: TimeAmount
     private var sentAt = NIODeadline.now()
     private var sawFirstByte = false
     private var latencies: [Double] = []
@@ -61,9 +62,10 @@ final class TurnCounter {
     private var failures = 0
     private var recorded = false
 
-    init(deadline: NIODeadline, tally: Tally, stagger: TimeAmount) {
+    init(deadline: NIODeadline, tally: Tally, stagger: TimeAmount, pause: TimeAmount = .zero) {
         self.deadline = deadline
         self.tally = tally
+        self.pause = pause
         firstDelay = .nanoseconds(Int64.random(in: 0...max(0, stagger.nanoseconds)))
     }
 
@@ -90,13 +92,16 @@ final class TurnCounter {
         failures += 1
     }
 
-    /// A turn ended: true when the next should start, false when the run is over for this
-    /// connection (which the caller closes).
-    func turnEnded() -> Bool {
+    /// A turn ended: starts the next (after the pause) with `send`, or, when the run is over for
+    /// this connection, returns false for the caller to close it.
+    func turnEnded(on eventLoop: any EventLoop, _ send: @escaping () -> Void) -> Bool {
         turns += 1
-        if NIODeadline.now() < deadline { return true }
-        record()
-        return false
+        guard NIODeadline.now() < deadline else {
+            record()
+            return false
+        }
+        if pause > .zero { eventLoop.assumeIsolated().scheduleTask(in: pause) { send() } } else { send() }
+        return true
     }
 
     /// The connection ended or broke; before the deadline, or `failed`, that is a failure.
@@ -114,12 +119,13 @@ final class TurnCounter {
     }
 }
 
-/// `concurrency` connections, each sending the request again as soon as the previous answer ended.
+/// `concurrency` connections, each sending the request again as soon as the previous answer ended
+/// (or `pause` after it).
 /// - Parameter stagger: each connection's first request waits a random part of this, so paced
 ///   turns do not all start (and keep starting) in the same millisecond, which no real set of
 ///   Codex sessions does.
-func runLoad(port: Int, path: String, headers: [(String, String)], body: String, duration: Double, concurrency: Int,
-             stagger: TimeAmount = .zero) async throws -> LoadResult {
+public func runLoad(port: Int, path: String, headers: [(String, String)], body: String, duration: Double, concurrency: Int,
+                    stagger: TimeAmount = .zero, pause: TimeAmount = .zero) async throws -> LoadResult {
     let tally = Tally()
     let deadline = NIODeadline.now() + .milliseconds(Int64(duration * 1000))
     var channels: [any Channel] = []
@@ -130,7 +136,7 @@ func runLoad(port: Int, path: String, headers: [(String, String)], body: String,
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHTTPClientHandlers()
                     try channel.pipeline.syncOperations.addHandler(LoadConnection(port: port, path: path, headers: headers, body: body,
-                                                                                  counter: TurnCounter(deadline: deadline, tally: tally, stagger: stagger)))
+                                                                                  counter: TurnCounter(deadline: deadline, tally: tally, stagger: stagger, pause: pause)))
                 }
             }
             .connect(host: "127.0.0.1", port: port).get()
@@ -177,7 +183,7 @@ final class LoadConnection: ChannelInboundHandler {
         case .body(let buffer):
             counter.received(buffer.readableBytes)
         case .end:
-            if counter.turnEnded() { send(context: context) } else { context.close(promise: nil) }
+            if !counter.turnEnded(on: context.eventLoop, { self.send(context: context) }) { context.close(promise: nil) }
         }
     }
 
@@ -192,14 +198,14 @@ final class LoadConnection: ChannelInboundHandler {
     }
 }
 
-func freePort() async throws -> Int {
+public func freePort() async throws -> Int {
     let channel = try await ServerBootstrap(group: loadGroup).bind(host: "127.0.0.1", port: 0).get()
     let port = channel.localAddress?.port ?? 0
     try await channel.close()
     return port
 }
 
-func waitUntilListening(port: Int) async throws {
+public func waitUntilListening(port: Int) async throws {
     for _ in 0..<200 {
         if (try? await ClientBootstrap(group: loadGroup).connect(host: "127.0.0.1", port: port).get().close()) != nil { return }
         try await Task.sleep(for: .milliseconds(25))

@@ -1,0 +1,74 @@
+import Foundation
+
+/// The processes a benchmark starts, each with its output in a file, all ended at exit.
+final class ChildProcesses: @unchecked Sendable {
+    private var running: [Process] = []
+    let folder: URL
+
+    init(folder: URL) {
+        self.folder = folder
+    }
+
+    /// Starts `executable`; its standard output and error go to `<name>.log` in the folder.
+    @discardableResult
+    func start(_ name: String, _ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        if let environment { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
+        let log = folder.appendingPathComponent("\(name).log")
+        guard FileManager.default.createFile(atPath: log.path, contents: nil) else { throw BenchmarkFailure("cannot create \(log.path)") }
+        let handle = try FileHandle(forWritingTo: log)
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        running.append(process)
+        return process
+    }
+
+    func log(_ name: String) -> String {
+        (try? String(contentsOf: folder.appendingPathComponent("\(name).log"), encoding: .utf8)) ?? ""
+    }
+
+    func stop(_ process: Process) {
+        guard process.isRunning else { return }
+        process.terminate()
+        process.waitUntilExit()
+    }
+
+    func stopAll() {
+        for process in running.reversed() { stop(process) }
+    }
+}
+
+/// CPU time (user + system) a process and its children have used, from `/proc`.
+enum ProcessCPU {
+    private static let ticksPerSecond = Double(sysconf(Int32(_SC_CLK_TCK)))
+
+    /// Seconds of CPU used so far by `pid` and, with `children`, every process whose parent it is
+    /// (nginx's workers).
+    static func seconds(_ pid: Int32, children: Bool = false) -> Double {
+        var pids = [pid]
+        if children { pids += childPIDs(of: pid) }
+        return pids.reduce(0) { $0 + (ticks(of: $1) ?? 0) } / ticksPerSecond
+    }
+
+    /// utime + stime (fields 14 and 15 of /proc/PID/stat, counted after the command's closing parenthesis).
+    private static func ticks(of pid: Int32) -> Double? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return nil }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        // After ")": state is field 3, so utime (14) is index 11 and stime (15) index 12.
+        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+        return user + system
+    }
+
+    private static func childPIDs(of parent: Int32) -> [Int32] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap(Int32.init).filter { pid in
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return false }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            return fields.count > 1 && Int32(fields[1]) == parent
+        }
+    }
+}

@@ -1,0 +1,55 @@
+import BenchmarkSupport
+import Foundation
+
+/// One path in one round: its rate, and the CPU its proxy process used for it.
+struct Measurement {
+    var rate: Double
+    var count: Int
+    var cpuSeconds: Double
+    var failures: Int
+
+    /// Microseconds of CPU per request or turn.
+    var cpuPerRequest: Double { count > 0 ? cpuSeconds / Double(count) * 1e6 : .nan }
+}
+
+/// Rounds of measurements, the paths taking turns; figures are medians over rounds, ratios are
+/// taken within each round (the paths ran seconds apart there) and their median reported.
+struct Measurements {
+    var rounds: [[String: Measurement]] = []
+
+    func median(_ name: String, _ value: (Measurement) -> Double) -> Double {
+        Self.median(rounds.compactMap { $0[name].map(value) })
+    }
+
+    /// The median over rounds of `value(a) / value(b)`.
+    func ratio(_ a: String, _ b: String, _ value: (Measurement) -> Double) -> Double {
+        Self.median(rounds.compactMap { round in
+            guard let first = round[a], let second = round[b] else { return nil }
+            return value(first) / value(second)
+        })
+    }
+
+    func failures(_ name: String) -> Int {
+        rounds.reduce(0) { $0 + ($1[name]?.failures ?? 0) }
+    }
+
+    static func median(_ values: [Double]) -> Double {
+        let sorted = values.filter { !$0.isNaN }.sorted()
+        guard !sorted.isEmpty else { return .nan }
+        return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+    }
+
+    /// Paced latency: `rounds` one-second runs per path, taking turns; all rounds' first-byte times
+    /// pooled per path.
+    static func paced(_ paths: [Path], rounds: Int, _ run: (Path) async throws -> LoadResult) async throws -> [String: LoadResult] {
+        var results: [String: LoadResult] = [:]
+        for path in paths { _ = try await run(path) }
+        for _ in 0..<rounds {
+            for path in paths {
+                let result = try await run(path)
+                results[path.name] = results[path.name]?.merged(with: result) ?? result
+            }
+        }
+        return results
+    }
+}

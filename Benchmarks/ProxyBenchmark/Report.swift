@@ -1,0 +1,75 @@
+import BenchmarkSupport
+import Foundation
+
+/// The Markdown for BENCHMARKS.md, with the targets of issue #19 and whether each is met.
+enum Report {
+    static let direct = "upstream directly", codexpool = "through codexpool", nginx = "through nginx", tunnel = "through the tunnel"
+
+    static func markdown(http: (Measurements, [String: LoadResult]), webSocket: (Measurements, [String: LoadResult]),
+                         tunnel: (Measurements, [String: LoadResult]), seconds: Int, rounds: Int, connections: Int, proxyThreads: Int) -> String {
+        var lines: [String] = []
+        lines.append("\(rounds) interleaved rounds of \(seconds) s per path, \(connections) connections; figures are medians over the rounds, ratios are taken within")
+        lines.append("each round. CPU is user + system time of the proxy's processes (codexpool: one process with \(proxyThreads) event-loop threads; nginx:")
+        lines.append("master and \(proxyThreads) workers) from `/proc`, divided by the requests or turns served in the round. Paced: every connection")
+        lines.append("waits 20 ms between requests (about \(connections * 45) per second in all); added = the path's first-byte time minus the upstream's.")
+        lines.append("")
+        lines += section("HTTP: `POST /v1/responses`, one SSE turn (load: wrk)", http, unit: "request", load: "wrk")
+        lines.append("")
+        lines += section("Responses WebSocket: one turn per `response.create` (load: our generator)", webSocket, unit: "turn", load: "our generator")
+        lines.append("")
+        lines += tunnelSection(tunnel)
+        return lines.joined(separator: "\n")
+    }
+
+    private static func section(_ title: String, _ measured: (Measurements, [String: LoadResult]), unit: String, load: String) -> [String] {
+        let (capacity, paced) = measured
+        var lines = ["### \(title)", ""]
+        lines.append("| path | \(unit)s/s | CPU per \(unit) | paced: first byte p50 | paced: p99 | paced: added p50 | paced: added p99 | failures |")
+        lines.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        let baseline = paced[direct]
+        for name in [direct, codexpool, nginx] {
+            let rate = capacity.median(name) { $0.rate }
+            let cpu = name == direct ? "–" : String(format: "%.1f µs", capacity.median(name) { $0.cpuPerRequest })
+            let result = paced[name]
+            let p50 = result.map { $0.ttfb(0.5) * 1000 } ?? .nan, p99 = result.map { $0.ttfb(0.99) * 1000 } ?? .nan
+            let added50 = p50 - (baseline.map { $0.ttfb(0.5) * 1000 } ?? .nan), added99 = p99 - (baseline.map { $0.ttfb(0.99) * 1000 } ?? .nan)
+            lines.append("| \(name) | \(Int(rate.rounded())) | \(cpu) | \(ms(p50)) | \(ms(p99)) | \(name == direct ? "–" : ms(added50)) | \(name == direct ? "–" : ms(added99)) | "
+                + "\(capacity.failures(name) + (result?.failures ?? 0)) |")
+        }
+        lines.append("")
+        let headroom = min(capacity.ratio(direct, codexpool) { $0.rate }, capacity.ratio(direct, nginx) { $0.rate })
+        lines.append("- Upstream headroom: the upstream alone served \(x(headroom)) the faster proxy's \(unit)s/s (needed ≥ 3×: \(met(headroom >= 3))).")
+        let rateRatio = capacity.ratio(codexpool, nginx) { $0.rate }
+        lines.append("- \(unit.capitalized)s/s through codexpool = \(x(rateRatio)) nginx's (target ≥ 1.0×: \(met(rateRatio >= 1))).")
+        let cpuRatio = capacity.ratio(codexpool, nginx) { $0.cpuPerRequest }
+        lines.append("- CPU per \(unit): codexpool \(x(cpuRatio)) nginx's (target ≤ 1.5×: \(met(cpuRatio <= 1.5))).")
+        if let codexpoolPaced = paced[codexpool], let baseline {
+            let added = (codexpoolPaced.ttfb(0.5) - baseline.ttfb(0.5)) * 1000
+            lines.append("- Paced added p50 through codexpool: \(ms(added)) (target ≤ 0.3 ms: \(met(added <= 0.3))).")
+        }
+        return lines
+    }
+
+    private static func tunnelSection(_ measured: (Measurements, [String: LoadResult])) -> [String] {
+        let (capacity, paced) = measured
+        var lines = ["### Reverse tunnel: a balancer whose credential is a connector's (HTTP, load: wrk)", ""]
+        lines.append("The balancer and the connector are two `codexpool serve` processes on this machine; the tunnel's CPU is both")
+        lines.append("processes' together. The comparison is one codexpool serving the same upstream itself.")
+        lines.append("")
+        lines.append("| path | requests/s | CPU per request | paced: first byte p50 | paced: p99 | failures |")
+        lines.append("| --- | ---: | ---: | ---: | ---: | ---: |")
+        for name in [codexpool, tunnel] {
+            let result = paced[name]
+            lines.append("| \(name) | \(Int(capacity.median(name) { $0.rate }.rounded())) | \(String(format: "%.1f µs", capacity.median(name) { $0.cpuPerRequest })) | "
+                + "\(ms(result.map { $0.ttfb(0.5) * 1000 } ?? .nan)) | \(ms(result.map { $0.ttfb(0.99) * 1000 } ?? .nan)) | \(capacity.failures(name) + (result?.failures ?? 0)) |")
+        }
+        lines.append("")
+        lines.append("- Through the tunnel: \(x(capacity.ratio(tunnel, codexpool) { $0.rate })) the requests/s and "
+            + "\(x(capacity.ratio(tunnel, codexpool) { $0.cpuPerRequest })) the CPU per request of one codexpool (no target; tracked).")
+        return lines
+    }
+
+    static func ms(_ value: Double) -> String { value.isNaN ? "–" : String(format: "%.3f ms", value) }
+    static func x(_ value: Double) -> String { value.isNaN ? "–" : String(format: "%.2f×", value) }
+    static func met(_ condition: Bool) -> String { condition ? "met" : "**not met**" }
+}

@@ -1,0 +1,137 @@
+// Proxy cost measured against an upstream that is never the bottleneck: nginx answering every
+// `POST …/responses` with a fixed Codex SSE turn from memory (and a small Go server doing the same
+// for the Responses WebSocket). Three paths under the same load, in interleaved rounds — the
+// upstream directly, through codexpool (`serve`, its own process, one local credential, history
+// on as by default), and through nginx as a reverse proxy with as many workers as codexpool has
+// event-loop threads — then the reverse tunnel (a balancer and a connector, two processes).
+// Reports requests/s, CPU time per request (user + system from /proc) and paced added latency,
+// with the targets of issue #19. Prints Markdown for BENCHMARKS.md.
+//
+// Usage: ProxyBenchmark <codexpool> <nginx> <wrk> <wsupstream> [seconds per round] [rounds]
+import BenchmarkSupport
+import Foundation
+import NIOCore
+import UpstreamSimulator
+
+let arguments = CommandLine.arguments
+guard arguments.count >= 5 else {
+    FileHandle.standardError.write(Data("usage: ProxyBenchmark <codexpool> <nginx> <wrk> <wsupstream> [seconds per round] [rounds]\n".utf8))
+    exit(2)
+}
+let (codexpool, nginx, wrk, wsUpstream) = (arguments[1], arguments[2], arguments[3], arguments[4])
+let seconds = arguments.count > 5 ? Int(arguments[5]) ?? 3 : 3
+let rounds = arguments.count > 6 ? Int(arguments[6]) ?? 5 : 5
+let connections = 64
+/// `codexpool serve` runs one event loop per core; nginx gets as many workers.
+let proxyThreads = ProcessInfo.processInfo.activeProcessorCount
+
+let folder = FileManager.default.temporaryDirectory.appendingPathComponent("codexpool-proxybench-\(UUID().uuidString)")
+try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+let children = ChildProcesses(folder: folder)
+defer {
+    children.stopAll()
+    try? FileManager.default.removeItem(at: folder)
+}
+
+// The fast upstreams.
+let upstreamPort = try await freePort(), webSocketUpstreamPort = try await freePort()
+try FastUpstreams.nginxConfiguration(port: upstreamPort, folder: folder).write(to: folder.appendingPathComponent("upstream.conf"), atomically: true, encoding: .utf8)
+try children.start("upstream", nginx, ["-p", folder.path, "-c", folder.appendingPathComponent("upstream.conf").path])
+try CodexTurn.webSocketLines.write(to: folder.appendingPathComponent("turn.jsonl"), atomically: true, encoding: .utf8)
+try children.start("wsupstream", wsUpstream, [String(webSocketUpstreamPort), folder.appendingPathComponent("turn.jsonl").path])
+
+// The proxies: codexpool for HTTP and for WebSocket (one process each, so each phase's CPU is its
+// own), nginx with both.
+let codexpoolPort = try await freePort(), codexpoolWebSocketPort = try await freePort()
+let nginxPort = try await freePort(), nginxWebSocketPort = try await freePort()
+try SimulatedAccount(accountID: "bench", planType: "pro").authJSON().write(to: folder.appendingPathComponent("auth.json"), atomically: true, encoding: .utf8)
+let httpProxy = try FastUpstreams.startCodexpool("codexpool-http", codexpool, port: codexpoolPort, upstreamPort: upstreamPort, children: children)
+let webSocketProxy = try FastUpstreams.startCodexpool("codexpool-ws", codexpool, port: codexpoolWebSocketPort, upstreamPort: webSocketUpstreamPort,
+                                                      children: children)
+try FastUpstreams.nginxProxyConfiguration(port: nginxPort, webSocketPort: nginxWebSocketPort, upstreamPort: upstreamPort,
+                                          webSocketUpstreamPort: webSocketUpstreamPort, workers: proxyThreads, folder: folder)
+    .write(to: folder.appendingPathComponent("proxy.conf"), atomically: true, encoding: .utf8)
+let nginxProxy = try children.start("proxy", nginx, ["-p", folder.path, "-c", folder.appendingPathComponent("proxy.conf").path])
+for port in [upstreamPort, webSocketUpstreamPort, codexpoolPort, codexpoolWebSocketPort, nginxPort, nginxWebSocketPort] {
+    try await waitUntilListening(port: port)
+}
+
+let script = folder.appendingPathComponent("post.lua").path
+try Wrk.script(body: CodexTurn.requestBody).write(toFile: script, atomically: true, encoding: .utf8)
+let httpPaths = [
+    Path(name: "upstream directly", port: upstreamPort, path: "/backend-api/codex/responses", process: nil),
+    Path(name: "through codexpool", port: codexpoolPort, path: "/v1/responses", process: (httpProxy.processIdentifier, false)),
+    Path(name: "through nginx", port: nginxPort, path: "/v1/responses", process: (nginxProxy.processIdentifier, true)),
+]
+let webSocketPaths = [
+    Path(name: "upstream directly", port: webSocketUpstreamPort, path: "/backend-api/codex/responses", process: nil),
+    Path(name: "through codexpool", port: codexpoolWebSocketPort, path: "/v1/responses", process: (webSocketProxy.processIdentifier, false)),
+    Path(name: "through nginx", port: nginxWebSocketPort, path: "/v1/responses", process: (nginxProxy.processIdentifier, true)),
+]
+try await FastUpstreams.ensureAnswers(httpPaths, webSocketPaths)
+
+// HTTP capacity: wrk, the paths taking turns.
+var httpCapacity = Measurements()
+for path in httpPaths { _ = try Wrk.run(wrk, url: path.url, connections: connections, seconds: 1, script: script) }
+for _ in 0..<rounds {
+    var round: [String: Measurement] = [:]
+    for path in httpPaths {
+        let before = path.cpuSeconds
+        let result = try Wrk.run(wrk, url: path.url, connections: connections, seconds: seconds, script: script)
+        round[path.name] = Measurement(rate: result.requestsPerSecond, count: result.requests, cpuSeconds: path.cpuSeconds - before, failures: result.failures)
+    }
+    httpCapacity.rounds.append(round)
+}
+// HTTP latency at a moderate, paced load: each connection waits 20 ms between requests.
+let httpPaced = try await Measurements.paced(httpPaths, rounds: rounds) { path in
+    try await runLoad(port: path.port, path: path.path, headers: [], body: CodexTurn.requestBody, duration: 1, concurrency: connections,
+                      stagger: .milliseconds(20), pause: .milliseconds(20))
+}
+
+// WebSocket: sessions sending turns back to back (capacity), then paced.
+var webSocketCapacity = Measurements()
+for path in webSocketPaths {
+    _ = try await runWebSocketLoad(port: path.port, path: path.path, headers: [], turn: CodexTurn.webSocketRequest, duration: 1, concurrency: connections)
+}
+for _ in 0..<rounds {
+    var round: [String: Measurement] = [:]
+    for path in webSocketPaths {
+        let before = path.cpuSeconds
+        let result = try await runWebSocketLoad(port: path.port, path: path.path, headers: [], turn: CodexTurn.webSocketRequest, duration: Double(seconds),
+                                                concurrency: connections)
+        round[path.name] = Measurement(rate: result.requestsPerSecond, count: result.requests, cpuSeconds: path.cpuSeconds - before, failures: result.failures)
+    }
+    webSocketCapacity.rounds.append(round)
+}
+let webSocketPaced = try await Measurements.paced(webSocketPaths, rounds: rounds) { path in
+    try await runWebSocketLoad(port: path.port, path: path.path, headers: [], turn: CodexTurn.webSocketRequest, duration: 1, concurrency: connections,
+                               stagger: .milliseconds(20), pause: .milliseconds(20))
+}
+children.stop(webSocketProxy)
+
+// The reverse tunnel: a balancer whose only credential is a connector's, which serves it from the fast upstream.
+let tunnel = try await FastUpstreams.startTunnel(codexpool, upstreamPort: upstreamPort, children: children)
+let tunnelPaths = [
+    Path(name: "through codexpool", port: codexpoolPort, path: "/v1/responses", process: (httpProxy.processIdentifier, false)),
+    Path(name: "through the tunnel", port: tunnel.port, path: "/v1/responses", process: nil),
+]
+var tunnelCapacity = Measurements()
+for path in tunnelPaths { _ = try Wrk.run(wrk, url: path.url, connections: connections, seconds: 1, script: script) }
+for _ in 0..<rounds {
+    var round: [String: Measurement] = [:]
+    for path in tunnelPaths {
+        let isTunnel = path.process == nil
+        let before = isTunnel ? tunnel.cpuSeconds : path.cpuSeconds
+        let result = try Wrk.run(wrk, url: path.url, connections: connections, seconds: seconds, script: script)
+        let used = (isTunnel ? tunnel.cpuSeconds : path.cpuSeconds) - before
+        round[path.name] = Measurement(rate: result.requestsPerSecond, count: result.requests, cpuSeconds: used, failures: result.failures)
+    }
+    tunnelCapacity.rounds.append(round)
+}
+let tunnelPaced = try await Measurements.paced(tunnelPaths, rounds: rounds) { path in
+    try await runLoad(port: path.port, path: path.path, headers: [], body: CodexTurn.requestBody, duration: 1, concurrency: connections,
+                      stagger: .milliseconds(20), pause: .milliseconds(20))
+}
+
+print(Report.markdown(http: (httpCapacity, httpPaced), webSocket: (webSocketCapacity, webSocketPaced), tunnel: (tunnelCapacity, tunnelPaced),
+                      seconds: seconds, rounds: rounds, connections: connections, proxyThreads: proxyThreads))
