@@ -28,6 +28,11 @@ enum FastUpstreams {
         let headers = [("x-codex-primary-used-percent", "10"), ("x-codex-primary-window-minutes", "300"), ("x-codex-primary-reset-at", "4102444800"),
                        ("x-codex-secondary-used-percent", "10"), ("x-codex-secondary-window-minutes", "10080"),
                        ("x-codex-secondary-reset-at", "4102444800"), ("x-codex-plan-type", "pro")]
+        // nginx takes at most 4 KB per parameter: the body is set in pieces and joined by `return`.
+        let body = Array(CodexTurn.serverSentEvents.utf8)
+        let pieces = stride(from: 0, to: body.count, by: 3000).enumerated().map { index, start in
+            (name: "turn\(index)", text: String(decoding: body[start..<min(body.count, start + 3000)], as: UTF8.self))
+        }
         return """
             worker_processes 1;
             daemon off;
@@ -44,7 +49,8 @@ enum FastUpstreams {
                     location = /backend-api/codex/responses {
                         default_type text/event-stream;
             \(headers.map { "            add_header \($0.0) \($0.1) always;" }.joined(separator: "\n"))
-                        return 200 '\(CodexTurn.serverSentEvents)';
+            \(pieces.map { "            set $\($0.name) '\($0.text)';" }.joined(separator: "\n"))
+                        return 200 "\(pieces.map { "$" + $0.name }.joined())";
                     }
                     location = /backend-api/wham/usage {
                         default_type application/json;

@@ -52,8 +52,13 @@ try FastUpstreams.nginxProxyConfiguration(port: nginxPort, webSocketPort: nginxW
                                           webSocketUpstreamPort: webSocketUpstreamPort, workers: proxyThreads, folder: folder)
     .write(to: folder.appendingPathComponent("proxy.conf"), atomically: true, encoding: .utf8)
 let nginxProxy = try children.start("proxy", nginx, ["-p", folder.path, "-c", folder.appendingPathComponent("proxy.conf").path])
-for port in [upstreamPort, webSocketUpstreamPort, codexpoolPort, codexpoolWebSocketPort, nginxPort, nginxWebSocketPort] {
-    try await waitUntilListening(port: port)
+for (name, port) in [("upstream", upstreamPort), ("wsupstream", webSocketUpstreamPort), ("codexpool-http", codexpoolPort),
+                     ("codexpool-ws", codexpoolWebSocketPort), ("proxy", nginxPort), ("proxy", nginxWebSocketPort)] {
+    do {
+        try await waitUntilListening(port: port)
+    } catch {
+        throw BenchmarkFailure("\(name) is not listening on \(port): \(children.log(name))")
+    }
 }
 
 let script = folder.appendingPathComponent("post.lua").path
