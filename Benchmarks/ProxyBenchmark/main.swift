@@ -74,6 +74,13 @@ let webSocketPaths = [
     Path(name: "through nginx", port: nginxWebSocketPort, path: "/v1/responses", process: (nginxProxy.processIdentifier, true)),
 ]
 try await FastUpstreams.ensureAnswers(httpPaths, webSocketPaths)
+// PROXY_BENCHMARK_HOLD=<seconds>: set up, say where everything is, and wait (to profile by hand).
+if let hold = ProcessInfo.processInfo.environment["PROXY_BENCHMARK_HOLD"].flatMap(Int.init) {
+    for path in httpPaths + webSocketPaths { print("\(path.url) pid \(path.process.map { String($0.pid) } ?? "-")") }
+    print("wrk script: \(script)")
+    try await Task.sleep(for: .seconds(hold))
+    exit(0)
+}
 
 // HTTP capacity: wrk, the paths taking turns.
 var httpCapacity = Measurements()

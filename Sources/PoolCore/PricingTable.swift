@@ -1,4 +1,5 @@
 public import Foundation
+import Synchronization
 
 /// Token prices per model family and service tier (§10.4), loaded from `Resources/pricing.json`,
 /// the one place to update when OpenAI changes its prices.
@@ -32,6 +33,9 @@ public struct PricingTable: Sendable {
 
     let tiers: [String: [Entry]]
     let fallback: Price
+    /// Entries already looked up, by tier and model: every answer is priced, and finding a
+    /// family is string work the same few models would otherwise repeat.
+    private let lookups = EntryMemo()
     public let standardContextWindow: Int
     public let premiumContextWindow: Int
 
@@ -57,6 +61,12 @@ public struct PricingTable: Sendable {
 
     /// Service tiers as recorded: `flex` and `priority` are kept, everything else is `default`.
     public static func normalizedTier(_ tier: String?) -> String {
+        switch tier {
+        case nil, "", "default", "auto": return "default"
+        case "flex": return "flex"
+        case "priority": return "priority"
+        default: break
+        }
         let lowered = (tier ?? "").trimmingCharacters(in: .whitespaces).lowercased()
         return lowered == "flex" || lowered == "priority" ? lowered : "default"
     }
@@ -98,6 +108,10 @@ public struct PricingTable: Sendable {
     /// order, trying the normalized name second); the tier's row for that family is used when it
     /// has one, the standard row otherwise.
     private func entry(model: String, tier: String) -> Entry? {
+        lookups.entry(tier: tier, model: model) { findEntry(model: model, tier: tier) }
+    }
+
+    private func findEntry(model: String, tier: String) -> Entry? {
         guard let standard = tiers["standard"] else { return nil }
         for name in [model, Self.normalizedModel(model)].compactMap({ $0 }) {
             for entry in standard {
@@ -117,6 +131,21 @@ public struct PricingTable: Sendable {
             ("-chat-latest", "gpt-5.2-chat-latest"), ("-pro", "gpt-5.4-pro"), ("-mini", "gpt-5-mini"), ("-nano", "gpt-5-nano"),
         ]
         return rules.first { model.contains($0.0) }?.1 ?? "gpt-5.4"
+    }
+}
+
+/// Looked-up entries; bounded, since model names come from upstream answers.
+private final class EntryMemo: Sendable {
+    private let entries = Mutex<[String: [String: PricingTable.Entry?]]>([:])
+
+    func entry(tier: String, model: String, find: () -> PricingTable.Entry?) -> PricingTable.Entry? {
+        if let known = entries.withLock({ $0[tier]?[model] }) { return known }
+        let found = find()
+        entries.withLock { entries in
+            if entries[tier, default: [:]].count >= 256 { entries[tier] = [:] }
+            entries[tier, default: [:]][model] = .some(found)
+        }
+        return found
     }
 }
 

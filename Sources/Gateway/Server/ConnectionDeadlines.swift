@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// When a client connection must be given up on, before any request is handled: a request head
 /// that trickles in (slowloris) or grows past the cap, and a keep-alive connection that sits
 /// idle. Pure: it sees the raw bytes and the HTTP handler's signals, and says which timer to arm
@@ -64,21 +68,59 @@ struct ConnectionDeadlines {
             count = soFar
             tail = previous
         }
-        for byte in bytes {
-            count += 1
-            tail = (tail << 8) | UInt32(byte)
-            // "\r\n\r\n": the head is complete; what follows is the body or the next request.
-            if tail == 0x0D0A_0D0A {
-                state = .busy
-                return actions + [.disarm]
-            }
-            if count > maxHeaderBytes {
-                state = .finished
-                return [.disarm, .refuse(.headerTooLarge)]
-            }
+        // Where the head ends ("\r\n\r\n", perhaps begun in an earlier read), as the count of
+        // head bytes up to and including it; what follows is the body or the next request.
+        let headEnd: Int?
+        if let scanned = bytes.withContiguousStorageIfAvailable({ Self.findHeadEnd(UnsafeRawBufferPointer($0), count: &count, tail: &tail) }) {
+            headEnd = scanned
+        } else {
+            headEnd = Self.findHeadEnd(bytes, count: &count, tail: &tail)
+        }
+        if let headEnd, headEnd <= maxHeaderBytes {
+            state = .busy
+            return actions + [.disarm]
+        }
+        if headEnd != nil || count > maxHeaderBytes {
+            state = .finished
+            return [.disarm, .refuse(.headerTooLarge)]
         }
         state = .receivingHead(bytes: count, tail: tail)
         return actions
+    }
+
+    private static let headTerminator: UInt32 = 0x0D0A_0D0A
+
+    /// Byte by byte, for storage that is not contiguous.
+    private static func findHeadEnd(_ bytes: some Collection<UInt8>, count: inout Int, tail: inout UInt32) -> Int? {
+        for byte in bytes {
+            count += 1
+            tail = (tail << 8) | UInt32(byte)
+            if tail == headTerminator { return count }
+        }
+        return nil
+    }
+
+    /// A terminator begun in an earlier read ends in the first three bytes; one inside this read
+    /// is found with `memchr` on its `\r` (this runs over every request head).
+    private static func findHeadEnd(_ bytes: UnsafeRawBufferPointer, count: inout Int, tail: inout UInt32) -> Int? {
+        let start = count, previousTail = tail
+        var carried = tail
+        for index in 0..<min(3, bytes.count) {
+            carried = (carried << 8) | UInt32(bytes[index])
+            if carried == headTerminator { return start + index + 1 }
+        }
+        if let base = bytes.baseAddress {
+            var offset = 0
+            while bytes.count - offset >= 4, let found = memchr(base + offset, 0x0D, bytes.count - offset - 3) {
+                let index = base.distance(to: UnsafeRawPointer(found))
+                if bytes[index + 1] == 0x0A, bytes[index + 2] == 0x0D, bytes[index + 3] == 0x0A { return start + index + 4 }
+                offset = index + 1
+            }
+        }
+        count = start + bytes.count
+        tail = previousTail
+        for byte in bytes[max(0, bytes.count - 4)...] { tail = (tail << 8) | UInt32(byte) }
+        return nil
     }
 
     /// The HTTP handler took a request head (also one that was buffered behind the last answer).

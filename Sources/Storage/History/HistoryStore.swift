@@ -53,10 +53,25 @@ public final class HistoryStore: Sendable {
     public func insert(_ records: [RequestRecord], ledger: [UsageLedgerEntry] = []) throws {
         guard !records.isEmpty || !ledger.isEmpty else { return }
         try database.write { db in
-            for var record in records { try record.insert(db) }
+            // One prepared statement with plain arguments: the record's Codable encoding cost
+            // more than SQLite's work for each row.
+            let statement = try db.cachedStatement(sql: Self.insertRequest)
+            for record in records {
+                try statement.execute(arguments: [
+                    record.time, record.requestID, record.user, record.credential, record.connectorCredential, record.model, record.transport,
+                    record.route, record.outcome, record.status, record.timeToFirstByteMilliseconds, record.durationMilliseconds, record.inputTokens,
+                    record.cachedInputTokens, record.outputTokens, record.reasoningTokens, record.costUSD, record.failovers, record.error,
+                ])
+            }
             try Self.addToLedger(ledger, db)
         }
     }
+
+    static let insertRequest = """
+        INSERT INTO requests (time, request_id, user, credential, connector_credential, model, transport, route, outcome, status, ttfb_ms,
+            duration_ms, input_tokens, cached_input_tokens, output_tokens, reasoning_tokens, cost_usd, failovers, error)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        """
 
     /// What `requests` lists: newest first, before a cursor (a row id), optionally filtered.
     public struct RequestQuery: Sendable {

@@ -275,13 +275,14 @@ final class HTTPProxyExchange: UpstreamResponseDelegate {
         outcomeRecorded = true
         sessionHold?.release()
         let now = NIODeadline.now()
-        runtime.metrics.proxiedRequestEnded()
         let path = String(head.uri.split(separator: "?", maxSplits: 1).first ?? "")
         runtime.recordFinished(FinishedRequest(
             transport: .http, outcome: outcome, credential: credentialTag, connectorCredential: connectorCredential, user: user, requestID: logger[metadataKey: "request"]?.description ?? "",
             model: requestedModel, route: GatewayRoute.ProxiedRoute(rawValue: path)?.metricsLabel ?? path, status: status,
             timeToFirstByte: firstByteAt.map { $0 - startedAt }, duration: now - startedAt, usage: usage,
             failovers: max(0, dispatch.attempts - 1), error: error, countsTowardLimits: countsTowardLimits))
+        // Only once its row is on its way: "nothing in flight" then means the history has it all.
+        runtime.metrics.proxiedRequestEnded()
     }
 
     /// The message of an OpenAI-style error answer (never anything from a request).
