@@ -41,7 +41,8 @@ extension RateLimitSnapshot {
     /// Every other family with a `x-<id>-primary-used-percent` (or secondary) header.
     private static func additionalLimits(in values: [String: String], except tracked: String) -> [AdditionalRateLimit] {
         var families: Set<String> = []
-        for name in values.keys {
+        // One suffix test passes over most headers (this runs for every response).
+        for name in values.keys where name.hasSuffix("-used-percent") {
             for suffix in ["-primary-used-percent", "-secondary-used-percent"] where name.hasSuffix(suffix) {
                 let family = String(name.dropFirst(2).dropLast(suffix.count))
                 if !family.isEmpty, family != tracked { families.insert(family) }

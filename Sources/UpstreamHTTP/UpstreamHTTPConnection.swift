@@ -25,8 +25,8 @@ package final class UpstreamHTTPConnection: @unchecked Sendable {
     private let handler: UpstreamHTTPClientHandler
     /// Exchanges sent on it so far.
     package private(set) var exchangesStarted = 0
-    /// Closes the connection when it sat unused in the pool too long.
-    package var idleExpiry: Scheduled<Void>?
+    /// Reading was turned off (backpressure) and not on again yet.
+    private var readingPaused = false
 
     /// Wraps a channel set up by `UpstreamClient.addHTTPClientPipeline`; call on its event loop.
     package init(channel: any Channel, target: UpstreamTarget) throws {
@@ -49,6 +49,10 @@ package final class UpstreamHTTPConnection: @unchecked Sendable {
 
     /// Stops reading while the client cannot keep up (backpressure), and resumes.
     package func setReading(_ enabled: Bool) {
+        channel.eventLoop.assertInEventLoop()
+        // Turning on what is on already would cost a trip through the pipeline every request.
+        guard enabled == readingPaused else { return }
+        readingPaused = !enabled
         channel.setOption(ChannelOptions.autoRead, value: enabled).whenFailure { _ in }
         if enabled { channel.read() }
     }

@@ -93,18 +93,25 @@ enum GatewayRoute: Equatable {
     /// Why `path` is not a plain absolute path, or nil when it is.
     static func unsafePathProblem(_ path: String) -> String? {
         guard path.hasPrefix("/") else { return "it must start with /" }
-        let bytes = path.utf8
-        if bytes.contains(where: { $0 < 0x21 || $0 == 0x7f || $0 == UInt8(ascii: "\\") }) { return "control characters, spaces or backslashes" }
-        // Every request passes here: the usual plain path (no '%', no '.', no empty segment)
-        // is cleared by a few scans of its bytes, without allocating.
-        if bytes.contains(UInt8(ascii: "%")) {
+        // Every request passes here: one scan of the bytes clears the usual plain path without
+        // allocating; only a path with '%' or '.' is looked at more closely.
+        var sawPercent = false, sawDot = false, emptySegment = false
+        var previous: UInt8 = 0
+        for byte in path.utf8 {
+            if byte < 0x21 || byte == 0x7f || byte == UInt8(ascii: "\\") { return "control characters, spaces or backslashes" }
+            if byte == UInt8(ascii: "%") { sawPercent = true }
+            if byte == UInt8(ascii: ".") { sawDot = true }
+            if byte == UInt8(ascii: "/"), previous == UInt8(ascii: "/") { emptySegment = true }
+            previous = byte
+        }
+        if sawPercent {
             let lowered = path.lowercased()
             // Encoded dots, slashes and backslashes would become segments once an upstream decodes them.
             for encoded in ["%2e", "%2f", "%5c", "%00"] where lowered.contains(encoded) { return "encoded \(encoded)" }
         }
-        guard bytes.contains(UInt8(ascii: ".")) || path.contains("//") || (path.count > 1 && path.hasSuffix("/")) else { return nil }
+        if emptySegment || (path.utf8.count > 1 && previous == UInt8(ascii: "/")) { return "empty segment (//)" }
+        guard sawDot else { return nil }
         let segments = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
-        if path.count > 1, segments.contains(where: \.isEmpty) { return "empty segment (//)" }
         if segments.contains(where: { $0 == "." || $0 == ".." }) { return "dot segment" }
         return nil
     }

@@ -30,7 +30,8 @@ final class CrossLoopUpstreamConnection: UpstreamExchangeConnection {
     }
 
     func setReading(_ enabled: Bool) {
-        connection.setReading(enabled)
+        let connection = connection
+        connection.channel.eventLoop.execute { connection.setReading(enabled) }
     }
 
     func abandon() {
