@@ -36,8 +36,9 @@ extension GatewayRuntime {
     }
 
     /// Before selecting for `provider`: re-reads unavailable local credential files that are due
-    /// (every 2 s at most), so a file that appeared serves the very next request.
-    func refreshUnavailableCredentials(provider: String, on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
+    /// (every 2 s at most), so a file that appeared serves the very next request. Nil when none
+    /// is due (nothing to wait for).
+    func refreshUnavailableCredentials(provider: String, on eventLoop: any EventLoop) -> EventLoopFuture<Void>? {
         let now = clock.now()
         let due: [(String, LocalCredentialSource)] = withPool { pool in
             pool.members(of: provider).compactMap { tag in
@@ -49,7 +50,7 @@ extension GatewayRuntime {
                 state.lastReload[tag].map { now.timeIntervalSince($0) >= PoolPolicy.credentialReloadInterval } ?? true
             }
         }
-        guard !due.isEmpty else { return eventLoop.makeSucceededVoidFuture() }
+        guard !due.isEmpty else { return nil }
         let promise = eventLoop.makePromise(of: Void.self)
         promise.completeWithTask {
             for (tag, source) in due { await self.reload(tag: tag, source: source) }

@@ -82,18 +82,21 @@ final class CredentialDispatch {
     /// Selects the first credential; every step goes to `perform`, on the event loop.
     func start(_ perform: @escaping (Step) -> Void) {
         self.perform = perform
+        // Usually no credential file is due for a re-read: then selection goes ahead at once.
+        guard let refreshing = runtime.refreshUnavailableCredentials(provider: user.provider, on: eventLoop) else { return selectFirst() }
         let dispatch = NIOLoopBound(self, eventLoop: eventLoop)
-        runtime.refreshUnavailableCredentials(provider: user.provider, on: eventLoop).whenComplete { _ in
-            let dispatch = dispatch.value
-            guard !dispatch.finished else { return }
-            if dispatch.continueTurn() { return }
-            switch dispatch.runtime.select(for: dispatch.user, sessionID: dispatch.sessionID) {
-            case .failure(let failure):
-                dispatch.logger.info("no credential for \(dispatch.user.provider): \(failure.explanation)")
-                dispatch.answer(.selectionFailed(failure), .noCredential)
-            case .success(let selection):
-                dispatch.attempt(selection.tag, isNewSession: selection.isNewSession)
-            }
+        refreshing.whenComplete { _ in dispatch.value.selectFirst() }
+    }
+
+    private func selectFirst() {
+        guard !finished else { return }
+        if continueTurn() { return }
+        switch runtime.select(for: user, sessionID: sessionID) {
+        case .failure(let failure):
+            logger.info("no credential for \(user.provider): \(failure.explanation)")
+            answer(.selectionFailed(failure), .noCredential)
+        case .success(let selection):
+            attempt(selection.tag, isNewSession: selection.isNewSession)
         }
     }
 

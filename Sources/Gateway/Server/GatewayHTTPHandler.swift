@@ -336,9 +336,12 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
         adminEvents = nil
         let keepAlive = self.keepAlive
         let closesNow = !keepAlive && !requestInProgress
-        let channel = context.channel
-        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
-            if closesNow { channel.close(promise: nil) }
+        if closesNow {
+            let channel = context.channel
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
+        } else {
+            // No future to allocate when nothing waits for the write (every keep-alive answer).
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         }
         if keepAlive { context.triggerUserOutboundEvent(ConnectionGuardSignal.responseCompleted, promise: nil) }
     }
