@@ -7,6 +7,8 @@ struct Measurement {
     var count: Int
     var cpuSeconds: Double
     var failures: Int
+    /// The upstream's CPU over the round's wall time: 1.0 is one core kept busy.
+    var upstreamBusy: Double = .nan
 
     /// Microseconds of CPU per request or turn.
     var cpuPerRequest: Double { count > 0 ? cpuSeconds / Double(count) * 1e6 : .nan }

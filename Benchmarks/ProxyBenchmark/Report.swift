@@ -8,20 +8,25 @@ enum Report {
     static func markdown(http: (Measurements, [String: LoadResult]), webSocket: (Measurements, [String: LoadResult]),
                          tunnel: (Measurements, [String: LoadResult]), seconds: Int, rounds: Int, connections: Int, proxyThreads: Int) -> String {
         var lines: [String] = []
+        lines.append("The turn: \(CodexTurn.serverSentEvents.utf8.count) bytes of SSE in \(CodexTurn.events(rateLimits: false).count) events over HTTP, "
+            + "\(CodexTurn.webSocketLines.utf8.count) bytes in \(CodexTurn.events(rateLimits: true).count) messages over WebSocket.")
         lines.append("\(rounds) interleaved rounds of \(seconds) s per path, \(connections) connections; figures are medians over the rounds, ratios are taken within")
         lines.append("each round. CPU is user + system time of the proxy's processes (codexpool: one process with \(proxyThreads) event-loop threads; nginx:")
         lines.append("master and \(proxyThreads) workers) from `/proc`, divided by the requests or turns served in the round. Paced: every connection")
         lines.append("waits 20 ms between requests (about \(connections * 45) per second in all); added = the path's first-byte time minus the upstream's.")
         lines.append("")
-        lines += section("HTTP: `POST /v1/responses`, one SSE turn (load: wrk)", http, unit: "request", load: "wrk")
+        lines += section("HTTP: `POST /v1/responses`, one SSE turn (load: wrk)", http, unit: "request", load: "wrk",
+                         upstreamNote: "nginx, one worker: 100 % would mean it limited the run")
         lines.append("")
-        lines += section("Responses WebSocket: one turn per `response.create` (load: our generator)", webSocket, unit: "turn", load: "our generator")
+        lines += section("Responses WebSocket: one turn per `response.create` (load: our generator)", webSocket, unit: "turn", load: "our generator",
+                         upstreamNote: "Go, both cores available to it")
         lines.append("")
         lines += tunnelSection(tunnel)
         return lines.joined(separator: "\n")
     }
 
-    private static func section(_ title: String, _ measured: (Measurements, [String: LoadResult]), unit: String, load: String) -> [String] {
+    private static func section(_ title: String, _ measured: (Measurements, [String: LoadResult]), unit: String, load: String,
+                                upstreamNote: String) -> [String] {
         let (capacity, paced) = measured
         var lines = ["### \(title)", ""]
         lines.append("| path | \(unit)s/s | CPU per \(unit) | paced: first byte p50 | paced: p99 | paced: added p50 | paced: added p99 | failures |")
@@ -38,7 +43,9 @@ enum Report {
         }
         lines.append("")
         let headroom = min(capacity.ratio(direct, codexpool) { $0.rate }, capacity.ratio(direct, nginx) { $0.rate })
-        lines.append("- Upstream headroom: the upstream alone served \(x(headroom)) the faster proxy's \(unit)s/s (needed ≥ 3×: \(met(headroom >= 3))).")
+        let busy = max(capacity.median(codexpool) { $0.upstreamBusy }, capacity.median(nginx) { $0.upstreamBusy })
+        lines.append("- Upstream headroom: the upstream alone served \(x(headroom)) the faster proxy's \(unit)s/s (needed ≥ 3×: \(met(headroom >= 3))); "
+            + "while a proxy ran, the upstream used at most \(String(format: "%.0f", busy * 100)) % of a core (\(upstreamNote)).")
         let rateRatio = capacity.ratio(codexpool, nginx) { $0.rate }
         lines.append("- \(unit.capitalized)s/s through codexpool = \(x(rateRatio)) nginx's (target ≥ 1.0×: \(met(rateRatio >= 1))).")
         let cpuRatio = capacity.ratio(codexpool, nginx) { $0.cpuPerRequest }

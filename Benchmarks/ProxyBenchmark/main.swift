@@ -36,9 +36,9 @@ defer {
 // The fast upstreams.
 let upstreamPort = try await freePort(), webSocketUpstreamPort = try await freePort()
 try FastUpstreams.nginxConfiguration(port: upstreamPort, folder: folder).write(to: folder.appendingPathComponent("upstream.conf"), atomically: true, encoding: .utf8)
-try children.start("upstream", nginx, ["-p", folder.path, "-c", folder.appendingPathComponent("upstream.conf").path])
+let upstream = try children.start("upstream", nginx, ["-p", folder.path, "-c", folder.appendingPathComponent("upstream.conf").path])
 try CodexTurn.webSocketLines.write(to: folder.appendingPathComponent("turn.jsonl"), atomically: true, encoding: .utf8)
-try children.start("wsupstream", wsUpstream, [String(webSocketUpstreamPort), folder.appendingPathComponent("turn.jsonl").path])
+let webSocketUpstream = try children.start("wsupstream", wsUpstream, [String(webSocketUpstreamPort), folder.appendingPathComponent("turn.jsonl").path])
 
 // The proxies: codexpool for HTTP and for WebSocket (one process each, so each phase's CPU is its
 // own), nginx with both.
@@ -88,9 +88,10 @@ for path in httpPaths { _ = try Wrk.run(wrk, url: path.url, connections: connect
 for _ in 0..<rounds {
     var round: [String: Measurement] = [:]
     for path in httpPaths {
-        let before = path.cpuSeconds
+        let before = path.cpuSeconds, upstreamBefore = ProcessCPU.seconds(upstream.processIdentifier, children: true)
         let result = try Wrk.run(wrk, url: path.url, connections: connections, seconds: seconds, script: script)
-        round[path.name] = Measurement(rate: result.requestsPerSecond, count: result.requests, cpuSeconds: path.cpuSeconds - before, failures: result.failures)
+        round[path.name] = Measurement(rate: result.requestsPerSecond, count: result.requests, cpuSeconds: path.cpuSeconds - before, failures: result.failures,
+                                       upstreamBusy: (ProcessCPU.seconds(upstream.processIdentifier, children: true) - upstreamBefore) / result.seconds)
     }
     httpCapacity.rounds.append(round)
 }
@@ -108,10 +109,11 @@ for path in webSocketPaths {
 for _ in 0..<rounds {
     var round: [String: Measurement] = [:]
     for path in webSocketPaths {
-        let before = path.cpuSeconds
+        let before = path.cpuSeconds, upstreamBefore = ProcessCPU.seconds(webSocketUpstream.processIdentifier)
         let result = try await runWebSocketLoad(port: path.port, path: path.path, headers: [], turn: CodexTurn.webSocketRequest, duration: Double(seconds),
                                                 concurrency: connections)
-        round[path.name] = Measurement(rate: result.requestsPerSecond, count: result.requests, cpuSeconds: path.cpuSeconds - before, failures: result.failures)
+        round[path.name] = Measurement(rate: result.requestsPerSecond, count: result.requests, cpuSeconds: path.cpuSeconds - before, failures: result.failures,
+                                       upstreamBusy: (ProcessCPU.seconds(webSocketUpstream.processIdentifier) - upstreamBefore) / result.duration)
     }
     webSocketCapacity.rounds.append(round)
 }
