@@ -18,12 +18,16 @@ public struct CodexpoolConfiguration: Hashable, Sendable {
     /// Serving everyone (no users) on a non-loopback address needs this opt-in.
     public var allowOpenAccess: Bool
     public var storage: StorageConfiguration
+    /// `GET /v1/models` when no credential's catalog can be read (`models:`).
+    public var fallbackModels: [String]
+    public static let defaultModels = ["gpt-5.5", "gpt-5.4", "gpt-5.4-mini", "gpt-5.3-codex"]
 
     public init(
         listen: ListenAddress = .default, tls: InboundTLSConfiguration? = nil, upstream: UpstreamEndpoints = .openAI,
         upstreamHeaders: [UpstreamHeader] = [], credentials: [CredentialConfiguration],
         users: [UserConfiguration] = [], logLevel: LogLevel = .info, metrics: MetricsConfiguration = MetricsConfiguration(),
-        limits: ListenerLimits = ListenerLimits(), allowOpenAccess: Bool = false, storage: StorageConfiguration = .disabled
+        limits: ListenerLimits = ListenerLimits(), allowOpenAccess: Bool = false, storage: StorageConfiguration = .disabled,
+        fallbackModels: [String] = CodexpoolConfiguration.defaultModels
     ) {
         self.listen = listen
         self.tls = tls
@@ -36,6 +40,7 @@ public struct CodexpoolConfiguration: Hashable, Sendable {
         self.limits = limits
         self.allowOpenAccess = allowOpenAccess
         self.storage = storage
+        self.fallbackModels = fallbackModels
     }
 
     public func credential(tagged tag: String) -> CredentialConfiguration? {

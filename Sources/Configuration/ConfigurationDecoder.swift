@@ -12,7 +12,7 @@ struct ConfigurationDecoder {
     let paths: ConfigurationPathResolver
 
     static let rootKeys = ["listen", "tls", "upstream", "headers", "credential_path", "usages_path", "credentials", "users", "log", "metrics",
-                           "limits", "allow_open_access", "storage"]
+                           "limits", "allow_open_access", "storage", "models"]
 
     func decode(_ document: Node?) -> CodexpoolConfiguration? {
         let rootNode = document ?? Node.mapping(Node.Mapping([]))
@@ -30,6 +30,7 @@ struct ConfigurationDecoder {
         let limits = root["limits"].flatMap(decodeLimits)
         let allowOpenAccess = reader.bool(root["allow_open_access"]) ?? false
         let storage = root["storage"].map(decodeStorage) ?? StorageConfiguration(enabled: true, path: paths.defaultStoragePath)
+        let models = root["models"].flatMap { reader.stringList($0) }?.map(\.text)
 
         let validator = ReferenceValidator(reader: reader)
         validator.check(credentials: credentials, users: users)
@@ -50,7 +51,8 @@ struct ConfigurationDecoder {
             metrics: metrics ?? MetricsConfiguration(),
             limits: limits ?? ListenerLimits(),
             allowOpenAccess: allowOpenAccess,
-            storage: storage
+            storage: storage,
+            fallbackModels: models ?? CodexpoolConfiguration.defaultModels
         )
     }
 

@@ -37,8 +37,8 @@ public struct Secret: Hashable, Sendable, CustomStringConvertible, CustomDebugSt
 }
 
 /// 64-bit FNV-1a: a fast, stable hash for telling values apart (never for security).
-enum FNV1a {
-    static func hash(_ bytes: some Sequence<UInt8>) -> UInt64 {
+public enum FNV1a {
+    public static func hash(_ bytes: some Sequence<UInt8>) -> UInt64 {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in bytes {
             hash ^= UInt64(byte)

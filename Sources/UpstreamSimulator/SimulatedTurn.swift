@@ -10,6 +10,8 @@ struct SimulatedTurn {
     var createdAt: Int
     /// Ask for this command instead of replying (the turn's first request, with a tool command).
     var callsTool: String?
+    /// Call this function tool instead of replying (a chat-completions client's tool).
+    var functionCall: (name: String, arguments: String)?
 
     /// Every event of the answer, `response.completed` last.
     func events() -> [[String: Any]] {
@@ -35,6 +37,20 @@ struct SimulatedTurn {
             let call: [String: Any] = ["id": "fc_\(responseID.dropFirst(5))", "type": "function_call", "status": "completed",
                                        "call_id": "call_\(responseID.dropFirst(5))", "name": "exec_command",
                                        "arguments": SimulatorJSON.string(["cmd": command])]
+            events.append(["type": "response.output_item.done", "output_index": index, "item": call])
+            output.append(call)
+            events.append(["type": "response.completed",
+                           "response": response(status: "completed", output: output, usage: usage(input: account.inputTokens, output: account.outputTokens))])
+            return numbered(events)
+        }
+        if let (name, arguments) = functionCall {
+            // As the backend streams a call: added empty, the arguments as a delta, then done.
+            let id = "fc_\(responseID.dropFirst(5))", callID = "call_\(responseID.dropFirst(5))"
+            events.append(["type": "response.output_item.added", "output_index": index,
+                           "item": ["id": id, "type": "function_call", "status": "in_progress", "call_id": callID, "name": name, "arguments": ""]])
+            events.append(["type": "response.function_call_arguments.delta", "item_id": id, "output_index": index, "delta": arguments])
+            events.append(["type": "response.function_call_arguments.done", "item_id": id, "output_index": index, "arguments": arguments])
+            let call: [String: Any] = ["id": id, "type": "function_call", "status": "completed", "call_id": callID, "name": name, "arguments": arguments]
             events.append(["type": "response.output_item.done", "output_index": index, "item": call])
             output.append(call)
             events.append(["type": "response.completed",

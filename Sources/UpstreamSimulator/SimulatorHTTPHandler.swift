@@ -80,8 +80,16 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
             guard let accountID, let account = simulator.account(accountID) else { return unauthorized(context: context) }
             respond(context: context, status: .ok, json: usagePayload(account))
         case (.GET, "/backend-api/codex/models"):
-            guard accountID != nil else { return unauthorized(context: context) }
-            respond(context: context, status: .ok, json: ["models": [Any]()])
+            guard let accountID, let account = simulator.account(accountID) else { return unauthorized(context: context) }
+            let catalog = SimulatedModelCatalog(planType: account.rateLimits.planType)
+            simulator.mutate { $0.catalogRequests += 1 }
+            var headers = HTTPHeaders([("etag", catalog.etag)])
+            if head.headers.first(name: "if-none-match") == catalog.etag {
+                headers.add(name: "content-length", value: "0")
+                context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .notModified, headers: headers))), promise: nil)
+                return context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            }
+            respond(context: context, status: .ok, json: catalog.json, extraHeaders: headers)
         case (_, "/backend-api/codex/responses"):
             guard let accountID, let account = simulator.account(accountID) else { return unauthorized(context: context) }
             if isUpgrade {
@@ -139,11 +147,19 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
     private func streamAnswer(context: ChannelHandlerContext, account: SimulatedAccount, request: [String: Any], turnState: String,
                               sessionID: String?) {
         let now = UpstreamSimulator.unixNow
+        if let problem = SimulatedAPIAnswer.problem(in: request) {
+            return respond(context: context, status: .badRequest, json: ["error": ["type": "invalid_request_error", "message": problem]])
+        }
         let responseID = simulator.mutate { $0.nextResponseID() }
         simulator.recordResponse(responseID, of: account.accountID)
-        let turn = SimulatedTurn(responseID: responseID, model: request["model"] as? String ?? "gpt-5.5", account: account,
+        // An account set up for Codex's own tool loop answers as Codex expects; others as the API does.
+        let answer = account.toolCommand == nil ? SimulatedAPIAnswer(request: request, accountReply: account.reply) : SimulatedAPIAnswer()
+        var answering = account
+        if let reply = answer.reply { answering.reply = reply }
+        var turn = SimulatedTurn(responseID: responseID, model: request["model"] as? String ?? "gpt-5.5", account: answering,
                                  isWarmUp: (request["generate"] as? Bool) == false, createdAt: now,
                                  callsTool: simulator.toolCall(for: request, account: account, sessionID: sessionID))
+        if turn.callsTool == nil { turn.functionCall = answer.toolCall }
         var headers = account.rateLimits.headers(now: now)
         headers.add(name: "content-type", value: "text/event-stream")
         headers.add(name: "cache-control", value: "no-cache")

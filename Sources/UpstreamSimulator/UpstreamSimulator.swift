@@ -91,6 +91,9 @@ public final class UpstreamSimulator: Sendable {
     public var requests: [SimulatedRequest] { state.withLock { $0.log } }
 
     /// Model requests (`/responses`, HTTP or WebSocket message), oldest first.
+    /// Model catalog requests answered so far (a cache in front of it asks less).
+    public var catalogRequests: Int { state.withLock { $0.catalogRequests } }
+
     public var modelRequests: [SimulatedRequest] { requests.filter { $0.path.hasSuffix("/responses") && $0.method != "UPGRADE" } }
 
     public func account(_ accountID: String) -> SimulatedAccount? { state.withLock { $0.accounts[accountID] } }
@@ -236,7 +239,7 @@ public final class UpstreamSimulator: Sendable {
         // Everything the events are made of, but the id (and the reply, compared below).
         let account = turn.account
         let key = "\(account.accountID)|\(account.behavior)|\(account.deltaCount)|\(account.inputTokens)|\(account.outputTokens)|\(account.cachedTokens)"
-            + "|\(turn.model)|\(turn.isWarmUp)|\(turn.createdAt)|\(cut)|\(framing)|\(account.reasons)|\(turn.callsTool ?? "")"
+            + "|\(turn.model)|\(turn.isWarmUp)|\(turn.createdAt)|\(cut)|\(framing)|\(account.reasons)|\(turn.callsTool ?? "")|\(turn.functionCall.map { "\($0.name)(\($0.arguments))" } ?? "")"
         let template: [[String]] = state.withLock { state in
             if let cached = state.renderedTurns[key], cached.reply == turn.account.reply { return cached.chunks }
             var template = turn
@@ -304,6 +307,8 @@ struct SimulatorState {
     var responseOwners: [String: String] = [:]
     var refusedContinuations = 0
     var signIn = SimulatedSignIn()
+    /// `GET …/codex/models` requests answered (200 or 304).
+    var catalogRequests = 0
     /// While true, an answer stops after its first event until released.
     var answersHeld = false
     var heldAnswers: [@Sendable () -> Void] = []

@@ -16,7 +16,7 @@ import Yamux
 @Suite(.timeLimit(.minutes(1))) struct ReverseTunnelTests {
     static let tunnelToken = "tunnel-token-K"
 
-    struct Pair {
+    struct Pair: AsyncStoppable {
         let balancer: GatewayTestBed
         let connector: GatewayTestBed
 

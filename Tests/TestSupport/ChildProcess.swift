@@ -4,6 +4,12 @@ import Testing
 /// A child process (the built `codexpool`, `openssl`, the Go yamux peer …) whose output the
 /// test waits on by content, never by time.
 public final class ChildProcess: @unchecked Sendable {
+    /// The first `name` on this process's PATH (`python3` is pip's, which may not be /usr/bin's).
+    public static func onPath(_ name: String) -> URL? {
+        let folders = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":")
+        return folders.map { URL(fileURLWithPath: String($0)).appendingPathComponent(name) }.first { FileManager.default.isExecutableFile(atPath: $0.path) }
+    }
+
     /// The `codexpool` executable next to the test bundle in the build folder.
     public static var codexpoolExecutable: URL {
         get throws {
@@ -43,7 +49,13 @@ public final class ChildProcess: @unchecked Sendable {
 
     /// Runs `codexpool` to completion and returns the exit status, standard output and standard error.
     public static func runCodexpool(_ arguments: [String], environment: [String: String] = [:]) async throws -> (status: Int32, stdout: String, stderr: String) {
-        let child = ChildProcess(try codexpoolExecutable, arguments, environment: environment)
+        try await run(try codexpoolExecutable, arguments, environment: environment)
+    }
+
+    /// Runs any program to completion: its exit status, standard output and standard error.
+    /// - Parameter environment: nil passes on this process's own.
+    public static func run(_ executable: URL, _ arguments: [String], environment: [String: String]? = [:]) async throws -> (status: Int32, stdout: String, stderr: String) {
+        let child = ChildProcess(executable, arguments, environment: environment)
         try child.start()
         child.closeInput()
         // Read on a plain thread: a blocking read would hold one of the few cooperative threads.

@@ -151,7 +151,7 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
                           reason: .invalidPath)
         case .metrics, .reverse:
             return .local(route, nil)
-        case .status, .chatGPT, .admin:
+        case .status, .chatGPT, .admin, .models:
             guard let user = authenticate(head) else { return .refused }
             return .local(route, user)
         case .dashboard:
@@ -203,6 +203,19 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
         let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
         let route = GatewayRoute.ProxiedRoute(rawValue: path)
         let countsRequest = route != .models
+        var chat: ChatStreamTranslator?
+        if route == .chatCompletions {
+            // A Chat Completions request travels as the Responses request it stands for.
+            guard head.method == .POST else { return send(.methodNotAllowed) }
+            switch ChatCompletions.translate(body, head: &head) {
+            case .refused(let refusal):
+                body = ByteBuffer()
+                return send(refusal)
+            case .translated(let translated, let translator):
+                body = translated
+                chat = translator
+            }
+        }
         let requestID = logger[metadataKey: "request"]?.description ?? ""
         let hold: SessionHold?
         switch runtime.admit(user, sessionKey: SessionKey.from(head.headers.map { ($0.name, $0.value) }) ?? requestID, countsRequest: countsRequest,
@@ -217,7 +230,8 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
             hold = taken
         }
         let exchange = HTTPProxyExchange(runtime: runtime, user: user, head: head, body: body, eventLoop: context.eventLoop,
-                                         logger: logger, responder: self, sessionHold: hold, countsTowardLimits: countsRequest)
+                                         logger: logger, responder: self, sessionHold: hold, countsTowardLimits: countsRequest, chat: chat,
+                                         routeLabel: route?.metricsLabel)
         body = ByteBuffer()
         self.exchange = exchange
         exchange.start()
@@ -273,6 +287,11 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
         case .dashboard:
             guard head.method == .GET || head.method == .HEAD else { return send(.methodNotAllowed) }
             send(DashboardPage.response)
+        case .models(let id):
+            guard head.method == .GET else { return send(.methodNotAllowed) }
+            guard let user else { return }
+            let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+            runtime.modelCatalog.answer(id, for: user, runtime: runtime, on: context.eventLoop).whenSuccess { handler.value.send($0) }
         case .proxy, .notFound, .invalidPath:
             break
         }

@@ -16,6 +16,8 @@ enum GatewayRoute: Equatable {
     case admin(path: String, query: String)
     /// The dashboard page.
     case dashboard
+    /// `GET /v1/models` (nil) and `GET /v1/models/{id}`, answered from the pool's catalogs.
+    case models(id: String?)
     case notFound
     /// Dot segments, empty segments, encoded dots or slashes, backslashes, control bytes: refused
     /// before anything else looks at it.
@@ -82,6 +84,10 @@ enum GatewayRoute: Equatable {
         default:
             if let chatGPT = Self.chatGPTRoutes[path] {
                 self = .chatGPT(chatGPT)
+            } else if path == "/v1/models" {
+                self = .models(id: nil)
+            } else if path.hasPrefix("/v1/models/"), !path.dropFirst("/v1/models/".count).contains("/") {
+                self = .models(id: String(path.dropFirst("/v1/models/".count)))
             } else if path.hasPrefix("/api/v1/") {
                 self = .admin(path: String(path.dropFirst("/api/v1/".count)), query: query)
             } else {

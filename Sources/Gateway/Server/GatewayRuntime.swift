@@ -43,6 +43,8 @@ public final class GatewayRuntime: Sendable {
     let requestFeed = RequestFeed()
     /// Each user's use and open sessions, for `users[].limits`.
     let userLimits = UserLimitBook()
+    /// The backend's model catalogs, for `GET /v1/models`.
+    let modelCatalog = ModelCatalog()
 
     public init(configuration: CodexpoolConfiguration, logger: Logger, clock: any PoolClock = SystemClock(),
                 eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,

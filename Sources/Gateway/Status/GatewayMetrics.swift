@@ -225,6 +225,7 @@ enum MetricsRoute {
         case .chatGPT: return "usage"
         case .admin: return "admin"
         case .dashboard: return "dashboard"
+        case .models: return "models"
         case .proxy(let proxied): return proxied.metricsLabel
         }
     }

@@ -57,10 +57,20 @@ final class HTTPProxyExchange: UpstreamResponseDelegate {
     private let sessionHold: SessionHold?
     private let countsTowardLimits: Bool
 
+    /// A Chat Completions request: its answer is translated back from the Responses stream.
+    private var chat: ChatStreamTranslator?
+    /// A non-streamed chat answer's head, sent with the whole answer at the end.
+    private var deferredHead: HTTPResponseHead?
+    /// The route the client asked for, for metrics and history (the URI may have been translated).
+    private let routeLabel: String?
+
     init(runtime: GatewayRuntime, user: AuthenticatedUser, head: HTTPRequestHead, body: ByteBuffer, eventLoop: any EventLoop,
-         logger: Logger, responder: any ClientResponder, sessionHold: SessionHold? = nil, countsTowardLimits: Bool = false) {
+         logger: Logger, responder: any ClientResponder, sessionHold: SessionHold? = nil, countsTowardLimits: Bool = false,
+         chat: ChatStreamTranslator? = nil, routeLabel: String? = nil) {
         self.sessionHold = sessionHold
         self.countsTowardLimits = countsTowardLimits
+        self.chat = chat
+        self.routeLabel = routeLabel
         self.runtime = runtime
         self.user = user
         self.head = head
@@ -163,6 +173,18 @@ final class HTTPProxyExchange: UpstreamResponseDelegate {
         phase = .streaming
         streamStatus = status
         firstByteAt = .now()
+        if chat != nil, status == 200 {
+            headers.remove(name: "content-length")
+            if chat?.stream == true {
+                headers.replaceOrAdd(name: "content-type", value: "text/event-stream; charset=utf-8")
+            } else {
+                headers.replaceOrAdd(name: "content-type", value: "application/json")
+                deferredHead = HTTPResponseHead(version: head.version, status: upstreamHead.status, headers: headers)
+                return
+            }
+        } else {
+            chat = nil
+        }
         responder?.sendHead(HTTPResponseHead(version: head.version, status: upstreamHead.status, headers: headers))
     }
 
@@ -174,16 +196,25 @@ final class HTTPProxyExchange: UpstreamResponseDelegate {
         case .streaming:
             usageTap?.consume(buffer)
             guard responder != nil else { return clientDisconnected() }
-            // The SSE events of one upstream read go to the client as one chunk at the end of the
-            // read: one trip down the pipeline per read instead of one per event.
-            if pendingBody == nil {
-                pendingBody = buffer
-            } else {
-                var more = buffer
-                pendingBody!.writeBuffer(&more)
+            if chat != nil {
+                let translated = chat!.consume(buffer.readableBytesView)
+                guard !translated.isEmpty else { return }
+                return appendPendingBody(ByteBuffer(bytes: translated))
             }
+            appendPendingBody(buffer)
         default:
             break
+        }
+    }
+
+    /// The SSE events of one upstream read go to the client as one chunk at the end of the
+    /// read: one trip down the pipeline per read instead of one per event.
+    private func appendPendingBody(_ buffer: ByteBuffer) {
+        if pendingBody == nil {
+            pendingBody = buffer
+        } else {
+            var more = buffer
+            pendingBody!.writeBuffer(&more)
         }
     }
 
@@ -211,6 +242,8 @@ final class HTTPProxyExchange: UpstreamResponseDelegate {
             dispatch.end()
             let tap = usageTap
             usageTap = nil
+            // A non-streamed chat answer goes out whole here, with its own end.
+            let answeredWhole = chat != nil && finishChat()
             writePendingBody()
             if let usage = tap?.usage, let tag = dispatch.tag {
                 runtime.recordUsage(usage, tag: tag, fallbackModel: requestedModel, user: user, weekStart: weekStart)
@@ -221,7 +254,7 @@ final class HTTPProxyExchange: UpstreamResponseDelegate {
             let outcome: ResponseOutcome = complete ? .completed : (streamStatus == 429 ? .upstreamRateLimited : .upstreamError)
             recordOutcome(outcome, status: Int(streamStatus), usage: tap?.usage,
                           error: complete ? nil : (streamStatus >= 400 ? "upstream answered \(streamStatus)" : "the event stream ended without response.completed"))
-            responder?.sendEnd()
+            if !answeredWhole { responder?.sendEnd() }
         default:
             break
         }
@@ -256,6 +289,30 @@ final class HTTPProxyExchange: UpstreamResponseDelegate {
         }
     }
 
+    /// The end of a translated chat answer: the stream's last events (true: the caller ends it),
+    /// or the whole non-streamed answer with its head and end — an error in the OpenAI shape when
+    /// the backend failed (false).
+    private func finishChat() -> Bool {
+        guard var translator = chat else { return false }
+        let rest = translator.finish()
+        chat = translator
+        guard let deferred = deferredHead else {
+            if !rest.isEmpty { appendPendingBody(ByteBuffer(bytes: rest)) }
+            return false
+        }
+        deferredHead = nil
+        if let failure = translator.failure ?? (translator.sawEnd ? nil : "the upstream answer ended early") {
+            responder?.send(.error(.badGateway, type: "api_error", code: "upstream_error", message: failure))
+            return true
+        }
+        var head = deferred
+        head.headers.replaceOrAdd(name: "content-length", value: String(rest.count))
+        responder?.sendHead(head)
+        responder?.writeBody(ByteBuffer(bytes: rest))
+        responder?.sendEnd()
+        return true
+    }
+
     // MARK: Helpers
 
     private func finish(with response: GatewayResponse, outcome: ResponseOutcome) {
@@ -278,7 +335,7 @@ final class HTTPProxyExchange: UpstreamResponseDelegate {
         let path = String(head.uri.split(separator: "?", maxSplits: 1).first ?? "")
         runtime.recordFinished(FinishedRequest(
             transport: .http, outcome: outcome, credential: credentialTag, connectorCredential: connectorCredential, user: user, requestID: logger[metadataKey: "request"]?.description ?? "",
-            model: requestedModel, route: GatewayRoute.ProxiedRoute(rawValue: path)?.metricsLabel ?? path, status: status,
+            model: requestedModel, route: routeLabel ?? GatewayRoute.ProxiedRoute(rawValue: path)?.metricsLabel ?? path, status: status,
             timeToFirstByte: firstByteAt.map { $0 - startedAt }, duration: now - startedAt, usage: usage,
             failovers: max(0, dispatch.attempts - 1), error: error, countsTowardLimits: countsTowardLimits))
         // Only once its row is on its way: "nothing in flight" then means the history has it all.
