@@ -136,7 +136,7 @@ let package = Package(
             name: "ProxyBenchmark",
             dependencies: ["BenchmarkSupport", "UpstreamSimulator", nioCore],
             path: "Benchmarks/ProxyBenchmark",
-            exclude: ["FastUpstream"],
+            exclude: ["FastUpstream", "PROFILE.md"],
             swiftSettings: strictSettings
         ),
         // Start-up time, idle memory and memory per idle WebSocket session, codexpool and nginx as processes.

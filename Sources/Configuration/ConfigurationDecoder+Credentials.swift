@@ -23,7 +23,8 @@ struct DecodedCredential {
 }
 
 extension ConfigurationDecoder {
-    static let localKeys = ["tag", "type", "credential_path", "usages_path", "reserve_5h", "reserve_weekly", "limit_5h", "limit_weekly"]
+    static let localKeys = ["tag", "type", "credential_path", "usages_path", "reserve_5h", "reserve_weekly", "limit_5h", "limit_weekly",
+                            "images", "image_concurrency"]
     static let externalKeys = ["tag", "type", "url", "server", "server_port", "token", "reverse", "usages_path", "tls"]
     static let balancerKeys = ["tag", "type", "credentials", "strategy", "rebalance_threshold"]
     static let peerTLSKeys = ["ca", "server_name", "pin_sha256", "insecure"]
@@ -104,8 +105,11 @@ extension ConfigurationDecoder {
         let usages = reader.string(fields["usages_path"]).map(paths.resolve)
         let fiveHour = decodeCap(fields, reserveKey: "reserve_5h", limitKey: "limit_5h")
         let weekly = decodeCap(fields, reserveKey: "reserve_weekly", limitKey: "limit_weekly")
-        guard let fiveHour, let weekly else { return nil }
-        return LocalCredentialConfiguration(tag: tag, credentialPath: path, usagesPath: usages, caps: UsageCaps(fiveHour: fiveHour, weekly: weekly))
+        let images = reader.bool(fields["images"]) ?? true
+        let imageConcurrency = fields["image_concurrency"].map { reader.integer($0, in: 1...64) } ?? LocalCredentialConfiguration.defaultImageConcurrency
+        guard let fiveHour, let weekly, let imageConcurrency else { return nil }
+        return LocalCredentialConfiguration(tag: tag, credentialPath: path, usagesPath: usages, caps: UsageCaps(fiveHour: fiveHour, weekly: weekly),
+                                            images: images, imageConcurrency: imageConcurrency)
     }
 
     /// One window's cap; nil after reporting a problem.

@@ -35,12 +35,20 @@ public struct LocalCredentialConfiguration: Hashable, Sendable {
     /// Where usage statistics are written; nil turns statistics off.
     public var usagesPath: String?
     public var caps: UsageCaps
+    /// May serve `/v1/images/…` (`images:`).
+    public var images: Bool
+    /// Image requests at once on this account (`image_concurrency:`); more wait briefly, then get 429.
+    public var imageConcurrency: Int
+    public static let defaultImageConcurrency = 3
 
-    public init(tag: String, credentialPath: String, usagesPath: String? = nil, caps: UsageCaps = UsageCaps()) {
+    public init(tag: String, credentialPath: String, usagesPath: String? = nil, caps: UsageCaps = UsageCaps(), images: Bool = true,
+                imageConcurrency: Int = LocalCredentialConfiguration.defaultImageConcurrency) {
         self.tag = tag
         self.credentialPath = credentialPath
         self.usagesPath = usagesPath
         self.caps = caps
+        self.images = images
+        self.imageConcurrency = imageConcurrency
     }
 }
 

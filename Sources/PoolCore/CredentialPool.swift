@@ -87,12 +87,19 @@ public struct CredentialPool: Sendable {
     ///
     /// With a session id, a balancer keeps the session on the credential it first chose while
     /// that stays usable, unless least-used rebalancing finds a clearly better one.
-    public mutating func select(provider: String, scope: SelectionScope, sessionID: String?, now: Date) -> Result<Selection, SelectionFailure> {
-        guard balancers[provider] != nil else { return selectSingle(provider, now: now) }
+    /// - Parameter excluding: credentials not to pick for this request, whatever their state
+    ///   (image requests leave out accounts without images and those at their image concurrency).
+    public mutating func select(provider: String, scope: SelectionScope, sessionID: String?, now: Date,
+                                excluding: Set<String> = []) -> Result<Selection, SelectionFailure> {
+        guard balancers[provider] != nil else { return excluding.contains(provider) ? excludedFailure(provider, now: now) : selectSingle(provider, now: now) }
         purgeExpiredSessionsIfDue(now: now)
         guard var balancer = balancers[provider] else { return selectSingle(provider, now: now) }
         defer { balancers[provider] = balancer }
-        let (candidates, skipped) = candidates(of: balancer.definition, scope: scope, now: now)
+        var (candidates, skipped) = candidates(of: balancer.definition, scope: scope, now: now)
+        if !excluding.isEmpty {
+            skipped += candidates.filter { excluding.contains($0.tag) }.map { .init(tag: $0.tag, reason: .unavailable(UnavailableReason("not for this request"))) }
+            candidates.removeAll { excluding.contains($0.tag) }
+        }
         let key = sessionID.map { SessionTable.Key(sessionID: $0, scope: scope) }
         var events = PoolEvents()
 
@@ -124,13 +131,13 @@ public struct CredentialPool: Sendable {
     /// Handles a 429 from `failedTag`: marks it rate-limited and, for balancers, moves the
     /// session to the next usable credential (§4.4).
     public mutating func failover(provider: String, scope: SelectionScope, sessionID: String?, failedTag: String,
-                                  rejection: RateLimitRejection, now: Date) -> (events: PoolEvents, next: Result<Selection, SelectionFailure>) {
+                                  rejection: RateLimitRejection, now: Date, excluding: Set<String> = []) -> (events: PoolEvents, next: Result<Selection, SelectionFailure>) {
         let events = recordRateLimited(failedTag, rejection: rejection, now: now)
         guard balancers[provider] != nil else {
             return (events, .failure(failure(provider: provider, skipped: [skipReason(for: failedTag, now: now)], now: now)))
         }
         if let sessionID { balancers[provider]?.sessions.remove(SessionTable.Key(sessionID: sessionID, scope: scope)) }
-        return (events, select(provider: provider, scope: scope, sessionID: sessionID, now: now))
+        return (events, select(provider: provider, scope: scope, sessionID: sessionID, now: now, excluding: excluding))
     }
 
     /// Drops expired sticky sessions of every balancer, at most every `sessionPurgeInterval`:
@@ -191,6 +198,11 @@ public struct CredentialPool: Sendable {
     }
 
     // MARK: Helpers
+
+    private func excludedFailure(_ tag: String, now: Date) -> Result<Selection, SelectionFailure> {
+        .failure(SelectionFailure(provider: tag, skipped: [.init(tag: tag, reason: .unavailable(UnavailableReason("not for this request")))],
+                                  earliestRecovery: nil, now: now))
+    }
 
     func selectSingle(_ tag: String, now: Date) -> Result<Selection, SelectionFailure> {
         guard let credential = credentials[tag] else {

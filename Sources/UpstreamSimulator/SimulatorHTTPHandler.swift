@@ -90,6 +90,28 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
                 return context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
             }
             respond(context: context, status: .ok, json: catalog.json, extraHeaders: headers)
+        case (.POST, "/backend-api/codex/images/generations"), (.POST, "/backend-api/codex/images/edits"):
+            guard let accountID, let account = simulator.account(accountID) else { return unauthorized(context: context) }
+            if rejectModelRequest(context: context, account: account) != nil { return }
+            switch SimulatedImages.answer(json ?? [:], edit: path.hasSuffix("/edits"), now: UpstreamSimulator.unixNow) {
+            case .failure(let problem):
+                respond(context: context, status: .badRequest, json: ["error": ["type": "invalid_request_error", "message": problem.message]])
+            case .success(let answer):
+                let headers = account.rateLimits.headers(now: UpstreamSimulator.unixNow)
+                let later = NIOLoopBound((self, context, answer), eventLoop: context.eventLoop)
+                let eventLoop = context.eventLoop
+                // Held answers (holdAnswers) come when released, like a generation that takes its time.
+                if simulator.holdIfAsked({ eventLoop.execute { later.value.0.respond(context: later.value.1, status: .ok, json: later.value.2, extraHeaders: headers) } }) {
+                    return
+                }
+                guard account.answerDelayMilliseconds > 0 else { return respond(context: context, status: .ok, json: answer, extraHeaders: headers) }
+                // Image generation takes a while; the answer comes all at once.
+                context.eventLoop.scheduleTask(in: .milliseconds(Int64(account.answerDelayMilliseconds))) {
+                    let (handler, context, answer) = later.value
+                    guard context.channel.isActive else { return }
+                    handler.respond(context: context, status: .ok, json: answer, extraHeaders: headers)
+                }
+            }
         case (_, "/backend-api/codex/responses"):
             guard let accountID, let account = simulator.account(accountID) else { return unauthorized(context: context) }
             if isUpgrade {

@@ -51,7 +51,8 @@ final class GatewayTestBed: AsyncStoppable {
                       port: Int = 0, tunnelSettings: YamuxConfiguration = YamuxConfiguration(),
                       limits: ListenerLimits = ListenerLimits(), fileStore: any CredentialFileStore = FileSystemCredentialStore(),
                       upstreamTimeouts: UpstreamClient.Timeouts = UpstreamClient.Timeouts(),
-                      storage: StorageConfiguration = .disabled, clock: any PoolClock = SystemClock()) async throws -> GatewayTestBed {
+                      storage: StorageConfiguration = .disabled, clock: any PoolClock = SystemClock(),
+                      images: [String: (enabled: Bool, concurrency: Int)] = [:], imagePatience: TimeAmount = .seconds(10)) async throws -> GatewayTestBed {
         let simulator = if let shared { shared } else { try await UpstreamSimulator.start(accounts: accounts, group: group) }
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("codexpool-gateway-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -60,8 +61,10 @@ final class GatewayTestBed: AsyncStoppable {
             let path = folder.appendingPathComponent("\(account.accountID).json").path
             let content = authFiles[account.accountID] ?? account.authJSON()
             try content.write(toFile: path, atomically: true, encoding: .utf8)
+            let image = images[account.accountID] ?? (true, LocalCredentialConfiguration.defaultImageConcurrency)
             credentials.append(.local(LocalCredentialConfiguration(tag: account.accountID, credentialPath: path,
-                                                                   usagesPath: folder.appendingPathComponent("\(account.accountID)-usages.json").path)))
+                                                                   usagesPath: folder.appendingPathComponent("\(account.accountID)-usages.json").path,
+                                                                   images: image.enabled, imageConcurrency: image.concurrency)))
         }
         credentials += externals.map { .external($0) }
         if let balancer {
@@ -80,7 +83,7 @@ final class GatewayTestBed: AsyncStoppable {
         logger.logLevel = ProcessInfo.processInfo.environment["GATEWAY_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
         let runtime = try GatewayRuntime(configuration: configuration, logger: logger, clock: clock, eventLoopGroup: group,
                                          upstream: UpstreamClient(timeouts: upstreamTimeouts), fileStore: fileStore,
-                                         tunnelSettings: tunnelSettings)
+                                         tunnelSettings: tunnelSettings, imagePatience: imagePatience)
         await runtime.start()
         let server = try await GatewayServer.start(runtime: runtime)
         let clientTLS = tls == nil ? nil : try OpenSSLContext.client(TLSClientConfiguration(caFilePath: TestCertificates.shared.caFile))

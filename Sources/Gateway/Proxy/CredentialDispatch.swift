@@ -50,6 +50,11 @@ final class CredentialDispatch {
     let sessionID: String?
     private var perform: ((Step) -> Void)?
 
+    /// For image requests: the accounts that may take one, and the slot the current attempt holds.
+    var imageSlots: ImageSlots?
+    private var heldImageSlot: String?
+    private var imageDeadline: NIODeadline?
+
     private(set) var current: Attempt?
     private var plan: UpstreamRequestPlan?
     private var refreshedAfter401: Set<String> = []
@@ -91,13 +96,43 @@ final class CredentialDispatch {
     private func selectFirst() {
         guard !finished else { return }
         if continueTurn() { return }
-        switch runtime.select(for: user, sessionID: sessionID) {
+        let (excluded, someFull) = imageSlots?.unavailable(runtime.configuration) ?? ([], false)
+        switch runtime.select(for: user, sessionID: sessionID, excluding: excluded) {
         case .failure(let failure):
+            if someFull, let imageSlots { return waitForImageSlot(imageSlots) }
             logger.info("no credential for \(user.provider): \(failure.explanation)")
             answer(.selectionFailed(failure), .noCredential)
         case .success(let selection):
             attempt(selection.tag, isNewSession: selection.isNewSession)
         }
+    }
+
+    /// Every account that may serve images is busy: wait for a slot (once in all, `patience`
+    /// long), then try again, or answer 429.
+    private func waitForImageSlot(_ slots: ImageSlots) {
+        let deadline = imageDeadline ?? .now() + slots.patience
+        imageDeadline = deadline
+        guard NIODeadline.now() < deadline else { return answerImagesBusy() }
+        let dispatch = NIOLoopBound(self, eventLoop: eventLoop)
+        slots.nextRelease(on: eventLoop).whenComplete { result in
+            switch result {
+            case .success: dispatch.value.selectFirst()
+            case .failure: dispatch.value.answerImagesBusy()
+            }
+        }
+    }
+
+    private func answerImagesBusy() {
+        let seconds = Int((imageSlots?.patience.nanoseconds ?? 0) / 1_000_000_000)
+        answer(.error(.tooManyRequests, type: "rate_limit_exceeded", code: "image_concurrency",
+                      message: "every account that may generate images is busy (image_concurrency); try again shortly")
+            .retrying(after: max(1, seconds)), .noCredential)
+    }
+
+    private func releaseImageSlot() {
+        guard let tag = heldImageSlot else { return }
+        heldImageSlot = nil
+        imageSlots?.release(tag)
     }
 
     /// A request that continues a turn goes to the credential that started it, whatever
@@ -160,6 +195,7 @@ final class CredentialDispatch {
     /// for it (and the transport is let go).
     func end() {
         finished = true
+        releaseImageSlot()
         waitingForUpstream = false
         unregisterInterrupt()
         perform = nil
@@ -175,6 +211,12 @@ final class CredentialDispatch {
 
     private func attempt(_ tag: String, isNewSession: Bool, rejectedToken: Secret? = nil) {
         guard !finished else { return }
+        if let imageSlots, heldImageSlot != tag {
+            releaseImageSlot()
+            // Another request took the last slot since the selection: choose again.
+            guard imageSlots.take(tag, configuration: runtime.configuration) else { return selectFirst() }
+            heldImageSlot = tag
+        }
         let attempt = Attempt(number: attempts + 1, tag: tag, isNewSession: isNewSession)
         current = attempt
         plan = nil
@@ -222,7 +264,8 @@ final class CredentialDispatch {
         logger.error("credential \(attempt.tag) cannot be used: \(error)")
         let unavailable = GatewayResponse.error(.serviceUnavailable, type: "api_error", code: "credential_unavailable",
                                                 message: "credential \(attempt.tag) cannot be used: \(error)")
-        guard attempts < PoolPolicy.maximumAttempts, case .success(let next) = runtime.select(for: user, sessionID: sessionID),
+        guard attempts < PoolPolicy.maximumAttempts,
+              case .success(let next) = runtime.select(for: user, sessionID: sessionID, excluding: imageSlots?.unavailable(runtime.configuration).tags ?? []),
               next.tag != attempt.tag else {
             return answer(unavailable, .upstreamError)
         }
@@ -239,7 +282,8 @@ final class CredentialDispatch {
             return answer(.credentialUnavailable(runtime.currentFailure(for: user), fallback: "credential \(failed.tag) is rate-limited"),
                           .upstreamRateLimited)
         }
-        switch runtime.failover(for: user, sessionID: sessionID, failedTag: failed.tag, rejection: rejection, logger: logger) {
+        switch runtime.failover(for: user, sessionID: sessionID, failedTag: failed.tag, rejection: rejection, logger: logger,
+                                excluding: imageSlots?.unavailable(runtime.configuration).tags ?? []) {
         case .success(let next):
             logger.info("retrying with credential \(next.tag) after 429 from \(failed.tag)")
             attempt(next.tag, isNewSession: true)
@@ -251,6 +295,7 @@ final class CredentialDispatch {
     private func answer(_ response: GatewayResponse, _ outcome: ResponseOutcome) {
         guard !finished else { return }
         finished = true
+        releaseImageSlot()
         waitingForUpstream = false
         unregisterInterrupt()
         let perform = self.perform

@@ -216,6 +216,16 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
                 chat = translator
             }
         }
+        if route == .imageGenerations || route == .imageEdits {
+            guard head.method == .POST else { return send(.methodNotAllowed) }
+            switch ImageRequests.translate(body, head: &head, edit: route == .imageEdits) {
+            case .refused(let refusal):
+                body = ByteBuffer()
+                return send(refusal)
+            case .forward(let translated):
+                body = translated
+            }
+        }
         let requestID = logger[metadataKey: "request"]?.description ?? ""
         let hold: SessionHold?
         switch runtime.admit(user, sessionKey: SessionKey.from(head.headers.map { ($0.name, $0.value) }) ?? requestID, countsRequest: countsRequest,
@@ -231,7 +241,8 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
         }
         let exchange = HTTPProxyExchange(runtime: runtime, user: user, head: head, body: body, eventLoop: context.eventLoop,
                                          logger: logger, responder: self, sessionHold: hold, countsTowardLimits: countsRequest, chat: chat,
-                                         routeLabel: route?.metricsLabel)
+                                         routeLabel: route?.metricsLabel,
+                                         imageSlots: route == .imageGenerations || route == .imageEdits ? runtime.imageSlots : nil)
         body = ByteBuffer()
         self.exchange = exchange
         exchange.start()

@@ -29,6 +29,8 @@ enum GatewayRoute: Equatable {
         case responsesCompact = "/v1/responses/compact"
         case chatCompletions = "/v1/chat/completions"
         case models = "/v1/models"
+        case imageGenerations = "/v1/images/generations"
+        case imageEdits = "/v1/images/edits"
 
         var metricsLabel: String {
             switch self {
@@ -36,6 +38,8 @@ enum GatewayRoute: Equatable {
             case .responsesCompact: "responses_compact"
             case .chatCompletions: "chat_completions"
             case .models: "models"
+            case .imageGenerations: "image_generations"
+            case .imageEdits: "image_edits"
             }
         }
     }

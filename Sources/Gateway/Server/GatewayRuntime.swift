@@ -45,11 +45,15 @@ public final class GatewayRuntime: Sendable {
     let userLimits = UserLimitBook()
     /// The backend's model catalogs, for `GET /v1/models`.
     let modelCatalog = ModelCatalog()
+    /// Image requests under way per account (`image_concurrency`).
+    let imageSlots: ImageSlots
 
     public init(configuration: CodexpoolConfiguration, logger: Logger, clock: any PoolClock = SystemClock(),
                 eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
                 upstream: UpstreamClient = UpstreamClient(), upstreamTLS: OpenSSLContext? = nil,
-                fileStore: any CredentialFileStore = FileSystemCredentialStore(), tunnelSettings: YamuxConfiguration = YamuxConfiguration()) throws(GatewayStartupError) {
+                fileStore: any CredentialFileStore = FileSystemCredentialStore(), tunnelSettings: YamuxConfiguration = YamuxConfiguration(),
+                imagePatience: TimeAmount = .seconds(10)) throws(GatewayStartupError) {
+        imageSlots = ImageSlots(patience: imagePatience)
         self.logger = logger
         authenticationThrottle = AuthenticationThrottle(failuresPerMinute: configuration.limits.failedAuthenticationsPerMinute)
         self.clock = clock
@@ -205,9 +209,9 @@ public final class GatewayRuntime: Sendable {
     }
 
     /// Picks the credential for a request or WebSocket session.
-    func select(for user: AuthenticatedUser, sessionID: String?) -> Result<Selection, SelectionFailure> {
+    func select(for user: AuthenticatedUser, sessionID: String?, excluding: Set<String> = []) -> Result<Selection, SelectionFailure> {
         let now = clock.now()
-        let result = pool.withLock { $0.select(provider: user.provider, scope: user.scope, sessionID: sessionID, now: now) }
+        let result = pool.withLock { $0.select(provider: user.provider, scope: user.scope, sessionID: sessionID, now: now, excluding: excluding) }
         if case .success(let selection) = result { apply(selection.events) }
         return result
     }
@@ -215,13 +219,14 @@ public final class GatewayRuntime: Sendable {
     /// A 429 from `failedTag`: marks it and picks the next credential for the session.
     /// - Parameter logger: the request's, so the line carries its id.
     func failover(for user: AuthenticatedUser, sessionID: String?, failedTag: String, rejection: RateLimitRejection,
-                  logger: Logger? = nil) -> Result<Selection, SelectionFailure> {
+                  logger: Logger? = nil, excluding: Set<String> = []) -> Result<Selection, SelectionFailure> {
         let logger = logger ?? self.logger
         let now = clock.now()
         let until = rejection.limitedUntil(now: now)
         logger.warning("rate limited for \(failedTag), reset in \(DurationText.interval(until.timeIntervalSince(now)))")
         let (events, next) = pool.withLock {
-            $0.failover(provider: user.provider, scope: user.scope, sessionID: sessionID, failedTag: failedTag, rejection: rejection, now: now)
+            $0.failover(provider: user.provider, scope: user.scope, sessionID: sessionID, failedTag: failedTag, rejection: rejection, now: now,
+                        excluding: excluding)
         }
         apply(events)
         if case .success = next { metrics.recordFailover(from: failedTag) }

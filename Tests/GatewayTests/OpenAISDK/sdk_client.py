@@ -81,6 +81,15 @@ def scenario(client, name):
         except openai.NotFoundError as error:
             missing = {"status": error.status_code, "code": error.code}
         return {"listed": listed, "one": one, "missing": missing}
+    if name == "image-generate":
+        result = client.images.generate(model="gpt-image-2", prompt="A lighthouse at dawn", n=2, size="1024x1024")
+        return {"count": len(result.data), "first": base64.b64decode(result.data[0].b64_json).hex()[:16],
+                "revised": result.data[0].revised_prompt, "usage": result.usage.model_dump() if result.usage else None}
+    if name == "image-edit":
+        png = base64.b64decode(PIXEL)
+        result = client.images.edit(model="gpt-image-2", image=("photo.png", png, "image/png"), mask=("mask.png", png, "image/png"),
+                                    prompt="Add a red boat")
+        return {"count": len(result.data), "revised": result.data[0].revised_prompt}
     if name == "unsupported":
         client.chat.completions.create(model="gpt-5.5", messages=[{"role": "user", "content": "hi"}], temperature=0.2)
         return {"unexpected": "no error"}

@@ -66,7 +66,7 @@ final class HTTPProxyExchange: UpstreamResponseDelegate {
 
     init(runtime: GatewayRuntime, user: AuthenticatedUser, head: HTTPRequestHead, body: ByteBuffer, eventLoop: any EventLoop,
          logger: Logger, responder: any ClientResponder, sessionHold: SessionHold? = nil, countsTowardLimits: Bool = false,
-         chat: ChatStreamTranslator? = nil, routeLabel: String? = nil) {
+         chat: ChatStreamTranslator? = nil, routeLabel: String? = nil, imageSlots: ImageSlots? = nil) {
         self.sessionHold = sessionHold
         self.countsTowardLimits = countsTowardLimits
         self.chat = chat
@@ -82,6 +82,7 @@ final class HTTPProxyExchange: UpstreamResponseDelegate {
             runtime: runtime, user: user,
             request: .init(method: head.method, uri: head.uri, headers: head.headers, body: body, transport: .http),
             eventLoop: eventLoop, logger: logger)
+        dispatch.imageSlots = imageSlots
     }
 
     func start() {
