@@ -1,8 +1,10 @@
 import Foundation
+import NIOHTTP1
 @testable import Gateway
 import PoolCore
 import TestSupport
 import Testing
+import UpstreamHTTP
 import UpstreamSimulator
 
 /// The OpenAI API surface (`/v1/chat/completions`, `/v1/models`) through a balancer in front
@@ -125,6 +127,30 @@ import UpstreamSimulator
             #expect((result["second"] as? [String: Any])?["text"] as? String == "The tool returned: sunny, 21 C")
             // Served by the connector's account, through the tunnel.
             #expect(pair.balancer.simulator.modelRequests.map(\.accountID) == ["home", "home"])
+        }
+    }
+
+    @Test func withEveryAccountRateLimitedTheAnswerSaysWhenToComeBack() async throws {
+        let bed = try await Self.bed([SimulatedAccount(accountID: "a", behavior: .rateLimited), SimulatedAccount(accountID: "b", behavior: .rateLimited)])
+        try await bed.stopAfter {
+            let answer = try await bed.request(.POST, "/v1/chat/completions", headers: [("authorization", "Bearer dev-token")],
+                                               json: #"{"model":"gpt-5.5","messages":[{"role":"user","content":"hi"}]}"#)
+            #expect(answer.status == 429)
+            let error = try #require(JSONValue.parse(answer.body)?["error"], "\(answer.text)")
+            #expect(error["type"]?.stringValue == "usage_limit_reached")
+            let retryAfter = try #require(answer.header("retry-after").flatMap(Int.init))
+            // Both accounts' weekly windows are used up and reset in five days (the simulator's default).
+            #expect(abs(retryAfter - 5 * 86_400) <= 60, "\(retryAfter)")
+            // No credential at all (an unknown one behind the user): still the OpenAI shape, not plain text.
+            let offline = try await GatewayTestBed.start(accounts: [SimulatedAccount(accountID: "c")], balancer: nil,
+                                                         users: [.init(name: "dev", token: "dev-token", credential: "c")],
+                                                         authFiles: ["c": "not json"])
+            try await offline.stopAfter {
+                let refused = try await offline.request(.POST, "/v1/chat/completions", headers: [("authorization", "Bearer dev-token")],
+                                                        json: #"{"model":"gpt-5.5","messages":[{"role":"user","content":"hi"}]}"#)
+                #expect(refused.status == 400)
+                #expect(JSONValue.parse(refused.body)?["error"]?["message"]?.stringValue?.contains("c") == true, "\(refused.text)")
+            }
         }
     }
 }

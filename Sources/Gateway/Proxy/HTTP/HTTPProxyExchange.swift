@@ -324,7 +324,22 @@ final class HTTPProxyExchange: UpstreamResponseDelegate {
         connection = nil
         firstByteAt = .now()
         recordOutcome(outcome, status: Int(response.status.code), error: outcome == .completed ? nil : Self.summary(of: response))
-        responder?.send(response)
+        responder?.send(speaksOpenAI ? Self.openAIShaped(response) : response)
+    }
+
+    /// The OpenAI API routes (chat, images) answer every error in the OpenAI JSON shape; Codex's
+    /// routes keep the reference's plain-text refusals (§7.6) for mixed fleets.
+    private var speaksOpenAI: Bool {
+        ["chat_completions", "image_generations", "image_edits"].contains(routeLabel ?? "")
+    }
+
+    static func openAIShaped(_ response: GatewayResponse) -> GatewayResponse {
+        guard response.status.code >= 400, !(response.headers.first(name: "content-type")?.hasPrefix("application/json") ?? false) else { return response }
+        let message = String(decoding: response.body, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        var shaped = GatewayResponse.error(response.status, type: response.status.code < 500 ? "invalid_request_error" : "api_error",
+                                           code: response.status == .tooManyRequests ? "rate_limit_exceeded" : "", message: message)
+        if let retryAfter = response.headers.first(name: "retry-after") { shaped.headers.replaceOrAdd(name: "retry-after", value: retryAfter) }
+        return shaped
     }
 
     /// Once per exchange, at its end.
