@@ -96,4 +96,17 @@ import Testing
         #expect(call["function"]?["arguments"]?.stringValue == #"{"q":"a"}"#)
         #expect(completion["usage"]?["total_tokens"]?.numberValue == 7)
     }
+
+    @Test func anAnswerCutByTheTokenLimitEndsWithLength() throws {
+        var translator = ChatStreamTranslator(model: "gpt-5.5", stream: false, includeUsage: false, created: 1)
+        let events = [
+            #"{"type":"response.created","response":{"id":"resp_y"}}"#, #"{"type":"response.output_text.delta","delta":"Once upon"}"#,
+            #"{"type":"response.incomplete","response":{"status":"incomplete","incomplete_details":{"reason":"max_output_tokens"},"usage":{"input_tokens":5,"output_tokens":4}}}"#,
+        ].map { "data: \($0)\n\n" }.joined()
+        _ = translator.consume(Array(events.utf8))
+        let completion = try #require(JSONValue.parse(translator.finish()))
+        #expect(completion["choices"]?.arrayValue?.first?["finish_reason"]?.stringValue == "length")
+        #expect(completion["choices"]?.arrayValue?.first?["message"]?["content"]?.stringValue == "Once upon")
+        #expect(completion["usage"]?["completion_tokens"]?.numberValue == 4)
+    }
 }
