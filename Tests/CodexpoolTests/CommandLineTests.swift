@@ -34,7 +34,7 @@ import UpstreamHTTP
         #expect(result.status == 2)
         #expect(result.stdout.hasPrefix("\(good): ok:"))
         #expect(result.stderr.split(separator: "\n").map(String.init) == [
-            "\(bad.path):3:5: credentials[0].strategy: unknown key for a default credential (expected one of: tag, type, credential_path, usages_path, reserve_5h, reserve_weekly, limit_5h, limit_weekly)",
+            "\(bad.path):3:5: credentials[0].strategy: unknown key for a default credential (expected one of: tag, type, credential_path, usages_path, reserve_5h, reserve_weekly, limit_5h, limit_weekly, images, image_concurrency)",
             #"\#(bad.path):5:3: log.level: unknown log level "loud" (expected trace, debug, info, notice, warning, error, critical)"#,
         ])
     }

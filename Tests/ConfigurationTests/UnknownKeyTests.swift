@@ -53,8 +53,8 @@ import Testing
                 token: x
             """
         #expect(configurationIssues(yaml) == [
-            "test.yaml:3:5: credentials[0].strategy: unknown key for a default credential (expected one of: tag, type, credential_path, usages_path, reserve_5h, reserve_weekly, limit_5h, limit_weekly)",
-            "test.yaml:4:5: credentials[0].token: unknown key for a default credential (expected one of: tag, type, credential_path, usages_path, reserve_5h, reserve_weekly, limit_5h, limit_weekly)",
+            "test.yaml:3:5: credentials[0].strategy: unknown key for a default credential (expected one of: tag, type, credential_path, usages_path, reserve_5h, reserve_weekly, limit_5h, limit_weekly, images, image_concurrency)",
+            "test.yaml:4:5: credentials[0].token: unknown key for a default credential (expected one of: tag, type, credential_path, usages_path, reserve_5h, reserve_weekly, limit_5h, limit_weekly, images, image_concurrency)",
         ])
     }
 

@@ -40,27 +40,43 @@ import UpstreamSimulator
         }
     }
 
-    @Test func beyondImageConcurrencyARequestWaitsThenGets429() async throws {
+    /// a serves one image request at a time, b none; one generation is held under way on a.
+    static func bedWithABusySlot(patience: TimeAmount) async throws -> GatewayTestBed {
         let bed = try await GatewayTestBed.start(accounts: [SimulatedAccount(accountID: "a"), SimulatedAccount(accountID: "b")],
                                                  users: [.init(name: "dev", token: "dev-token", credential: "pool")],
-                                                 images: ["a": (true, 1), "b": (false, 3)], imagePatience: .seconds(1))
+                                                 images: ["a": (true, 1), "b": (false, 3)], imagePatience: patience)
+        bed.simulator.holdAnswers()
+        return bed
+    }
+
+    static func generate(_ bed: GatewayTestBed) async throws -> UpstreamClient.CollectedResponse {
+        try await bed.request(.POST, "/v1/images/generations", headers: [("authorization", "Bearer dev-token")], json: #"{"model":"gpt-image-2","prompt":"a cat"}"#)
+    }
+
+    @Test func beyondImageConcurrencyARequestWaitsThenGets429() async throws {
+        let bed = try await Self.bedWithABusySlot(patience: .seconds(1))
         try await bed.stopAfter {
-            let body = #"{"model":"gpt-image-2","prompt":"a cat"}"#
-            func generate() async throws -> UpstreamClient.CollectedResponse {
-                try await bed.request(.POST, "/v1/images/generations", headers: [("authorization", "Bearer dev-token")], json: body)
-            }
-            // One generation under way holds a's only slot.
-            bed.simulator.holdAnswers()
-            let first = Task { try await generate() }
+            let first = Task { try await Self.generate(bed) }
             try await bed.simulator.waitUntil { $0.heldAnswers == 1 }
             #expect(bed.runtime.imageSlots.busy("a") == 1)
-            // The next waits for it (b may not serve images), and after the wait gets 429.
-            let refused = try await generate()
+            // The next waits for a's slot (b may not serve images) and, with the first still under way, gets 429.
+            let refused = try await Self.generate(bed)
             #expect(refused.status == 429)
             #expect(refused.text.contains("image_concurrency"), "\(refused.text)")
             #expect(refused.header("retry-after") != nil)
-            // One that waits while the first finishes gets the slot.
-            let waiting = Task { try await generate() }
+            #expect(Self.imageRequests(bed.simulator).count == 1, "it never went upstream")
+            bed.simulator.releaseAnswers()
+            #expect(try await first.value.status == 200)
+        }
+    }
+
+    @Test func aRequestThatWaitsGetsTheSlotWhenItFrees() async throws {
+        // Patience far beyond the test: the wait ends by the release, never by the clock.
+        let bed = try await Self.bedWithABusySlot(patience: .seconds(120))
+        try await bed.stopAfter {
+            let first = Task { try await Self.generate(bed) }
+            try await bed.simulator.waitUntil { $0.heldAnswers == 1 }
+            let waiting = Task { try await Self.generate(bed) }
             let slots = bed.runtime.imageSlots
             try await waitUntil("the second request waits for the slot") { slots.waiting == 1 }
             #expect(Self.imageRequests(bed.simulator).count == 1, "it has not gone upstream")
@@ -68,7 +84,7 @@ import UpstreamSimulator
             #expect(try await first.value.status == 200)
             #expect(try await waiting.value.status == 200)
             #expect(Self.imageRequests(bed.simulator).map(\.accountID) == ["a", "a"])
-            #expect(bed.runtime.imageSlots.busy("a") == 0)
+            #expect(slots.busy("a") == 0)
         }
     }
 

@@ -197,55 +197,16 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
     }
 
     private func startExchange(_ head: HTTPRequestHead, user: AuthenticatedUser, context: ChannelHandlerContext) {
-        var head = head
-        head.uri = GatewayRoute.canonicalProxyURI(head.uri)
-        // Limits before a credential is chosen; listing models is no request to count.
-        let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
-        let route = GatewayRoute.ProxiedRoute(rawValue: path)
-        let countsRequest = route != .models
-        var chat: ChatStreamTranslator?
-        if route == .chatCompletions {
-            // A Chat Completions request travels as the Responses request it stands for.
-            guard head.method == .POST else { return send(.methodNotAllowed) }
-            switch ChatCompletions.translate(body, head: &head) {
-            case .refused(let refusal):
-                body = ByteBuffer()
-                return send(refusal)
-            case .translated(let translated, let translator):
-                body = translated
-                chat = translator
-            }
-        }
-        if route == .imageGenerations || route == .imageEdits {
-            guard head.method == .POST else { return send(.methodNotAllowed) }
-            switch ImageRequests.translate(body, head: &head, edit: route == .imageEdits) {
-            case .refused(let refusal):
-                body = ByteBuffer()
-                return send(refusal)
-            case .forward(let translated):
-                body = translated
-            }
-        }
-        let requestID = logger[metadataKey: "request"]?.description ?? ""
-        let hold: SessionHold?
-        switch runtime.admit(user, sessionKey: SessionKey.from(head.headers.map { ($0.name, $0.value) }) ?? requestID, countsRequest: countsRequest,
-                             logger: logger) {
-        case .failure(let refusal):
-            body = ByteBuffer()
-            runtime.recordFinished(FinishedRequest(
-                transport: .http, outcome: .userLimited, credential: nil, user: user, requestID: requestID, model: nil,
-                route: route?.metricsLabel ?? path, status: 429, timeToFirstByte: nil, duration: .zero, error: refusal.message(now: runtime.now)))
-            return send(runtime.userLimitResponse(refusal))
-        case .success(let taken):
-            hold = taken
-        }
-        let exchange = HTTPProxyExchange(runtime: runtime, user: user, head: head, body: body, eventLoop: context.eventLoop,
-                                         logger: logger, responder: self, sessionHold: hold, countsTowardLimits: countsRequest, chat: chat,
-                                         routeLabel: route?.metricsLabel,
-                                         imageSlots: route == .imageGenerations || route == .imageEdits ? runtime.imageSlots : nil)
+        let prepared = ProxiedRequest.prepare(head: head, body: body, user: user, runtime: runtime, logger: logger)
         body = ByteBuffer()
-        self.exchange = exchange
-        exchange.start()
+        switch prepared {
+        case .answered(let response):
+            send(response)
+        case .ready(let request):
+            let exchange = HTTPProxyExchange(runtime: runtime, user: user, request: request, eventLoop: context.eventLoop, logger: logger, responder: self)
+            self.exchange = exchange
+            exchange.start()
+        }
     }
 
     private func handleLocal(_ route: GatewayRoute, head: HTTPRequestHead, user: AuthenticatedUser?, context: ChannelHandlerContext) {

@@ -64,13 +64,13 @@ final class HTTPProxyExchange: UpstreamResponseDelegate {
     /// The route the client asked for, for metrics and history (the URI may have been translated).
     private let routeLabel: String?
 
-    init(runtime: GatewayRuntime, user: AuthenticatedUser, head: HTTPRequestHead, body: ByteBuffer, eventLoop: any EventLoop,
-         logger: Logger, responder: any ClientResponder, sessionHold: SessionHold? = nil, countsTowardLimits: Bool = false,
-         chat: ChatStreamTranslator? = nil, routeLabel: String? = nil, imageSlots: ImageSlots? = nil) {
-        self.sessionHold = sessionHold
-        self.countsTowardLimits = countsTowardLimits
-        self.chat = chat
-        self.routeLabel = routeLabel
+    init(runtime: GatewayRuntime, user: AuthenticatedUser, request: ProxiedRequest, eventLoop: any EventLoop, logger: Logger,
+         responder: any ClientResponder) {
+        let (head, body) = (request.head, request.body)
+        sessionHold = request.hold
+        countsTowardLimits = request.countsRequest
+        chat = request.chat
+        routeLabel = request.routeLabel
         self.runtime = runtime
         self.user = user
         self.head = head
@@ -82,7 +82,7 @@ final class HTTPProxyExchange: UpstreamResponseDelegate {
             runtime: runtime, user: user,
             request: .init(method: head.method, uri: head.uri, headers: head.headers, body: body, transport: .http),
             eventLoop: eventLoop, logger: logger)
-        dispatch.imageSlots = imageSlots
+        dispatch.imageSlots = request.isImageRequest ? runtime.imageSlots : nil
     }
 
     func start() {
