@@ -153,4 +153,28 @@ import UpstreamSimulator
             }
         }
     }
+
+    @Test func aStaleCatalogIsServedWhileItIsRevalidatedWithItsETag() async throws {
+        let clock = SettableClock(Date())
+        let bed = try await GatewayTestBed.start(accounts: [SimulatedAccount(accountID: "a", planType: "plus")], balancer: nil,
+                                                 users: [.init(name: "dev", token: "dev-token", credential: "a")], clock: clock)
+        try await bed.stopAfter {
+            await waitForData(bed, tags: ["a"])
+            func list() async throws -> [String] {
+                let answer = try await bed.request(.GET, "/v1/models", headers: [("authorization", "Bearer dev-token")])
+                #expect(answer.status == 200)
+                return JSONValue.parse(answer.body)?["data"]?.arrayValue?.compactMap { $0["id"]?.stringValue } ?? []
+            }
+            #expect(try await list() == ["gpt-5.5", "gpt-5.4", "gpt-5.4-mini", "gpt-5.3-codex"])
+            #expect(try await list().count == 4)
+            #expect(bed.simulator.catalogRequests == 1, "fresh for five minutes")
+            clock.set(clock.now().addingTimeInterval(ModelCatalog.freshFor + 1))
+            // Stale: answered from the cache at once, and asked again in the background with its ETag (304).
+            #expect(try await list().count == 4)
+            try await waitUntil("the background revalidation") { bed.simulator.catalogRequests == 2 }
+            let revalidation = try #require(bed.simulator.requests.last { $0.path == "/backend-api/codex/models" })
+            #expect(revalidation.headers.contains { $0.0 == "if-none-match" && $0.1 == #""catalog-plus-4""# })
+            #expect(revalidation.headers.contains { $0.0 == "version" && $0.1 == ModelCatalog.clientVersion })
+        }
+    }
 }
