@@ -1,3 +1,4 @@
+import Configuration
 import Foundation
 import NIOHTTP1
 @testable import Gateway
@@ -175,6 +176,22 @@ import UpstreamSimulator
             let revalidation = try #require(bed.simulator.requests.last { $0.path == "/backend-api/codex/models" })
             #expect(revalidation.headers.contains { $0.0 == "if-none-match" && $0.1 == #""catalog-plus-4""# })
             #expect(revalidation.headers.contains { $0.0 == "version" && $0.1 == ModelCatalog.clientVersion })
+        }
+    }
+
+    @Test func withoutAReadableCatalogTheConfiguredListIsServed() async throws {
+        // c's file cannot be read: no catalog can be asked for, so the configuration's list answers.
+        let bed = try await GatewayTestBed.start(accounts: [SimulatedAccount(accountID: "c")], balancer: nil,
+                                                 users: [.init(name: "dev", token: "dev-token", credential: "c")], authFiles: ["c": "not json"])
+        try await bed.stopAfter {
+            let answer = try await bed.request(.GET, "/v1/models", headers: [("authorization", "Bearer dev-token")])
+            #expect(answer.status == 200)
+            let ids = JSONValue.parse(answer.body)?["data"]?.arrayValue?.compactMap { $0["id"]?.stringValue }
+            #expect(ids == bed.runtime.configuration.fallbackModels)
+            #expect(bed.simulator.catalogRequests == 0)
+            let missing = try await bed.request(.GET, "/v1/models/gpt-9", headers: [("authorization", "Bearer dev-token")])
+            #expect(missing.status == 404)
+            #expect(JSONValue.parse(missing.body)?["error"]?["code"]?.stringValue == "model_not_found")
         }
     }
 }
