@@ -76,8 +76,9 @@ let webSocketPaths = [
 try await FastUpstreams.ensureAnswers(httpPaths, webSocketPaths)
 // PROXY_BENCHMARK_HOLD=<seconds>: set up, say where everything is, and wait (to profile by hand).
 if let hold = ProcessInfo.processInfo.environment["PROXY_BENCHMARK_HOLD"].flatMap(Int.init) {
-    for path in httpPaths + webSocketPaths { print("\(path.url) pid \(path.process.map { String($0.pid) } ?? "-")") }
-    print("wrk script: \(script)")
+    // Written straight to the pipe: it is read while this waits.
+    let lines = (httpPaths + webSocketPaths).map { "\($0.url) pid \($0.process.map { String($0.pid) } ?? "-")\n" }.joined() + "wrk script: \(script)\n"
+    FileHandle.standardOutput.write(Data(lines.utf8))
     try await Task.sleep(for: .seconds(hold))
     exit(0)
 }
