@@ -221,10 +221,6 @@ final class CredentialDispatch {
         current = attempt
         plan = nil
         runtime.pollIfStale(tag)
-        if request.transport == .http, request.uri.hasPrefix("/v1/chat/completions"), !runtime.isExternal(tag), !runtime.isAPIKey(tag) {
-            return answer(.error(.badRequest, type: "invalid_request_error", message: "chat completions endpoint is only available in API key mode"),
-                          .upstreamError)
-        }
         let dispatch = NIOLoopBound(self, eventLoop: eventLoop)
         let (headers, body) = requestFor(tag)
         runtime.plan(for: tag, method: request.method, uri: request.uri, clientHeaders: headers, bodyLength: body?.readableBytes,
