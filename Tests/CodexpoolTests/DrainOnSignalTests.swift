@@ -10,25 +10,19 @@ import UpstreamSimulator
     @Test func aTurnInFlightFinishesAndItsUsageIsSaved() async throws {
         var account = SimulatedAccount(accountID: "a", deltaCount: 12)
         account.eventIntervalMilliseconds = 100
-        let simulator = try await UpstreamSimulator.start(accounts: [account], group: MultiThreadedEventLoopGroup.singleton)
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("codexpool-drain-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: folder) }
-        try account.authJSON().write(to: folder.appendingPathComponent("auth.json"), atomically: true, encoding: .utf8)
+        let fixture = try await ServeFixture.start(account, name: "drain")
+        try await fixture.stopAfter { () async throws in try await Self.run(fixture) }
+    }
+
+    static func run(_ fixture: ServeFixture) async throws {
+        let (folder, config) = (fixture.folder, fixture.config)
         let usages = folder.appendingPathComponent("usages.json")
-        let config = folder.appendingPathComponent("codexpool.yaml")
-        try """
-            listen: 127.0.0.1:0
-            upstream:
-              base_url: \(simulator.baseURL)
-              api_base_url: http://127.0.0.1:\(simulator.port)
-              usage_url: \(simulator.usageURL)
-              token_url: \(simulator.tokenURL)
+        try fixture.writeConfig("""
             credentials:
               - tag: a
-                credential_path: \(folder.path)/auth.json
+                credential_path: \(fixture.credentialPath)
                 usages_path: \(usages.path)
-            """.write(to: config, atomically: true, encoding: .utf8)
+            """)
         let server = ChildProcess(try ChildProcess.codexpoolExecutable, ["serve", "--config", config.path])
         try server.start()
         defer { server.terminate() }
@@ -55,6 +49,5 @@ import UpstreamSimulator
         #expect(total["input_tokens"] as? Int == 120)
         let mode = try FileManager.default.attributesOfItem(atPath: usages.path)[.posixPermissions] as? NSNumber
         #expect(mode?.uint16Value == 0o600)
-        await simulator.shutdown()
     }
 }

@@ -9,25 +9,19 @@ import UpstreamSimulator
 /// answers a chat, an image generation and an image edit whose prompts carry a marker.
 @Suite(.timeLimit(.minutes(2))) struct PromptPrivacyTests {
     @Test func promptsAndImagesStayOutOfTheLogAtTraceLevel() async throws {
-        let account = SimulatedAccount(accountID: "a")
-        let simulator = try await UpstreamSimulator.start(accounts: [account], group: MultiThreadedEventLoopGroup.singleton)
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("codexpool-privacy-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: folder) }
-        try account.authJSON().write(to: folder.appendingPathComponent("a.json"), atomically: true, encoding: .utf8)
-        let config = folder.appendingPathComponent("codexpool.yaml")
-        try """
-            listen: 127.0.0.1:0
+        let fixture = try await ServeFixture.start(name: "privacy")
+        try await fixture.stopAfter { () async throws in try await Self.run(fixture) }
+    }
+
+    static func run(_ fixture: ServeFixture) async throws {
+        let (folder, config) = (fixture.folder, fixture.config)
+        try fixture.writeConfig("""
             storage: {path: \(folder.path)/history.sqlite3}
-            upstream:
-              base_url: \(simulator.baseURL)
-              usage_url: \(simulator.usageURL)
-              token_url: \(simulator.tokenURL)
             credentials:
-              - {tag: a, credential_path: \(folder.path)/a.json}
+              - {tag: a, credential_path: \(fixture.credentialPath)}
             users:
               - {name: dev, token: dev-token, credential: a}
-            """.write(to: config, atomically: true, encoding: .utf8)
+            """)
         let server = ChildProcess(try ChildProcess.codexpoolExecutable, ["serve", "--config", config.path, "--log-level", "trace"])
         try server.start()
         defer { server.terminate() }
@@ -59,6 +53,5 @@ import UpstreamSimulator
         history += (try? Data(contentsOf: folder.appendingPathComponent("history.sqlite3-wal"))) ?? Data()
         #expect(history.range(of: Data("chat_completions".utf8)) != nil, "the chat's row is there")
         #expect(history.range(of: Data("MARKER".utf8)) == nil)
-        await simulator.shutdown()
     }
 }

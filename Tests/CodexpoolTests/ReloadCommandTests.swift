@@ -9,27 +9,21 @@ import UpstreamSimulator
 /// with a mistake changes nothing and the command says where the mistake is.
 @Suite(.timeLimit(.minutes(2))) struct ReloadCommandTests {
     @Test func sighupAndTheReloadCommandApplyTheFileAndRefuseABrokenOne() async throws {
-        let account = SimulatedAccount(accountID: "a")
-        let simulator = try await UpstreamSimulator.start(accounts: [account], group: MultiThreadedEventLoopGroup.singleton)
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("codexpool-reload-cli-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: folder) }
-        try account.authJSON().write(to: folder.appendingPathComponent("a.json"), atomically: true, encoding: .utf8)
-        let config = folder.appendingPathComponent("codexpool.yaml")
+        let fixture = try await ServeFixture.start(name: "reload-cli")
+        try await fixture.stopAfter { () async throws in try await Self.run(fixture) }
+    }
+
+    static func run(_ fixture: ServeFixture) async throws {
+        let config = fixture.config
         func write(users: String) throws {
-            try """
-                listen: 127.0.0.1:0
+            try fixture.writeConfig("""
                 storage: {enabled: false}
-                upstream:
-                  base_url: \(simulator.baseURL)
-                  usage_url: \(simulator.usageURL)
-                  token_url: \(simulator.tokenURL)
                 credentials:
                   - tag: a
-                    credential_path: \(folder.path)/a.json
+                    credential_path: \(fixture.credentialPath)
                 users:
                 \(users)
-                """.write(to: config, atomically: true, encoding: .utf8)
+                """)
         }
         try write(users: "  - {name: ops, token: ops-token, credential: a, admin: true}")
         let server = ChildProcess(try ChildProcess.codexpoolExecutable, ["serve", "--config", config.path])
@@ -59,7 +53,7 @@ import UpstreamSimulator
         let broken = try await ChildProcess.runCodexpool(["reload", "--url", url], environment: ["CODEXPOOL_TOKEN": "ops-token"])
         #expect(broken.status == 1)
         #expect(broken.stderr.contains("answered 422"), "\(broken.stderr)")
-        #expect(broken.stderr.contains("\(config.path):11:"), "\(broken.stderr)")
+        #expect(broken.stderr.contains("\(config.path):12:"), "\(broken.stderr)")
         #expect(broken.stderr.contains("nowhere"), "\(broken.stderr)")
         await server.waitForStandardError(containing: "reload refused, the running configuration stays in force")
         #expect(try await ChildProcess.runCodexpool(["status", "--url", url], environment: ["CODEXPOOL_TOKEN": "carol-new"]).status == 0)
@@ -67,6 +61,5 @@ import UpstreamSimulator
         kill(server.process.processIdentifier, SIGTERM)
         #expect(await server.exitStatus() == 0, "\(server.standardError)")
         #expect(!server.standardError.contains("carol-new") && !server.standardError.contains("ops-token"), "a token reached the log")
-        await simulator.shutdown()
     }
 }
