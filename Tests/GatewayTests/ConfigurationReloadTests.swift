@@ -223,6 +223,35 @@ final class ReloadTestBed: AsyncStoppable {
     }
 }
 
+/// A connector credential added by a reload dials in at once; removed by a reload, its tunnel goes.
+@Suite(.timeLimit(.minutes(2))) struct ConnectorReloadTests {
+    @Test func aReloadStartsAndStopsAConnector() async throws {
+        let balancer = try await ReverseTunnelTests.startBalancer()
+        try await balancer.stopAfter {
+            let token = ReverseTunnelTests.tunnelToken
+            let local = { (folder: URL) in
+                "credentials:\n  - {tag: home, credential_path: \(folder.path)/home.json}\n"
+            }
+            let users = "users:\n  - {name: balancer, token: \(token), credential: home}\n"
+            let connector = try await ReloadTestBed.start(accounts: [SimulatedAccount(accountID: "home")], tls: false) { local($0) + users }
+            try await connector.stopAfter {
+                #expect(!ReverseTunnelTests.isAvailable(balancer, "home"))
+                let dialing = "  - {tag: to-balancer, type: external, url: http://127.0.0.1:\(balancer.server.port), token: \(token), reverse: true}\n"
+                try connector.rewrite(local(connector.folder) + dialing + users)
+                #expect(await connector.server.reload(fromFile: connector.configPath) == .applied("credentials +to-balancer"))
+                try await ReverseTunnelTests.eventually { ReverseTunnelTests.isAvailable(balancer, "home") }
+                let answer = try await balancer.request(headers: [("authorization", "Bearer laptop-token")], json: GatewayTestBed.turnBody)
+                #expect(answer.status == 200)
+                #expect(connector.simulator.modelRequests.map(\.accountID) == ["home"], "served by the connector's own account")
+
+                try connector.rewrite(local(connector.folder) + users)
+                #expect(await connector.server.reload(fromFile: connector.configPath) == .applied("credentials −to-balancer"))
+                try await ReverseTunnelTests.eventually { !ReverseTunnelTests.isAvailable(balancer, "home") }
+            }
+        }
+    }
+}
+
 extension ReloadTestBed {
     func reload(token: String, trusting ca: String?, port: Int? = nil, method: HTTPMethod = .POST) async throws -> UpstreamClient.CollectedResponse {
         var target = try target(trusting: ca)
