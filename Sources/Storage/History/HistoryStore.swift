@@ -107,12 +107,7 @@ public final class HistoryStore: Sendable {
     /// Totals over a period, optionally for one user.
     public func overview(since: Date, until: Date, user: String?) throws -> HistoryOverview {
         try database.read { db in
-            var arguments: StatementArguments = [since.timeIntervalSince1970, until.timeIntervalSince1970]
-            var filter = "time >= ? AND time < ?"
-            if let user {
-                filter += " AND user = ?"
-                arguments += [user]
-            }
+            let (filter, arguments) = Self.requestFilter(since: since, until: until, user: user)
             let totals = try Row.fetchOne(db, sql: """
                 SELECT COUNT(*) AS requests, COALESCE(SUM(outcome != 'completed'), 0) AS failures,
                        COALESCE(SUM(input_tokens), 0) AS input, COALESCE(SUM(cached_input_tokens), 0) AS cached,
@@ -133,6 +128,14 @@ public final class HistoryStore: Sendable {
         }
     }
 
+    /// The `WHERE` condition of request rows in [since, until), of one user when given.
+    private static func requestFilter(since: Date, until: Date, user: String?) -> (String, StatementArguments) {
+        var arguments: StatementArguments = [since.timeIntervalSince1970, until.timeIntervalSince1970]
+        guard let user else { return ("time >= ? AND time < ?", arguments) }
+        arguments += [user]
+        return ("time >= ? AND time < ? AND user = ?", arguments)
+    }
+
     public enum UsageGrouping: String, Sendable, CaseIterable {
         case user, credential, model
     }
@@ -140,12 +143,7 @@ public final class HistoryStore: Sendable {
     /// Tokens, cost and counts per user, credential or model over a period.
     public func usage(groupBy grouping: UsageGrouping, since: Date, until: Date, user: String?) throws -> [UsageRow] {
         try database.read { db in
-            var arguments: StatementArguments = [since.timeIntervalSince1970, until.timeIntervalSince1970]
-            var filter = "time >= ? AND time < ?"
-            if let user {
-                filter += " AND user = ?"
-                arguments += [user]
-            }
+            let (filter, arguments) = Self.requestFilter(since: since, until: until, user: user)
             let column = grouping.rawValue
             return try Row.fetchAll(db, sql: """
                 SELECT COALESCE(\(column), '') AS key, COUNT(*) AS requests, SUM(outcome != 'completed') AS failures,
