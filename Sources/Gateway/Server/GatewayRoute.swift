@@ -28,7 +28,6 @@ enum GatewayRoute: Equatable {
         case responses = "/v1/responses"
         case responsesCompact = "/v1/responses/compact"
         case chatCompletions = "/v1/chat/completions"
-        case models = "/v1/models"
         case imageGenerations = "/v1/images/generations"
         case imageEdits = "/v1/images/edits"
 
@@ -37,7 +36,6 @@ enum GatewayRoute: Equatable {
             case .responses: "responses"
             case .responsesCompact: "responses_compact"
             case .chatCompletions: "chat_completions"
-            case .models: "models"
             case .imageGenerations: "image_generations"
             case .imageEdits: "image_edits"
             }

@@ -55,7 +55,6 @@ final class HTTPProxyExchange: UpstreamResponseDelegate {
 
     /// The user's session, open against `max_concurrent_sessions` until the exchange ends.
     private let sessionHold: SessionHold?
-    private let countsTowardLimits: Bool
 
     /// A Chat Completions request: its answer is translated back from the Responses stream.
     private var chat: ChatStreamTranslator?
@@ -68,7 +67,6 @@ final class HTTPProxyExchange: UpstreamResponseDelegate {
          responder: any ClientResponder) {
         let (head, body) = (request.head, request.body)
         sessionHold = request.hold
-        countsTowardLimits = request.countsRequest
         chat = request.chat
         routeLabel = request.routeLabel
         self.runtime = runtime
@@ -353,7 +351,7 @@ final class HTTPProxyExchange: UpstreamResponseDelegate {
             transport: .http, outcome: outcome, credential: credentialTag, connectorCredential: connectorCredential, user: user, requestID: logger[metadataKey: "request"]?.description ?? "",
             model: requestedModel, route: routeLabel ?? GatewayRoute.ProxiedRoute(rawValue: path)?.metricsLabel ?? path, status: status,
             timeToFirstByte: firstByteAt.map { $0 - startedAt }, duration: now - startedAt, usage: usage,
-            failovers: max(0, dispatch.attempts - 1), error: error, countsTowardLimits: countsTowardLimits))
+            failovers: max(0, dispatch.attempts - 1), error: error, countsTowardLimits: true))
         // Only once its row is on its way: "nothing in flight" then means the history has it all.
         runtime.metrics.proxiedRequestEnded()
     }

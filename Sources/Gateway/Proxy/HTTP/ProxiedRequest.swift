@@ -12,8 +12,6 @@ struct ProxiedRequest {
     var body: ByteBuffer
     /// The route the client asked for (`chat_completions`, …), for metrics and history.
     var routeLabel: String?
-    /// A model request (everything but the model list): counted against the user's limits.
-    var countsRequest: Bool
     /// A chat request: its Responses answer is translated back.
     var chat: ChatStreamTranslator?
     var isImageRequest: Bool
@@ -30,7 +28,7 @@ struct ProxiedRequest {
         head.uri = GatewayRoute.canonicalProxyURI(head.uri)
         let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
         let route = GatewayRoute.ProxiedRoute(rawValue: path)
-        var request = ProxiedRequest(head: head, body: body, routeLabel: route?.metricsLabel, countsRequest: route != .models, chat: nil,
+        var request = ProxiedRequest(head: head, body: body, routeLabel: route?.metricsLabel, chat: nil,
                                      isImageRequest: route == .imageGenerations || route == .imageEdits, hold: nil)
         if route == .chatCompletions {
             guard head.method == .POST else { return .answered(.methodNotAllowed) }
@@ -51,7 +49,7 @@ struct ProxiedRequest {
         // Limits before a credential is chosen (and after a malformed request was refused, which uses nothing).
         let requestID = logger[metadataKey: "request"]?.description ?? ""
         let sessionKey = SessionKey.from(request.head.headers.map { ($0.name, $0.value) }) ?? requestID
-        switch runtime.admit(user, sessionKey: sessionKey, countsRequest: request.countsRequest, logger: logger) {
+        switch runtime.admit(user, sessionKey: sessionKey, countsRequest: true, logger: logger) {
         case .failure(let refusal):
             runtime.recordFinished(FinishedRequest(
                 transport: .http, outcome: .userLimited, credential: nil, user: user, requestID: requestID, model: nil,
