@@ -28,7 +28,7 @@ extension GatewayRuntime {
     }
 
     private func poll(_ tag: String, source: LocalCredentialSource) async {
-        let usageURL = configuration.upstream.usageURL
+        let usageURL = upstreamEndpoints.usageURL
         let outcome: Result<UpstreamClient.CollectedResponse, any Error>
         do {
             let grant = try await source.accessGrant()

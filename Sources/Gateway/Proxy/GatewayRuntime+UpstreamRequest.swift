@@ -43,7 +43,7 @@ extension GatewayRuntime {
             return peerPlan(target: .reverseProxy, uri: uri, token: token)
         case .local(let source, let cache):
             let upstreamTLS = upstreamTLSContext
-            let endpoints = configuration.upstream
+            let endpoints = upstreamEndpoints
             applyServiceHeaders(&headers)
             let baseHeaders = headers
             let build = { @Sendable (grant: AccessGrant) -> UpstreamRequestPlan in
@@ -76,7 +76,7 @@ extension GatewayRuntime {
     }
 
     private func applyServiceHeaders(_ headers: inout HTTPHeaders) {
-        for header in configuration.upstreamHeaders {
+        for header in upstreamHeaders {
             headers.remove(name: header.name)
             for value in header.values { headers.add(name: header.name, value: value) }
         }

@@ -16,6 +16,8 @@ public import Yamux
 /// protocol handlers call into it from their event loops.
 public final class GatewayRuntime: Sendable {
     public let logger: Logger
+    /// The OpenAI endpoints; fixed for the process's life (a reload keeps them).
+    let upstreamEndpoints: UpstreamEndpoints
     public let statusSignal = StatusChangeSignal()
     public let metrics = GatewayMetrics()
     public let upstream: UpstreamClient
@@ -55,6 +57,7 @@ public final class GatewayRuntime: Sendable {
                 imagePatience: TimeAmount = .seconds(10)) throws(GatewayStartupError) {
         imageSlots = ImageSlots(patience: imagePatience)
         self.logger = logger
+        upstreamEndpoints = configuration.upstream
         authenticationThrottle = AuthenticationThrottle(failuresPerMinute: configuration.limits.failedAuthenticationsPerMinute)
         self.clock = clock
         self.upstream = upstream
@@ -93,7 +96,10 @@ public final class GatewayRuntime: Sendable {
     }
 
     /// The configuration in force (a reload may have replaced the one the runtime started with).
+    /// A copy of the whole: per-request paths read the one field they need instead.
     public var configuration: CodexpoolConfiguration { generation.withLock { $0.configuration } }
+    /// The extra upstream headers in force (`headers:`; a reload may change them).
+    var upstreamHeaders: [UpstreamHeader] { generation.withLock { $0.configuration.upstreamHeaders } }
     var recorders: [String: UsageRecorder] { generation.withLock { $0.roster.recorders } }
     /// The status streams of external credentials that are not in connector mode (§5.5).
     var peerWatchers: [String: PeerStatusWatcher] { generation.withLock { $0.roster.peerWatchers } }
