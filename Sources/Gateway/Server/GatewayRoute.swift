@@ -40,6 +40,15 @@ enum GatewayRoute: Equatable {
             case .imageEdits: "image_edits"
             }
         }
+
+        /// The OpenAI API's routes (not Codex's): their refusals are always in the OpenAI JSON shape.
+        var speaksOpenAI: Bool {
+            self == .chatCompletions || isImages
+        }
+
+        var isImages: Bool {
+            self == .imageGenerations || self == .imageEdits
+        }
     }
 
     enum ChatGPTRoute: Equatable {

@@ -62,6 +62,9 @@ final class HTTPProxyExchange: UpstreamResponseDelegate {
     private var deferredHead: HTTPResponseHead?
     /// The route the client asked for, for metrics and history (the URI may have been translated).
     private let routeLabel: String?
+    /// The OpenAI API routes (chat, images) answer every error in the OpenAI JSON shape; Codex's
+    /// routes keep the reference's plain-text refusals (§7.6) for mixed fleets.
+    private let speaksOpenAI: Bool
 
     init(runtime: GatewayRuntime, user: AuthenticatedUser, request: ProxiedRequest, eventLoop: any EventLoop, logger: Logger,
          responder: any ClientResponder) {
@@ -69,6 +72,7 @@ final class HTTPProxyExchange: UpstreamResponseDelegate {
         sessionHold = request.hold
         chat = request.chat
         routeLabel = request.routeLabel
+        speaksOpenAI = request.speaksOpenAI
         self.runtime = runtime
         self.user = user
         self.head = head
@@ -325,11 +329,6 @@ final class HTTPProxyExchange: UpstreamResponseDelegate {
         responder?.send(speaksOpenAI ? Self.openAIShaped(response) : response)
     }
 
-    /// The OpenAI API routes (chat, images) answer every error in the OpenAI JSON shape; Codex's
-    /// routes keep the reference's plain-text refusals (§7.6) for mixed fleets.
-    private var speaksOpenAI: Bool {
-        ["chat_completions", "image_generations", "image_edits"].contains(routeLabel ?? "")
-    }
 
     static func openAIShaped(_ response: GatewayResponse) -> GatewayResponse {
         guard response.status.code >= 400, !(response.headers.first(name: "content-type")?.hasPrefix("application/json") ?? false) else { return response }

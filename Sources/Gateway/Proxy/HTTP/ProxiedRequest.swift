@@ -15,6 +15,8 @@ struct ProxiedRequest {
     /// A chat request: its Responses answer is translated back.
     var chat: ChatStreamTranslator?
     var isImageRequest: Bool
+    /// Refusals go out in the OpenAI JSON shape (chat, images).
+    var speaksOpenAI: Bool
     /// The user's session, open against `max_concurrent_sessions` until the exchange ends.
     var hold: SessionHold?
 
@@ -29,7 +31,7 @@ struct ProxiedRequest {
         let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
         let route = GatewayRoute.ProxiedRoute(rawValue: path)
         var request = ProxiedRequest(head: head, body: body, routeLabel: route?.metricsLabel, chat: nil,
-                                     isImageRequest: route == .imageGenerations || route == .imageEdits, hold: nil)
+                                     isImageRequest: route?.isImages ?? false, speaksOpenAI: route?.speaksOpenAI ?? false, hold: nil)
         if route == .chatCompletions {
             guard head.method == .POST else { return .answered(.methodNotAllowed) }
             switch ChatCompletions.translate(body, head: &request.head) {
