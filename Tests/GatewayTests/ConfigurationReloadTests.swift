@@ -239,7 +239,7 @@ final class ReloadTestBed: AsyncStoppable {
                 let dialing = "  - {tag: to-balancer, type: external, url: http://127.0.0.1:\(balancer.server.port), token: \(token), reverse: true}\n"
                 try connector.rewrite(local(connector.folder) + dialing + users)
                 #expect(await connector.server.reload(fromFile: connector.configPath) == .applied("credentials +to-balancer"))
-                try await ReverseTunnelTests.eventually { ReverseTunnelTests.isAvailable(balancer, "home") }
+                try await ReverseTunnelTests.eventually { ReverseTunnelTests.isServing(balancer, "home") }
                 let answer = try await balancer.request(headers: [("authorization", "Bearer laptop-token")], json: GatewayTestBed.turnBody)
                 #expect(answer.status == 200)
                 #expect(connector.simulator.modelRequests.map(\.accountID) == ["home"], "served by the connector's own account")
