@@ -76,10 +76,7 @@ public final class UpstreamClient: Sendable {
 
     /// The HTTP/1.1 client end of an upstream connection, on a socket or on a tunnel stream.
     package static func addHTTPClientPipeline(to channel: any Channel, readTimeout: TimeAmount) throws {
-        let sync = channel.pipeline.syncOperations
-        try sync.addHTTPClientHandlers(leftOverBytesStrategy: .forwardBytes)
-        try sync.addHandler(IdleStateHandler(readTimeout: readTimeout))
-        try sync.addHandler(UpstreamHTTPClientHandler())
+        try channel.pipeline.syncOperations.addHandler(UpstreamHTTPClientHandler(readTimeout: readTimeout))
     }
 
     // MARK: Whole responses (usage polls, token refresh, status)

@@ -7,6 +7,8 @@ public struct UpstreamError: Error, Hashable, Sendable, CustomStringConvertible 
         case closedMidResponse
         case timeout
         case malformedResponse
+        /// The request itself could not be put on the wire (a header that would break its framing).
+        case unsendableRequest
     }
 
     public var kind: Kind

@@ -130,7 +130,7 @@ private final class StatusFrameReader: UpstreamResponseDelegate {
     func upstreamFailed(_ error: UpstreamError) {
         switch error.kind {
         case .closedBeforeResponse, .closedMidResponse, .timeout: end(.dropped(error.message))
-        case .connect, .malformedResponse: end(.fatal(error.message))
+        case .connect, .malformedResponse, .unsendableRequest: end(.fatal(error.message))
         }
     }
 }

@@ -1,0 +1,322 @@
+#if canImport(Glibc)
+import Glibc
+#else
+import Darwin
+#endif
+package import NIOCore
+package import NIOHTTP1
+
+/// The response side of an HTTP/1.1 client connection as a pure state machine: bytes in, one
+/// event at a time out. Bodies come out as slices of the bytes read (no copy); only a head, a
+/// chunk-size line or trailers split across reads are gathered. Written for the proxy's hot
+/// path, where NIO's decoder and its part-by-part trip through the pipeline cost more than the
+/// rest of an exchange.
+package struct HTTPResponseParser {
+    package enum Event: Equatable {
+        case head(HTTPResponseHead)
+        case body(ByteBuffer)
+        /// The response is complete; `keepAlive`: the connection can carry another exchange.
+        case end(keepAlive: Bool)
+    }
+
+    package struct Failure: Error, Equatable, CustomStringConvertible {
+        package let description: String
+        init(_ description: String) { self.description = description }
+    }
+
+    private enum State {
+        /// No request is waiting for its answer: bytes here are a protocol error.
+        case idle
+        case head
+        case fixedBody(remaining: Int)
+        case chunkSize
+        case chunkData(remaining: Int)
+        case chunkDataEnd
+        case trailers(bytes: Int)
+        case untilClose
+        case failed
+    }
+
+    package static let maxHeadBytes = 64 * 1024
+    static let maxLineBytes = 4 * 1024
+
+    private var state = State.idle
+    private var input = ByteBuffer()
+    private var answersHEAD = false
+    private var keepAlive = true
+
+    package init() {}
+
+    /// A request went out: its answer is what comes next. `toHEAD`: the answer has no body.
+    package mutating func expectResponse(toHEAD: Bool) {
+        answersHEAD = toHEAD
+        if case .idle = state { state = .head }
+    }
+
+    /// Whether a response is under way or awaited.
+    package var isExpectingResponse: Bool {
+        switch state {
+        case .idle, .failed: false
+        default: true
+        }
+    }
+
+    /// Bytes read from the connection; call `next()` until it returns nil.
+    package mutating func append(_ bytes: ByteBuffer) {
+        if input.readableBytes == 0 {
+            input = bytes
+        } else {
+            var bytes = bytes
+            input.writeBuffer(&bytes)
+        }
+    }
+
+    /// The next event the bytes so far make, or nil when more bytes are needed.
+    package mutating func next() throws(Failure) -> Event? {
+        while true {
+            switch state {
+            case .failed:
+                throw Failure("the connection already failed")
+            case .idle:
+                guard input.readableBytes == 0 else { return try fail("upstream sent bytes no request asked for") }
+                return nil
+            case .head:
+                guard let end = headEnd() else {
+                    if input.readableBytes > Self.maxHeadBytes { return try fail("response head larger than \(Self.maxHeadBytes) bytes") }
+                    return nil
+                }
+                let headBytes = input.readSlice(length: end)!
+                let head = try parseHead(headBytes)
+                // 1xx interim answers (100 Continue) are not the response.
+                if head.status.code >= 100, head.status.code < 200, head.status != .switchingProtocols { continue }
+                try frame(head)
+                return .head(head)
+            case .fixedBody(let remaining):
+                if remaining == 0 { return finishMessage() }
+                guard input.readableBytes > 0 else { return nil }
+                let length = min(remaining, input.readableBytes)
+                state = .fixedBody(remaining: remaining - length)
+                return .body(takeSlice(length))
+            case .untilClose:
+                guard input.readableBytes > 0 else { return nil }
+                return .body(takeSlice(input.readableBytes))
+            case .chunkSize:
+                guard let line = try readLine() else { return nil }
+                let size = try chunkSize(line)
+                state = size == 0 ? .trailers(bytes: 0) : .chunkData(remaining: size)
+            case .chunkData(let remaining):
+                guard input.readableBytes > 0 else { return nil }
+                let length = min(remaining, input.readableBytes)
+                state = remaining == length ? .chunkDataEnd : .chunkData(remaining: remaining - length)
+                return .body(takeSlice(length))
+            case .chunkDataEnd:
+                guard let line = try readLine() else { return nil }
+                guard line.isEmpty else { return try fail("chunk data longer than its size") }
+                state = .chunkSize
+            case .trailers(let bytes):
+                guard let line = try readLine() else { return nil }
+                if line.isEmpty { return finishMessage() }
+                // Trailers are read past and dropped: nothing downstream uses them.
+                let total = bytes + line.count
+                guard total <= Self.maxHeadBytes else { return try fail("trailers larger than \(Self.maxHeadBytes) bytes") }
+                state = .trailers(bytes: total)
+            }
+        }
+    }
+
+    /// The connection closed: the end of a body that runs until close, else a failure when a
+    /// response was under way (nil when nothing was).
+    package mutating func inputClosed() throws(Failure) -> Event? {
+        switch state {
+        case .idle, .failed:
+            return nil
+        case .untilClose:
+            state = .idle
+            return .end(keepAlive: false)
+        case .head where input.readableBytes == 0:
+            state = .failed
+            throw Failure("upstream closed the connection before answering")
+        default:
+            state = .failed
+            throw Failure("upstream closed the connection in the middle of the response")
+        }
+    }
+
+    // MARK: Head
+
+    /// The length of the head including its blank line, once all of it is here.
+    private func headEnd() -> Int? {
+        input.withUnsafeReadableBytes { bytes -> Int? in
+            guard bytes.count >= 2 else { return nil }
+            var index = 0
+            let limit = min(bytes.count, Self.maxHeadBytes + 4)
+            while index < limit {
+                guard let newline = findNewline(bytes, from: index, to: limit) else { return nil }
+                // A line ending right after the previous one (CRLF CRLF, or LF LF) ends the head.
+                let next = newline + 1
+                if next < bytes.count, bytes[next] == 0x0A { return next + 1 }
+                if next + 1 < bytes.count, bytes[next] == 0x0D, bytes[next + 1] == 0x0A { return next + 2 }
+                index = next
+            }
+            return nil
+        }
+    }
+
+    private mutating func parseHead(_ bytes: ByteBuffer) throws(Failure) -> HTTPResponseHead {
+        var lines = HeadLines(bytes)
+        guard let statusLine = lines.next() else { return try fail("empty response head") }
+        let (version, status) = try parseStatusLine(statusLine)
+        var fields: [(String, String)] = []
+        fields.reserveCapacity(24)
+        while let line = lines.next(), !line.isEmpty {
+            guard let first = line.first, first != 0x20, first != 0x09 else { return try fail("folded header line") }
+            guard let colon = line.firstIndex(of: UInt8(ascii: ":")), colon > line.startIndex else { return try fail("header line without a name") }
+            let name = line[line.startIndex..<colon]
+            guard name.allSatisfy(HTTPToken.isTokenByte) else { return try fail("invalid header name") }
+            let value = HTTPToken.trimmed(line[(colon + 1)...])
+            guard !value.contains(where: { $0 == 0x00 || $0 == 0x0D }) else { return try fail("invalid header value") }
+            fields.append((String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self)))
+        }
+        return HTTPResponseHead(version: version, status: status, headers: HTTPHeaders(fields))
+    }
+
+    private mutating func parseStatusLine(_ line: ArraySlice<UInt8>) throws(Failure) -> (HTTPVersion, HTTPResponseStatus) {
+        // "HTTP/1.1 200 OK": version, a space, three digits, then an optional reason.
+        let prefix: [UInt8] = Array("HTTP/1.".utf8)
+        guard line.count >= 12, line.starts(with: prefix) else { return try fail("not an HTTP/1.x status line") }
+        let base = line.startIndex
+        let minor = line[base + 7]
+        guard minor == UInt8(ascii: "0") || minor == UInt8(ascii: "1"), line[base + 8] == 0x20 else { return try fail("not an HTTP/1.x status line") }
+        var code = 0
+        for byte in line[(base + 9)..<(base + 12)] {
+            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return try fail("invalid status code") }
+            code = code * 10 + Int(byte - UInt8(ascii: "0"))
+        }
+        guard code >= 100 else { return try fail("invalid status code") }
+        if line.count > 12, line[base + 12] != 0x20 { return try fail("invalid status line") }
+        let reason = line.count > 13 ? String(decoding: line[(base + 13)...], as: UTF8.self) : ""
+        return (minor == UInt8(ascii: "1") ? .http1_1 : .http1_0, HTTPResponseStatus(statusCode: code, reasonPhrase: reason))
+    }
+
+    /// How the body after `head` is delimited (RFC 9112 §6.3).
+    private mutating func frame(_ head: HTTPResponseHead) throws(Failure) {
+        keepAlive = Self.keepsAlive(head)
+        let code = head.status.code
+        if answersHEAD || code == 204 || code == 304 || code == 101 {
+            if code == 101 { keepAlive = false }
+            state = .fixedBody(remaining: 0)
+            return
+        }
+        let encodings = head.headers[canonicalForm: "transfer-encoding"]
+        if let last = encodings.last {
+            if last.lowercased() == "chunked" {
+                state = .chunkSize
+            } else {
+                keepAlive = false
+                state = .untilClose
+            }
+            return
+        }
+        let lengths = head.headers[canonicalForm: "content-length"]
+        if let first = lengths.first {
+            guard lengths.allSatisfy({ $0 == first }), let length = Int(first), length >= 0, first.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
+                return try fail("invalid content-length")
+            }
+            state = .fixedBody(remaining: length)
+            return
+        }
+        keepAlive = false
+        state = .untilClose
+    }
+
+    private static func keepsAlive(_ head: HTTPResponseHead) -> Bool {
+        let tokens = head.headers[canonicalForm: "connection"].map { $0.lowercased() }
+        if tokens.contains("close") { return false }
+        return head.version == .http1_1 || tokens.contains("keep-alive")
+    }
+
+    // MARK: Chunks
+
+    private mutating func chunkSize(_ line: ArraySlice<UInt8>) throws(Failure) -> Int {
+        var size = 0
+        var digits = 0
+        for byte in line {
+            let value: Int
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): value = Int(byte - UInt8(ascii: "0"))
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): value = Int(byte - UInt8(ascii: "a")) + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): value = Int(byte - UInt8(ascii: "A")) + 10
+            case UInt8(ascii: ";"), 0x20, 0x09: // extensions and spaces before them are ignored
+                guard digits > 0 else { return try fail("invalid chunk size") }
+                return size
+            default:
+                return try fail("invalid chunk size")
+            }
+            digits += 1
+            guard digits <= 15 else { return try fail("chunk size too large") }
+            size = size * 16 + value
+        }
+        guard digits > 0 else { return try fail("invalid chunk size") }
+        return size
+    }
+
+    // MARK: Helpers
+
+    /// One line without its line ending, or nil when its end has not arrived.
+    private mutating func readLine() throws(Failure) -> ArraySlice<UInt8>? {
+        let found = input.withUnsafeReadableBytes { bytes in findNewline(bytes, from: 0, to: bytes.count) }
+        guard let newline = found else {
+            if input.readableBytes > Self.maxLineBytes { return try fail("line longer than \(Self.maxLineBytes) bytes") }
+            return nil
+        }
+        guard newline <= Self.maxLineBytes else { return try fail("line longer than \(Self.maxLineBytes) bytes") }
+        var line = input.readBytes(length: newline + 1)![...]
+        line.removeLast()
+        if line.last == 0x0D { line.removeLast() }
+        return line
+    }
+
+    private mutating func takeSlice(_ length: Int) -> ByteBuffer {
+        let slice = input.readSlice(length: length)!
+        // Let go of a fully read buffer, so the next read does not append to (and copy) it.
+        if input.readableBytes == 0 { input = ByteBuffer() }
+        return slice
+    }
+
+    private mutating func finishMessage() -> Event {
+        state = .idle
+        if input.readableBytes == 0 { input = ByteBuffer() }
+        return .end(keepAlive: keepAlive)
+    }
+
+    private mutating func fail<T>(_ message: String) throws(Failure) -> T {
+        state = .failed
+        input = ByteBuffer()
+        throw Failure(message)
+    }
+}
+
+private func findNewline(_ bytes: UnsafeRawBufferPointer, from start: Int, to end: Int) -> Int? {
+    guard start < end, let base = bytes.baseAddress else { return nil }
+    guard let found = memchr(base + start, 0x0A, end - start) else { return nil }
+    return base.distance(to: UnsafeRawPointer(found))
+}
+
+/// The lines of a complete head, without their line endings.
+private struct HeadLines {
+    private let bytes: [UInt8]
+    private var position = 0
+
+    init(_ buffer: ByteBuffer) {
+        bytes = Array(buffer.readableBytesView)
+    }
+
+    mutating func next() -> ArraySlice<UInt8>? {
+        guard position < bytes.count else { return nil }
+        let end = bytes[position...].firstIndex(of: 0x0A) ?? bytes.count
+        var line = bytes[position..<end]
+        position = end + 1
+        if line.last == 0x0D { line.removeLast() }
+        return line
+    }
+}

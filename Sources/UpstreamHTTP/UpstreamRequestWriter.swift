@@ -1,0 +1,45 @@
+package import NIOCore
+package import NIOHTTP1
+
+/// Serialises an upstream request into the bytes that go on the wire, in one buffer with its
+/// body (framed by its length), refusing header names and values that would break the head's framing.
+package enum UpstreamRequestWriter {
+    package struct InvalidHeader: Error, CustomStringConvertible {
+        package let name: String
+        package var description: String { "request header \(name.debugDescription) has a name or value that cannot be sent" }
+    }
+
+    package static func write(_ head: HTTPRequestHead, body: ByteBuffer?, into buffer: inout ByteBuffer) throws(InvalidHeader) {
+        let bodyLength = body?.readableBytes ?? 0
+        buffer.reserveCapacity(minimumWritableBytes: 256 + head.uri.utf8.count + 48 * head.headers.count + bodyLength)
+        buffer.writeString(head.method.rawValue)
+        buffer.writeInteger(UInt8(ascii: " "))
+        buffer.writeString(head.uri)
+        buffer.writeStaticString(head.version == .http1_0 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n")
+        for (name, value) in head.headers {
+            guard !name.isEmpty, name.utf8.allSatisfy(HTTPToken.isTokenByte), !value.utf8.contains(where: HTTPToken.isForbiddenInValue) else {
+                throw InvalidHeader(name: name)
+            }
+            // The body is always whole here: its length is the framing, whatever the head said.
+            if Self.isFraming(name) { continue }
+            buffer.writeString(name)
+            buffer.writeStaticString(": ")
+            buffer.writeString(value)
+            buffer.writeStaticString("\r\n")
+        }
+        if bodyLength > 0 || [.POST, .PUT, .PATCH].contains(head.method) {
+            buffer.writeStaticString("content-length: ")
+            buffer.writeString(String(bodyLength))
+            buffer.writeStaticString("\r\n")
+        }
+        buffer.writeStaticString("\r\n")
+        if var body, bodyLength > 0 { buffer.writeBuffer(&body) }
+    }
+
+    private static func isFraming(_ name: String) -> Bool {
+        let count = name.utf8.count
+        guard count == 14 || count == 17 else { return false }
+        let lowered = name.lowercased()
+        return lowered == "content-length" || lowered == "transfer-encoding"
+    }
+}
