@@ -45,6 +45,29 @@ import UpstreamSimulator
         }
     }
 
+    /// Requests sent back to back without waiting (HTTP/1.1 pipelining) are answered in order,
+    /// each whole: a proxied turn, one the gateway answers itself, another turn.
+    @Test func pipelinedRequestsAreAnsweredInOrder() async throws {
+        let bed = try await GatewayTestBed.start(accounts: [SimulatedAccount(accountID: "a", planType: "plus")])
+        try await bed.stopAfter { () async throws in
+            await waitForData(bed, tags: ["a"])
+            let body = GatewayTestBed.turnBody
+            let turn = "POST /v1/responses HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
+            let status = "GET /ocm/v1/status HTTP/1.1\r\nHost: x\r\n\r\n"
+            let last = "POST /v1/responses HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
+            let answers = try await RawSocket.exchange(port: bed.server.port, bytes: Array((turn + status + last).utf8))
+            let heads = answers.components(separatedBy: "HTTP/1.1 ").dropFirst()
+            #expect(heads.count == 3)
+            #expect(heads.allSatisfy { $0.hasPrefix("200 OK") })
+            let parts = Array(heads)
+            guard parts.count == 3 else { return }
+            #expect(parts[0].lowercased().contains("content-type: text/event-stream") && parts[0].contains("event: response.completed"))
+            #expect(parts[1].lowercased().contains("content-type: application/json") && !parts[1].contains("event: "))
+            #expect(parts[2].contains("event: response.completed"))
+            #expect(bed.simulator.modelRequests.count == 2)
+        }
+    }
+
     @Test func keepsASessionOnItsCredential() async throws {
         let bed = try await GatewayTestBed.start(accounts: [
             SimulatedAccount(accountID: "a", planType: "plus", weeklyPercent: 10),

@@ -39,6 +39,10 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
     private var watch: StatusWatch?
     private var adminEvents: AdminEventStream?
     private var logger: Logger
+    /// An answer is under way (from the request's end to the answer's end).
+    private var answering = false
+    /// Request parts that arrived while an answer was under way (pipelining), in order.
+    private var heldBack: [HTTPServerRequestPart] = []
     /// The current request's route and user, for the metrics of its answer.
     private var routeLabel = "not_found"
     private var userName: String?
@@ -62,7 +66,20 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
+        let part = unwrapInboundIn(data)
+        // A pipelined request waits for the answer before it (HTTP/1.1 answers in order); the
+        // connection stops reading until it is taken up. Codex never pipelines: this costs
+        // nothing per request, unlike stopping and resuming reads around every answer.
+        if answering || !heldBack.isEmpty {
+            if heldBack.isEmpty { context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in } }
+            heldBack.append(part)
+            return
+        }
+        handle(part, context: context)
+    }
+
+    private func handle(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
+        switch part {
         case .head(let head):
             context.triggerUserOutboundEvent(ConnectionGuardSignal.requestStarted, promise: nil)
             self.head = head
@@ -94,12 +111,37 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
             self.head = nil
             switch intake {
             case .proxy(let user):
+                answering = true
                 startExchange(head, user: user, context: context)
             case .local(let route, let user):
+                answering = true
                 handleLocal(route, head: head, user: user, context: context)
             case .refused:
                 if !keepAlive { context.close(promise: nil) }
             }
+        }
+    }
+
+    /// Takes up the requests held back while the previous one was answered, until one of them
+    /// is being answered in turn; reading resumes when none is left.
+    private func resumeHeldBack() {
+        guard let context else { return }
+        while !answering, !heldBack.isEmpty {
+            handle(heldBack.removeFirst(), context: context)
+        }
+        if heldBack.isEmpty {
+            context.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
+            context.read()
+        }
+    }
+
+    /// Shutting down: an idle connection closes now, a busy one after its answer.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard event is ChannelShouldQuiesceEvent else { return context.fireUserInboundEventTriggered(event) }
+        if !answering, !requestInProgress, heldBack.isEmpty {
+            context.close(promise: nil)
+        } else {
+            keepAlive = false
         }
     }
 
@@ -325,6 +367,7 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
         exchange = nil
         watch = nil
         adminEvents = nil
+        answering = false
         let keepAlive = self.keepAlive
         let closesNow = !keepAlive && !requestInProgress
         if closesNow {
@@ -334,7 +377,15 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
             // No future to allocate when nothing waits for the write (every keep-alive answer).
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         }
-        if keepAlive { context.triggerUserOutboundEvent(ConnectionGuardSignal.responseCompleted, promise: nil) }
+        if keepAlive {
+            context.triggerUserOutboundEvent(ConnectionGuardSignal.responseCompleted, promise: nil)
+            // Not from inside this call: the answer may have been sent from within the handling
+            // of the request before it.
+            if !heldBack.isEmpty {
+                let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+                context.eventLoop.execute { handler.value.resumeHeldBack() }
+            }
+        }
     }
 
     func send(_ response: GatewayResponse) {

@@ -140,7 +140,11 @@ public final class GatewayServer: Sendable {
                 context.pipeline.syncOperations.removeHandler(handler, promise: nil)
             }
         }
-        try sync.configureHTTPServerPipeline(withServerUpgrade: (upgraders: [upgrader], completionHandler: upgraded), withErrorHandling: false)
+        // No pipelining assistant (it stops and restarts reading around every request: two
+        // `epoll_ctl` each) and no response-header validator (upstream heads are checked by our
+        // parser): `GatewayHTTPHandler` holds back pipelined requests and handles quiescing itself.
+        try sync.configureHTTPServerPipeline(withPipeliningAssistance: false, withServerUpgrade: (upgraders: [upgrader], completionHandler: upgraded),
+                                             withErrorHandling: false, withOutboundHeaderValidation: false)
         try sync.addHandler(GatewayHTTPHandler(runtime: runtime, upgrade: slot.value))
     }
 
