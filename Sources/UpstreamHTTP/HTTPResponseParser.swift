@@ -86,10 +86,10 @@ package struct HTTPResponseParser {
                     return nil
                 }
                 let headBytes = input.readSlice(length: end)!
-                let head = try parseHead(headBytes)
+                let (head, framing) = try parseHead(headBytes)
                 // 1xx interim answers (100 Continue) are not the response.
                 if head.status.code >= 100, head.status.code < 200, head.status != .switchingProtocols { continue }
-                try frame(head)
+                try frame(head, framing)
                 return .head(head)
             case .fixedBody(let remaining):
                 if remaining == 0 { return finishMessage() }
@@ -162,54 +162,70 @@ package struct HTTPResponseParser {
         }
     }
 
-    private mutating func parseHead(_ bytes: ByteBuffer) throws(Failure) -> HTTPResponseHead {
-        var lines = HeadLines(bytes)
-        guard let statusLine = lines.next() else { return try fail("empty response head") }
-        let (version, status) = try parseStatusLine(statusLine)
-        var fields: [(String, String)] = []
-        fields.reserveCapacity(24)
-        while let line = lines.next(), !line.isEmpty {
-            guard let first = line.first, first != 0x20, first != 0x09 else { return try fail("folded header line") }
-            guard let colon = line.firstIndex(of: UInt8(ascii: ":")), colon > line.startIndex else { return try fail("header line without a name") }
-            let name = line[line.startIndex..<colon]
-            guard name.allSatisfy(HTTPToken.isTokenByte) else { return try fail("invalid header name") }
-            let value = HTTPToken.trimmed(line[(colon + 1)...])
-            guard !value.contains(where: { $0 == 0x00 || $0 == 0x0D }) else { return try fail("invalid header value") }
-            fields.append((String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self)))
-        }
-        return HTTPResponseHead(version: version, status: status, headers: HTTPHeaders(fields))
+    /// What the framing headers of a head say, gathered while it is parsed.
+    fileprivate struct Framing {
+        var contentLengths: [String] = []
+        var lastTransferCoding: String?
+        var connectionTokens: [String] = []
     }
 
-    private mutating func parseStatusLine(_ line: ArraySlice<UInt8>) throws(Failure) -> (HTTPVersion, HTTPResponseStatus) {
+    private mutating func parseHead(_ buffer: ByteBuffer) throws(Failure) -> (HTTPResponseHead, Framing) {
+        let parsed = buffer.withUnsafeReadableBytes { bytes -> Result<(HTTPResponseHead, Framing), Failure> in
+            var lines = HeadLines(bytes)
+            guard let statusLine = lines.next() else { return .failure(Failure("empty response head")) }
+            guard let (version, status) = Self.parseStatusLine(statusLine) else { return .failure(Failure("invalid status line")) }
+            var fields: [(String, String)] = []
+            fields.reserveCapacity(24)
+            var framing = Framing()
+            while let line = lines.next(), !line.isEmpty {
+                guard let first = line.first, first != 0x20, first != 0x09 else { return .failure(Failure("folded header line")) }
+                guard let colon = line.firstIndex(of: UInt8(ascii: ":")), colon > line.startIndex else { return .failure(Failure("header line without a name")) }
+                let nameBytes = line[line.startIndex..<colon]
+                guard nameBytes.allSatisfy(HTTPToken.isTokenByte) else { return .failure(Failure("invalid header name")) }
+                let valueBytes = HTTPToken.trimmed(line[(colon + 1)...])
+                guard !valueBytes.contains(where: { $0 == 0x00 || $0 == 0x0D }) else { return .failure(Failure("invalid header value")) }
+                let name = String(decoding: UnsafeRawBufferPointer(rebasing: nameBytes), as: UTF8.self)
+                let value = String(decoding: UnsafeRawBufferPointer(rebasing: valueBytes), as: UTF8.self)
+                framing.note(name: name, value: value)
+                fields.append((name, value))
+            }
+            return .success((HTTPResponseHead(version: version, status: status, headers: HTTPHeaders(fields)), framing))
+        }
+        switch parsed {
+        case .success(let head): return head
+        case .failure(let failure): return try fail(failure.description)
+        }
+    }
+
+    private static func parseStatusLine(_ line: Slice<UnsafeRawBufferPointer>) -> (HTTPVersion, HTTPResponseStatus)? {
         // "HTTP/1.1 200 OK": version, a space, three digits, then an optional reason.
-        let prefix: [UInt8] = Array("HTTP/1.".utf8)
-        guard line.count >= 12, line.starts(with: prefix) else { return try fail("not an HTTP/1.x status line") }
+        guard line.count >= 12, UnsafeRawBufferPointer(rebasing: line.prefix(7)).elementsEqual("HTTP/1.".utf8) else { return nil }
         let base = line.startIndex
         let minor = line[base + 7]
-        guard minor == UInt8(ascii: "0") || minor == UInt8(ascii: "1"), line[base + 8] == 0x20 else { return try fail("not an HTTP/1.x status line") }
+        guard minor == UInt8(ascii: "0") || minor == UInt8(ascii: "1"), line[base + 8] == 0x20 else { return nil }
         var code = 0
         for byte in line[(base + 9)..<(base + 12)] {
-            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return try fail("invalid status code") }
+            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
             code = code * 10 + Int(byte - UInt8(ascii: "0"))
         }
-        guard code >= 100 else { return try fail("invalid status code") }
-        if line.count > 12, line[base + 12] != 0x20 { return try fail("invalid status line") }
-        let reason = line.count > 13 ? String(decoding: line[(base + 13)...], as: UTF8.self) : ""
+        guard code >= 100 else { return nil }
+        if line.count > 12, line[base + 12] != 0x20 { return nil }
+        let reason = line.count > 13 ? String(decoding: UnsafeRawBufferPointer(rebasing: line[(base + 13)...]), as: UTF8.self) : ""
         return (minor == UInt8(ascii: "1") ? .http1_1 : .http1_0, HTTPResponseStatus(statusCode: code, reasonPhrase: reason))
     }
 
     /// How the body after `head` is delimited (RFC 9112 §6.3).
-    private mutating func frame(_ head: HTTPResponseHead) throws(Failure) {
-        keepAlive = Self.keepsAlive(head)
+    private mutating func frame(_ head: HTTPResponseHead, _ framing: Framing) throws(Failure) {
+        let tokens = framing.connectionTokens
+        keepAlive = !tokens.contains("close") && (head.version == .http1_1 || tokens.contains("keep-alive"))
         let code = head.status.code
         if answersHEAD || code == 204 || code == 304 || code == 101 {
             if code == 101 { keepAlive = false }
             state = .fixedBody(remaining: 0)
             return
         }
-        let encodings = head.headers[canonicalForm: "transfer-encoding"]
-        if let last = encodings.last {
-            if last.lowercased() == "chunked" {
+        if let last = framing.lastTransferCoding {
+            if last == "chunked" {
                 state = .chunkSize
             } else {
                 keepAlive = false
@@ -217,9 +233,8 @@ package struct HTTPResponseParser {
             }
             return
         }
-        let lengths = head.headers[canonicalForm: "content-length"]
-        if let first = lengths.first {
-            guard lengths.allSatisfy({ $0 == first }), let length = Int(first), length >= 0, first.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
+        if let first = framing.contentLengths.first {
+            guard framing.contentLengths.allSatisfy({ $0 == first }), first.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let length = Int(first) else {
                 return try fail("invalid content-length")
             }
             state = .fixedBody(remaining: length)
@@ -227,12 +242,6 @@ package struct HTTPResponseParser {
         }
         keepAlive = false
         state = .untilClose
-    }
-
-    private static func keepsAlive(_ head: HTTPResponseHead) -> Bool {
-        let tokens = head.headers[canonicalForm: "connection"].map { $0.lowercased() }
-        if tokens.contains("close") { return false }
-        return head.version == .http1_1 || tokens.contains("keep-alive")
     }
 
     // MARK: Chunks
@@ -302,21 +311,47 @@ private func findNewline(_ bytes: UnsafeRawBufferPointer, from start: Int, to en
     return base.distance(to: UnsafeRawPointer(found))
 }
 
-/// The lines of a complete head, without their line endings.
+/// The lines of a complete head, without their line endings, where they lie.
 private struct HeadLines {
-    private let bytes: [UInt8]
+    private let bytes: UnsafeRawBufferPointer
     private var position = 0
 
-    init(_ buffer: ByteBuffer) {
-        bytes = Array(buffer.readableBytesView)
+    init(_ bytes: UnsafeRawBufferPointer) {
+        self.bytes = bytes
     }
 
-    mutating func next() -> ArraySlice<UInt8>? {
+    mutating func next() -> Slice<UnsafeRawBufferPointer>? {
         guard position < bytes.count else { return nil }
-        let end = bytes[position...].firstIndex(of: 0x0A) ?? bytes.count
+        let end = findNewline(bytes, from: position, to: bytes.count) ?? bytes.count
         var line = bytes[position..<end]
         position = end + 1
-        if line.last == 0x0D { line.removeLast() }
+        if line.last == 0x0D { line = line.dropLast() }
         return line
+    }
+}
+
+extension HTTPResponseParser.Framing {
+    /// Records a framing header (`content-length`, `transfer-encoding`, `connection`); the
+    /// lengths compared first settle every other header without lowercasing it.
+    mutating func note(name: String, value: String) {
+        switch name.utf8.count {
+        case 14 where name.lowercased() == "content-length":
+            contentLengths.append(value)
+        case 17 where name.lowercased() == "transfer-encoding":
+            if let last = value.split(separator: ",").last { lastTransferCoding = last.trimmingSpaces.lowercased() }
+        case 10 where name.lowercased() == "connection":
+            connectionTokens += value.split(separator: ",").map { $0.trimmingSpaces.lowercased() }
+        default:
+            break
+        }
+    }
+}
+
+private extension Substring {
+    var trimmingSpaces: Substring {
+        var text = self
+        while text.first == " " || text.first == "\t" { text = text.dropFirst() }
+        while text.last == " " || text.last == "\t" { text = text.dropLast() }
+        return text
     }
 }

@@ -16,7 +16,7 @@ enum HTTPToken {
     }
 
     /// A header value without the spaces and tabs around it.
-    static func trimmed(_ value: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
+    static func trimmed(_ value: Slice<UnsafeRawBufferPointer>) -> Slice<UnsafeRawBufferPointer> {
         var value = value
         while let first = value.first, first == 0x20 || first == 0x09 { value.removeFirst() }
         while let last = value.last, last == 0x20 || last == 0x09 { value.removeLast() }

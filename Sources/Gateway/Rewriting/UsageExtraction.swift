@@ -165,22 +165,29 @@ public struct ServerSentEventUsageTap: Sendable {
     /// read only when it may be; nil (no `event:` line, or one cut by a buffer end) leaves it
     /// to the data's own type.
     private var namedEventIsCompletion: Bool?
-    private static let eventPrefix = Array("event:".utf8)
-    private static let completedName = Array("response.completed".utf8)
+
+    /// A prefix test by `memcmp`: it runs on every line of every answer, where the generic
+    /// sequence comparisons cost more than the rest of the line's handling.
+    private static func bytes(_ bytes: UnsafeRawBufferPointer, startWith prefix: StaticString) -> Bool {
+        let count = prefix.utf8CodeUnitCount
+        guard bytes.count >= count, let base = bytes.baseAddress else { return false }
+        return memcmp(base, prefix.utf8Start, count) == 0
+    }
 
     private mutating func examine(_ line: UnsafeRawBufferPointer) {
         if line.isEmpty || (line.count == 1 && line[0] == UInt8(ascii: "\r")) {
             namedEventIsCompletion = nil  // the event ended
             return
         }
-        if line.starts(with: Self.eventPrefix) {
-            var name = line.dropFirst(Self.eventPrefix.count)
+        if Self.bytes(line, startWith: "event:") {
+            var name = line.dropFirst(6)
             while name.first == UInt8(ascii: " ") { name = name.dropFirst() }
             while name.last == UInt8(ascii: "\r") || name.last == UInt8(ascii: " ") { name = name.dropLast() }
-            namedEventIsCompletion = name.elementsEqual(Self.completedName)
+            let rest = UnsafeRawBufferPointer(rebasing: name)
+            namedEventIsCompletion = rest.count == 18 && Self.bytes(rest, startWith: "response.completed")
             return
         }
-        guard namedEventIsCompletion != false, line.count > 5, line.count <= lineLimit, line.starts(with: Self.dataPrefix) else { return }
+        guard namedEventIsCompletion != false, line.count > 5, line.count <= lineLimit, Self.bytes(line, startWith: "data:") else { return }
         var payload = line.dropFirst(5)
         if payload.first == UInt8(ascii: " ") { payload = payload.dropFirst() }
         if payload.last == UInt8(ascii: "\r") { payload = payload.dropLast() }

@@ -49,6 +49,8 @@ public final class GatewayRuntime: Sendable {
     let modelCatalog = ModelCatalog()
     /// Image requests under way per account (`image_concurrency`).
     let imageSlots: ImageSlots
+    /// The last rate-limit snapshot of each credential's answers and the headers it came from.
+    let snapshotMemo = RateLimitSnapshotMemo()
 
     public init(configuration: CodexpoolConfiguration, logger: Logger, clock: any PoolClock = SystemClock(),
                 eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,

@@ -161,7 +161,7 @@ final class HTTPProxyExchange: UpstreamResponseDelegate {
         if dispatch.earlyAnswer(status: status).needsDecision { return phase = .collecting(upstreamHead, []) }
         dispatch.upstreamResponding()
 
-        let snapshot = RateLimitSnapshot(headers: upstreamHead.headers.map { ($0.name, $0.value) })
+        let snapshot = runtime.snapshotMemo.snapshot(of: upstreamHead.headers, tag: tag)
         // The weekly cycle hint is read before the rewrite removes it (Appendix A #4).
         weekStart = snapshot.weeklyWindowStart
         runtime.observe(snapshot, tag: tag)

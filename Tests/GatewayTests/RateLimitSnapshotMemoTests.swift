@@ -1,0 +1,24 @@
+@testable import Gateway
+import NIOHTTP1
+import PoolCore
+import Testing
+
+@Suite(.timeLimit(.minutes(1))) struct RateLimitSnapshotMemoTests {
+    static func headers(fiveHour: String, extra: [(String, String)] = []) -> HTTPHeaders {
+        HTTPHeaders([("content-type", "text/event-stream"), ("x-codex-primary-used-percent", fiveHour), ("x-codex-primary-window-minutes", "300"),
+                     ("x-codex-secondary-used-percent", "20"), ("x-codex-plan-type", "plus")] + extra)
+    }
+
+    /// The memo answers what parsing the headers would, whether the values repeat or change.
+    @Test func answersWhatParsingWould() {
+        let memo = RateLimitSnapshotMemo()
+        for (tag, fiveHour, extra) in [("a", "10", []), ("a", "10", []), ("a", "11", []), ("b", "11", []), ("a", "11", [("x-codex-credits-has-credits", "true")]),
+                                       ("a", "11", [])] as [(String, String, [(String, String)])] {
+            let headers = Self.headers(fiveHour: fiveHour, extra: extra)
+            let expected = RateLimitSnapshot(headers: headers.map { ($0.name, $0.value) })
+            #expect(memo.snapshot(of: headers, tag: tag) == expected)
+        }
+        #expect(memo.snapshot(of: Self.headers(fiveHour: "10"), tag: "a").fiveHour?.usedPercent == 10)
+        #expect(memo.snapshot(of: HTTPHeaders([("content-type", "text/plain")]), tag: "a") == RateLimitSnapshot(headers: []))
+    }
+}
