@@ -74,12 +74,19 @@ let webSocketPaths = [
     Path(name: "through nginx", port: nginxWebSocketPort, path: "/v1/responses", process: (nginxProxy.processIdentifier, true)),
 ]
 try await FastUpstreams.ensureAnswers(httpPaths, webSocketPaths)
-// PROXY_BENCHMARK_HOLD=<seconds>: set up, say where everything is, and wait (to profile by hand).
+// PROXY_BENCHMARK_HOLD=<seconds>: set up, say where everything is, and wait (to profile by hand);
+// with PROXY_BENCHMARK_WEBSOCKET_LOAD=codexpool|nginx, keep WebSocket turns going through that path meanwhile.
 if let hold = ProcessInfo.processInfo.environment["PROXY_BENCHMARK_HOLD"].flatMap(Int.init) {
     // Written straight to the pipe: it is read while this waits.
     let lines = (httpPaths + webSocketPaths).map { "\($0.url) pid \($0.process.map { String($0.pid) } ?? "-")\n" }.joined() + "wrk script: \(script)\n"
     FileHandle.standardOutput.write(Data(lines.utf8))
-    try await Task.sleep(for: .seconds(hold))
+    if let load = ProcessInfo.processInfo.environment["PROXY_BENCHMARK_WEBSOCKET_LOAD"], let path = webSocketPaths.first(where: { $0.name.hasSuffix(load) }) {
+        let result = try await runWebSocketLoad(port: path.port, path: path.path, headers: [], turn: CodexTurn.webSocketRequest, duration: Double(hold),
+                                                concurrency: connections)
+        FileHandle.standardOutput.write(Data("\(path.name): \(Int(result.requestsPerSecond)) turns/s, \(result.failures) failures\n".utf8))
+    } else {
+        try await Task.sleep(for: .seconds(hold))
+    }
     exit(0)
 }
 

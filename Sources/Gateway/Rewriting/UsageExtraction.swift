@@ -191,7 +191,7 @@ public struct ServerSentEventUsageTap: Sendable {
         var payload = line.dropFirst(5)
         if payload.first == UInt8(ascii: " ") { payload = payload.dropFirst() }
         if payload.last == UInt8(ascii: "\r") { payload = payload.dropLast() }
-        guard case (.completed(let found), _) = WebSocketEventRewriter.kind(of: UnsafeRawBufferPointer(rebasing: payload)) else { return }
+        guard case (.completed(let found), _) = WebSocketEventRewriter.kind(ofBytes: UnsafeRawBufferPointer(rebasing: payload)) else { return }
         sawCompleted = true
         if let found { usage = found }
         issuedContinuations = ContinuationScan.issued(byCompletedEvent: UnsafeRawBufferPointer(rebasing: payload))

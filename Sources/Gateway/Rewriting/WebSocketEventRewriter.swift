@@ -23,10 +23,16 @@ public enum WebSocketEventRewriter {
     /// Classifies a message. Only the few kinds the gateway acts on are parsed, and only
     /// after a cheap look at their top-level type, so output deltas pass untouched.
     public static func kind(of message: some Collection<UInt8>) -> (Kind, JSONValue?) {
-        guard let type = interestingType(message) else { return (.other, nil) }
+        message.withContiguousBytes { kind(ofBytes: $0) }
+    }
+
+    /// `kind(of:)` on bytes where they lie: every message of every answer goes through this,
+    /// and the generic collection path cost more than the look at the message itself.
+    public static func kind(ofBytes message: UnsafeRawBufferPointer) -> (Kind, JSONValue?) {
+        guard let type = interestingType(in: message) else { return (.other, nil) }
         if type == "response.completed" {
             // Only the usage is needed: decode just that, not the whole answer it carries.
-            let decoded = message.withContiguousBytes { CompletedEventWire(json: $0) }
+            let decoded = CompletedEventWire(json: message)
             guard let event = decoded, event.type == type else { return (.other, nil) }
             return (.completed(CompletedUsage(event)), nil)
         }

@@ -67,8 +67,11 @@ final class WebSocketLegHandler: ChannelInboundHandler, RemovableChannelHandler 
     }
 
     private func deliver(_ frame: WebSocketFrame) {
-        guard relay != nil else { return early.append(frame) }
-        tellRelay { [side] in $0.received(frame, from: side) }
+        guard let relay else { return early.append(frame) }
+        // Every message passes here: on the relay's own loop it is a plain call, not a closure.
+        if relay.eventLoop.inEventLoop { return relay.value.received(frame, from: side) }
+        let side = side
+        relay.eventLoop.execute { relay.value.received(frame, from: side) }
     }
 
     struct ProtocolViolation: Error, CustomStringConvertible {

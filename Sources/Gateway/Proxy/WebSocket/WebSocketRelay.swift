@@ -192,7 +192,7 @@ final class WebSocketRelay {
         var data = frame.unmaskedData
         if !pendingCreates.isEmpty, pendingCreates[0].firstByteAt == nil { pendingCreates[0].firstByteAt = .now() }
         if frame.opcode == .text {
-            let (kind, event) = WebSocketEventRewriter.kind(of: data.readableBytesView)
+            let (kind, event) = data.withUnsafeReadableBytes { WebSocketEventRewriter.kind(ofBytes: $0) }
             let now = runtime.now
             switch kind {
             case .rateLimits:
