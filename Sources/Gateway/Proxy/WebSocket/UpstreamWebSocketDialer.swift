@@ -74,7 +74,7 @@ enum UpstreamWebSocketDialer {
             channel.eventLoop.makeCompletedFuture {
                 let leg = WebSocketLegHandler(side: .upstream, maxMessageSize: maxMessageSize)
                 leg.deflate = PerMessageDeflate.accepted(response: head.headers.first(name: "sec-websocket-extensions")).map(PerMessageDeflate.init)
-                try channel.pipeline.syncOperations.addHandler(leg)
+                try leg.install(in: channel)
                 // Nothing flows until the relay is attached and turns reading back on.
                 channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
                 outcome.succeed(.upgraded(channel: channel, leg: NIOLoopBound(leg, eventLoop: channel.eventLoop), head: head))

@@ -2,12 +2,14 @@ import NIOCore
 import NIOWebSocket
 import Zlib
 
-/// One end of a relayed WebSocket: reassembles fragmented messages, decompresses and
-/// compresses them when permessage-deflate was agreed, and passes whole messages and control
-/// frames to the relay.
+/// One end of a relayed WebSocket: reads frames off the connection's bytes, reassembles
+/// fragmented messages, decompresses and compresses them when permessage-deflate was agreed,
+/// passes whole messages and control frames to the relay, and writes the relay's frames.
+/// It sits in front of the frame codec NIO's upgrader installs (which then sees nothing): a
+/// relayed message costs one parse and one write here instead of a trip through both.
 final class WebSocketLegHandler: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = WebSocketFrame
-    typealias OutboundOut = WebSocketFrame
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     enum Side { case client, upstream }
 
@@ -24,9 +26,20 @@ final class WebSocketLegHandler: ChannelInboundHandler, RemovableChannelHandler 
     /// Frames that arrived before the relay was attached.
     private var early: [WebSocketFrame] = []
 
+    private var parser: WebSocketFrameParser
+
     init(side: Side, maxMessageSize: Int) {
         self.side = side
         self.maxMessageSize = maxMessageSize
+        parser = WebSocketFrameParser(maxFrameSize: maxMessageSize)
+    }
+
+    /// Adds the leg in front of the frame codec NIO's upgrader just installed, so that the
+    /// connection's bytes reach it and its writes leave as they are.
+    func install(in channel: any Channel) throws {
+        let sync = channel.pipeline.syncOperations
+        let encoder = try sync.handler(type: WebSocketFrameEncoder.self)
+        try sync.addHandler(self, position: .before(encoder))
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -53,13 +66,15 @@ final class WebSocketLegHandler: ChannelInboundHandler, RemovableChannelHandler 
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let frame = unwrapInboundIn(data)
-        if frame.opcode == .connectionClose || frame.opcode == .ping || frame.opcode == .pong {
-            return deliver(frame)
-        }
+        parser.append(unwrapInboundIn(data))
         do {
-            guard let message = try assemble(frame) else { return }
-            deliver(message)
+            while let frame = try parser.next() {
+                if frame.opcode == .connectionClose || frame.opcode == .ping || frame.opcode == .pong {
+                    deliver(frame)
+                } else if let message = try assemble(frame) {
+                    deliver(message)
+                }
+            }
         } catch {
             tellRelay { [side] in $0.legFailed(side, error) }
             context.close(promise: nil)
@@ -142,14 +157,14 @@ final class WebSocketLegHandler: ChannelInboundHandler, RemovableChannelHandler 
         relay = nil
     }
 
-    /// `frame.data` is the plain payload: the encoder applies `maskKey` on the way out.
+    /// `frame.data` is the plain payload: `maskKey` is applied on the way out.
     func send(_ frame: WebSocketFrame) {
         guard let context else { return }
         var frame = frame
         if let deflate, frame.opcode == .text || frame.opcode == .binary {
             frame = WebSocketFrame(fin: true, rsv1: true, opcode: frame.opcode, maskKey: frame.maskKey, data: deflate.compress(frame.data))
         }
-        context.write(wrapOutboundOut(frame), promise: nil)
+        context.write(wrapOutboundOut(WebSocketFrameWriter.bytes(of: frame, allocator: context.channel.allocator)), promise: nil)
         // A close frame goes out at once, with what is queued before it: the connection closes next.
         if frame.opcode == .connectionClose { return context.flush() }
         flushSoon(context)

@@ -193,7 +193,7 @@ final class WebSocketProxySetup {
             guard let session = slot.takeSession() else { throw ChannelError.ioOnClosedChannel }
             let leg = WebSocketLegHandler(side: .client, maxMessageSize: runtime.configuration.limits.maxWebSocketMessage)
             leg.deflate = session.clientDeflate.map(PerMessageDeflate.init)
-            try channel.pipeline.syncOperations.addHandler(leg)
+            try leg.install(in: channel)
             runtime.metrics.recordHTTPResponse(route: "responses", status: 101, credential: session.tag, user: session.user.name)
             WebSocketRelay(runtime: runtime, session: session, clientChannel: channel, clientLeg: leg).start()
         }

@@ -1,0 +1,120 @@
+import NIOCore
+import NIOWebSocket
+
+/// WebSocket frames (RFC 6455 §5.2) out of the bytes of one relay leg, as a pure state machine:
+/// bytes in, one frame at a time out, the payload a slice of the bytes read (unmasked later,
+/// where it is used). The relay's legs read bytes themselves instead of through NIO's frame
+/// decoder: a decoder step and a boxed frame per message were most of a relayed message's cost.
+struct WebSocketFrameParser {
+    struct ProtocolViolation: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// Frames (and so messages) longer than this end the session: `MessageTooLarge`.
+    private let maxFrameSize: Int
+    private var input = ByteBuffer()
+    private var failed = false
+
+    init(maxFrameSize: Int) {
+        self.maxFrameSize = maxFrameSize
+    }
+
+    mutating func append(_ bytes: ByteBuffer) {
+        if input.readableBytes == 0 {
+            input = bytes
+        } else {
+            var bytes = bytes
+            input.writeBuffer(&bytes)
+        }
+    }
+
+    /// The next whole frame, or nil when more bytes are needed.
+    mutating func next() throws -> WebSocketFrame? {
+        guard !failed else { throw ProtocolViolation(description: "the connection already failed") }
+        guard let first = input.getInteger(at: input.readerIndex, as: UInt8.self),
+              let second = input.getInteger(at: input.readerIndex + 1, as: UInt8.self) else { return nil }
+        if first & 0x30 != 0 { return try fail(ProtocolViolation(description: "reserved bits 2 and 3 set")) }
+        guard let opcode = WebSocketOpcode(encodedWebSocketOpcode: first & 0x0F), Self.isKnown(opcode) else {
+            return try fail(ProtocolViolation(description: "unknown opcode \(first & 0x0F)"))
+        }
+        let fin = first & 0x80 != 0
+        let masked = second & 0x80 != 0
+        var offset = 2
+        var length = Int(second & 0x7F)
+        if length == 126 {
+            guard let extended = input.getInteger(at: input.readerIndex + offset, as: UInt16.self) else { return nil }
+            length = Int(extended)
+            offset += 2
+        } else if length == 127 {
+            guard let extended = input.getInteger(at: input.readerIndex + offset, as: UInt64.self) else { return nil }
+            guard extended >> 63 == 0 else { return try fail(ProtocolViolation(description: "frame length with its top bit set")) }
+            length = extended > UInt64(Int.max) ? Int.max : Int(extended)
+            offset += 8
+        }
+        if opcode.isControlOpcode, !fin || length > 125 {
+            return try fail(ProtocolViolation(description: "fragmented or long control frame"))
+        }
+        guard length <= maxFrameSize else { return try fail(WebSocketLegHandler.MessageTooLarge(limit: maxFrameSize)) }
+        var maskKey: WebSocketMaskingKey?
+        if masked {
+            guard let keyBytes = input.getBytes(at: input.readerIndex + offset, length: 4) else { return nil }
+            maskKey = WebSocketMaskingKey(keyBytes)
+            offset += 4
+        }
+        guard input.readableBytes >= offset + length else { return nil }
+        input.moveReaderIndex(forwardBy: offset)
+        let payload = input.readSlice(length: length)!
+        // Let go of a fully read buffer, so the next read does not append to (and copy) it.
+        if input.readableBytes == 0 { input = ByteBuffer() }
+        return WebSocketFrame(fin: fin, rsv1: first & 0x40 != 0, opcode: opcode, maskKey: maskKey, data: payload)
+    }
+
+    private static func isKnown(_ opcode: WebSocketOpcode) -> Bool {
+        switch opcode {
+        case .continuation, .text, .binary, .connectionClose, .ping, .pong: true
+        default: false
+        }
+    }
+
+    private mutating func fail(_ error: any Error) throws -> WebSocketFrame? {
+        failed = true
+        input = ByteBuffer()
+        throw error
+    }
+}
+
+/// A frame as the bytes that go on the wire: header, masking key and (masked) payload in one
+/// buffer, so each relayed message is one write.
+enum WebSocketFrameWriter {
+    static func bytes(of frame: WebSocketFrame, allocator: ByteBufferAllocator) -> ByteBuffer {
+        var payload = frame.data
+        let length = payload.readableBytes
+        var buffer = allocator.buffer(capacity: 14 + length)
+        var first = UInt8(webSocketOpcode: frame.opcode)
+        if frame.fin { first |= 0x80 }
+        if frame.rsv1 { first |= 0x40 }
+        buffer.writeInteger(first)
+        let maskBit: UInt8 = frame.maskKey == nil ? 0 : 0x80
+        if length < 126 {
+            buffer.writeInteger(maskBit | UInt8(length))
+        } else if length <= Int(UInt16.max) {
+            buffer.writeInteger(maskBit | 126)
+            buffer.writeInteger(UInt16(length))
+        } else {
+            buffer.writeInteger(maskBit | 127)
+            buffer.writeInteger(UInt64(length))
+        }
+        if let key = frame.maskKey {
+            buffer.writeBytes(key)
+            let start = buffer.writerIndex
+            buffer.writeBuffer(&payload)
+            // Masked where it was written: no second copy of the payload.
+            buffer.withUnsafeMutableReadableBytes { bytes in
+                for index in 0..<length { bytes[start + index] ^= key[index & 3] }
+            }
+        } else {
+            buffer.writeBuffer(&payload)
+        }
+        return buffer
+    }
+}
