@@ -166,7 +166,9 @@ package struct HTTPResponseParser {
     fileprivate struct Framing {
         var contentLengths: [String] = []
         var lastTransferCoding: String?
-        var connectionTokens: [String] = []
+        /// `Connection: close` / `keep-alive`.
+        var closes = false
+        var keepsAlive = false
     }
 
     private mutating func parseHead(_ buffer: ByteBuffer) throws(Failure) -> (HTTPResponseHead, Framing) {
@@ -216,8 +218,7 @@ package struct HTTPResponseParser {
 
     /// How the body after `head` is delimited (RFC 9112 §6.3).
     private mutating func frame(_ head: HTTPResponseHead, _ framing: Framing) throws(Failure) {
-        let tokens = framing.connectionTokens
-        keepAlive = !tokens.contains("close") && (head.version == .http1_1 || tokens.contains("keep-alive"))
+        keepAlive = !framing.closes && (head.version == .http1_1 || framing.keepsAlive)
         let code = head.status.code
         if answersHEAD || code == 204 || code == 304 || code == 101 {
             if code == 101 { keepAlive = false }
@@ -332,17 +333,31 @@ private struct HeadLines {
 
 extension HTTPResponseParser.Framing {
     /// Records a framing header (`content-length`, `transfer-encoding`, `connection`); the
-    /// lengths compared first settle every other header without lowercasing it.
+    /// length compared first settles every other header, and nothing is copied to compare.
     mutating func note(name: String, value: String) {
         switch name.utf8.count {
-        case 14 where name.lowercased() == "content-length":
+        case 14 where name.equalsLowercaseASCII("content-length"):
             contentLengths.append(value)
-        case 17 where name.lowercased() == "transfer-encoding":
+        case 17 where name.equalsLowercaseASCII("transfer-encoding"):
             if let last = value.split(separator: ",").last { lastTransferCoding = last.trimmingSpaces.lowercased() }
-        case 10 where name.lowercased() == "connection":
-            connectionTokens += value.split(separator: ",").map { $0.trimmingSpaces.lowercased() }
+        case 10 where name.equalsLowercaseASCII("connection"):
+            for token in value.split(separator: ",") {
+                let token = token.trimmingSpaces
+                if token.utf8.count == 5, String(token).equalsLowercaseASCII("close") { closes = true }
+                if token.utf8.count == 10, String(token).equalsLowercaseASCII("keep-alive") { keepsAlive = true }
+            }
         default:
             break
+        }
+    }
+}
+
+private extension String {
+    /// Equal to `lowercase` (ASCII, lower case) in any case.
+    func equalsLowercaseASCII(_ lowercase: StaticString) -> Bool {
+        let expected = UnsafeBufferPointer(start: lowercase.utf8Start, count: lowercase.utf8CodeUnitCount)
+        return utf8.elementsEqual(expected) { byte, lower in
+            byte == lower || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") && byte | 0x20 == lower)
         }
     }
 }

@@ -90,10 +90,10 @@ public final class UpstreamSimulator: Sendable {
     /// Every request received so far, oldest first.
     public var requests: [SimulatedRequest] { state.withLock { $0.log } }
 
-    /// Model requests (`/responses`, HTTP or WebSocket message), oldest first.
     /// Model catalog requests answered so far (a cache in front of it asks less).
     public var catalogRequests: Int { state.withLock { $0.catalogRequests } }
 
+    /// Model requests (`/responses`, HTTP or WebSocket message), oldest first.
     public var modelRequests: [SimulatedRequest] { requests.filter { $0.path.hasSuffix("/responses") && $0.method != "UPGRADE" } }
 
     public func account(_ accountID: String) -> SimulatedAccount? { state.withLock { $0.accounts[accountID] } }

@@ -129,7 +129,7 @@ final class ReloadTestBed: AsyncStoppable {
             defer { webSocket.close() }
             let first = try await webSocket.warmUpAndTurn()
             #expect(first.last?["type"] as? String == "response.completed")
-            #expect(bed.simulator.requests.last?.accountID == "a")
+            #expect(bed.simulator.modelRequests.last?.accountID == "a")
             bed.simulator.holdAnswers()
             let held = try await RawConnection(port: bed.server.port, tls: try OpenSSLContext.client(TLSClientConfiguration(caFilePath: ca)))
             defer { held.close() }
@@ -157,7 +157,7 @@ final class ReloadTestBed: AsyncStoppable {
             try await webSocket.send(WebSocketProxyTests.turn(after: prewarmID))
             let second = await webSocket.messages(through: "response.completed")
             #expect(second.last?["type"] as? String == "response.completed")
-            #expect(bed.simulator.requests.last?.accountID == "a")
+            #expect(bed.simulator.modelRequests.last?.accountID == "a")
 
             // The new state is served: the renewed certificate, c in the pool and a not, bob's new token only.
             await #expect(throws: (any Error).self) { _ = try await bed.request(token: "alice-1", trusting: ca) }
@@ -165,7 +165,7 @@ final class ReloadTestBed: AsyncStoppable {
             #expect(bed.runtime.credentialStates.map(\.tag) == ["b", "c"])
             let fresh = try await bed.request(token: "alice-1", sessionID: "new-1", trusting: otherCA)
             #expect(fresh.status == 200)
-            #expect(bed.simulator.requests.last?.accountID == "c")
+            #expect(bed.simulator.modelRequests.last?.accountID == "c")
             #expect(try await bed.request(token: "bob-1", trusting: otherCA).status == 401)
             #expect(try await bed.request(token: "bob-2", trusting: otherCA).status == 200)
 

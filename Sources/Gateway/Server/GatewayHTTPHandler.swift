@@ -214,7 +214,7 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
 
     /// A proxied request of a known user that codexpool refused itself, for the history.
     private func recordRejected(_ user: AuthenticatedUser, head: HTTPRequestHead?) {
-        let path = String(head?.uri.split(separator: "?", maxSplits: 1).first ?? "")
+        let path = GatewayRoute.pathAndQuery(head?.uri ?? "").path
         runtime.recordFinished(FinishedRequest(
             transport: .http, outcome: .rejected, credential: nil, user: user, requestID: logger[metadataKey: "request"]?.description ?? "",
             model: nil, route: GatewayRoute.ProxiedRoute(rawValue: GatewayRoute.canonicalProxyURI(path))?.metricsLabel ?? path,

@@ -68,15 +68,21 @@ enum GatewayRoute: Equatable {
 
     /// The `/v1/` form of a proxied request's URI (query kept), which the upstream plan maps.
     static func canonicalProxyURI(_ uri: String) -> String {
-        let parts = uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
-        guard let path = parts.first.map(String.init), let route = chatGPTAliases[path] else { return uri }
-        return route.rawValue + (parts.count > 1 ? "?" + parts[1] : "")
+        let (path, query) = pathAndQuery(uri)
+        guard let route = chatGPTAliases[path] else { return uri }
+        return route.rawValue + (query.map { "?" + $0 } ?? "")
+    }
+
+    /// A URI's path and its query (after the first `?`, nil when there is none), without the
+    /// arrays a split makes (this runs several times for every request).
+    static func pathAndQuery(_ uri: String) -> (path: String, query: String?) {
+        guard let mark = uri.utf8.firstIndex(of: UInt8(ascii: "?")) else { return (uri, nil) }
+        return (String(uri[..<mark]), String(uri[uri.index(after: mark)...]))
     }
 
     init(_ head: HTTPRequestHead) {
-        let parts = head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
-        let path = parts.first.map(String.init) ?? ""
-        let query = parts.count > 1 ? String(parts[1]) : ""
+        let (path, queryPart) = Self.pathAndQuery(head.uri)
+        let query = queryPart ?? ""
         if let problem = Self.unsafePathProblem(path) {
             self = .invalidPath(problem)
             return

@@ -345,7 +345,7 @@ final class HTTPProxyExchange: UpstreamResponseDelegate {
         outcomeRecorded = true
         sessionHold?.release()
         let now = NIODeadline.now()
-        let path = String(head.uri.split(separator: "?", maxSplits: 1).first ?? "")
+        let path = GatewayRoute.pathAndQuery(head.uri).path
         runtime.recordFinished(FinishedRequest(
             transport: .http, outcome: outcome, credential: credentialTag, connectorCredential: connectorCredential, user: user, requestID: logger[metadataKey: "request"]?.description ?? "",
             model: requestedModel, route: routeLabel ?? GatewayRoute.ProxiedRoute(rawValue: path)?.metricsLabel ?? path, status: status,

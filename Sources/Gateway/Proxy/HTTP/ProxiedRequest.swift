@@ -28,7 +28,7 @@ struct ProxiedRequest {
     static func prepare(head: HTTPRequestHead, body: ByteBuffer, user: AuthenticatedUser, runtime: GatewayRuntime, logger: Logger) -> Outcome {
         var head = head
         head.uri = GatewayRoute.canonicalProxyURI(head.uri)
-        let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
+        let path = GatewayRoute.pathAndQuery(head.uri).path
         let route = GatewayRoute.ProxiedRoute(rawValue: path)
         var request = ProxiedRequest(head: head, body: body, routeLabel: route?.metricsLabel, chat: nil,
                                      isImageRequest: route?.isImages ?? false, speaksOpenAI: route?.speaksOpenAI ?? false, hold: nil)
