@@ -47,9 +47,7 @@ struct DemoCommand: AsyncParsableCommand {
     func run() async throws {
         let level = Logger.Level(rawValue: logLevel.lowercased()) ?? .warning
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
+            ServerLogHandler(label: label, level: level)
         }
         // Trapped from the start, so Ctrl-C during the sample sessions still ends the demo
         // cleanly (servers stopped, its folder removed) once they are done.

@@ -49,9 +49,7 @@ struct ServeCommand: AsyncParsableCommand {
 
         let level = logLevel.flatMap { LogLevel(rawValue: $0.lowercased()) } ?? configuration.logLevel
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = Logger.Level(level)
-            return handler
+            ServerLogHandler(label: label, level: Logger.Level(level))
         }
         let logger = Logger(label: "codexpool")
         logger.info("configuration loaded", metadata: ["summary": "\(ConfigurationSummary.line(for: configuration, source: source))"])
