@@ -119,6 +119,8 @@ final class WebSocketLegHandler: ChannelInboundHandler, RemovableChannelHandler 
                 fragments = (frame.opcode, frame.rsv1, data)
                 return nil
             }
+            // A whole plain message (every answer event, usually) goes on as it came.
+            if !frame.rsv1, frame.maskKey == nil { return frame }
             (opcode, compressed) = (frame.opcode, frame.rsv1)
         }
         if compressed {
