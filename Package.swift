@@ -101,7 +101,8 @@ let package = Package(
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "PoolCore"], swiftSettings: strictSettings),
         .testTarget(
             name: "GatewayTests",
-            dependencies: ["Gateway", "Configuration", "PoolCore", "OpenSSLTLS", "UpstreamHTTP", "Zlib", "UpstreamSimulator", "TestSupport", "Yamux", nioCore, nioHTTP1, nioPosix, nioWebSocket, logging],
+            dependencies: ["Gateway", "Configuration", "PoolCore", "OpenSSLTLS", "UpstreamHTTP", "Zlib", "UpstreamSimulator", "TestSupport", "Yamux", nioCore, nioHTTP1, nioPosix, nioWebSocket, logging,
+                           .product(name: "NIOEmbedded", package: "swift-nio")],
             // The Go side of the reverse-handshake interop tests, built by the tests with `go build`.
             exclude: ["GoReversePeer", "OpenAISDK"],
             swiftSettings: strictSettings
