@@ -18,8 +18,9 @@ package final class UpstreamHTTPClientHandler: ChannelInboundHandler {
     private var sawHead = false
     /// Quiescing (the connection's session is draining): closed after the response in flight.
     private var closesAfterResponse = false
-    /// When upstream last sent something (or the request went out); the read timeout counts from it.
-    private var lastActivity = NIODeadline.now()
+    /// When upstream last sent something (or the request went out), on the loop's clock; the
+    /// read timeout counts from it.
+    private var lastActivity = NIODeadline.uptimeNanoseconds(0)
     private var readTimer: Scheduled<Void>?
 
     package init(readTimeout: TimeAmount) {
@@ -52,7 +53,7 @@ package final class UpstreamHTTPClientHandler: ChannelInboundHandler {
         sawHead = false
         requestKeepAlive = head.isKeepAlive
         parser.expectResponse(toHEAD: head.method == .HEAD)
-        lastActivity = .now()
+        lastActivity = context.eventLoop.now
         armReadTimer(context, after: readTimeout)
         context.writeAndFlush(wrapOutboundOut(bytes), promise: nil)
     }
@@ -97,7 +98,7 @@ package final class UpstreamHTTPClientHandler: ChannelInboundHandler {
     }
 
     package func channelReadComplete(context: ChannelHandlerContext) {
-        lastActivity = .now()
+        lastActivity = context.eventLoop.now
         delegate?.upstreamReadComplete()
         context.fireChannelReadComplete()
     }
@@ -141,7 +142,7 @@ package final class UpstreamHTTPClientHandler: ChannelInboundHandler {
     private func readTimerFired() {
         readTimer = nil
         guard let context, delegate != nil || parser.isExpectingResponse else { return }
-        let silence = NIODeadline.now() - lastActivity
+        let silence = context.eventLoop.now - lastActivity
         if silence >= readTimeout {
             fail(UpstreamError(.timeout, "upstream sent nothing for too long"))
             context.close(promise: nil)
