@@ -256,8 +256,14 @@ public struct StatusViewer: Hashable, Sendable {
 
 extension CredentialState {
     /// The values the aggregate status depends on; a change here notifies status watchers.
-    func statusInputs(now: Date) -> [Double] {
-        [usage.hasData ? 1 : 0, usage.usedPercent(.fiveHour, now: now), usage.resetAt(.fiveHour, now: now)?.timeIntervalSince1970 ?? 0,
-         usage.usedPercent(.weekly, now: now), usage.resetAt(.weekly, now: now)?.timeIntervalSince1970 ?? 0, planWeight]
+    /// What the aggregate reads of this credential, to tell whether an operation changed it
+    /// (a value, not an array: this runs on every observed answer).
+    struct StatusInputs: Equatable {
+        var hasData: Bool, fiveHourUsed: Double, fiveHourReset: Date?, weeklyUsed: Double, weeklyReset: Date?, planWeight: Double
+    }
+
+    func statusInputs(now: Date) -> StatusInputs {
+        StatusInputs(hasData: usage.hasData, fiveHourUsed: usage.usedPercent(.fiveHour, now: now), fiveHourReset: usage.resetAt(.fiveHour, now: now),
+                     weeklyUsed: usage.usedPercent(.weekly, now: now), weeklyReset: usage.resetAt(.weekly, now: now), planWeight: planWeight)
     }
 }

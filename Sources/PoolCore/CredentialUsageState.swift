@@ -176,8 +176,13 @@ public struct CredentialUsageState: Hashable, Sendable {
     }
 
     /// The fields that status consumers see; used to decide whether to notify them.
-    private var visibleState: [Double?] {
-        [fiveHour.usedPercent, fiveHour.resetAt?.timeIntervalSince1970, weekly.usedPercent,
-         weekly.resetAt?.timeIntervalSince1970, peerPlanWeight, planType.map { PlanWeight.weight(forPlan: $0) }]
+    private struct VisibleState: Equatable {
+        var fiveHourUsed: Double?, fiveHourReset: Date?, weeklyUsed: Double?, weeklyReset: Date?, peerPlanWeight: Double?, planWeight: Double?
+    }
+
+    /// A value, not an array: this is compared on every observed answer.
+    private var visibleState: VisibleState {
+        VisibleState(fiveHourUsed: fiveHour.usedPercent, fiveHourReset: fiveHour.resetAt, weeklyUsed: weekly.usedPercent,
+                     weeklyReset: weekly.resetAt, peerPlanWeight: peerPlanWeight, planWeight: planType.map { PlanWeight.weight(forPlan: $0) })
     }
 }
