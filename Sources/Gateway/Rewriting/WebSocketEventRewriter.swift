@@ -54,9 +54,8 @@ public enum WebSocketEventRewriter {
         }
     }
 
-    private static let interestingTypes: [[UInt8]] = ["codex.rate_limits", "error", "response.completed", "response.failed", "response.incomplete",
-                                                                "response.metadata"]
-        .map { Array($0.utf8) }
+    private static let interestingTypes: [StaticString] = ["codex.rate_limits", "error", "response.completed", "response.failed", "response.incomplete",
+                                                           "response.metadata"]
     private static let typeKey = Array("type".utf8)
 
     /// Which of the interesting types the message's top-level `type` is; nil for none. This runs
@@ -68,8 +67,12 @@ public enum WebSocketEventRewriter {
 
     private static func interestingType(in bytes: UnsafeRawBufferPointer) -> String? {
         var scanner = JSONFieldScanner(bytes: bytes)
-        guard scanner.seek(toMember: typeKey), let type = scanner.rawString() else { return nil }
-        return interestingTypes.first { type.elementsEqual($0) }.map { String(decoding: $0, as: UTF8.self) }
+        guard scanner.seek(toMember: typeKey), let type = scanner.rawString(), let base = type.baseAddress else { return nil }
+        // Most messages are deltas: the length alone rules them out before any comparison.
+        for candidate in interestingTypes where candidate.utf8CodeUnitCount == type.count {
+            if memcmp(base, candidate.utf8Start, type.count) == 0 { return candidate.description }
+        }
+        return nil
     }
 
     /// The upstream `codex.rate_limits` event with both windows replaced by the aggregate and

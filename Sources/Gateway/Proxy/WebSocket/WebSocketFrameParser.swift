@@ -83,13 +83,19 @@ struct WebSocketFrameParser {
     }
 }
 
-/// A frame as the bytes that go on the wire: header, masking key and (masked) payload in one
-/// buffer, so each relayed message is one write.
+/// A frame as the bytes that go on the wire: header, masking key and (masked) payload, appended
+/// to a buffer that may hold the frames before it, so the messages of one read leave in one write.
 enum WebSocketFrameWriter {
     static func bytes(of frame: WebSocketFrame, allocator: ByteBufferAllocator) -> ByteBuffer {
+        var buffer = allocator.buffer(capacity: 14 + frame.data.readableBytes)
+        write(frame, into: &buffer)
+        return buffer
+    }
+
+    static func write(_ frame: WebSocketFrame, into buffer: inout ByteBuffer) {
         var payload = frame.data
         let length = payload.readableBytes
-        var buffer = allocator.buffer(capacity: 14 + length)
+        buffer.reserveCapacity(minimumWritableBytes: 14 + length)
         var first = UInt8(webSocketOpcode: frame.opcode)
         if frame.fin { first |= 0x80 }
         if frame.rsv1 { first |= 0x40 }
@@ -109,12 +115,12 @@ enum WebSocketFrameWriter {
             let start = buffer.writerIndex
             buffer.writeBuffer(&payload)
             // Masked where it was written: no second copy of the payload.
+            let offset = start - buffer.readerIndex
             buffer.withUnsafeMutableReadableBytes { bytes in
-                for index in 0..<length { bytes[start + index] ^= key[index & 3] }
+                for index in 0..<length { bytes[offset + index] ^= key[index & 3] }
             }
         } else {
             buffer.writeBuffer(&payload)
         }
-        return buffer
     }
 }

@@ -166,22 +166,34 @@ final class WebSocketLegHandler: ChannelInboundHandler, RemovableChannelHandler 
         if let deflate, frame.opcode == .text || frame.opcode == .binary {
             frame = WebSocketFrame(fin: true, rsv1: true, opcode: frame.opcode, maskKey: frame.maskKey, data: deflate.compress(frame.data))
         }
-        context.write(wrapOutboundOut(WebSocketFrameWriter.bytes(of: frame, allocator: context.channel.allocator)), promise: nil)
+        if outgoing == nil { outgoing = context.channel.allocator.buffer(capacity: max(4096, 14 + frame.data.readableBytes)) }
+        WebSocketFrameWriter.write(frame, into: &outgoing!)
         // A close frame goes out at once, with what is queued before it: the connection closes next.
-        if frame.opcode == .connectionClose { return context.flush() }
+        if frame.opcode == .connectionClose { return writeOutgoing(context) }
         flushSoon(context)
     }
 
+    /// Frames relayed during this pass of the event loop, not written yet: the messages of one
+    /// read (an answer's events often arrive dozens at a time) leave as one buffer and one write.
+    private var outgoing: ByteBuffer?
     private var flushPending = false
 
-    /// One flush after everything this pass of the event loop relays: the messages of one read
-    /// (an answer's events often arrive dozens at a time) leave in one write, not one each.
+    private func writeOutgoing(_ context: ChannelHandlerContext) {
+        if let bytes = outgoing {
+            outgoing = nil
+            context.write(wrapOutboundOut(bytes), promise: nil)
+        }
+        context.flush()
+    }
+
+    /// One write and flush after everything this pass of the event loop relays.
     private func flushSoon(_ context: ChannelHandlerContext) {
         guard !flushPending else { return }
         flushPending = true
         context.eventLoop.assumeIsolated().execute {
             self.flushPending = false
-            self.context?.flush()
+            guard let context = self.context else { return }
+            self.writeOutgoing(context)
         }
     }
 }
