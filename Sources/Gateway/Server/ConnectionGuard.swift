@@ -1,20 +1,11 @@
 import NIOCore
 import NIOHTTP1
 
-/// What the HTTP handler tells the connection guard, as outbound user events.
-enum ConnectionGuardSignal {
-    /// A request head reached the handler.
-    case requestStarted
-    /// The answer to it is complete and the connection stays open.
-    case responseCompleted
-}
-
 /// First in the pipeline after TLS: watches raw bytes for request heads that are too large or
 /// too slow, and closes keep-alive connections that sit idle (`ConnectionDeadlines` decides).
-final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
+final class ConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
-    typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     private var deadlines: ConnectionDeadlines
@@ -37,7 +28,10 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         context.fireChannelActive()
     }
 
+    private var context: ChannelHandlerContext?
+
     func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
         if context.channel.isActive { perform(deadlines.connectionOpened(), context: context) }
     }
 
@@ -49,13 +43,19 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         context.fireChannelRead(data)
     }
 
-    func triggerUserOutboundEvent(context: ChannelHandlerContext, event: Any, promise: EventLoopPromise<Void>?) {
-        guard let signal = event as? ConnectionGuardSignal else { return context.triggerUserOutboundEvent(event, promise: promise) }
-        switch signal {
-        case .requestStarted: perform(deadlines.requestStarted(), context: context)
-        case .responseCompleted: perform(deadlines.responseCompleted(), context: context)
-        }
-        promise?.succeed()
+    // The HTTP handler calls these two directly (same connection, same event loop): no events
+    // down the pipeline twice a request, and the guard stays out of the outbound path.
+
+    /// A request head reached the HTTP handler.
+    func requestStarted() {
+        guard let context else { return }
+        perform(deadlines.requestStarted(), context: context)
+    }
+
+    /// The answer to it is complete and the connection stays open.
+    func responseCompleted() {
+        guard let context else { return }
+        perform(deadlines.responseCompleted(), context: context)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -65,6 +65,7 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
 
     func handlerRemoved(context: ChannelHandlerContext) {
         cancelTimer()
+        self.context = nil
     }
 
     private func perform(_ actions: [ConnectionDeadlines.Action], context: ChannelHandlerContext) {

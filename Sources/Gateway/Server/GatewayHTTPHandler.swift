@@ -59,7 +59,12 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        connectionGuard = try? context.pipeline.syncOperations.handler(type: ConnectionGuard.self)
     }
+
+    /// The connection's guard (absent on connections that are not guarded), told when each
+    /// request starts and its answer ends.
+    private var connectionGuard: ConnectionGuard?
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
@@ -81,7 +86,7 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
     private func handle(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
         switch part {
         case .head(let head):
-            context.triggerUserOutboundEvent(ConnectionGuardSignal.requestStarted, promise: nil)
+            connectionGuard?.requestStarted()
             self.head = head
             keepAlive = head.isKeepAlive
             requestInProgress = true
@@ -378,7 +383,7 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         }
         if keepAlive {
-            context.triggerUserOutboundEvent(ConnectionGuardSignal.responseCompleted, promise: nil)
+            connectionGuard?.responseCompleted()
             // Not from inside this call: the answer may have been sent from within the handling
             // of the request before it.
             if !heldBack.isEmpty {
