@@ -42,6 +42,9 @@ package struct HTTPResponseParser {
 
     private var state = State.idle
     private var input = ByteBuffer()
+    /// How far the pending head was searched for its end: a head arriving in many reads is not
+    /// searched from its start again on each.
+    private var headSearched = 0
     private var answersHEAD = false
     private var keepAlive = true
 
@@ -63,12 +66,7 @@ package struct HTTPResponseParser {
 
     /// Bytes read from the connection; call `next()` until it returns nil.
     package mutating func append(_ bytes: ByteBuffer) {
-        if input.readableBytes == 0 {
-            input = bytes
-        } else {
-            var bytes = bytes
-            input.writeBuffer(&bytes)
-        }
+        input.appendParserInput(bytes)
     }
 
     /// The next event the bytes so far make, or nil when more bytes are needed.
@@ -85,6 +83,7 @@ package struct HTTPResponseParser {
                     if input.readableBytes > Self.maxHeadBytes { return try fail("response head larger than \(Self.maxHeadBytes) bytes") }
                     return nil
                 }
+                headSearched = 0
                 let headBytes = input.readSlice(length: end)!
                 let (head, framing) = try parseHead(headBytes)
                 // 1xx interim answers (100 Continue) are not the response.
@@ -145,21 +144,24 @@ package struct HTTPResponseParser {
     // MARK: Head
 
     /// The length of the head including its blank line, once all of it is here.
-    private func headEnd() -> Int? {
-        input.withUnsafeReadableBytes { bytes -> Int? in
-            guard bytes.count >= 2 else { return nil }
-            var index = 0
+    private mutating func headEnd() -> Int? {
+        // A line end found before without the two bytes after it is within the last three.
+        let start = max(0, headSearched - 3)
+        let (end, searched) = input.withUnsafeReadableBytes { bytes -> (Int?, Int) in
+            var index = start
             let limit = min(bytes.count, Self.maxHeadBytes + 4)
             while index < limit {
-                guard let newline = findNewline(bytes, from: index, to: limit) else { return nil }
+                guard let newline = findNewline(bytes, from: index, to: limit) else { break }
                 // A line ending right after the previous one (CRLF CRLF, or LF LF) ends the head.
                 let next = newline + 1
-                if next < bytes.count, bytes[next] == 0x0A { return next + 1 }
-                if next + 1 < bytes.count, bytes[next] == 0x0D, bytes[next + 1] == 0x0A { return next + 2 }
+                if next < bytes.count, bytes[next] == 0x0A { return (next + 1, 0) }
+                if next + 1 < bytes.count, bytes[next] == 0x0D, bytes[next + 1] == 0x0A { return (next + 2, 0) }
                 index = next
             }
-            return nil
+            return (nil, limit)
         }
+        headSearched = searched
+        return end
     }
 
     /// What the framing headers of a head say, gathered while it is parsed.
@@ -185,7 +187,7 @@ package struct HTTPResponseParser {
                 let nameBytes = line[line.startIndex..<colon]
                 guard nameBytes.allSatisfy(HTTPToken.isTokenByte) else { return .failure(Failure("invalid header name")) }
                 let valueBytes = HTTPToken.trimmed(line[(colon + 1)...])
-                guard !valueBytes.contains(where: { $0 == 0x00 || $0 == 0x0D }) else { return .failure(Failure("invalid header value")) }
+                guard !valueBytes.contains(where: HTTPToken.isForbiddenInValue) else { return .failure(Failure("invalid header value")) }
                 let name = String(decoding: UnsafeRawBufferPointer(rebasing: nameBytes), as: UTF8.self)
                 let value = String(decoding: UnsafeRawBufferPointer(rebasing: valueBytes), as: UTF8.self)
                 framing.note(name: name, value: value)
@@ -288,19 +290,19 @@ package struct HTTPResponseParser {
 
     private mutating func takeSlice(_ length: Int) -> ByteBuffer {
         let slice = input.readSlice(length: length)!
-        // Let go of a fully read buffer, so the next read does not append to (and copy) it.
-        if input.readableBytes == 0 { input = ByteBuffer() }
+        input.releaseIfConsumed()
         return slice
     }
 
     private mutating func finishMessage() -> Event {
         state = .idle
-        if input.readableBytes == 0 { input = ByteBuffer() }
+        input.releaseIfConsumed()
         return .end(keepAlive: keepAlive)
     }
 
     private mutating func fail<T>(_ message: String) throws(Failure) -> T {
         state = .failed
+        headSearched = 0
         input = ByteBuffer()
         throw Failure(message)
     }
@@ -336,28 +338,18 @@ extension HTTPResponseParser.Framing {
     /// length compared first settles every other header, and nothing is copied to compare.
     mutating func note(name: String, value: String) {
         switch name.utf8.count {
-        case 14 where name.equalsLowercaseASCII("content-length"):
+        case 14 where HTTPToken.name(name, is: "content-length"):
             contentLengths.append(value)
-        case 17 where name.equalsLowercaseASCII("transfer-encoding"):
+        case 17 where HTTPToken.name(name, is: "transfer-encoding"):
             if let last = value.split(separator: ",").last { lastTransferCoding = last.trimmingSpaces.lowercased() }
-        case 10 where name.equalsLowercaseASCII("connection"):
+        case 10 where HTTPToken.name(name, is: "connection"):
             for token in value.split(separator: ",") {
                 let token = token.trimmingSpaces
-                if token.utf8.count == 5, String(token).equalsLowercaseASCII("close") { closes = true }
-                if token.utf8.count == 10, String(token).equalsLowercaseASCII("keep-alive") { keepsAlive = true }
+                if HTTPToken.name(token, is: "close") { closes = true }
+                if HTTPToken.name(token, is: "keep-alive") { keepsAlive = true }
             }
         default:
             break
-        }
-    }
-}
-
-private extension String {
-    /// Equal to `lowercase` (ASCII, lower case) in any case.
-    func equalsLowercaseASCII(_ lowercase: StaticString) -> Bool {
-        let expected = UnsafeBufferPointer(start: lowercase.utf8Start, count: lowercase.utf8CodeUnitCount)
-        return utf8.elementsEqual(expected) { byte, lower in
-            byte == lower || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") && byte | 0x20 == lower)
         }
     }
 }

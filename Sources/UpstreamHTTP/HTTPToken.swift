@@ -23,8 +23,18 @@ enum HTTPToken {
         return value
     }
 
-    /// What may not appear in a header value sent: it would end the line (request smuggling).
+    /// What may not appear in a header value, sent or read: it would end the line (request
+    /// smuggling) or cut the value short.
     static func isForbiddenInValue(_ byte: UInt8) -> Bool {
         byte == 0x0D || byte == 0x0A || byte == 0x00
+    }
+
+    /// Whether a header name is `lowercase` (ASCII, in lower case) in any case, without copying
+    /// it to compare.
+    static func name(_ name: some StringProtocol, is lowercase: StaticString) -> Bool {
+        let expected = UnsafeBufferPointer(start: lowercase.utf8Start, count: lowercase.utf8CodeUnitCount)
+        return name.utf8.elementsEqual(expected) { byte, lower in
+            byte == lower || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") && byte | 0x20 == lower)
+        }
     }
 }

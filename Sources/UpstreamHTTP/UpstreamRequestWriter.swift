@@ -37,9 +37,6 @@ package enum UpstreamRequestWriter {
     }
 
     private static func isFraming(_ name: String) -> Bool {
-        let count = name.utf8.count
-        guard count == 14 || count == 17 else { return false }
-        let lowered = name.lowercased()
-        return lowered == "content-length" || lowered == "transfer-encoding"
+        HTTPToken.name(name, is: "content-length") || HTTPToken.name(name, is: "transfer-encoding")
     }
 }

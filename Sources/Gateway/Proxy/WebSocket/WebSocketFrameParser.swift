@@ -1,5 +1,6 @@
 import NIOCore
 import NIOWebSocket
+import UpstreamHTTP
 
 /// WebSocket frames (RFC 6455 §5.2) out of the bytes of one relay leg, as a pure state machine:
 /// bytes in, one frame at a time out, the payload a slice of the bytes read (unmasked later,
@@ -20,12 +21,7 @@ struct WebSocketFrameParser {
     }
 
     mutating func append(_ bytes: ByteBuffer) {
-        if input.readableBytes == 0 {
-            input = bytes
-        } else {
-            var bytes = bytes
-            input.writeBuffer(&bytes)
-        }
+        input.appendParserInput(bytes)
     }
 
     /// The next whole frame, or nil when more bytes are needed.
@@ -64,8 +60,7 @@ struct WebSocketFrameParser {
         guard input.readableBytes >= offset + length else { return nil }
         input.moveReaderIndex(forwardBy: offset)
         let payload = input.readSlice(length: length)!
-        // Let go of a fully read buffer, so the next read does not append to (and copy) it.
-        if input.readableBytes == 0 { input = ByteBuffer() }
+        input.releaseIfConsumed()
         return WebSocketFrame(fin: fin, rsv1: first & 0x40 != 0, opcode: opcode, maskKey: maskKey, data: payload)
     }
 
