@@ -109,13 +109,15 @@ package final class UpstreamHTTPClientHandler: ChannelInboundHandler {
         do {
             if case .end = try parser.inputClosed() {
                 finishResponse(context: context, keepAlive: false)
+            } else {
+                // No answer was under way (the parser had failed already): an exchange still
+                // waiting never got one.
+                fail(UpstreamError(.closedBeforeResponse, "upstream closed the connection before answering"))
             }
         } catch {
             fail(UpstreamError(sawHead ? .closedMidResponse : .closedBeforeResponse,
                                sawHead ? "upstream closed the connection in the middle of the response" : "upstream closed the connection before answering"))
         }
-        // Whatever is left (an abandoned exchange) learns of it too.
-        fail(UpstreamError(.closedBeforeResponse, "upstream closed the connection before answering"))
         context.fireChannelInactive()
     }
 
