@@ -61,10 +61,6 @@ public enum WebSocketEventRewriter {
     /// Which of the interesting types the message's top-level `type` is; nil for none. This runs
     /// for every SSE event and WebSocket message: the members before `type` (usually none) are
     /// skipped and the rest of the message, an output delta's text, is not read at all.
-    static func interestingType(_ message: some Collection<UInt8>) -> String? {
-        message.withContiguousBytes { interestingType(in: $0) }
-    }
-
     private static func interestingType(in bytes: UnsafeRawBufferPointer) -> String? {
         var scanner = JSONFieldScanner(bytes: bytes)
         guard scanner.seek(toMember: typeKey), let type = scanner.rawString(), let base = type.baseAddress else { return nil }
