@@ -329,7 +329,6 @@ final class HTTPProxyExchange: UpstreamResponseDelegate {
         responder?.send(speaksOpenAI ? Self.openAIShaped(response) : response)
     }
 
-
     static func openAIShaped(_ response: GatewayResponse) -> GatewayResponse {
         guard response.status.code >= 400, !(response.headers.first(name: "content-type")?.hasPrefix("application/json") ?? false) else { return response }
         let message = String(decoding: response.body, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
@@ -345,10 +344,9 @@ final class HTTPProxyExchange: UpstreamResponseDelegate {
         outcomeRecorded = true
         sessionHold?.release()
         let now = NIODeadline.now()
-        let path = GatewayRoute.pathAndQuery(head.uri).path
         runtime.recordFinished(FinishedRequest(
             transport: .http, outcome: outcome, credential: credentialTag, connectorCredential: connectorCredential, user: user, requestID: logger[metadataKey: "request"]?.description ?? "",
-            model: requestedModel, route: routeLabel ?? GatewayRoute.ProxiedRoute(rawValue: path)?.metricsLabel ?? path, status: status,
+            model: requestedModel, route: routeLabel ?? GatewayRoute.pathAndQuery(head.uri).path, status: status,
             timeToFirstByte: firstByteAt.map { $0 - startedAt }, duration: now - startedAt, usage: usage,
             failovers: max(0, dispatch.attempts - 1), error: error, countsTowardLimits: true))
         // Only once its row is on its way: "nothing in flight" then means the history has it all.
