@@ -97,7 +97,7 @@ public struct CredentialPool: Sendable {
         defer { balancers[provider] = balancer }
         var (candidates, skipped) = candidates(of: balancer.definition, scope: scope, now: now)
         if !excluding.isEmpty {
-            skipped += candidates.filter { excluding.contains($0.tag) }.map { .init(tag: $0.tag, reason: .unavailable(UnavailableReason("not for this request"))) }
+            skipped += candidates.filter { excluding.contains($0.tag) }.map { .init(tag: $0.tag, reason: Self.excludedReason) }
             candidates.removeAll { excluding.contains($0.tag) }
         }
         let key = sessionID.map { SessionTable.Key(sessionID: $0, scope: scope) }
@@ -199,9 +199,11 @@ public struct CredentialPool: Sendable {
 
     // MARK: Helpers
 
+    /// Why a credential the request excluded was not picked.
+    private static let excludedReason = SkipReason.unavailable(UnavailableReason("not for this request"))
+
     private func excludedFailure(_ tag: String, now: Date) -> Result<Selection, SelectionFailure> {
-        .failure(SelectionFailure(provider: tag, skipped: [.init(tag: tag, reason: .unavailable(UnavailableReason("not for this request")))],
-                                  earliestRecovery: nil, now: now))
+        .failure(SelectionFailure(provider: tag, skipped: [.init(tag: tag, reason: Self.excludedReason)], earliestRecovery: nil, now: now))
     }
 
     func selectSingle(_ tag: String, now: Date) -> Result<Selection, SelectionFailure> {
