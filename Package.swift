@@ -42,7 +42,8 @@ let package = Package(
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "OpenSSLTLS", dependencies: ["COpenSSL", nioCore], swiftSettings: strictSettings),
         .target(name: "Zlib", dependencies: ["CZlib", nioCore], swiftSettings: strictSettings),
-        .target(name: "UpstreamHTTP", dependencies: ["OpenSSLTLS", "Zlib", nioCore, nioHTTP1, nioPosix], swiftSettings: strictSettings),
+        .target(name: "HTTPWire", dependencies: [nioCore, nioHTTP1], swiftSettings: strictSettings),
+        .target(name: "UpstreamHTTP", dependencies: ["HTTPWire", "OpenSSLTLS", "Zlib", nioCore, nioHTTP1, nioPosix], swiftSettings: strictSettings),
         .target(name: "Yamux", dependencies: [nioCore], swiftSettings: strictSettings),
         .target(name: "PoolCore", resources: [.embedInCode("Resources/pricing.json")], swiftSettings: strictSettings),
         .target(name: "Storage", dependencies: ["PoolCore", .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: strictSettings),
@@ -54,7 +55,7 @@ let package = Package(
         .target(
             name: "Gateway",
             dependencies: [
-                "Configuration", "PoolCore", "OpenSSLTLS", "Yamux", "Zlib", "UpstreamHTTP", "Storage", nioCore, nioHTTP1, nioPosix,
+                "Configuration", "PoolCore", "OpenSSLTLS", "Yamux", "Zlib", "HTTPWire", "UpstreamHTTP", "Storage", nioCore, nioHTTP1, nioPosix,
                 nioWebSocket, logging,
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
@@ -101,7 +102,7 @@ let package = Package(
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "PoolCore"], swiftSettings: strictSettings),
         .testTarget(
             name: "GatewayTests",
-            dependencies: ["Gateway", "Configuration", "PoolCore", "OpenSSLTLS", "UpstreamHTTP", "Zlib", "UpstreamSimulator", "TestSupport", "Yamux", nioCore, nioHTTP1, nioPosix, nioWebSocket, logging,
+            dependencies: ["Gateway", "Configuration", "PoolCore", "OpenSSLTLS", "HTTPWire", "UpstreamHTTP", "Zlib", "UpstreamSimulator", "TestSupport", "Yamux", nioCore, nioHTTP1, nioPosix, nioWebSocket, logging,
                            .product(name: "NIOEmbedded", package: "swift-nio")],
             // The Go side of the reverse-handshake interop tests, built by the tests with `go build`.
             exclude: ["GoReversePeer", "OpenAISDK"],

@@ -1,5 +1,6 @@
 package import NIOCore
 package import NIOHTTP1
+import HTTPWire
 
 /// The HTTP/1.1 client end of an upstream connection, bytes on one side and the current
 /// exchange's delegate on the other: it writes each request as one buffer, reads the answer

@@ -1,5 +1,6 @@
 package import NIOCore
 package import NIOHTTP1
+import HTTPWire
 
 /// Serialises an upstream request into the bytes that go on the wire, in one buffer with its
 /// body (framed by its length), refusing header names and values that would break the head's framing.

@@ -1,7 +1,8 @@
 import NIOCore
 import NIOHTTP1
 import Testing
-@testable import UpstreamHTTP
+@testable import HTTPWire
+import UpstreamHTTP
 
 /// The upstream response parser on its own: every framing, every split of the bytes across
 /// reads, and the malformed answers it must refuse.

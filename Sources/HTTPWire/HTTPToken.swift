@@ -1,8 +1,7 @@
-/// Byte classes of HTTP/1.1 heads (RFC 9110 §5.6), shared by the response parser and the
-/// request writer.
-enum HTTPToken {
+/// Byte classes of HTTP/1.1 heads (RFC 9110 §5.6), shared by the parsers and the writers.
+package enum HTTPToken {
     /// `tchar`: what a header name is made of.
-    static func isTokenByte(_ byte: UInt8) -> Bool {
+    package static func isTokenByte(_ byte: UInt8) -> Bool {
         switch byte {
         case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
             true
@@ -16,7 +15,7 @@ enum HTTPToken {
     }
 
     /// A header value without the spaces and tabs around it.
-    static func trimmed(_ value: Slice<UnsafeRawBufferPointer>) -> Slice<UnsafeRawBufferPointer> {
+    package static func trimmed(_ value: Slice<UnsafeRawBufferPointer>) -> Slice<UnsafeRawBufferPointer> {
         var value = value
         while let first = value.first, first == 0x20 || first == 0x09 { value.removeFirst() }
         while let last = value.last, last == 0x20 || last == 0x09 { value.removeLast() }
@@ -25,13 +24,13 @@ enum HTTPToken {
 
     /// What may not appear in a header value, sent or read: it would end the line (request
     /// smuggling) or cut the value short.
-    static func isForbiddenInValue(_ byte: UInt8) -> Bool {
+    package static func isForbiddenInValue(_ byte: UInt8) -> Bool {
         byte == 0x0D || byte == 0x0A || byte == 0x00
     }
 
     /// Whether a header name is `lowercase` (ASCII, in lower case) in any case, without copying
     /// it to compare.
-    static func name(_ name: some StringProtocol, is lowercase: StaticString) -> Bool {
+    package static func name(_ name: some StringProtocol, is lowercase: StaticString) -> Bool {
         let expected = UnsafeBufferPointer(start: lowercase.utf8Start, count: lowercase.utf8CodeUnitCount)
         return name.utf8.elementsEqual(expected) { byte, lower in
             byte == lower || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") && byte | 0x20 == lower)

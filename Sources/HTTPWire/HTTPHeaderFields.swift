@@ -1,0 +1,78 @@
+package import NIOHTTP1
+
+/// The header lines of a complete head, checked and collected, with what their framing headers
+/// say gathered on the way.
+package struct HTTPHeaderFields {
+    package var fields: [(String, String)] = []
+    package var framing = HTTPFraming()
+
+    /// Reads the lines after the start line up to the blank line.
+    package init(_ lines: inout HTTPHeadLines) throws(HTTPWireFailure) {
+        fields.reserveCapacity(24)
+        while let line = lines.next(), !line.isEmpty {
+            guard let first = line.first, first != 0x20, first != 0x09 else { throw HTTPWireFailure("folded header line") }
+            guard let colon = line.firstIndex(of: UInt8(ascii: ":")), colon > line.startIndex else { throw HTTPWireFailure("header line without a name") }
+            let nameBytes = line[line.startIndex..<colon]
+            guard nameBytes.allSatisfy(HTTPToken.isTokenByte) else { throw HTTPWireFailure("invalid header name") }
+            let valueBytes = HTTPToken.trimmed(line[(colon + 1)...])
+            guard !valueBytes.contains(where: HTTPToken.isForbiddenInValue) else { throw HTTPWireFailure("invalid header value") }
+            let name = String(decoding: UnsafeRawBufferPointer(rebasing: nameBytes), as: UTF8.self)
+            let value = String(decoding: UnsafeRawBufferPointer(rebasing: valueBytes), as: UTF8.self)
+            framing.note(name: name, value: value)
+            fields.append((name, value))
+        }
+    }
+
+    package var headers: HTTPHeaders { HTTPHeaders(fields) }
+}
+
+/// What the framing headers of a head say (`content-length`, `transfer-encoding`, `connection`).
+package struct HTTPFraming {
+    package var contentLengths: [String] = []
+    package var lastTransferCoding: String?
+    package var closes = false
+    package var keepsAlive = false
+    package var upgrades = false
+    package var hasUpgradeHeader = false
+
+    /// The one content length the head gives; nil when it gives none; a failure when its values
+    /// differ or are not a number.
+    package func contentLength() throws(HTTPWireFailure) -> Int? {
+        guard let first = contentLengths.first else { return nil }
+        guard contentLengths.allSatisfy({ $0 == first }), first.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let length = Int(first) else {
+            throw HTTPWireFailure("invalid content-length")
+        }
+        return length
+    }
+
+    /// Records a framing header; the length compared first settles every other header, and
+    /// nothing is copied to compare.
+    mutating func note(name: String, value: String) {
+        switch name.utf8.count {
+        case 14 where HTTPToken.name(name, is: "content-length"):
+            contentLengths.append(value)
+        case 17 where HTTPToken.name(name, is: "transfer-encoding"):
+            if let last = value.split(separator: ",").last { lastTransferCoding = last.trimmingSpaces.lowercased() }
+        case 10 where HTTPToken.name(name, is: "connection"):
+            for token in value.split(separator: ",") {
+                let token = token.trimmingSpaces
+                if HTTPToken.name(token, is: "close") { closes = true }
+                if HTTPToken.name(token, is: "keep-alive") { keepsAlive = true }
+                if HTTPToken.name(token, is: "upgrade") { upgrades = true }
+            }
+        case 7 where HTTPToken.name(name, is: "upgrade"):
+            hasUpgradeHeader = true
+        default:
+            break
+        }
+    }
+}
+
+private extension Substring {
+    var trimmingSpaces: Substring {
+        var text = self
+        while text.first == " " || text.first == "\t" { text = text.dropFirst() }
+        while text.last == " " || text.last == "\t" { text = text.dropLast() }
+        return text
+    }
+}
