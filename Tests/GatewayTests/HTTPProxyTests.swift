@@ -178,6 +178,30 @@ import UpstreamSimulator
         }
     }
 
+    /// A chunked request body reaches upstream whole (framed by its length); a request whose
+    /// framing could be read two ways is refused, not guessed at.
+    @Test func chunkedBodiesArePassedOnAndAmbiguousFramingIsRefused() async throws {
+        let bed = try await GatewayTestBed.start(accounts: [SimulatedAccount(accountID: "a")], balancer: nil)
+        try await bed.stopAfter { () async throws in
+            await waitForData(bed, tags: ["a"])
+            let body = Array(GatewayTestBed.turnBody.utf8)
+            let head = "POST /v1/responses HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer user-token\r\nContent-Type: application/json\r\n"
+            let chunked = head + "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+                + "10\r\n\(String(decoding: body.prefix(16), as: UTF8.self))\r\n"
+                + "\(String(body.count - 16, radix: 16))\r\n\(String(decoding: body.dropFirst(16), as: UTF8.self))\r\n0\r\n\r\n"
+            let reply = try await RawSocket.exchange(port: bed.server.port, bytes: Array(chunked.utf8))
+            #expect(reply.hasPrefix("HTTP/1.1 200"))
+            #expect(reply.contains("response.completed"))
+            #expect(bed.simulator.modelRequests.last.map { Array($0.body) } == body)
+
+            let ambiguous = head + "Content-Length: \(body.count)\r\nTransfer-Encoding: chunked\r\n\r\n" + GatewayTestBed.turnBody
+            let refused = try await RawSocket.exchange(port: bed.server.port, bytes: Array(ambiguous.utf8))
+            #expect(refused.hasPrefix("HTTP/1.1 400"))
+            #expect(refused.contains("both content-length and transfer-encoding"))
+            #expect(bed.simulator.modelRequests.count == 1)
+        }
+    }
+
     @Test func cutsTheClientStreamWhenUpstreamDies() async throws {
         let bed = try await GatewayTestBed.start(accounts: [SimulatedAccount(accountID: "a", behavior: .dropMidStream)], balancer: nil)
         try await bed.stopAfter { () async throws in

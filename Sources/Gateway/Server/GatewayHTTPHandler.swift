@@ -1,5 +1,6 @@
 import Configuration
 import Foundation
+import HTTPWire
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -12,7 +13,6 @@ import PoolCore
 /// then answers it itself (errors, status) or hands it to a proxy exchange.
 final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, ClientResponder {
     typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundOut = HTTPServerResponsePart
 
     /// What the current request turns into once its body has arrived.
     private enum Intake {
@@ -60,7 +60,11 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         connectionGuard = try? context.pipeline.syncOperations.handler(type: ConnectionGuard.self)
+        codec = try? context.pipeline.syncOperations.handler(type: ClientHTTPCodec.self)
     }
+
+    /// The connection's HTTP codec: answers are written through it directly.
+    private var codec: ClientHTTPCodec?
 
     /// The connection's guard (absent on connections that are not guarded), told when each
     /// request starts and its answer ends.
@@ -170,7 +174,7 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
         // is answered with the refusal the upgrade slot holds.
         if error is NIOWebSocketUpgradeError { return }
         // Malformed HTTP: answer 400 when nothing was sent yet, then close.
-        if error is HTTPParserError, exchange == nil, watch == nil, adminEvents == nil {
+        if error is HTTPWireFailure, exchange == nil, watch == nil, adminEvents == nil {
             keepAlive = false
             send(.error(.badRequest, type: "invalid_request_error", message: "malformed HTTP request: \(error)"))
         } else {
@@ -211,7 +215,7 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
             }
             // The client waits for this before it sends the body: only a request that will be read gets it.
             if head.expectsContinue {
-                context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
+                codec?.sendInterim(HTTPResponseHead(version: head.version, status: .continue))
             }
             return .proxy(user)
         }
@@ -276,19 +280,20 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
         runtime.metrics.recordHTTPResponse(route: routeLabel, status: head.status.code, credential: exchange?.credentialTag, user: userName)
         var head = head
         if !keepAlive { head.headers.replaceOrAdd(name: "connection", value: "close") }
-        context?.write(wrapOutboundOut(.head(head)), promise: nil)
+        codec?.writeHead(head)
     }
 
     func sendBody(_ buffer: ByteBuffer) {
-        context?.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        codec?.writeBody(buffer)
+        codec?.flush()
     }
 
     func writeBody(_ buffer: ByteBuffer) {
-        context?.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        codec?.writeBody(buffer)
     }
 
     func flush() {
-        context?.flush()
+        codec?.flush()
     }
 
     func sendEnd() {
@@ -301,10 +306,12 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
         let closesNow = !keepAlive && !requestInProgress
         if closesNow {
             let channel = context.channel
-            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
+            let written = context.eventLoop.makePromise(of: Void.self)
+            codec?.writeEnd(promise: written)
+            written.futureResult.whenComplete { _ in channel.close(promise: nil) }
         } else {
             // No future to allocate when nothing waits for the write (every keep-alive answer).
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            codec?.writeEnd(promise: nil)
         }
         if keepAlive {
             connectionGuard?.responseCompleted()
@@ -322,7 +329,7 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
         headers.replaceOrAdd(name: "content-length", value: String(response.body.count))
         sendHead(HTTPResponseHead(version: .http1_1, status: response.status, headers: headers))
         if !response.body.isEmpty, let context {
-            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: response.body)))), promise: nil)
+            codec?.writeBody(context.channel.allocator.buffer(bytes: response.body))
         }
         sendEnd()
     }

@@ -140,11 +140,16 @@ public final class GatewayServer: Sendable {
                 context.pipeline.syncOperations.removeHandler(handler, promise: nil)
             }
         }
-        // No pipelining assistant (it stops and restarts reading around every request: two
-        // `epoll_ctl` each) and no response-header validator (upstream heads are checked by our
-        // parser): `GatewayHTTPHandler` holds back pipelined requests and handles quiescing itself.
-        try sync.configureHTTPServerPipeline(withPipeliningAssistance: false, withServerUpgrade: (upgraders: [upgrader], completionHandler: upgraded),
-                                             withErrorHandling: false, withOutboundHeaderValidation: false)
+        // Our own codec instead of NIO's decoder and encoder (and no pipelining assistant, which
+        // stops and restarts reading around every request): `GatewayHTTPHandler` writes through
+        // it directly, holds back pipelined requests and handles quiescing itself. NIO's encoder
+        // stays only for the upgrade handler, which writes its 101 through it and then removes both.
+        let codec = ClientHTTPCodec(maxHeadBytes: max(limits.maxHeaderBytes, 64 * 1024))
+        let upgradeEncoder = HTTPResponseEncoder()
+        try sync.addHandlers([
+            codec, upgradeEncoder,
+            HTTPServerUpgradeHandler(upgraders: [upgrader], httpEncoder: upgradeEncoder, extraHTTPHandlers: [codec], upgradeCompletionHandler: upgraded),
+        ])
         try sync.addHandler(GatewayHTTPHandler(runtime: runtime, upgrade: slot.value))
     }
 
