@@ -15,26 +15,22 @@ package enum HTTPResponseHeadWriter {
     /// Writes `head`, with `transfer-encoding: chunked` added when it gives no length and the
     /// client reads chunks.
     package static func write(_ head: HTTPResponseHead, into buffer: inout ByteBuffer) -> BodyFraming {
-        buffer.reserveCapacity(minimumWritableBytes: 64 + 48 * head.headers.count)
-        buffer.writeStaticString(head.version == .http1_0 ? "HTTP/1.0 " : "HTTP/1.1 ")
         let code = head.status.code
-        buffer.writeString(String(code))
-        buffer.writeInteger(UInt8(ascii: " "))
-        buffer.writeString(head.status.reasonPhrase)
-        buffer.writeStaticString("\r\n")
         var givesLength = false
         var chunked = false
-        for (name, value) in head.headers {
+        for (name, _) in head.headers {
             switch name.utf8.count {
             case 14 where HTTPToken.name(name, is: "content-length"): givesLength = true
             case 17 where HTTPToken.name(name, is: "transfer-encoding"): chunked = true
             default: break
             }
-            buffer.writeString(name)
-            buffer.writeStaticString(": ")
-            buffer.writeString(value)
-            buffer.writeStaticString("\r\n")
         }
+        buffer.writeStaticString(head.version == .http1_0 ? "HTTP/1.0 " : "HTTP/1.1 ")
+        buffer.writeString(String(code))
+        buffer.writeInteger(UInt8(ascii: " "))
+        buffer.writeString(head.status.reasonPhrase)
+        buffer.writeStaticString("\r\n")
+        buffer.writeHeaderLines(head.headers)
         let framing: BodyFraming
         if code < 200 || code == 204 || code == 304 || (givesLength && !chunked) {
             framing = .asIs

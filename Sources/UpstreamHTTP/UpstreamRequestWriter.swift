@@ -21,13 +21,9 @@ package enum UpstreamRequestWriter {
             guard !name.isEmpty, name.utf8.allSatisfy(HTTPToken.isTokenByte), !value.utf8.contains(where: HTTPToken.isForbiddenInValue) else {
                 throw InvalidHeader(name: name)
             }
-            // The body is always whole here: its length is the framing, whatever the head said.
-            if Self.isFraming(name) { continue }
-            buffer.writeString(name)
-            buffer.writeStaticString(": ")
-            buffer.writeString(value)
-            buffer.writeStaticString("\r\n")
         }
+        // The body is always whole here: its length is the framing, whatever the head said.
+        buffer.writeHeaderLines(head.headers.lazy.filter { !Self.isFraming($0.name) })
         if bodyLength > 0 || [.POST, .PUT, .PATCH].contains(head.method) {
             buffer.writeStaticString("content-length: ")
             buffer.writeString(String(bodyLength))

@@ -83,7 +83,7 @@ final class ClientHTTPCodec: ChannelInboundHandler, RemovableChannelHandler {
 
     func writeHead(_ head: HTTPResponseHead) {
         guard let context else { return }
-        var buffer = context.channel.allocator.buffer(capacity: 512)
+        var buffer = context.channel.allocator.buffer(capacity: 128 + 64 * head.headers.count)
         bodyFraming = HTTPResponseHeadWriter.write(head, into: &buffer)
         owesChunkEnd = false
         context.write(wrapOutboundOut(buffer), promise: nil)
