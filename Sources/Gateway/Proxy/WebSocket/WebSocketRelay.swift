@@ -189,8 +189,9 @@ final class WebSocketRelay {
     }
 
     private func fromUpstream(_ frame: WebSocketFrame) {
-        var data = frame.unmaskedData
-        var replaced = false
+        let data = frame.unmaskedData
+        // The message the client gets instead, when the gateway rewrote it.
+        var replacement: ByteBuffer?
         if !pendingCreates.isEmpty, pendingCreates[0].firstByteAt == nil { pendingCreates[0].firstByteAt = .now() }
         if frame.opcode == .text {
             let (kind, event) = data.withUnsafeReadableBytes { WebSocketEventRewriter.kind(ofBytes: $0) }
@@ -205,11 +206,9 @@ final class WebSocketRelay {
                 if let family = snapshot?.additional.first, snapshot?.hasUsageData == false {
                     // Another family's event carries that family's pool view, not Codex's own.
                     let pooled = runtime.additionalLimits(for: session.user).first { $0.id == family.id } ?? family
-                    replaced = true
-                    data = ByteBuffer(bytes: WebSocketEventRewriter.rewriteRateLimits(event, family: pooled, now: now))
+                    replacement = ByteBuffer(bytes: WebSocketEventRewriter.rewriteRateLimits(event, family: pooled, now: now))
                 } else {
-                    replaced = true
-                    data = ByteBuffer(bytes: WebSocketEventRewriter.rewriteRateLimits(event, with: runtime.aggregate(for: session.user), now: now))
+                    replacement = ByteBuffer(bytes: WebSocketEventRewriter.rewriteRateLimits(event, with: runtime.aggregate(for: session.user), now: now))
                 }
             case .error(let status):
                 let turn = pendingCreates.isEmpty ? nil : pendingCreates.removeFirst()
@@ -226,11 +225,9 @@ final class WebSocketRelay {
                     // Codex never retries a 429; told the response is gone, it resends the whole
                     // input on a new socket, which the pool places on another account.
                     logger.info("\(session.tag) is rate-limited mid-turn; the client resends the turn to another account")
-                    replaced = true
-                    data = ByteBuffer(bytes: Self.previousResponseNotFound(nil).serialized)
+                    replacement = ByteBuffer(bytes: Self.previousResponseNotFound(nil).serialized)
                 } else if let event {
-                    replaced = true
-                    data = ByteBuffer(bytes: WebSocketEventRewriter.rewriteError(event, status: status, aggregate: runtime.aggregate(for: session.user), now: now))
+                    replacement = ByteBuffer(bytes: WebSocketEventRewriter.rewriteError(event, status: status, aggregate: runtime.aggregate(for: session.user), now: now))
                 }
             case .metadata:
                 if let turnState = ContinuationScan.turnState(inMetadataEvent: data.readableBytesView) {
@@ -251,9 +248,12 @@ final class WebSocketRelay {
                 break
             }
         }
-        // Unchanged (all but a few events of a turn), the frame goes on as it came.
-        let unchanged = !replaced && frame.maskKey == nil && !frame.rsv1
-        send(unchanged ? frame : WebSocketFrame(fin: true, opcode: frame.opcode, data: data), to: .client)
+        if let replacement {
+            send(WebSocketFrame(fin: true, opcode: frame.opcode, data: replacement), to: .client)
+        } else {
+            // Unchanged (all but a few events of a turn), the frame goes on as it came.
+            send(frame.maskKey == nil && !frame.rsv1 ? frame : WebSocketFrame(fin: true, opcode: frame.opcode, data: data), to: .client)
+        }
         if pendingInterruption != nil, pendingCreates.isEmpty { return closeForInterruption() }
         if !clientChannel.isWritable { session.upstream.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in } }
     }
