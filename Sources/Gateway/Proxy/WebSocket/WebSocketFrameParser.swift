@@ -81,12 +81,6 @@ struct WebSocketFrameParser {
 /// A frame as the bytes that go on the wire: header, masking key and (masked) payload, appended
 /// to a buffer that may hold the frames before it, so the messages of one read leave in one write.
 enum WebSocketFrameWriter {
-    static func bytes(of frame: WebSocketFrame, allocator: ByteBufferAllocator) -> ByteBuffer {
-        var buffer = allocator.buffer(capacity: 14 + frame.data.readableBytes)
-        write(frame, into: &buffer)
-        return buffer
-    }
-
     static func write(_ frame: WebSocketFrame, into buffer: inout ByteBuffer) {
         var payload = frame.data
         let length = payload.readableBytes
