@@ -106,6 +106,16 @@ import Testing
         #expect(connection.recorder.parts.isEmpty)
     }
 
+    /// The answers written below the codec (the connection guard's refusals, a connection over
+    /// the cap) frame themselves: their own length, and a close.
+    @Test func rawAnswersCarryTheirLengthAndClose() {
+        let response = GatewayResponse(status: .ok, headers: ["X-A": "1", "Content-Length": "99", "Connection": "keep-alive"], body: Array("hi".utf8))
+        #expect(String(buffer: response.rawHTTP(closing: true, allocator: ByteBufferAllocator()))
+            == "HTTP/1.1 200 OK\r\nX-A: 1\r\ncontent-length: 2\r\nconnection: close\r\n\r\nhi")
+        #expect(String(buffer: response.rawHTTP(closing: false, allocator: ByteBufferAllocator()))
+            == "HTTP/1.1 200 OK\r\nX-A: 1\r\ncontent-length: 2\r\n\r\nhi")
+    }
+
     static let upgrade = "GET /v1/responses HTTP/1.1\r\nconnection: Upgrade\r\nupgrade: websocket\r\n\r\n"
 
     @Test func whatFollowsAnUpgradeGoesToTheNextProtocolWhenTheCodecLeaves() throws {

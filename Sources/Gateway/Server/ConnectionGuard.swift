@@ -1,3 +1,4 @@
+import HTTPWire
 import NIOCore
 import NIOHTTP1
 
@@ -127,14 +128,13 @@ extension GatewayResponse {
     /// The response as HTTP/1.1 bytes, for the places that answer below the HTTP codec (the
     /// connection guard, a connection over the cap).
     func rawHTTP(closing: Bool, allocator: ByteBufferAllocator) -> ByteBuffer {
+        var fields = headers.filter { !HTTPToken.name($0.name, is: "content-length") && !HTTPToken.name($0.name, is: "connection") }
+            .map { ($0.name, $0.value) }
+        fields.append(("content-length", String(body.count)))
+        if closing { fields.append(("connection", "close")) }
         var buffer = allocator.buffer(capacity: 128 + body.count)
-        buffer.writeString("HTTP/1.1 \(status.code) \(status.reasonPhrase)\r\n")
-        for (name, value) in headers where name.lowercased() != "content-length" && name.lowercased() != "connection" {
-            buffer.writeString("\(name): \(value)\r\n")
-        }
-        buffer.writeString("content-length: \(body.count)\r\n")
-        if closing { buffer.writeString("connection: close\r\n") }
-        buffer.writeString("\r\n")
+        // A length is given: the body goes as it is.
+        _ = HTTPResponseHeadWriter.write(HTTPResponseHead(version: .http1_1, status: status, headers: HTTPHeaders(fields)), into: &buffer)
         buffer.writeBytes(body)
         return buffer
     }
