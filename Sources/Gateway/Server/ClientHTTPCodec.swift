@@ -51,7 +51,9 @@ final class ClientHTTPCodec: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private func deliver(_ context: ChannelHandlerContext) {
-        // A part handed on may lead to a write that resumes parsing: not from inside this loop.
+        // Bytes fed back into the pipeline while a part is being handled would be delivered by a
+        // nested loop, out of order; the loop under way picks them up instead. (Resuming after an
+        // upgrade request answered over HTTP is scheduled on the loop for the same reason.)
         guard !delivering else { return }
         delivering = true
         defer { delivering = false }
