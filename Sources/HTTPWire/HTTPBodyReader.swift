@@ -25,16 +25,16 @@ package struct HTTPBodyReader {
     }
 
     private var state: State
-    private let maxLineBytes: Int
     private let maxTrailerBytes: Int
+    /// The longest chunk-size or trailer line accepted.
+    static let maxLineBytes = 4 * 1024
 
-    package init(_ framing: Framing, maxLineBytes: Int, maxTrailerBytes: Int) {
+    package init(_ framing: Framing, maxTrailerBytes: Int) {
         switch framing {
         case .length(let length): state = .fixed(remaining: length)
         case .chunked: state = .chunkSize
         case .untilClose: state = .untilClose
         }
-        self.maxLineBytes = maxLineBytes
         self.maxTrailerBytes = maxTrailerBytes
     }
 
@@ -56,7 +56,7 @@ package struct HTTPBodyReader {
             case .untilClose:
                 return input.take(upTo: .max).map(Event.data)
             case .chunkSize:
-                guard let line = try input.readLine(limit: maxLineBytes) else { return nil }
+                guard let line = try input.readLine(limit: Self.maxLineBytes) else { return nil }
                 let size = try Self.chunkSize(line)
                 state = size == 0 ? .trailers(bytes: 0) : .chunkData(remaining: size)
             case .chunkData(let remaining):
@@ -64,11 +64,11 @@ package struct HTTPBodyReader {
                 state = remaining == slice.readableBytes ? .chunkDataEnd : .chunkData(remaining: remaining - slice.readableBytes)
                 return .data(slice)
             case .chunkDataEnd:
-                guard let line = try input.readLine(limit: maxLineBytes) else { return nil }
+                guard let line = try input.readLine(limit: Self.maxLineBytes) else { return nil }
                 guard line.isEmpty else { throw HTTPWireFailure("chunk data longer than its size") }
                 state = .chunkSize
             case .trailers(let bytes):
-                guard let line = try input.readLine(limit: maxLineBytes) else { return nil }
+                guard let line = try input.readLine(limit: Self.maxLineBytes) else { return nil }
                 if line.isEmpty {
                     input.releaseIfConsumed()
                     return .end

@@ -25,7 +25,6 @@ package struct HTTPRequestParser {
     private var state = State.head
     private var input = HTTPMessageInput()
     private let maxHeadBytes: Int
-    static let maxLineBytes = 4 * 1024
 
     package init(maxHeadBytes: Int) {
         self.maxHeadBytes = maxHeadBytes
@@ -72,7 +71,7 @@ package struct HTTPRequestParser {
         case .head:
             guard let headBytes = try input.takeHead(limit: maxHeadBytes) else { return nil }
             let (head, framing) = try Self.parseHead(headBytes)
-            state = .body(HTTPBodyReader(try Self.bodyFraming(framing), maxLineBytes: Self.maxLineBytes, maxTrailerBytes: maxHeadBytes),
+            state = .body(HTTPBodyReader(try Self.bodyFraming(framing), maxTrailerBytes: maxHeadBytes),
                           upgrades: framing.upgrades && framing.hasUpgradeHeader)
             return .head(head)
         case .body(var reader, let upgrades):

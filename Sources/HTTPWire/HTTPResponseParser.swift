@@ -25,7 +25,6 @@ package struct HTTPResponseParser {
     }
 
     package static let maxHeadBytes = 64 * 1024
-    static let maxLineBytes = 4 * 1024
 
     private var state = State.idle
     private var input = HTTPMessageInput()
@@ -166,6 +165,6 @@ package struct HTTPResponseParser {
             bodyFraming = .untilClose
         }
         if bodyFraming == .untilClose { keepAlive = false }
-        state = .body(HTTPBodyReader(bodyFraming, maxLineBytes: Self.maxLineBytes, maxTrailerBytes: Self.maxHeadBytes))
+        state = .body(HTTPBodyReader(bodyFraming, maxTrailerBytes: Self.maxHeadBytes))
     }
 }
