@@ -1,16 +1,18 @@
 package import NIOCore
+package import NIOHTTP1
 
 extension ByteBuffer {
     /// Writes `name: value` lines with one capacity check and plain copies: ByteBuffer's
     /// per-string writes cost more than the copying itself when a head has two dozen headers.
-    /// `fields` is read twice (sizes, then bytes): it must yield the same fields both times.
-    package mutating func writeHeaderLines<Fields: Sequence<(name: String, value: String)>>(_ fields: Fields) {
+    /// Headers for which `omitting` is true are left out. Not generic: the callers are in other
+    /// modules, where a generic would run unspecialised at several times the cost.
+    package mutating func writeHeaderLines(_ fields: HTTPHeaders, omitting: ((String) -> Bool)? = nil) {
         var total = 0
-        for (name, value) in fields { total += name.utf8.count + value.utf8.count + 4 }
+        for (name, value) in fields where omitting?(name) != true { total += name.utf8.count + value.utf8.count + 4 }
         guard total > 0 else { return }
         writeWithUnsafeMutableBytes(minimumWritableBytes: total) { output in
             var offset = 0
-            for (name, value) in fields {
+            for (name, value) in fields where omitting?(name) != true {
                 offset = Self.copy(name, into: output, at: offset)
                 output[offset] = UInt8(ascii: ":")
                 output[offset + 1] = UInt8(ascii: " ")

@@ -29,11 +29,29 @@ package enum HTTPToken {
     }
 
     /// Whether a header name is `lowercase` (ASCII, in lower case) in any case, without copying
-    /// it to compare.
-    package static func name(_ name: some StringProtocol, is lowercase: StaticString) -> Bool {
-        let expected = UnsafeBufferPointer(start: lowercase.utf8Start, count: lowercase.utf8CodeUnitCount)
-        return name.utf8.elementsEqual(expected) { byte, lower in
-            byte == lower || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") && byte | 0x20 == lower)
+    /// it to compare. Concrete overloads, not one generic: callers in other modules would get the
+    /// unspecialised generic, which cost more than the rest of writing a request head.
+    package static func name(_ name: String, is lowercase: StaticString) -> Bool {
+        var name = name
+        return name.withUTF8 { bytes in Self.name(UnsafeRawBufferPointer(bytes), is: lowercase) }
+    }
+
+    package static func name(_ name: Substring, is lowercase: StaticString) -> Bool {
+        var name = name
+        return name.withUTF8 { bytes in Self.name(UnsafeRawBufferPointer(bytes), is: lowercase) }
+    }
+
+    package static func name(_ name: Slice<UnsafeRawBufferPointer>, is lowercase: StaticString) -> Bool {
+        Self.name(UnsafeRawBufferPointer(rebasing: name), is: lowercase)
+    }
+
+    package static func name(_ name: UnsafeRawBufferPointer, is lowercase: StaticString) -> Bool {
+        guard name.count == lowercase.utf8CodeUnitCount else { return false }
+        let expected = lowercase.utf8Start
+        for index in 0..<name.count {
+            let byte = name[index], lower = expected[index]
+            guard byte == lower || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") && byte | 0x20 == lower) else { return false }
         }
+        return true
     }
 }

@@ -23,14 +23,21 @@ package enum UpstreamRequestWriter {
             }
         }
         // The body is always whole here: its length is the framing, whatever the head said.
-        buffer.writeHeaderLines(head.headers.lazy.filter { !Self.isFraming($0.name) })
-        if bodyLength > 0 || [.POST, .PUT, .PATCH].contains(head.method) {
+        buffer.writeHeaderLines(head.headers, omitting: Self.isFraming)
+        if bodyLength > 0 || Self.sendsBody(head.method) {
             buffer.writeStaticString("content-length: ")
             buffer.writeString(String(bodyLength))
             buffer.writeStaticString("\r\n")
         }
         buffer.writeStaticString("\r\n")
         if var body, bodyLength > 0 { buffer.writeBuffer(&body) }
+    }
+
+    private static func sendsBody(_ method: HTTPMethod) -> Bool {
+        switch method {
+        case .POST, .PUT, .PATCH: true
+        default: false
+        }
     }
 
     private static func isFraming(_ name: String) -> Bool {
