@@ -1,12 +1,20 @@
 package import NIOHTTP1
 
-/// The header lines of a complete head, checked and collected, with what their framing headers
-/// say gathered on the way.
+/// Where one header line's name and value lie in the bytes of its head (value without the
+/// spaces around it).
+package struct HTTPHeaderField: Sendable, Equatable {
+    package let name: Range<Int>
+    package let value: Range<Int>
+}
+
+/// The header lines of a complete head, checked, and found where they lie (no string is made
+/// for them), with what their framing headers say gathered on the way.
 package struct HTTPHeaderFields {
-    package var fields: [(String, String)] = []
+    package var fields: [HTTPHeaderField] = []
     package var framing = HTTPFraming()
 
-    /// Reads the lines after the start line up to the blank line.
+    /// Reads the lines after the start line up to the blank line; the ranges are offsets into
+    /// the buffer `lines` reads.
     package init(_ lines: inout HTTPHeadLines) throws(HTTPWireFailure) {
         fields.reserveCapacity(24)
         while let line = lines.next(), !line.isEmpty {
@@ -16,14 +24,19 @@ package struct HTTPHeaderFields {
             guard nameBytes.allSatisfy(HTTPToken.isTokenByte) else { throw HTTPWireFailure("invalid header name") }
             let valueBytes = HTTPToken.trimmed(line[(colon + 1)...])
             guard !valueBytes.contains(where: HTTPToken.isForbiddenInValue) else { throw HTTPWireFailure("invalid header value") }
-            let name = String(decoding: UnsafeRawBufferPointer(rebasing: nameBytes), as: UTF8.self)
-            let value = String(decoding: UnsafeRawBufferPointer(rebasing: valueBytes), as: UTF8.self)
-            framing.note(name: name, value: value)
-            fields.append((name, value))
+            framing.note(name: nameBytes, value: valueBytes)
+            fields.append(HTTPHeaderField(name: nameBytes.startIndex..<nameBytes.endIndex, value: valueBytes.startIndex..<valueBytes.endIndex))
         }
     }
 
-    package var headers: HTTPHeaders { HTTPHeaders(fields) }
+    /// The fields as NIO's headers, with a string for each name and value.
+    package static func headers(_ fields: [HTTPHeaderField], in bytes: UnsafeRawBufferPointer) -> HTTPHeaders {
+        HTTPHeaders(fields.map { field in (Self.string(bytes, field.name), Self.string(bytes, field.value)) })
+    }
+
+    package static func string(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) -> String {
+        String(decoding: UnsafeRawBufferPointer(rebasing: bytes[range]), as: UTF8.self)
+    }
 }
 
 /// What the framing headers of a head say (`content-length`, `transfer-encoding`, `connection`).
@@ -46,15 +59,16 @@ package struct HTTPFraming {
     }
 
     /// Records a framing header; the length compared first settles every other header, and
-    /// nothing is copied to compare.
-    mutating func note(name: String, value: String) {
-        switch name.utf8.count {
+    /// only a framing header's value is made a string.
+    mutating func note(name: Slice<UnsafeRawBufferPointer>, value: Slice<UnsafeRawBufferPointer>) {
+        let value = { String(decoding: UnsafeRawBufferPointer(rebasing: value), as: UTF8.self) }
+        switch name.count {
         case 14 where HTTPToken.name(name, is: "content-length"):
-            contentLengths.append(value)
+            contentLengths.append(value())
         case 17 where HTTPToken.name(name, is: "transfer-encoding"):
-            if let last = value.split(separator: ",").last { lastTransferCoding = last.trimmingSpaces.lowercased() }
+            if let last = value().split(separator: ",").last { lastTransferCoding = last.trimmingSpaces.lowercased() }
         case 10 where HTTPToken.name(name, is: "connection"):
-            for token in value.split(separator: ",") {
+            for token in value().split(separator: ",") {
                 let token = token.trimmingSpaces
                 if HTTPToken.name(token, is: "close") { closes = true }
                 if HTTPToken.name(token, is: "keep-alive") { keepsAlive = true }

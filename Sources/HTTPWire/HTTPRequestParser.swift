@@ -102,7 +102,8 @@ package struct HTTPRequestParser {
             }
             do throws(HTTPWireFailure) {
                 let fields = try HTTPHeaderFields(&lines)
-                return .success((HTTPRequestHead(version: version, method: method, uri: uri, headers: fields.headers), fields.framing))
+                let headers = HTTPHeaderFields.headers(fields.fields, in: bytes)
+                return .success((HTTPRequestHead(version: version, method: method, uri: uri, headers: headers), fields.framing))
             } catch {
                 return .failure(error)
             }

@@ -1,5 +1,5 @@
 package import NIOCore
-package import NIOHTTP1
+import NIOHTTP1
 
 /// The response side of an HTTP/1.1 client connection as a pure state machine: bytes in, one
 /// event at a time out. Bodies come out as slices of the bytes read (no copy); only a head, a
@@ -8,7 +8,7 @@ package import NIOHTTP1
 /// rest of an exchange.
 package struct HTTPResponseParser {
     package enum Event: Equatable {
-        case head(HTTPResponseHead)
+        case head(ReceivedResponseHead)
         case body(ByteBuffer)
         /// The response is complete; `keepAlive`: the connection can carry another exchange.
         case end(keepAlive: Bool)
@@ -117,14 +117,14 @@ package struct HTTPResponseParser {
 
     // MARK: Head
 
-    private static func parseHead(_ buffer: ByteBuffer) throws(Failure) -> (HTTPResponseHead, HTTPFraming) {
-        let parsed = buffer.withUnsafeReadableBytes { bytes -> Result<(HTTPResponseHead, HTTPFraming), Failure> in
+    private static func parseHead(_ buffer: ByteBuffer) throws(Failure) -> (ReceivedResponseHead, HTTPFraming) {
+        let parsed = buffer.withUnsafeReadableBytes { bytes -> Result<(ReceivedResponseHead, HTTPFraming), Failure> in
             var lines = HTTPHeadLines(bytes)
             guard let statusLine = lines.next() else { return .failure(Failure("empty response head")) }
             guard let (version, status) = parseStatusLine(statusLine) else { return .failure(Failure("invalid status line")) }
             do throws(HTTPWireFailure) {
                 let fields = try HTTPHeaderFields(&lines)
-                return .success((HTTPResponseHead(version: version, status: status, headers: fields.headers), fields.framing))
+                return .success((ReceivedResponseHead(version: version, status: status, bytes: buffer, fields: fields.fields), fields.framing))
             } catch {
                 return .failure(error)
             }
@@ -150,7 +150,7 @@ package struct HTTPResponseParser {
     }
 
     /// How the body after `head` is delimited (RFC 9112 §6.3).
-    private mutating func frame(_ head: HTTPResponseHead, _ framing: HTTPFraming) throws(Failure) {
+    private mutating func frame(_ head: ReceivedResponseHead, _ framing: HTTPFraming) throws(Failure) {
         keepAlive = !framing.closes && (head.version == .http1_1 || framing.keepsAlive)
         let code = head.status.code
         let bodyFraming: HTTPBodyReader.Framing

@@ -46,10 +46,30 @@ package enum HTTPToken {
     }
 
     package static func name(_ name: UnsafeRawBufferPointer, is lowercase: StaticString) -> Bool {
-        guard name.count == lowercase.utf8CodeUnitCount else { return false }
-        let expected = lowercase.utf8Start
-        for index in 0..<name.count {
-            let byte = name[index], lower = expected[index]
+        Self.name(name, is: UnsafeRawBufferPointer(start: lowercase.utf8Start, count: lowercase.utf8CodeUnitCount))
+    }
+
+    package static func name(_ name: UnsafeRawBufferPointer, is lowercase: UnsafeRawBufferPointer) -> Bool {
+        name.count == lowercase.count && matches(name, lowercase, at: 0)
+    }
+
+    package static func name(_ name: UnsafeRawBufferPointer, hasPrefix lowercase: StaticString) -> Bool {
+        Self.name(name, hasPrefix: UnsafeRawBufferPointer(start: lowercase.utf8Start, count: lowercase.utf8CodeUnitCount))
+    }
+
+    package static func name(_ name: UnsafeRawBufferPointer, hasPrefix lowercase: UnsafeRawBufferPointer) -> Bool {
+        name.count >= lowercase.count && matches(name, lowercase, at: 0)
+    }
+
+    package static func name(_ name: UnsafeRawBufferPointer, hasSuffix lowercase: UnsafeRawBufferPointer) -> Bool {
+        name.count >= lowercase.count && matches(name, lowercase, at: name.count - lowercase.count)
+    }
+
+    /// Whether `name` has `lowercase` at `offset`, its letters in any case (the caller checked
+    /// that it fits).
+    private static func matches(_ name: UnsafeRawBufferPointer, _ lowercase: UnsafeRawBufferPointer, at offset: Int) -> Bool {
+        for index in 0..<lowercase.count {
+            let byte = name[offset + index], lower = lowercase[index]
             guard byte == lower || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") && byte | 0x20 == lower) else { return false }
         }
         return true

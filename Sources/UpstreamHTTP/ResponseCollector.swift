@@ -1,3 +1,4 @@
+import HTTPWire
 import NIOCore
 import NIOHTTP1
 import Zlib
@@ -17,9 +18,9 @@ final class ResponseCollector: UpstreamResponseDelegate {
         self.connection = connection
     }
 
-    package func upstreamReceivedHead(_ head: HTTPResponseHead) {
-        self.head = head
-        inflater = ZlibInflater(contentEncoding: head.headers.first(name: "content-encoding"))
+    package func upstreamReceivedHead(_ head: ReceivedResponseHead) {
+        self.head = head.head
+        inflater = ZlibInflater(contentEncoding: head.first(name: "content-encoding"))
     }
 
     package func upstreamReceivedBody(_ buffer: ByteBuffer) {

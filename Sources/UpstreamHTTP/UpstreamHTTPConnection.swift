@@ -1,9 +1,11 @@
+package import HTTPWire
 package import NIOCore
 package import NIOHTTP1
 
 /// Receives one upstream response as it streams in; all calls happen on the connection's event loop.
 package protocol UpstreamResponseDelegate: AnyObject {
-    func upstreamReceivedHead(_ head: HTTPResponseHead)
+    /// The head as read: its header lines are strings only when asked for (`headers`).
+    func upstreamReceivedHead(_ head: ReceivedResponseHead)
     func upstreamReceivedBody(_ buffer: ByteBuffer)
     func upstreamFinished()
     func upstreamFailed(_ error: UpstreamError)

@@ -25,7 +25,7 @@ import UpstreamHTTP
         func drain() throws {
             while let event = try parser.next() {
                 switch event {
-                case .head(let head): parsed.heads.append(head)
+                case .head(let head): parsed.heads.append(head.head)
                 case .body(let buffer): parsed.body += String(buffer: buffer)
                 case .end(let keepAlive):
                     parsed.ends.append(keepAlive)

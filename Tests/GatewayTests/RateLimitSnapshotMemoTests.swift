@@ -1,4 +1,5 @@
 @testable import Gateway
+import HTTPWire
 import NIOHTTP1
 import PoolCore
 import Testing
@@ -9,6 +10,10 @@ import Testing
                      ("x-codex-secondary-used-percent", "20"), ("x-codex-plan-type", "plus")] + extra)
     }
 
+    static func head(_ headers: HTTPHeaders) -> ReceivedResponseHead {
+        ReceivedResponseHead(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))
+    }
+
     /// The memo answers what parsing the headers would, whether the values repeat or change.
     @Test func answersWhatParsingWould() {
         let memo = RateLimitSnapshotMemo()
@@ -16,9 +21,9 @@ import Testing
                                        ("a", "11", [])] as [(String, String, [(String, String)])] {
             let headers = Self.headers(fiveHour: fiveHour, extra: extra)
             let expected = RateLimitSnapshot(headers: headers.map { ($0.name, $0.value) })
-            #expect(memo.snapshot(of: headers, tag: tag) == expected)
+            #expect(memo.snapshot(of: Self.head(headers), tag: tag) == expected)
         }
-        #expect(memo.snapshot(of: Self.headers(fiveHour: "10"), tag: "a").fiveHour?.usedPercent == 10)
-        #expect(memo.snapshot(of: HTTPHeaders([("content-type", "text/plain")]), tag: "a") == RateLimitSnapshot(headers: []))
+        #expect(memo.snapshot(of: Self.head(Self.headers(fiveHour: "10")), tag: "a").fiveHour?.usedPercent == 10)
+        #expect(memo.snapshot(of: Self.head(HTTPHeaders([("content-type", "text/plain")])), tag: "a") == RateLimitSnapshot(headers: []))
     }
 }

@@ -1,3 +1,4 @@
+import HTTPWire
 import NIOCore
 import NIOEmbedded
 import NIOHTTP1
@@ -14,7 +15,7 @@ import Testing
         var failures: [UpstreamError] = []
         var readsCompleted = 0
 
-        func upstreamReceivedHead(_ head: HTTPResponseHead) { heads.append(head) }
+        func upstreamReceivedHead(_ head: ReceivedResponseHead) { heads.append(head.head) }
         func upstreamReceivedBody(_ buffer: ByteBuffer) { body += String(buffer: buffer) }
         func upstreamFinished() { finished += 1 }
         func upstreamFailed(_ error: UpstreamError) { failures.append(error) }

@@ -1,6 +1,7 @@
 import Configuration
 import Foundation
 import Logging
+import HTTPWire
 import NIOCore
 import NIOHTTP1
 import PoolCore
@@ -96,7 +97,7 @@ private final class StatusFrameReader: UpstreamResponseDelegate {
         exchange.finish(outcome)
     }
 
-    func upstreamReceivedHead(_ head: HTTPResponseHead) {
+    func upstreamReceivedHead(_ head: ReceivedResponseHead) {
         if head.status != .ok { end(.fatal("HTTP \(head.status.code)")) }
     }
 

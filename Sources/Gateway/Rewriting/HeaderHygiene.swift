@@ -1,3 +1,4 @@
+import HTTPWire
 public import NIOHTTP1
 import PoolCore
 
@@ -7,38 +8,32 @@ import PoolCore
 /// describe one hop and would leak client addresses or confuse the next hop, and client
 /// credentials are replaced by the pool's own.
 public enum HeaderHygiene {
-    static let hopByHop: Set<String> = [
+    static let hopByHop = HTTPHeaderNameSet([
         "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection",
         "te", "trailer", "trailers", "transfer-encoding", "upgrade", "host",
-    ]
-    static let frontProxy: Set<String> = ["cdn-loop", "true-client-ip", "x-forwarded-for", "x-forwarded-proto", "x-real-ip"]
-    static let clientCredentials: Set<String> = ["authorization", "x-api-key", "api-key"]
+    ])
+    static let frontProxy = HTTPHeaderNameSet(["cdn-loop", "true-client-ip", "x-forwarded-for", "x-forwarded-proto", "x-real-ip"])
+    static let clientCredentials = HTTPHeaderNameSet(["authorization", "x-api-key", "api-key"])
 
     /// Whether a client request header may be forwarded upstream.
     public static func forwardsRequestHeader(_ name: String) -> Bool {
-        guard mayBeDropped(name) else { return true }
-        let lowered = name.asciiLowercased
-        return !hopByHop.contains(lowered) && !isFrontProxy(lowered) && !clientCredentials.contains(lowered)
+        var name = name
+        return name.withUTF8 { forwardsRequestHeader(UnsafeRawBufferPointer($0)) }
+    }
+
+    static func forwardsRequestHeader(_ name: UnsafeRawBufferPointer) -> Bool {
+        !hopByHop.contains(name) && !isFrontProxy(name) && !clientCredentials.contains(name)
     }
 
     /// Whether an upstream response header may be copied to the client.
     public static func forwardsResponseHeader(_ name: String) -> Bool {
-        guard mayBeDropped(name) else { return true }
-        let lowered = name.asciiLowercased
-        return !hopByHop.contains(lowered) && !isFrontProxy(lowered)
+        var name = name
+        return name.withUTF8 { forwardsResponseHeader(UnsafeRawBufferPointer($0)) }
     }
 
-    /// The lengths of the dropped names, one bit each: most headers (every `x-codex-…` one)
-    /// have another length and pass without being lowercased or hashed.
-    private static let droppedNameLengths: UInt64 = hopByHop.union(frontProxy).union(clientCredentials)
-        .reduce(0) { $0 | 1 << $1.utf8.count }
-
-    private static func mayBeDropped(_ name: String) -> Bool {
-        let length = name.utf8.count
-        if length < 64, droppedNameLengths & (1 << length) != 0 { return true }
-        var bytes = name.utf8.makeIterator()
-        return bytes.next().map { $0 | 0x20 } == UInt8(ascii: "c") && bytes.next().map { $0 | 0x20 } == UInt8(ascii: "f")
-            && bytes.next() == UInt8(ascii: "-")
+    /// The same for a name where it lies in the bytes read.
+    static func forwardsResponseHeader(_ name: UnsafeRawBufferPointer) -> Bool {
+        !hopByHop.contains(name) && !isFrontProxy(name)
     }
 
     /// The client's headers that may go upstream, also dropping any header the client's
@@ -53,7 +48,7 @@ public enum HeaderHygiene {
         return HTTPHeaders(fields)
     }
 
-    private static func isFrontProxy(_ lowered: String) -> Bool {
-        lowered.bytesHavePrefix("cf-") || frontProxy.contains(lowered)
+    private static func isFrontProxy(_ name: UnsafeRawBufferPointer) -> Bool {
+        HTTPToken.name(name, hasPrefix: "cf-") || frontProxy.contains(name)
     }
 }

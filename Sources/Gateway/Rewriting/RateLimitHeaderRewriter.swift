@@ -1,4 +1,6 @@
 public import Foundation
+import HTTPWire
+import NIOCore
 public import NIOHTTP1
 public import PoolCore
 
@@ -11,16 +13,22 @@ public enum RateLimitHeaderRewriter {
         "-limit-name", "-primary-over-secondary-limit-percent",
     ]
 
-    /// The tracked family's rate-limit headers by their full names: one set lookup settles almost
+    /// The tracked family's rate-limit headers by their full names: one lookup settles almost
     /// every header of a Codex response; only other `x-` names go through the suffixes.
-    private static let codexFamilyNames: Set<String> = Set(droppedSuffixes.map { "x-\(RateLimitSnapshot.trackedLimit)\($0)" })
-        .union(["x-codex-active-limit", "x-codex-plan-type", "x-codex-rate-limit-reached-type", "x-ocm-plan-weight"])
+    private static let codexFamilyNames = HTTPHeaderNameSet(
+        droppedSuffixes.map { "x-\(RateLimitSnapshot.trackedLimit)\($0)" }
+            + ["x-codex-active-limit", "x-codex-plan-type", "x-codex-rate-limit-reached-type", "x-ocm-plan-weight"])
+    private static let droppedSuffixNames = HTTPHeaderNameSet(droppedSuffixes)
 
     public static func isRateLimitHeader(_ name: String) -> Bool {
-        guard RateLimitSnapshot.isExtensionHeader(name) else { return false }
-        let lowered = name.asciiLowercased
-        if codexFamilyNames.contains(lowered) || lowered.bytesHavePrefix("x-codex-credits-") { return true }
-        return droppedSuffixes.contains { lowered.bytesHaveSuffix($0) }
+        var name = name
+        return name.withUTF8 { isRateLimitHeader(UnsafeRawBufferPointer($0)) }
+    }
+
+    /// The same for a name where it lies in the bytes read.
+    static func isRateLimitHeader(_ name: UnsafeRawBufferPointer) -> Bool {
+        guard HTTPToken.name(name, hasPrefix: "x-") else { return false }
+        return codexFamilyNames.contains(name) || HTTPToken.name(name, hasPrefix: "x-codex-credits-") || droppedSuffixNames.containsSuffix(of: name)
     }
 
     /// `headers` without any rate-limit header, plus the aggregate's.
@@ -41,6 +49,33 @@ public enum RateLimitHeaderRewriter {
         for (name, value) in headers where keeps(name) && !isRateLimitHeader(name) { fields.append((name, value)) }
         fields += aggregateHeaders(status, now: now)
         return HTTPHeaders(fields)
+    }
+
+    /// The header lines of an upstream answer as the client gets them, written from the bytes
+    /// read: those that may cross the proxy without any rate-limit header or `replaced` one,
+    /// then `added`. Gives whether a length was among those written.
+    static func writeClientHeaderLines(of upstream: ReceivedResponseHead, replacing replaced: StaticString, adding added: [(String, String)],
+                                       into buffer: inout ByteBuffer) -> Bool {
+        var givesLength = false
+        upstream.withFields { bytes, fields in
+            buffer.reserveCapacity(minimumWritableBytes: bytes.count + 64 * added.count)
+            for field in fields {
+                let name = UnsafeRawBufferPointer(rebasing: bytes[field.name])
+                guard HeaderHygiene.forwardsResponseHeader(name), !isRateLimitHeader(name), !HTTPToken.name(name, is: replaced) else { continue }
+                if HTTPToken.name(name, is: "content-length") { givesLength = true }
+                buffer.writeBytes(name)
+                buffer.writeStaticString(": ")
+                buffer.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[field.value]))
+                buffer.writeStaticString("\r\n")
+            }
+        }
+        for (name, value) in added {
+            buffer.writeString(name)
+            buffer.writeStaticString(": ")
+            buffer.writeString(value)
+            buffer.writeStaticString("\r\n")
+        }
+        return givesLength
     }
 
     /// The aggregate as Codex reads it: both windows with length and reset, and the plan weight.

@@ -91,6 +91,15 @@ final class ClientHTTPCodec: ChannelInboundHandler, RemovableChannelHandler {
         context.write(wrapOutboundOut(buffer), promise: nil)
     }
 
+    /// A head whose header lines `writeLines` writes, straight from the bytes of an upstream head.
+    func writeHead(version: HTTPVersion, status: HTTPResponseStatus, lines writeLines: (inout ByteBuffer) -> HTTPResponseHeadWriter.HeaderFraming) {
+        guard let context else { return }
+        var buffer = context.channel.allocator.buffer(capacity: 1024)
+        bodyFraming = HTTPResponseHeadWriter.write(version: version, status: status, into: &buffer, lines: writeLines)
+        owesChunkEnd = false
+        context.write(wrapOutboundOut(buffer), promise: nil)
+    }
+
     func writeBody(_ bytes: ByteBuffer) {
         guard let context, bytes.readableBytes > 0 else { return }
         if bodyFraming == .chunked {

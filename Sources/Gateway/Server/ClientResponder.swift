@@ -6,6 +6,9 @@ import NIOHTTP1
 protocol ClientResponder: AnyObject {
     var isClientWritable: Bool { get }
     func sendHead(_ head: HTTPResponseHead)
+    /// A head whose header lines `writeLines` writes (copied from an upstream head's bytes);
+    /// it gives whether they include a length.
+    func sendHead(version: HTTPVersion, status: HTTPResponseStatus, writingLines writeLines: (inout ByteBuffer) -> Bool)
     /// Writes and flushes: SSE must reach the client as it arrives.
     func sendBody(_ buffer: ByteBuffer)
     /// Writes without flushing; the caller flushes at the end of the read that produced it.

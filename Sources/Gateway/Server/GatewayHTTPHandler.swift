@@ -283,6 +283,15 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
         codec?.writeHead(head)
     }
 
+    func sendHead(version: HTTPVersion, status: HTTPResponseStatus, writingLines writeLines: (inout ByteBuffer) -> Bool) {
+        runtime.metrics.recordHTTPResponse(route: routeLabel, status: status.code, credential: exchange?.credentialTag, user: userName)
+        codec?.writeHead(version: version, status: status) { buffer in
+            let givesLength = writeLines(&buffer)
+            if !keepAlive { buffer.writeStaticString("connection: close\r\n") }
+            return HTTPResponseHeadWriter.HeaderFraming(givesLength: givesLength)
+        }
+    }
+
     func sendBody(_ buffer: ByteBuffer) {
         codec?.writeBody(buffer)
         codec?.flush()

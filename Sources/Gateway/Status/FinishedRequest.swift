@@ -3,7 +3,9 @@ import PoolCore
 
 /// The response header naming the credential that served a proxied request: what a balancer
 /// records as the connector's credential for requests it sent through that connector.
-let servingCredentialHeader = "x-codexpool-credential"
+let servingCredentialHeader = servingCredentialHeaderName.description
+/// The same, for comparing with header names where they lie in the bytes read.
+let servingCredentialHeaderName: StaticString = "x-codexpool-credential"
 
 /// One HTTP request or WebSocket turn at its end: what the metrics count and the history keeps.
 struct FinishedRequest {

@@ -1,3 +1,4 @@
+import HTTPWire
 import NIOCore
 import NIOHTTP1
 import UpstreamHTTP
@@ -60,7 +61,7 @@ private final class DelegateRelay: UpstreamResponseDelegate, Sendable {
         delegate.eventLoop.execute { call(delegate.value) }
     }
 
-    func upstreamReceivedHead(_ head: HTTPResponseHead) { deliver { $0.upstreamReceivedHead(head) } }
+    func upstreamReceivedHead(_ head: ReceivedResponseHead) { deliver { $0.upstreamReceivedHead(head) } }
     func upstreamReceivedBody(_ buffer: ByteBuffer) { deliver { $0.upstreamReceivedBody(buffer) } }
     func upstreamFinished() { deliver { $0.upstreamFinished() } }
     func upstreamFailed(_ error: UpstreamError) { deliver { $0.upstreamFailed(error) } }

@@ -4,7 +4,8 @@ import PoolCore
 /// Finds continuation state in the bytes that pass through: what upstream issues (to remember
 /// which account made it) and what a client sends back (to send it to that account only).
 enum ContinuationScan {
-    static let turnStateHeader = "x-codex-turn-state"
+    static let turnStateHeader = turnStateHeaderName.description
+    static let turnStateHeaderName: StaticString = "x-codex-turn-state"
     private static let encryptedKey = Array("\"encrypted_content\"".utf8)
     private static let responseKey = Array("response".utf8)
     private static let idKey = Array("id".utf8)

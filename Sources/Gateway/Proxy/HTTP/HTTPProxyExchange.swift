@@ -1,4 +1,5 @@
 import Foundation
+import HTTPWire
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -155,40 +156,44 @@ final class HTTPProxyExchange: UpstreamResponseDelegate {
 
     // MARK: UpstreamResponseDelegate
 
-    func upstreamReceivedHead(_ upstreamHead: HTTPResponseHead) {
+    func upstreamReceivedHead(_ upstreamHead: ReceivedResponseHead) {
         guard case .waitingForHead = phase, let tag = dispatch.tag else { return }
         let status = upstreamHead.status.code
-        if dispatch.earlyAnswer(status: status).needsDecision { return phase = .collecting(upstreamHead, []) }
+        if dispatch.earlyAnswer(status: status).needsDecision { return phase = .collecting(upstreamHead.head, []) }
         dispatch.upstreamResponding()
 
-        let snapshot = runtime.snapshotMemo.snapshot(of: upstreamHead.headers, tag: tag)
+        let snapshot = runtime.snapshotMemo.snapshot(of: upstreamHead, tag: tag)
         // The weekly cycle hint is read before the rewrite removes it (Appendix A #4).
         weekStart = snapshot.weeklyWindowStart
         runtime.observe(snapshot, tag: tag)
-        if let turnState = upstreamHead.headers.first(name: ContinuationScan.turnStateHeader) { runtime.recordIssued([(.turnState, turnState)], tag: tag) }
+        if let turnState = upstreamHead.first(name: ContinuationScan.turnStateHeaderName) { runtime.recordIssued([(.turnState, turnState)], tag: tag) }
         if status >= 400 { logger.error("upstream error from \(tag): status \(status)") }
-        var headers = RateLimitHeaderRewriter.clientResponseHeaders(upstreamHead.headers, with: runtime.aggregate(for: user), now: runtime.now)
-        if runtime.isExternal(tag) { connectorCredential = upstreamHead.headers.first(name: servingCredentialHeader) }
-        headers.replaceOrAdd(name: servingCredentialHeader, value: tag)
-        let isEventStream = headers.first(name: "content-type")?.lowercased().hasPrefix("text/event-stream") ?? false
+        if runtime.isExternal(tag) { connectorCredential = upstreamHead.first(name: servingCredentialHeaderName) }
+        let isEventStream = upstreamHead.first(name: "content-type")?.lowercased().hasPrefix("text/event-stream") ?? false
         let tracksUsage = status == 200 && isEventStream && (head.uri.hasPrefix("/v1/responses") || head.uri.hasPrefix("/v1/chat/completions"))
         usageTap = tracksUsage ? ServerSentEventUsageTap() : nil
         phase = .streaming
         streamStatus = status
         firstByteAt = .now()
-        if chat != nil, status == 200 {
-            headers.remove(name: "content-length")
-            if chat?.stream == true {
-                headers.replaceOrAdd(name: "content-type", value: "text/event-stream; charset=utf-8")
-            } else {
-                headers.replaceOrAdd(name: "content-type", value: "application/json")
-                deferredHead = HTTPResponseHead(version: head.version, status: upstreamHead.status, headers: headers)
-                return
-            }
-        } else {
+        let added = RateLimitHeaderRewriter.aggregateHeaders(runtime.aggregate(for: user), now: runtime.now) + [(servingCredentialHeader, tag)]
+        guard chat != nil, status == 200 else {
             chat = nil
+            // The usual answer: its header lines go to the client from the bytes read, not as strings.
+            responder?.sendHead(version: head.version, status: upstreamHead.status) { buffer in
+                RateLimitHeaderRewriter.writeClientHeaderLines(of: upstreamHead, replacing: servingCredentialHeaderName, adding: added, into: &buffer)
+            }
+            return
         }
-        responder?.sendHead(HTTPResponseHead(version: head.version, status: upstreamHead.status, headers: headers))
+        var headers = RateLimitHeaderRewriter.clientResponseHeaders(upstreamHead.headers, with: runtime.aggregate(for: user), now: runtime.now)
+        headers.replaceOrAdd(name: servingCredentialHeader, value: tag)
+        headers.remove(name: "content-length")
+        if chat?.stream == true {
+            headers.replaceOrAdd(name: "content-type", value: "text/event-stream; charset=utf-8")
+            responder?.sendHead(HTTPResponseHead(version: head.version, status: upstreamHead.status, headers: headers))
+        } else {
+            headers.replaceOrAdd(name: "content-type", value: "application/json")
+            deferredHead = HTTPResponseHead(version: head.version, status: upstreamHead.status, headers: headers)
+        }
     }
 
     func upstreamReceivedBody(_ buffer: ByteBuffer) {
