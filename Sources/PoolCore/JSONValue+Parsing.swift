@@ -109,6 +109,13 @@ extension JSONFieldScanner {
     /// A string's content (between its quotes) with escapes decoded; nil for a raw control
     /// character, an unknown escape, a lone surrogate or bytes that are not UTF-8.
     static func unescaped(_ token: UnsafeRawBufferPointer) -> String? {
+        var isPlainASCII = true
+        for byte in token where byte < 0x20 || byte >= 0x80 || byte == UInt8(ascii: "\\") {
+            isPlainASCII = false
+            break
+        }
+        // Nothing to decode or validate (the common case): the bytes are the string.
+        if isPlainASCII { return String(decoding: token, as: UTF8.self) }
         guard token.contains(UInt8(ascii: "\\")) || token.contains(where: { $0 < 0x20 }) else { return String(validating: token, as: UTF8.self) }
         var decoded: [UInt8] = []
         decoded.reserveCapacity(token.count)

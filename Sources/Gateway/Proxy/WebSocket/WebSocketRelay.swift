@@ -195,9 +195,9 @@ final class WebSocketRelay {
         if !pendingCreates.isEmpty, pendingCreates[0].firstByteAt == nil { pendingCreates[0].firstByteAt = .now() }
         if frame.opcode == .text {
             let (kind, event) = data.withUnsafeReadableBytes { WebSocketEventRewriter.kind(ofBytes: $0) }
-            let now = runtime.now
             switch kind {
             case .rateLimits:
+                let now = runtime.now
                 let snapshot = event.flatMap { RateLimitSnapshot(rateLimitsEvent: $0, now: now) }
                 if let snapshot {
                     runtime.observe(snapshot, tag: session.tag)
@@ -211,6 +211,7 @@ final class WebSocketRelay {
                     replacement = ByteBuffer(bytes: WebSocketEventRewriter.rewriteRateLimits(event, with: runtime.aggregate(for: session.user), now: now))
                 }
             case .error(let status):
+                let now = runtime.now
                 let turn = pendingCreates.isEmpty ? nil : pendingCreates.removeFirst()
                 if let turn {
                     let code = event?["error"]?["code"]?.stringValue ?? event?["error"]?["type"]?.stringValue
