@@ -28,7 +28,7 @@ public struct JSONFieldScanner {
     /// Reads an object value into `value`, calling `field` for each key with the scanner at
     /// the value, which `field` must read or skip. A value of another kind (null, …) is skipped
     /// and leaves `value` nil. False for malformed input, here or in what `field` reads.
-    public mutating func object<Value>(into value: inout Value?, from initial: Value, _ field: (inout JSONFieldScanner, inout Value, String) -> Bool) -> Bool {
+    public mutating func object<Value>(into value: inout Value?, from initial: Value, _ field: (inout JSONFieldScanner, inout Value, JSONKey) -> Bool) -> Bool {
         skipWhitespace()
         guard index < bytes.count, bytes[index] == UInt8(ascii: "{") else { return skipValue() }
         index += 1
@@ -36,12 +36,20 @@ public struct JSONFieldScanner {
         if !consume(UInt8(ascii: "}")) {
             repeat {
                 skipWhitespace()
-                guard let key = string(), consume(UInt8(ascii: ":")), field(&self, &read, key) else { return false }
+                guard let key = key(), consume(UInt8(ascii: ":")), field(&self, &read, key) else { return false }
             } while consume(UInt8(ascii: ","))
             guard consume(UInt8(ascii: "}")) else { return false }
         }
         value = read
         return true
+    }
+
+    /// A member name, where it lies; nil when there is none here.
+    private mutating func key() -> JSONKey? {
+        guard index < bytes.count, bytes[index] == UInt8(ascii: "\""), let end = stringEnd(from: index) else { return nil }
+        let start = index
+        index = end
+        return JSONKey(raw: UnsafeRawBufferPointer(rebasing: bytes[(start + 1)..<(end - 1)]))
     }
 
     /// A string value; nil, with the value skipped, for anything else (such as null).

@@ -35,9 +35,21 @@ import UpstreamHTTP
         #expect(summary(#"{"reasoning_effort":"low","reasoning":{"effort":"high"}}"#)?.reasoningEffort == "high")
     }
 
+    /// Names are compared where they lie; one written with escapes is compared decoded.
+    @Test func memberNamesWithEscapesAreReadDecoded() {
+        #expect(summary(#"{"mo\u0064el":"gpt-5.5","\u0074ype":"response.create"}"#) == {
+            var expected = ResponsesRequestSummary()
+            expected.model = "gpt-5.5"
+            expected.type = "response.create"
+            return expected
+        }())
+        // A name that only looks like "model" once its escape is ignored is another name.
+        #expect(summary(#"{"mod\"el":"gpt-5.5","modelx":"a","mode":"b"}"#)?.model == nil)
+    }
+
     @Test func malformedOrNonObjectMessagesAreRefused() {
         for text in ["", "[]", "\"response.create\"", #"{"type":"response.create""#, #"{"type":"response.create","input":[{"a":1}"#,
-                     #"{"type" "x"}"#, #"{"model":"gpt}"#] {
+                     #"{"type" "x"}"#, #"{"model":"gpt}"#, #"{"mo\xdel":"gpt-5.5"}"#, #"{"model\u12":"gpt-5.5"}"#] {
             #expect(summary(text) == nil, "\(text)")
         }
     }

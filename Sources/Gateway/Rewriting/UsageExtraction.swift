@@ -55,7 +55,7 @@ struct CompletedEventWire: Equatable {
 
     private init() {}
 
-    private static func readEvent(_ scanner: inout JSONFieldScanner, _ event: inout CompletedEventWire, _ key: String) -> Bool {
+    private static func readEvent(_ scanner: inout JSONFieldScanner, _ event: inout CompletedEventWire, _ key: JSONKey) -> Bool {
         switch key {
         case "type": event.type = scanner.string()
         case "response": return scanner.object(into: &event.response, from: Response(), readResponse)
@@ -64,7 +64,7 @@ struct CompletedEventWire: Equatable {
         return true
     }
 
-    private static func readResponse(_ scanner: inout JSONFieldScanner, _ response: inout Response, _ key: String) -> Bool {
+    private static func readResponse(_ scanner: inout JSONFieldScanner, _ response: inout Response, _ key: JSONKey) -> Bool {
         switch key {
         case "model": response.model = scanner.string()
         case "service_tier": response.service_tier = scanner.string()
@@ -74,7 +74,7 @@ struct CompletedEventWire: Equatable {
         return true
     }
 
-    private static func readUsage(_ scanner: inout JSONFieldScanner, _ usage: inout Usage, _ key: String) -> Bool {
+    private static func readUsage(_ scanner: inout JSONFieldScanner, _ usage: inout Usage, _ key: JSONKey) -> Bool {
         switch key {
         case "input_tokens": usage.input_tokens = scanner.integer()
         case "output_tokens": usage.output_tokens = scanner.integer()
