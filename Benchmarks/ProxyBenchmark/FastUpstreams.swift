@@ -22,9 +22,9 @@ struct Tunnel {
 
 /// The processes of the benchmark and how they are set up.
 enum FastUpstreams {
-    /// nginx answering from memory, one worker: the fixed turn for `POST /backend-api/codex/responses`
+    /// nginx answering from memory with `workers` workers: the fixed turn for `POST /backend-api/codex/responses`
     /// with the rate-limit headers Codex reads, and the usage API.
-    static func nginxConfiguration(port: Int, folder: URL) -> String {
+    static func nginxConfiguration(port: Int, workers: Int, folder: URL) -> String {
         let headers = [("x-codex-primary-used-percent", "10"), ("x-codex-primary-window-minutes", "300"), ("x-codex-primary-reset-at", "4102444800"),
                        ("x-codex-secondary-used-percent", "10"), ("x-codex-secondary-window-minutes", "10080"),
                        ("x-codex-secondary-reset-at", "4102444800"), ("x-codex-plan-type", "pro")]
@@ -34,7 +34,7 @@ enum FastUpstreams {
             (name: "turn\(index)", text: String(decoding: body[start..<min(body.count, start + 3000)], as: UTF8.self))
         }
         return """
-            worker_processes 1;
+            worker_processes \(workers);
             daemon off;
             pid \(folder.path)/upstream.pid;
             error_log \(folder.path)/upstream-error.log error;

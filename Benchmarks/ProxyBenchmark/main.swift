@@ -35,7 +35,7 @@ defer {
 
 // The fast upstreams.
 let upstreamPort = try await freePort(), webSocketUpstreamPort = try await freePort()
-try FastUpstreams.nginxConfiguration(port: upstreamPort, folder: folder).write(to: folder.appendingPathComponent("upstream.conf"), atomically: true, encoding: .utf8)
+try FastUpstreams.nginxConfiguration(port: upstreamPort, workers: proxyThreads, folder: folder).write(to: folder.appendingPathComponent("upstream.conf"), atomically: true, encoding: .utf8)
 let upstream = try children.start("upstream", nginx, ["-p", folder.path, "-c", folder.appendingPathComponent("upstream.conf").path])
 try CodexTurn.webSocketLines.write(to: folder.appendingPathComponent("turn.jsonl"), atomically: true, encoding: .utf8)
 let webSocketUpstream = try children.start("wsupstream", wsUpstream, [String(webSocketUpstreamPort), folder.appendingPathComponent("turn.jsonl").path])
@@ -92,7 +92,8 @@ if let hold = ProcessInfo.processInfo.environment["PROXY_BENCHMARK_HOLD"].flatMa
 
 // HTTP capacity: wrk, the paths taking turns.
 var httpCapacity = Measurements()
-for path in httpPaths { _ = try Wrk.run(wrk, url: path.url, connections: connections, seconds: 1, script: script) }
+// Warmed up as long as a round: the first seconds of load grow buffers, caches and the history file.
+for path in httpPaths { _ = try Wrk.run(wrk, url: path.url, connections: connections, seconds: seconds, script: script) }
 for _ in 0..<rounds {
     var round: [String: Measurement] = [:]
     for path in httpPaths {
@@ -112,7 +113,8 @@ let httpPaced = try await Measurements.paced(httpPaths, rounds: rounds) { path i
 // WebSocket: sessions sending turns back to back (capacity), then paced.
 var webSocketCapacity = Measurements()
 for path in webSocketPaths {
-    _ = try await runWebSocketLoad(port: path.port, path: path.path, headers: [], turn: CodexTurn.webSocketRequest, duration: 1, concurrency: connections)
+    _ = try await runWebSocketLoad(port: path.port, path: path.path, headers: [], turn: CodexTurn.webSocketRequest, duration: Double(seconds),
+                                   concurrency: connections)
 }
 for _ in 0..<rounds {
     var round: [String: Measurement] = [:]
@@ -138,7 +140,7 @@ let tunnelPaths = [
     Path(name: "through the tunnel", port: tunnel.port, path: "/v1/responses", process: nil),
 ]
 var tunnelCapacity = Measurements()
-for path in tunnelPaths { _ = try Wrk.run(wrk, url: path.url, connections: connections, seconds: 1, script: script) }
+for path in tunnelPaths { _ = try Wrk.run(wrk, url: path.url, connections: connections, seconds: seconds, script: script) }
 for _ in 0..<rounds {
     var round: [String: Measurement] = [:]
     for path in tunnelPaths {
