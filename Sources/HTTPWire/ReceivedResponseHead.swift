@@ -22,7 +22,7 @@ package struct ReceivedResponseHead: Sendable, Equatable {
     package init(_ head: HTTPResponseHead) {
         var bytes = ByteBuffer()
         var fields: [HTTPHeaderField] = []
-        bytes.writeStaticString("HTTP/1.1 000 -\r\n")
+        bytes.writeString("HTTP/\(head.version.major).\(head.version.minor) \(head.status.code) \(head.status.reasonPhrase)\r\n")
         for (name, value) in head.headers {
             let nameStart = bytes.writerIndex
             bytes.writeString(name)

@@ -18,4 +18,22 @@ import Testing
         #expect(!HTTPToken.name("content\rlength", is: "content-length"))
         #expect(!HTTPToken.name("CONNECTIOn\u{0}", is: "connection"))
     }
+
+    /// Prefixes and suffixes in any case agree with the standard library's on the lowered names.
+    @Test func prefixesAndSuffixesAgreeWithTheStandardLibrary() {
+        let names = ["", "x", "X-", "x-codex-primary-used-percent", "X-Codex-Primary-Used-Percent", "CF-Ray", "cf-", "-limit-name", "ÄX-codex"]
+        for name in names {
+            for part in names where part == part.lowercased() {
+                var whole = name, lowered = part
+                let lowerName = name.lowercased()
+                whole.withUTF8 { wholeBytes in
+                    lowered.withUTF8 { partBytes in
+                        let (bytes, partRaw) = (UnsafeRawBufferPointer(wholeBytes), UnsafeRawBufferPointer(partBytes))
+                        #expect(HTTPToken.name(bytes, hasPrefix: partRaw) == lowerName.utf8.starts(with: part.utf8), "\(name) prefix \(part)")
+                        #expect(HTTPToken.name(bytes, hasSuffix: partRaw) == lowerName.utf8.reversed().starts(with: part.utf8.reversed()), "\(name) suffix \(part)")
+                    }
+                }
+            }
+        }
+    }
 }

@@ -1,7 +1,7 @@
 import Configuration
 import Foundation
-import Logging
 import HTTPWire
+import Logging
 import NIOCore
 import NIOHTTP1
 import PoolCore

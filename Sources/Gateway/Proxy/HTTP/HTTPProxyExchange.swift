@@ -175,16 +175,17 @@ final class HTTPProxyExchange: UpstreamResponseDelegate {
         phase = .streaming
         streamStatus = status
         firstByteAt = .now()
-        let added = RateLimitHeaderRewriter.aggregateHeaders(runtime.aggregate(for: user), now: runtime.now) + [(servingCredentialHeader, tag)]
+        let aggregate = runtime.aggregate(for: user), now = runtime.now
         guard chat != nil, status == 200 else {
             chat = nil
             // The usual answer: its header lines go to the client from the bytes read, not as strings.
+            let added = RateLimitHeaderRewriter.aggregateHeaders(aggregate, now: now) + [(servingCredentialHeader, tag)]
             responder?.sendHead(version: head.version, status: upstreamHead.status) { buffer in
                 RateLimitHeaderRewriter.writeClientHeaderLines(of: upstreamHead, replacing: servingCredentialHeaderName, adding: added, into: &buffer)
             }
             return
         }
-        var headers = RateLimitHeaderRewriter.clientResponseHeaders(upstreamHead.headers, with: runtime.aggregate(for: user), now: runtime.now)
+        var headers = RateLimitHeaderRewriter.clientResponseHeaders(upstreamHead.headers, with: aggregate, now: now)
         headers.replaceOrAdd(name: servingCredentialHeader, value: tag)
         headers.remove(name: "content-length")
         if chat?.stream == true {
