@@ -75,10 +75,16 @@ let webSocketPaths = [
 ]
 try await FastUpstreams.ensureAnswers(httpPaths, webSocketPaths)
 // PROXY_BENCHMARK_HOLD=<seconds>: set up, say where everything is, and wait (to profile by hand);
-// with PROXY_BENCHMARK_WEBSOCKET_LOAD=codexpool|nginx, keep WebSocket turns going through that path meanwhile.
+// with PROXY_BENCHMARK_WEBSOCKET_LOAD=codexpool|nginx, keep WebSocket turns going through that path meanwhile;
+// with PROXY_BENCHMARK_TUNNEL=1, also start the reverse tunnel (a balancer and a connector) and say where it is.
 if let hold = ProcessInfo.processInfo.environment["PROXY_BENCHMARK_HOLD"].flatMap(Int.init) {
     // Written straight to the pipe: it is read while this waits.
-    let lines = (httpPaths + webSocketPaths).map { "\($0.url) pid \($0.process.map { String($0.pid) } ?? "-")\n" }.joined() + "wrk script: \(script)\n"
+    var lines = (httpPaths + webSocketPaths).map { "\($0.url) pid \($0.process.map { String($0.pid) } ?? "-")\n" }.joined()
+    if ProcessInfo.processInfo.environment["PROXY_BENCHMARK_TUNNEL"] != nil {
+        let tunnel = try await FastUpstreams.startTunnel(codexpool, upstreamPort: upstreamPort, children: children)
+        lines += "tunnel: http://127.0.0.1:\(tunnel.port)/v1/responses pids \(tunnel.pids.map(String.init).joined(separator: " "))\n"
+    }
+    lines += "wrk script: \(script)\n"
     FileHandle.standardOutput.write(Data(lines.utf8))
     if let load = ProcessInfo.processInfo.environment["PROXY_BENCHMARK_WEBSOCKET_LOAD"], let path = webSocketPaths.first(where: { $0.name.hasSuffix(load) }) {
         let result = try await runWebSocketLoad(port: path.port, path: path.path, headers: [], turn: CodexTurn.webSocketRequest, duration: Double(hold),

@@ -1,6 +1,7 @@
 import HTTPWire
 import NIOCore
 import NIOHTTP1
+import Synchronization
 import UpstreamHTTP
 
 /// A connection that may live on another event loop than its exchange (a tunnel stream is on
@@ -47,18 +48,36 @@ final class CrossLoopUpstreamConnection: UpstreamExchangeConnection {
 }
 
 /// Forwards response callbacks from the connection's loop to the delegate's; directly when
-/// both are the same loop (then nothing is ever queued, so order is kept either way).
+/// both are the same loop (then nothing is ever queued, so order is kept either way). Across
+/// loops, the callbacks of one read (head, body, end) go over together, in order, in one task:
+/// each task handed to another loop wakes its thread, which cost more than the callbacks.
 private final class DelegateRelay: UpstreamResponseDelegate, Sendable {
+    private typealias Call = @Sendable (any UpstreamResponseDelegate) -> Void
+
     private let delegate: NIOLoopBound<any UpstreamResponseDelegate>
+    /// Calls waiting for the delegate's loop, and whether a task to run them is on its way.
+    private let pending = Mutex<(calls: [Call], scheduled: Bool)>(([], false))
 
     init(_ delegate: NIOLoopBound<any UpstreamResponseDelegate>) {
         self.delegate = delegate
     }
 
-    private func deliver(_ call: @escaping @Sendable (any UpstreamResponseDelegate) -> Void) {
+    private func deliver(_ call: @escaping Call) {
         let delegate = delegate
         if delegate.eventLoop.inEventLoop { return call(delegate.value) }
-        delegate.eventLoop.execute { call(delegate.value) }
+        let schedule = pending.withLock { state -> Bool in
+            state.calls.append(call)
+            defer { state.scheduled = true }
+            return !state.scheduled
+        }
+        guard schedule else { return }
+        delegate.eventLoop.execute { [self] in
+            let calls = pending.withLock { state -> [Call] in
+                defer { state = ([], false) }
+                return state.calls
+            }
+            for call in calls { call(self.delegate.value) }
+        }
     }
 
     func upstreamReceivedHead(_ head: ReceivedResponseHead) { deliver { $0.upstreamReceivedHead(head) } }
