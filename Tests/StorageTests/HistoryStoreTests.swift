@@ -78,11 +78,13 @@ import Testing
         try store.insert([Self.record("bob")], ledger: [UsageLedgerEntry(user: "bob", day: day, use: UserUse(requests: 1, tokens: 128, costUSD: 0.25))])
         try store.addToLedger([UsageLedgerEntry(user: "bob", day: day, use: UserUse(requests: 1, tokens: 72, costUSD: 0.5)),
                                UsageLedgerEntry(user: "bob", day: day - 40, use: UserUse(requests: 7)),
-                               UsageLedgerEntry(user: "amy", day: day, use: UserUse(requests: 2))])
+                               UsageLedgerEntry(user: "amy", day: day, use: UserUse(requests: 2)),
+                               // The same user and day again in one batch: added to the first.
+                               UsageLedgerEntry(user: "bob", day: day, use: UserUse(requests: 3, tokens: 8))])
         #expect(try store.requests(.init()).count == 1, "the row and its ledger entry went in together")
         let entries = try store.ledger(fromDay: day - 1)
         #expect(entries == [UsageLedgerEntry(user: "amy", day: day, use: UserUse(requests: 2)),
-                            UsageLedgerEntry(user: "bob", day: day, use: UserUse(requests: 2, tokens: 200, costUSD: 0.75))])
+                            UsageLedgerEntry(user: "bob", day: day, use: UserUse(requests: 5, tokens: 208, costUSD: 0.75))])
         try store.pruneLedger(beforeDay: day - 32)
         #expect(try store.ledger(fromDay: 0).count == 2)
     }

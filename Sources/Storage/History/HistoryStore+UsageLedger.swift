@@ -25,13 +25,32 @@ extension HistoryStore {
     }
 
     static func addToLedger(_ entries: [UsageLedgerEntry], _ db: Database) throws {
+        // A batch holds many requests of the same users on the same day: one upsert each, from
+        // one prepared statement (preparing it per request cost more than the rest of its row).
+        var merged: [UsageLedgerEntry] = []
+        var positions: [Pair: Int] = [:]
         for entry in entries {
-            try db.execute(sql: """
-                INSERT INTO user_usage_daily (user, day, requests, tokens, cost_usd) VALUES (?, ?, ?, ?, ?)
-                ON CONFLICT (user, day) DO UPDATE SET requests = requests + excluded.requests, tokens = tokens + excluded.tokens,
-                    cost_usd = cost_usd + excluded.cost_usd
-                """, arguments: [entry.user, entry.day, entry.use.requests, entry.use.tokens, entry.use.costUSD])
+            let pair = Pair(user: entry.user, day: entry.day)
+            if let position = positions[pair] {
+                merged[position].use = merged[position].use + entry.use
+            } else {
+                positions[pair] = merged.count
+                merged.append(entry)
+            }
         }
+        let statement = try db.cachedStatement(sql: """
+            INSERT INTO user_usage_daily (user, day, requests, tokens, cost_usd) VALUES (?, ?, ?, ?, ?)
+            ON CONFLICT (user, day) DO UPDATE SET requests = requests + excluded.requests, tokens = tokens + excluded.tokens,
+                cost_usd = cost_usd + excluded.cost_usd
+            """)
+        for entry in merged {
+            try statement.execute(arguments: [entry.user, entry.day, entry.use.requests, entry.use.tokens, entry.use.costUSD])
+        }
+    }
+
+    private struct Pair: Hashable {
+        var user: String
+        var day: Int
     }
 
     /// Every user's days from `firstDay` on.
