@@ -84,18 +84,19 @@ final class ClientHTTPCodec: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func writeHead(_ head: HTTPResponseHead) {
-        guard let context else { return }
-        var buffer = context.channel.allocator.buffer(capacity: 128 + 64 * head.headers.count)
-        bodyFraming = HTTPResponseHeadWriter.write(head, into: &buffer)
-        owesChunkEnd = false
-        context.write(wrapOutboundOut(buffer), promise: nil)
+        writeHead(capacity: 128 + 64 * head.headers.count) { HTTPResponseHeadWriter.write(head, into: &$0) }
     }
 
     /// A head whose header lines `writeLines` writes, straight from the bytes of an upstream head.
     func writeHead(version: HTTPVersion, status: HTTPResponseStatus, lines writeLines: (inout ByteBuffer) -> HTTPResponseHeadWriter.HeaderFraming) {
+        writeHead(capacity: 1024) { HTTPResponseHeadWriter.write(version: version, status: status, into: &$0, lines: writeLines) }
+    }
+
+    /// Writes the head `write` serialises, and starts the body framing it chose.
+    private func writeHead(capacity: Int, _ write: (inout ByteBuffer) -> HTTPResponseHeadWriter.BodyFraming) {
         guard let context else { return }
-        var buffer = context.channel.allocator.buffer(capacity: 1024)
-        bodyFraming = HTTPResponseHeadWriter.write(version: version, status: status, into: &buffer, lines: writeLines)
+        var buffer = context.channel.allocator.buffer(capacity: capacity)
+        bodyFraming = write(&buffer)
         owesChunkEnd = false
         context.write(wrapOutboundOut(buffer), promise: nil)
     }
