@@ -4,13 +4,11 @@
 package struct HTTPHeaderNameSet: Sendable {
     /// The names in lower case, by their length (the index).
     private var byLength: [[[UInt8]]]
-    private var all: [[UInt8]] = []
 
     package init(_ names: some Sequence<String>) {
         let lowered = names.map { name in Array(name.utf8).map { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") ? $0 | 0x20 : $0 } }
         byLength = Array(repeating: [], count: (lowered.map(\.count).max() ?? 0) + 1)
         for name in lowered { byLength[name.count].append(name) }
-        all = lowered
     }
 
     package func contains(_ name: UnsafeRawBufferPointer) -> Bool {
@@ -25,6 +23,9 @@ package struct HTTPHeaderNameSet: Sendable {
 
     /// Whether `name` ends with one of the names.
     package func containsSuffix(of name: UnsafeRawBufferPointer) -> Bool {
-        all.contains { suffix in suffix.withUnsafeBytes { HTTPToken.name(name, hasSuffix: $0) } }
+        // Only names no longer than `name` can end it.
+        byLength.prefix(name.count + 1).contains { names in
+            names.contains { suffix in suffix.withUnsafeBytes { HTTPToken.name(name, hasSuffix: $0) } }
+        }
     }
 }
