@@ -5,6 +5,11 @@ package import NIOHTTP1
 package struct HTTPHeaderField: Sendable, Equatable {
     package let name: Range<Int>
     package let value: Range<Int>
+
+    package init(name: Range<Int>, value: Range<Int>) {
+        self.name = name
+        self.value = value
+    }
 }
 
 /// The header lines of a complete head, checked, and found where they lie (no string is made

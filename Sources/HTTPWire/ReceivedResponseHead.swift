@@ -18,25 +18,6 @@ package struct ReceivedResponseHead: Sendable, Equatable {
         self.fields = fields
     }
 
-    /// A head made from NIO's parts (tests, relays), laid out as it would have been read.
-    package init(_ head: HTTPResponseHead) {
-        var bytes = ByteBuffer()
-        var fields: [HTTPHeaderField] = []
-        bytes.writeString("HTTP/\(head.version.major).\(head.version.minor) \(head.status.code) \(head.status.reasonPhrase)\r\n")
-        for (name, value) in head.headers {
-            let nameStart = bytes.writerIndex
-            bytes.writeString(name)
-            let nameEnd = bytes.writerIndex
-            bytes.writeStaticString(": ")
-            let valueStart = bytes.writerIndex
-            bytes.writeString(value)
-            fields.append(HTTPHeaderField(name: nameStart..<nameEnd, value: valueStart..<bytes.writerIndex))
-            bytes.writeStaticString("\r\n")
-        }
-        bytes.writeStaticString("\r\n")
-        self.init(version: head.version, status: head.status, bytes: bytes, fields: fields)
-    }
-
     /// Every header as a string pair, in order.
     package var headers: HTTPHeaders {
         withFields { bytes, fields in HTTPHeaderFields.headers(fields, in: bytes) }
