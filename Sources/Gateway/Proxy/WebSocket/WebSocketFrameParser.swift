@@ -1,6 +1,6 @@
+import HTTPWire
 import NIOCore
 import NIOWebSocket
-import HTTPWire
 
 /// WebSocket frames (RFC 6455 §5.2) out of the bytes of one relay leg, as a pure state machine:
 /// bytes in, one frame at a time out, the payload a slice of the bytes read (unmasked later,
