@@ -87,9 +87,14 @@ public struct JSONFieldScanner {
     /// `true` or `false`; nil, with the value skipped, for anything else.
     public mutating func boolean() -> Bool? {
         skipWhitespace()
-        for (literal, value) in [("true", true), ("false", false)] where bytes[index...].starts(with: literal.utf8) {
-            index += literal.utf8.count
-            return value
+        let rest = bytes[index...]
+        if rest.starts(with: "true".utf8) {
+            index += 4
+            return true
+        }
+        if rest.starts(with: "false".utf8) {
+            index += 5
+            return false
         }
         _ = skipValue()
         return nil

@@ -10,6 +10,17 @@ public enum SessionKey {
     /// One pass over the headers, comparing names without lowercasing copies (this runs for
     /// every request); the earlier name of `headerNames` wins.
     public static func from(_ headers: HeaderFields) -> String? {
+        key(in: headers)
+    }
+
+    /// Takes any sequence of name–value pairs (NIO's `HTTPHeaders` too) so no array is built for it.
+    @inlinable
+    public static func from<Headers: Sequence<(name: String, value: String)>>(_ headers: Headers) -> String? {
+        key(in: headers)
+    }
+
+    @inlinable
+    static func key<Headers: Sequence<(name: String, value: String)>>(in headers: Headers) -> String? {
         var best: (rank: Int, value: String)?
         for (name, value) in headers where !value.isEmpty && value.utf8.count <= 256 {
             guard let rank = rank(of: name), rank < (best?.rank ?? Int.max) else { continue }
@@ -20,7 +31,8 @@ public enum SessionKey {
     }
 
     /// The position of `name` in `headerNames`, in any case.
-    private static func rank(of name: String) -> Int? {
+    @usableFromInline
+    static func rank(of name: String) -> Int? {
         let length = name.utf8.count
         guard length == 9 || length == 10 || length == 19 else { return nil }
         for (rank, candidate) in headerNames.enumerated() where candidate.utf8.count == length {

@@ -52,7 +52,8 @@ final class GatewayTestBed: AsyncStoppable {
                       limits: ListenerLimits = ListenerLimits(), fileStore: any CredentialFileStore = FileSystemCredentialStore(),
                       upstreamTimeouts: UpstreamClient.Timeouts = UpstreamClient.Timeouts(),
                       storage: StorageConfiguration = .disabled, clock: any PoolClock = SystemClock(),
-                      images: [String: (enabled: Bool, concurrency: Int)] = [:], imagePatience: TimeAmount = .seconds(10)) async throws -> GatewayTestBed {
+                      images: [String: (enabled: Bool, concurrency: Int)] = [:], imagePatience: TimeAmount = .seconds(10),
+                      upstreamHeaders: [UpstreamHeader] = []) async throws -> GatewayTestBed {
         let simulator = if let shared { shared } else { try await UpstreamSimulator.start(accounts: accounts, group: group) }
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("codexpool-gateway-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -75,7 +76,7 @@ final class GatewayTestBed: AsyncStoppable {
             baseURL: EndpointURL(parsing: simulator.baseURL)!, apiBaseURL: EndpointURL(parsing: "http://127.0.0.1:\(simulator.port)")!,
             usageURL: EndpointURL(parsing: simulator.usageURL)!, tokenURL: EndpointURL(parsing: simulator.tokenURL)!)
         let configuration = CodexpoolConfiguration(
-            listen: ListenAddress(host: "127.0.0.1", port: port), tls: tls, upstream: endpoints, credentials: credentials,
+            listen: ListenAddress(host: "127.0.0.1", port: port), tls: tls, upstream: endpoints, upstreamHeaders: upstreamHeaders, credentials: credentials,
             users: users.map { UserConfiguration(name: $0.name, token: Secret($0.token), credential: $0.credential, allowExternalUsage: $0.allowExternalUsage,
                                                  isAdmin: $0.isAdmin, limits: $0.limits) },
             metrics: metrics, limits: limits, storage: storage)

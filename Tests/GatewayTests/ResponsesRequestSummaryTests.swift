@@ -35,6 +35,26 @@ import UpstreamHTTP
         #expect(summary(#"{"reasoning_effort":"low","reasoning":{"effort":"high"}}"#)?.reasoningEffort == "high")
     }
 
+    /// The continuation state is read in the same pass (the dispatch and the WebSocket relay
+    /// take it from here): the first of a repeated member counts, and `client_metadata` of
+    /// another kind than an object is no state.
+    @Test func readsTheContinuationStateInTheSamePass() {
+        let found = summary(#"{"input":[{"type":"message","content":"{\"previous_response_id\":\"no\"}"}],"previous_response_id":"resp_1","#
+            + #""client_metadata":{"other":{"x-codex-turn-state":"no"},"x-codex-turn-state":"ts-1"},"previous_response_id":"resp_2"}"#)
+        #expect(found?.previousResponseID == "resp_1")
+        #expect(found?.metadataTurnState == "ts-1")
+        #expect(summary(#"{"client_metadata":null,"model":"m"}"#)?.metadataTurnState == nil)
+        #expect(summary(#"{"client_metadata":null,"model":"m"}"#)?.model == "m")
+        #expect(summary(#"{"client_metadata":{"x-codex-turn-state":7}}"#)?.metadataTurnState == nil)
+        #expect(summary(#"{"previous_response_id":null}"#)?.previousResponseID == nil)
+        // The continuation of a request: the header wins over the metadata, which serves over WebSocket.
+        let body = Array(#"{"previous_response_id":"resp_1","client_metadata":{"x-codex-turn-state":"ts-1"}}"#.utf8)
+        #expect(RequestContinuation(body: body, turnStateHeader: "ts-header").turnState == "ts-header")
+        #expect(RequestContinuation(body: body, turnStateHeader: nil).turnState == "ts-1")
+        #expect(RequestContinuation(body: body, turnStateHeader: "").previousResponseID == "resp_1")
+        #expect(RequestContinuation(body: Array("[1]".utf8), turnStateHeader: nil).isEmpty)
+    }
+
     /// Names are compared where they lie; one written with escapes is compared decoded.
     @Test func memberNamesWithEscapesAreReadDecoded() {
         #expect(summary(#"{"mo\u0064el":"gpt-5.5","\u0074ype":"response.create"}"#) == {

@@ -28,7 +28,7 @@ enum ChatCompletions {
         head.headers.replaceOrAdd(name: "content-type", value: "application/json")
         head.headers.replaceOrAdd(name: "accept", value: "text/event-stream")
         // Sticky by the conversation unless the client names its session itself.
-        if SessionKey.from(head.headers.map { ($0.name, $0.value) }) == nil { head.headers.add(name: "session-id", value: translation.stickyKey) }
+        if SessionKey.from(head.headers) == nil { head.headers.add(name: "session-id", value: translation.stickyKey) }
         let translator = ChatStreamTranslator(model: translation.model, stream: translation.stream, includeUsage: translation.includeUsage)
         return .translated(ByteBuffer(bytes: translation.body.serialized), translator)
     }

@@ -39,6 +39,8 @@ final class CredentialDispatch {
         var headers: HTTPHeaders
         /// nil for a WebSocket upgrade.
         var body: ByteBuffer?
+        /// The body's summary, read once for the whole exchange (nil when it is not a JSON object).
+        var summary: ResponsesRequestSummary?
         var transport: ResponseTransport
     }
 
@@ -68,8 +70,10 @@ final class CredentialDispatch {
         self.request = request
         self.eventLoop = eventLoop
         self.logger = logger
-        sessionID = SessionKey.from(request.headers.map { ($0.name, $0.value) })
-        continuation = request.body.map { RequestContinuation(body: $0.readableBytesView, turnStateHeader: request.headers.first(name: ContinuationScan.turnStateHeader)) }
+        sessionID = SessionKey.from(request.headers)
+        continuation = request.body.map {
+            RequestContinuation(summary: request.summary, body: $0.readableBytesView, turnStateHeader: request.headers.first(name: ContinuationScan.turnStateHeader))
+        }
     }
 
     /// The continuation state an HTTP request carries (a WebSocket's travels in its messages).
@@ -221,24 +225,29 @@ final class CredentialDispatch {
         current = attempt
         plan = nil
         runtime.pollIfStale(tag)
-        let dispatch = NIOLoopBound(self, eventLoop: eventLoop)
         let (headers, body) = requestFor(tag)
-        runtime.plan(for: tag, method: request.method, uri: request.uri, clientHeaders: headers, bodyLength: body?.readableBytes,
-                     webSocket: request.transport == .websocket, rejectedToken: rejectedToken, on: eventLoop)
-            .whenComplete { result in
-                let dispatch = dispatch.value
-                guard dispatch.isCurrent(attempt) else { return }
-                switch result {
-                case .success(var plan):
-                    plan.body = body
-                    dispatch.plan = plan
-                    dispatch.waitingForUpstream = true
-                    dispatch.registerInterrupt(tag)
-                    dispatch.perform?(.send(plan, attempt: attempt))
-                case .failure(let error):
-                    dispatch.tokenUnavailable(attempt, error: error)
-                }
-            }
+        switch runtime.planNow(for: tag, method: request.method, uri: request.uri, clientHeaders: headers, bodyLength: body?.readableBytes,
+                               webSocket: request.transport == .websocket, rejectedToken: rejectedToken, on: eventLoop) {
+        case .ready(let plan): planned(.success(plan), attempt: attempt, body: body)
+        case .failed(let error): planned(.failure(error), attempt: attempt, body: body)
+        case .pending(let future):
+            let dispatch = NIOLoopBound(self, eventLoop: eventLoop)
+            future.whenComplete { result in dispatch.value.planned(result, attempt: attempt, body: body) }
+        }
+    }
+
+    private func planned(_ result: Result<UpstreamRequestPlan, any Error>, attempt: Attempt, body: ByteBuffer?) {
+        guard isCurrent(attempt) else { return }
+        switch result {
+        case .success(var plan):
+            plan.body = body
+            self.plan = plan
+            waitingForUpstream = true
+            registerInterrupt(attempt.tag)
+            perform?(.send(plan, attempt: attempt))
+        case .failure(let error):
+            tokenUnavailable(attempt, error: error)
+        }
     }
 
     /// The client's headers and body as they may go to `tag`: continuation state another account

@@ -1,5 +1,6 @@
 import Configuration
 import Foundation
+import HTTPWire
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -12,51 +13,77 @@ extension GatewayRuntime {
     /// stripped sets, the service headers, and this credential's authorization.
     func plan(for tag: String, method: HTTPMethod, uri: String, clientHeaders: HTTPHeaders, bodyLength: Int?, webSocket: Bool,
               rejectedToken: Secret? = nil, on eventLoop: any EventLoop) -> EventLoopFuture<UpstreamRequestPlan> {
-        guard let backend = backend(tag) else {
-            return eventLoop.makeFailedFuture(CredentialAccessError.unavailable("no credential tagged \(tag)"))
+        switch planNow(for: tag, method: method, uri: uri, clientHeaders: clientHeaders, bodyLength: bodyLength, webSocket: webSocket,
+                       rejectedToken: rejectedToken, on: eventLoop) {
+        case .ready(let plan): eventLoop.makeSucceededFuture(plan)
+        case .failed(let error): eventLoop.makeFailedFuture(error)
+        case .pending(let future): future
         }
-        var headers = HeaderHygiene.forwardableRequestHeaders(clientHeaders)
-        // Taps must read bodies: ask upstream for identity encoding (Appendix A #6).
-        headers.remove(name: "accept-encoding")
-        // A CLI in ChatGPT mode sends the account id codexpool gave its user; upstream gets the credential's.
-        headers.remove(name: "chatgpt-account-id")
-        headers.remove(name: "content-length")
-        if webSocket {
-            for (name, _) in headers where name.lowercased().hasPrefix("sec-websocket-") { headers.remove(name: name) }
+    }
+
+    /// A plan, or a failure, at once when no token has to be fetched first (the usual case:
+    /// no future is made for it).
+    enum PlanResult {
+        case ready(UpstreamRequestPlan)
+        case failed(any Error)
+        case pending(EventLoopFuture<UpstreamRequestPlan>)
+    }
+
+    /// The same, answered at once when it can be.
+    func planNow(for tag: String, method: HTTPMethod, uri: String, clientHeaders: HTTPHeaders, bodyLength: Int?, webSocket: Bool,
+                 rejectedToken: Secret? = nil, on eventLoop: any EventLoop) -> PlanResult {
+        guard let backend = backend(tag) else { return .failed(CredentialAccessError.unavailable("no credential tagged \(tag)")) }
+        // The service headers go to the backend, and to a peer only on a WebSocket (a peer adds its own to HTTP requests).
+        var isLocal = false
+        if case .local = backend { isLocal = true }
+        let service = isLocal || webSocket ? upstreamHeaders : []
+        let serviceNames = service.isEmpty ? nil : HTTPHeaderNameSet(service.map(\.name))
+        // One pass over the client's headers, without those codexpool sets itself: taps must read bodies, so upstream is
+        // asked for identity encoding (Appendix A #6); a CLI in ChatGPT mode sends the account id codexpool gave its
+        // user, and upstream gets the credential's.
+        var headers = HeaderHygiene.forwardableRequestFields(clientHeaders, reservingMore: 4 + service.count) { name in
+            Self.setUpstream.contains(name) || (webSocket && HTTPToken.name(name, hasPrefix: "sec-websocket-"))
+                || serviceNames?.contains(name) == true
         }
-        if let bodyLength, method != .GET, method != .HEAD { headers.replaceOrAdd(name: "content-length", value: String(bodyLength)) }
+        if let bodyLength, method != .GET, method != .HEAD { headers.append(("content-length", String(bodyLength))) }
+        for header in service {
+            let lowered = header.name.lowercased()
+            headers.removeAll { $0.0.lowercased() == lowered }
+            for value in header.values { headers.append((header.name, value)) }
+        }
+        // Only service headers can have put these in already; the credential's values replace theirs.
+        let replacing = !service.isEmpty
 
         // Another instance: through its reverse session when one is connected, which is
         // preferred for everything (§5.1), else over its URL.
         let tunnelUp = reverseTunnels.session(for: tag) != nil
-        func peerPlan(target: UpstreamTarget, uri: String, token: Secret) -> EventLoopFuture<UpstreamRequestPlan> {
-            if webSocket { applyServiceHeaders(&headers) }
-            headers.replaceOrAdd(name: "host", value: target.hostHeader)
-            headers.replaceOrAdd(name: "authorization", value: "Bearer \(token.value)")
-            return eventLoop.makeSucceededFuture(UpstreamRequestPlan(target: target, uri: uri, headers: headers, grantToken: nil, tunnelTag: tunnelUp ? tag : nil))
+        func peerPlan(target: UpstreamTarget, uri: String, token: Secret) -> PlanResult {
+            var fields = headers
+            Self.set(&fields, "host", target.hostHeader, replacing: replacing)
+            Self.set(&fields, "authorization", "Bearer \(token.value)", replacing: replacing)
+            return .ready(UpstreamRequestPlan(target: target, uri: uri, headers: HTTPHeaders(fields), grantToken: nil, tunnelTag: tunnelUp ? tag : nil))
         }
         switch backend {
         case .forward(let url, let target, let token):
             return tunnelUp ? peerPlan(target: .reverseProxy, uri: uri, token: token) : peerPlan(target: target, uri: url.path + uri, token: token)
         case .receiver(let token):
-            guard tunnelUp else { return eventLoop.makeFailedFuture(CredentialAccessError.unavailable("connector for \(tag) is offline")) }
+            guard tunnelUp else { return .failed(CredentialAccessError.unavailable("connector for \(tag) is offline")) }
             return peerPlan(target: .reverseProxy, uri: uri, token: token)
         case .local(let source, let cache):
             let upstreamTLS = upstreamTLSContext
             let endpoints = upstreamEndpoints
-            applyServiceHeaders(&headers)
             let baseHeaders = headers
             let build = { @Sendable (grant: AccessGrant) -> UpstreamRequestPlan in
                 let (base, path) = endpoints.path(forClientURI: uri, isAPIKey: grant.isAPIKey)
                 let target = base.target(tls: upstreamTLS)
-                var headers = baseHeaders
-                headers.replaceOrAdd(name: "host", value: target.hostHeader)
-                headers.replaceOrAdd(name: "authorization", value: "Bearer \(grant.token.value)")
-                if let account = grant.accountID { headers.replaceOrAdd(name: "chatgpt-account-id", value: account) }
-                return UpstreamRequestPlan(target: target, uri: path, headers: headers, grantToken: grant.token)
+                var fields = baseHeaders
+                Self.set(&fields, "host", target.hostHeader, replacing: replacing)
+                Self.set(&fields, "authorization", "Bearer \(grant.token.value)", replacing: replacing)
+                if let account = grant.accountID { Self.set(&fields, "chatgpt-account-id", account, replacing: replacing) }
+                return UpstreamRequestPlan(target: target, uri: path, headers: HTTPHeaders(fields), grantToken: grant.token)
             }
             let now = clock.now()
-            if rejectedToken == nil, let grant = cache.grant(now: now) { return eventLoop.makeSucceededFuture(build(grant)) }
+            if rejectedToken == nil, let grant = cache.grant(now: now) { return .ready(build(grant)) }
             let promise = eventLoop.makePromise(of: UpstreamRequestPlan.self)
             promise.completeWithTask {
                 do {
@@ -71,14 +98,16 @@ extension GatewayRuntime {
                     throw error
                 }
             }
-            return promise.futureResult
+            return .pending(promise.futureResult)
         }
     }
 
-    private func applyServiceHeaders(_ headers: inout HTTPHeaders) {
-        for header in upstreamHeaders {
-            headers.remove(name: header.name)
-            for value in header.values { headers.add(name: header.name, value: value) }
-        }
+    private static func set(_ fields: inout [(String, String)], _ name: StaticString, _ value: String, replacing: Bool) {
+        if replacing { fields.removeAll { HTTPToken.name($0.0, is: name) } }
+        fields.append((name.description, value))
     }
+
+    /// Client headers the upstream request gets from codexpool instead (host and authorization
+    /// are never forwarded anyway).
+    private static let setUpstream = HTTPHeaderNameSet(["accept-encoding", "chatgpt-account-id", "content-length"])
 }

@@ -1,3 +1,4 @@
+import Foundation
 import HTTPWire
 public import NIOHTTP1
 import PoolCore
@@ -39,13 +40,29 @@ public enum HeaderHygiene {
     /// The client's headers that may go upstream, also dropping any header the client's
     /// `Connection` header names (RFC 9110 §7.6.1).
     public static func forwardableRequestHeaders(_ headers: HTTPHeaders) -> HTTPHeaders {
-        let named = Set(headers[canonicalForm: "connection"].map { $0.lowercased() })
+        HTTPHeaders(forwardableRequestFields(headers, reservingMore: 0) { _ in false })
+    }
+
+    /// The same as fields, in one pass, also without the names `dropped` takes, with room for
+    /// `more` fields the caller adds.
+    static func forwardableRequestFields(_ headers: HTTPHeaders, reservingMore more: Int,
+                                         dropping dropped: (UnsafeRawBufferPointer) -> Bool) -> [(String, String)] {
+        var named: Set<String> = []
+        for (name, value) in headers where HTTPToken.name(name, is: "connection") {
+            for token in value.split(separator: ",") { named.insert(token.trimmingCharacters(in: .whitespaces).lowercased()) }
+        }
         var fields: [(String, String)] = []
-        fields.reserveCapacity(headers.count)
-        for (name, value) in headers where forwardsRequestHeader(name) && (named.isEmpty || !named.contains(name.asciiLowercased)) {
+        fields.reserveCapacity(headers.count + more)
+        for (name, value) in headers {
+            var name = name
+            let forwards = name.withUTF8 { bytes in
+                let raw = UnsafeRawBufferPointer(bytes)
+                return forwardsRequestHeader(raw) && !dropped(raw)
+            }
+            guard forwards, named.isEmpty || !named.contains(name.asciiLowercased) else { continue }
             fields.append((name, value))
         }
-        return HTTPHeaders(fields)
+        return fields
     }
 
     private static func isFrontProxy(_ name: UnsafeRawBufferPointer) -> Bool {

@@ -1,8 +1,9 @@
 import PoolCore
 
 /// The few top-level fields of a Responses request the gateway reads: its type, model and
-/// warm-up flag, and what the assignment log line shows. Read without decoding the rest: a
-/// Codex request carries the whole conversation, often megabytes, on every turn.
+/// warm-up flag, what the assignment log line shows, and the continuation state it names. Read
+/// in one pass without decoding the rest: a Codex request carries the whole conversation, often
+/// megabytes, on every turn.
 struct ResponsesRequestSummary: Equatable {
     var type: String?
     var model: String?
@@ -10,6 +11,10 @@ struct ResponsesRequestSummary: Equatable {
     var generate: Bool?
     var reasoningEffort: String?
     var serviceTier: String?
+    /// The response this one continues.
+    var previousResponseID: String?
+    /// `client_metadata["x-codex-turn-state"]`: where a WebSocket request carries its turn's state.
+    var metadataTurnState: String?
 
     init() {}
 
@@ -37,6 +42,19 @@ struct ResponsesRequestSummary: Equatable {
                 }
                 guard read else { return false }
                 if let effort = nested ?? nil { summary.reasoningEffort = effort }
+            case "previous_response_id":
+                let id = scanner.string()
+                if summary.previousResponseID == nil { summary.previousResponseID = id }
+            case "client_metadata":
+                var nested: String??
+                let read = scanner.object(into: &nested, from: nil) { scanner, turnState, key in
+                    guard key == ContinuationScan.turnStateHeaderName else { return scanner.skipValue() }
+                    let value = scanner.string()
+                    if turnState == nil { turnState = value }
+                    return true
+                }
+                guard read else { return false }
+                if summary.metadataTurnState == nil, let turnState = nested ?? nil { summary.metadataTurnState = turnState }
             default: return scanner.skipValue()
             }
             return true

@@ -9,22 +9,17 @@ struct RequestContinuation: Equatable {
     var previousResponseID: String?
     var encryptedFingerprints: [String] = []
 
-    private static let previousKey = Array("previous_response_id".utf8)
-    private static let metadataKey = Array("client_metadata".utf8)
-    private static let turnStateKey = Array(ContinuationScan.turnStateHeader.utf8)
-
     /// - Parameter turnStateHeader: the HTTP request's `x-codex-turn-state`; over WebSocket the
     ///   token travels in `client_metadata`.
     init(body: some Collection<UInt8>, turnStateHeader: String?) {
-        turnState = turnStateHeader.flatMap { $0.isEmpty ? nil : $0 }
-        body.withContiguousBytes { buffer in
-            var scanner = JSONFieldScanner(bytes: buffer)
-            if scanner.seek(toMember: Self.previousKey) { previousResponseID = scanner.string() }
-            if turnState == nil {
-                var metadata = JSONFieldScanner(bytes: buffer)
-                if metadata.seek(toMember: Self.metadataKey), metadata.seek(toMember: Self.turnStateKey) { turnState = metadata.string() }
-            }
-        }
+        self.init(summary: ResponsesRequestSummary(json: body), body: body, turnStateHeader: turnStateHeader)
+    }
+
+    /// From the request's summary where it was read already (nil for a body that is not a JSON
+    /// object): only the encrypted items take a pass of their own.
+    init(summary: ResponsesRequestSummary?, body: some Collection<UInt8>, turnStateHeader: String?) {
+        turnState = turnStateHeader.flatMap { $0.isEmpty ? nil : $0 } ?? summary?.metadataTurnState
+        previousResponseID = summary?.previousResponseID
         encryptedFingerprints = ContinuationScan.encryptedContentFingerprints(in: body)
     }
 

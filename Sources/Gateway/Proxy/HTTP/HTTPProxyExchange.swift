@@ -81,9 +81,12 @@ final class HTTPProxyExchange: UpstreamResponseDelegate {
         self.eventLoop = eventLoop
         self.logger = logger
         self.responder = responder
+        // The body is read once here for the dispatch (continuation state), the assignment line and the history row (model).
+        let summary = body.readableBytes > 0 ? ResponsesRequestSummary(json: body.readableBytesView) : nil
+        self.summary = summary
         dispatch = CredentialDispatch(
             runtime: runtime, user: user,
-            request: .init(method: head.method, uri: head.uri, headers: head.headers, body: body, transport: .http),
+            request: .init(method: head.method, uri: head.uri, headers: head.headers, body: body, summary: summary, transport: .http),
             eventLoop: eventLoop, logger: logger)
         dispatch.imageSlots = request.isImageRequest ? runtime.imageSlots : nil
     }
@@ -365,12 +368,13 @@ final class HTTPProxyExchange: UpstreamResponseDelegate {
         return message.map { "\(response.status.code): \($0)" } ?? "\(response.status.code)"
     }
 
-    private lazy var requestedModel: String? = ResponsesRequestSummary(json: body.readableBytesView)?.model
+    /// The request body's top-level fields, nil when it is not a JSON object.
+    private let summary: ResponsesRequestSummary?
+    private var requestedModel: String? { summary?.model }
 
     /// The credential a new session got, at info: an operator can follow each session from it.
     private func logAssignment(_ tag: String) {
         guard logger.logLevel <= .info else { return }
-        let request = ResponsesRequestSummary(json: body.readableBytesView)
-        logger.info("\(GatewayRuntime.assignmentLine(tag: tag, sessionID: dispatch.sessionID, user: user, request: request))")
+        logger.info("\(GatewayRuntime.assignmentLine(tag: tag, sessionID: dispatch.sessionID, user: user, request: summary))")
     }
 }

@@ -50,7 +50,7 @@ struct ProxiedRequest {
         }
         // Limits before a credential is chosen (and after a malformed request was refused, which uses nothing).
         let requestID = logger[metadataKey: "request"]?.description ?? ""
-        let sessionKey = SessionKey.from(request.head.headers.map { ($0.name, $0.value) }) ?? requestID
+        let sessionKey = SessionKey.from(request.head.headers) ?? requestID
         switch runtime.admit(user, sessionKey: sessionKey, countsRequest: true, logger: logger) {
         case .failure(let refusal):
             runtime.recordFinished(FinishedRequest(

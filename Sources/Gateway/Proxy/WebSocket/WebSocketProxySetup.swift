@@ -44,7 +44,7 @@ final class WebSocketProxySetup {
         case .success(let user):
             if !user.name.isEmpty { logger[metadataKey: "user"] = "\(user.name)" }
             // The connection is one session for the user's limits, open while the socket is.
-            switch runtime.admit(user, sessionKey: SessionKey.from(head.headers.map { ($0.name, $0.value) }) ?? requestID, countsRequest: false,
+            switch runtime.admit(user, sessionKey: SessionKey.from(head.headers) ?? requestID, countsRequest: false,
                                  logger: logger) {
             case .failure(let refusal):
                 runtime.recordFinished(FinishedRequest(

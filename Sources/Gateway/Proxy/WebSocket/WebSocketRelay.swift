@@ -115,7 +115,7 @@ final class WebSocketRelay {
                 return refuseTurn(refusal, model: request.model)
             }
             let continues: Bool
-            switch placeTurn(data) {
+            switch placeTurn(data, summary: request) {
             case .forward(let continuing): continues = continuing
             case .forwardInstead(let rewritten):
                 data = rewritten
@@ -149,8 +149,8 @@ final class WebSocketRelay {
     /// and the client told, as the backend tells it, that this socket does not have the
     /// response; it reconnects and resends the whole input, which then lands there. State from
     /// an account that cannot serve any more is left out, never sent to this one.
-    private func placeTurn(_ data: ByteBuffer) -> Placement {
-        let state = RequestContinuation(body: data.readableBytesView, turnStateHeader: nil)
+    private func placeTurn(_ data: ByteBuffer, summary: ResponsesRequestSummary) -> Placement {
+        let state = RequestContinuation(summary: summary, body: data.readableBytesView, turnStateHeader: nil)
         guard !state.isEmpty else { return .forward(continues: false) }
         let continues = state.turnState != nil || state.previousResponseID != nil
         let (target, continuesResponse) = runtime.continuationTarget(state, for: session.user)
