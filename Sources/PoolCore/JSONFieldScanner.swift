@@ -71,16 +71,12 @@ public struct JSONFieldScanner {
     /// An integer value (a whole number written with a fraction or exponent is accepted);
     /// nil, with the value skipped, for anything else.
     public mutating func integer() -> Int? {
+        var number: Double?
         skipWhitespace()
         let start = index
-        while index < bytes.count, Self.isNumberByte(bytes[index]) { index += 1 }
-        guard index > start else {
-            _ = skipValue()
-            return nil
-        }
-        let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
-        if let value = Int(text) { return value }
-        guard let value = Double(text), value.isFinite, value == value.rounded(), abs(value) < 9e15 else { return nil }
+        if case .integer(let value)? = self.number() { return Int(exactly: value) }
+        index = start
+        guard read(number: &number), let value = number, value == value.rounded(), abs(value) < 9e15 else { return nil }
         return Int(value)
     }
 

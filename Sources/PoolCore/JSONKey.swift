@@ -3,7 +3,7 @@
 /// a string made for each name cost more than the skipping.
 public struct JSONKey {
     /// The name's bytes, escapes and all.
-    private let raw: UnsafeRawBufferPointer
+    let raw: UnsafeRawBufferPointer
     /// The name decoded, for the rare name written with escapes.
     private let decoded: String?
 

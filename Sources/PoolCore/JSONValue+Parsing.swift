@@ -67,8 +67,22 @@ extension JSONFieldScanner {
         return true
     }
 
+    /// Reads a number value into `value`; nil for a value of another kind (such as a string
+    /// holding digits), which is skipped. False when there is no value at all.
+    mutating func read(number value: inout Double?) -> Bool {
+        skipWhitespace()
+        let start = index
+        if let number = number()?.numberValue {
+            value = number
+            return true
+        }
+        index = start
+        value = nil
+        return skipValue()
+    }
+
     /// A number as RFC 8259 §6 spells it.
-    private mutating func number() -> JSONValue? {
+    mutating func number() -> JSONValue? {
         let start = index
         let isDigit = { (byte: UInt8) in byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }
         if index < bytes.count, bytes[index] == UInt8(ascii: "-") { index += 1 }
@@ -91,6 +105,14 @@ extension JSONFieldScanner {
             if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") { index += 1 }
             guard index < bytes.count, isDigit(bytes[index]) else { return nil }
             while index < bytes.count, isDigit(bytes[index]) { index += 1 }
+        }
+        let negative = bytes[start] == UInt8(ascii: "-")
+        let digits = index - start - (negative ? 1 : 0)
+        if integral, digits <= 18 {
+            // Short integers (token counts, timestamps, percentages) without a string made for them.
+            var integer: Int64 = 0
+            for position in (negative ? start + 1 : start)..<index { integer = integer * 10 + Int64(bytes[position] &- UInt8(ascii: "0")) }
+            return .integer(negative ? -integer : integer)
         }
         let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
         if integral, let integer = Int64(text) { return .integer(integer) }

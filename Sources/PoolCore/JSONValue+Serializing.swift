@@ -37,7 +37,8 @@ extension JSONValue {
         }
     }
 
-    private static func numberText(_ value: Double) -> String {
+    /// How a double is written: a whole number without a fraction.
+    package static func numberText(_ value: Double) -> String {
         guard value.isFinite else { return "null" }
         if value == value.rounded(), abs(value) < 9_007_199_254_740_992 { return String(Int64(value)) }
         return String(value)

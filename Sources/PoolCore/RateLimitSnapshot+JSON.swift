@@ -6,39 +6,35 @@ extension RateLimitSnapshot {
     /// An event about another limit family gives a snapshot with only that family in
     /// `additional`. nil when the text is not such an event.
     public init?(rateLimitsEvent data: Data, now: Date) {
-        guard let event = JSONValue.parse(data) else { return nil }
+        guard let event = data.withUnsafeBytes({ RateLimitsEvent(bytes: $0) }) else { return nil }
         self.init(rateLimitsEvent: event, now: now)
     }
 
-    /// The same, from the event already parsed (the relay parses it once to rewrite it). A field
-    /// of an unexpected type counts as absent.
-    public init?(rateLimitsEvent event: JSONValue, now: Date) {
-        guard event["type"]?.stringValue == "codex.rate_limits" else { return nil }
-        let limit = Self.normalizedLimitID(event["metered_limit_name"]?.stringValue ?? event["limit_name"]?.stringValue)
+    /// The same, from the event already read (the relay reads it once to rewrite it).
+    public init(rateLimitsEvent event: RateLimitsEvent, now: Date) {
+        let limit = Self.normalizedLimitID(event.meteredLimitName ?? event.limitName)
         self.init()
         guard limit == Self.trackedLimit else {
             var windows = RateLimitSnapshot()
-            windows.place(Self.eventWindow(event["rate_limits"]?["primary"], now: now), slot: .primary)
-            windows.place(Self.eventWindow(event["rate_limits"]?["secondary"], now: now), slot: .secondary)
-            additional = [AdditionalRateLimit(id: limit, name: event["limit_name"]?.stringValue, windows: windows)]
+            windows.place(Self.eventWindow(event.primary, now: now), slot: .primary)
+            windows.place(Self.eventWindow(event.secondary, now: now), slot: .secondary)
+            additional = [AdditionalRateLimit(id: limit, name: event.limitName, windows: windows)]
             return
         }
-        place(Self.eventWindow(event["rate_limits"]?["primary"], now: now), slot: .primary)
-        place(Self.eventWindow(event["rate_limits"]?["secondary"], now: now), slot: .secondary)
-        planType = event["plan_type"]?.stringValue.flatMap { $0.isEmpty ? nil : $0.lowercased() }
-        if let weight = event["plan_weight"]?.numberValue, weight.isFinite, weight > 0 { peerPlanWeight = weight }
-        if let credits = event["credits"], let has = credits["has_credits"]?.boolValue {
-            let balance = credits["balance"].flatMap { $0.stringValue ?? $0.numberValue.map { String($0) } }
-            self.credits = RateLimitCredits(hasCredits: has, unlimited: credits["unlimited"]?.boolValue ?? false, balance: balance ?? "")
+        place(Self.eventWindow(event.primary, now: now), slot: .primary)
+        place(Self.eventWindow(event.secondary, now: now), slot: .secondary)
+        planType = event.planType.flatMap { $0.isEmpty ? nil : $0.lowercased() }
+        if let weight = event.planWeight, weight.isFinite, weight > 0 { peerPlanWeight = weight }
+        if let has = event.hasCredits {
+            credits = RateLimitCredits(hasCredits: has, unlimited: event.unlimitedCredits ?? false, balance: event.creditBalance ?? "")
         }
     }
 
-    private static func eventWindow(_ window: JSONValue?, now: Date) -> RateLimitWindow? {
+    private static func eventWindow(_ window: RateLimitsEvent.Window?, now: Date) -> RateLimitWindow? {
         guard let window else { return nil }
         return RateLimitWindow.make(
-            usedPercent: window["used_percent"]?.numberValue,
-            resetAt: resetDate(at: window["reset_at"]?.numberValue, after: window["reset_after_seconds"]?.numberValue, now: now),
-            windowMinutes: window["window_minutes"]?.numberValue.flatMap { Int(exactly: $0) })
+            usedPercent: window.usedPercent, resetAt: resetDate(at: window.resetAt, after: window.resetAfterSeconds, now: now),
+            windowMinutes: window.windowMinutes.flatMap { Int(exactly: $0) })
     }
 
     /// Reads the usage API's answer (`GET …/wham/usage`, codex-client.md §3.6).

@@ -6,6 +6,8 @@ import Testing
     static let documents = [
         #"{"type":"codex.rate_limits","plan_type":"pro","rate_limits":{"allowed":true,"limit_reached":false,"primary":{"used_percent":12.5,"window_minutes":300,"reset_at":1800003600},"secondary":null},"credits":{"has_credits":false,"balance":"0"}}"#,
         #"[1, -2, 3.25, -0.5e-3, 1E+2, 0, -0, 9223372036854775807, 9223372036854775808, 12345678901234567890123]"#,
+        // Around the length up to which integers are read digit by digit.
+        #"[999999999999999999, -999999999999999999, 1000000000000000000, -1000000000000000000, 100000000000000000, -10]"#,
         #" { "escapes" : "q\"b\\s\/n\nt\tr\rb\bf\f u\u00e9 \u4e2d \ud83d\ude00" , "empty" : "" , "nested" : [[[]], {}, [{"a": [null, true, false]}]] } "#,
         #""just a string""#, "true", "null", "-17", "3.5",
         #"{"dup":1,"dup":2}"#,

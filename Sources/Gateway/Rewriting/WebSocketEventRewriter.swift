@@ -36,12 +36,12 @@ public enum WebSocketEventRewriter {
             guard let event = decoded, event.type == type else { return (.other, nil) }
             return (.completed(CompletedUsage(event)), nil)
         }
+        // Read where it lies by the relay, which rewrites it (and checks it is JSON throughout).
+        if type == "codex.rate_limits" { return (.rateLimits, nil) }
         let value = GatewayJSON.parse(message)
         // Only a message that is JSON throughout counts.
         guard value?["type"]?.stringValue == type else { return (.other, nil) }
         switch type {
-        case "codex.rate_limits":
-            return (.rateLimits, value)
         case "error":
             let status = (value?["status_code"] ?? value?["status"])?.numberValue.map { Int($0) }
             return (.error(status: status), value)
@@ -72,31 +72,42 @@ public enum WebSocketEventRewriter {
     }
 
     /// The upstream `codex.rate_limits` event with both windows replaced by the aggregate and
-    /// `plan_weight` added; every other field (plan type, credits, limit names) is kept.
-    public static func rewriteRateLimits(_ event: JSONValue?, with status: AggregateStatus, now: Date) -> Data {
-        var object = event?.objectValue ?? ["type": .string("codex.rate_limits")]
-        var limits = object["rate_limits"]?.objectValue ?? [:]
-        limits["primary"] = window(status.fiveHourUtilization, minutes: 300, reset: status.fiveHourReset, now: now)
-        limits["secondary"] = window(status.weeklyUtilization, minutes: 10080, reset: status.weeklyReset, now: now)
+    /// `plan_weight` added; every other member (plan type, credits, limit names) is copied as
+    /// it came.
+    public static func rewriteRateLimits(_ event: RateLimitsEvent, in bytes: UnsafeRawBufferPointer, with status: AggregateStatus, now: Date) -> [UInt8] {
         let exhausted = status.fiveHourUtilization >= 100 || status.weeklyUtilization >= 100
-        if limits["allowed"] != nil { limits["allowed"] = .bool(!exhausted) }
-        if limits["limit_reached"] != nil { limits["limit_reached"] = .bool(exhausted) }
-        object["rate_limits"] = .object(limits)
-        if object["limit_name"] == nil, object["metered_limit_name"] == nil { object["limit_name"] = .string("codex") }
-        if status.planWeight > 0 { object["plan_weight"] = .number(status.planWeight) } else { object["plan_weight"] = nil }
-        return GatewayJSON.data(.object(object))
+        var writer = RateLimitsEventWriter(event: event, bytes: bytes)
+        writer.writeMembers(droppingAll: .planWeight) { writer in
+            writer.writeLimits(allowed: !exhausted) { writer in
+                writer.writeWindow("primary", used: status.fiveHourUtilization, minutes: 300, reset: status.fiveHourReset, now: now)
+                writer.writeWindow("secondary", used: status.weeklyUtilization, minutes: 10080, reset: status.weeklyReset, now: now)
+            }
+        }
+        if !event.members.contains(where: { $0.name == .limitName || $0.name == .meteredLimitName }) {
+            writer.writeMember("limit_name") { $0.writePlainString("codex") }
+        }
+        if status.planWeight > 0 { writer.writeMember("plan_weight") { $0.writeNumber(status.planWeight) } }
+        return writer.finish()
     }
 
     /// An event about another limit family with its windows replaced by the pool's view of that
     /// family (slots as the backend fills them: the 5-hour window first when there is one).
-    public static func rewriteRateLimits(_ event: JSONValue?, family: AdditionalRateLimit, now: Date) -> Data {
-        var object = event?.objectValue ?? ["type": .string("codex.rate_limits")]
-        var limits = object["rate_limits"]?.objectValue ?? [:]
+    public static func rewriteRateLimits(_ event: RateLimitsEvent, in bytes: UnsafeRawBufferPointer, family: AdditionalRateLimit, now: Date) -> [UInt8] {
         let windows = [family.windows.fiveHour, family.windows.weekly].compactMap { $0 }
-        limits["primary"] = windows.first.map { window($0.usedPercent, minutes: $0.windowMinutes ?? 0, reset: $0.resetAt, now: now) } ?? .null
-        limits["secondary"] = windows.count > 1 ? window(windows[1].usedPercent, minutes: windows[1].windowMinutes ?? 0, reset: windows[1].resetAt, now: now) : .null
-        object["rate_limits"] = .object(limits)
-        return GatewayJSON.data(.object(object))
+        var writer = RateLimitsEventWriter(event: event, bytes: bytes)
+        writer.writeMembers(droppingAll: nil) { writer in
+            writer.writeLimits(allowed: nil) { writer in
+                for (slot, name) in [(0, "primary" as StaticString), (1, "secondary")] {
+                    guard slot < windows.count else {
+                        writer.writeMember(name) { $0.writeNull() }
+                        continue
+                    }
+                    let window = windows[slot]
+                    writer.writeWindow(name, used: window.usedPercent, minutes: window.windowMinutes ?? 0, reset: window.resetAt, now: now)
+                }
+            }
+        }
+        return writer.finish()
     }
 
     /// An upstream `error` event as the client gets it: `status_code` only, and the per-account
@@ -118,14 +129,5 @@ public enum WebSocketEventRewriter {
     public static func errorHeaders(_ event: JSONValue?) -> HeaderFields {
         guard let headers = event?["headers"]?.objectValue else { return [] }
         return headers.compactMap { name, value in value.stringValue.map { (name: name, value: $0) } ?? value.numberValue.map { (name: name, value: String($0)) } }
-    }
-
-    private static func window(_ used: Double, minutes: Int, reset: Date?, now: Date) -> JSONValue {
-        var window: [String: JSONValue] = ["used_percent": .number((used * 100).rounded() / 100), "window_minutes": .integer(Int64(minutes))]
-        if let reset {
-            window["reset_at"] = .integer(Int64(reset.timeIntervalSince1970.rounded()))
-            window["reset_after_seconds"] = .integer(Int64(max(0, reset.timeIntervalSince(now)).rounded()))
-        }
-        return .object(window)
     }
 }

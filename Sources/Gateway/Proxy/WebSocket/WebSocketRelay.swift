@@ -188,6 +188,22 @@ final class WebSocketRelay {
         ])
     }
 
+    /// The pool's view in place of the account's (nil: not such an event after all, it goes as it came),
+    /// the account's noted first.
+    private func rewriteRateLimits(_ bytes: UnsafeRawBufferPointer) -> ByteBuffer? {
+        guard let event = RateLimitsEvent(bytes: bytes) else { return nil }
+        let now = runtime.now
+        let snapshot = RateLimitSnapshot(rateLimitsEvent: event, now: now)
+        runtime.observe(snapshot, tag: session.tag)
+        weekStart = snapshot.weeklyWindowStart ?? weekStart
+        if let family = snapshot.additional.first, !snapshot.hasUsageData {
+            // Another family's event carries that family's pool view, not Codex's own.
+            let pooled = runtime.additionalLimits(for: session.user).first { $0.id == family.id } ?? family
+            return ByteBuffer(bytes: WebSocketEventRewriter.rewriteRateLimits(event, in: bytes, family: pooled, now: now))
+        }
+        return ByteBuffer(bytes: WebSocketEventRewriter.rewriteRateLimits(event, in: bytes, with: runtime.aggregate(for: session.user), now: now))
+    }
+
     private func fromUpstream(_ frame: WebSocketFrame) {
         let data = frame.unmaskedData
         // The message the client gets instead, when the gateway rewrote it.
@@ -197,19 +213,7 @@ final class WebSocketRelay {
             let (kind, event) = data.withUnsafeReadableBytes { WebSocketEventRewriter.kind(ofBytes: $0) }
             switch kind {
             case .rateLimits:
-                let now = runtime.now
-                let snapshot = event.flatMap { RateLimitSnapshot(rateLimitsEvent: $0, now: now) }
-                if let snapshot {
-                    runtime.observe(snapshot, tag: session.tag)
-                    weekStart = snapshot.weeklyWindowStart ?? weekStart
-                }
-                if let family = snapshot?.additional.first, snapshot?.hasUsageData == false {
-                    // Another family's event carries that family's pool view, not Codex's own.
-                    let pooled = runtime.additionalLimits(for: session.user).first { $0.id == family.id } ?? family
-                    replacement = ByteBuffer(bytes: WebSocketEventRewriter.rewriteRateLimits(event, family: pooled, now: now))
-                } else {
-                    replacement = ByteBuffer(bytes: WebSocketEventRewriter.rewriteRateLimits(event, with: runtime.aggregate(for: session.user), now: now))
-                }
+                replacement = data.withUnsafeReadableBytes { rewriteRateLimits($0) }
             case .error(let status):
                 let now = runtime.now
                 let turn = pendingCreates.isEmpty ? nil : pendingCreates.removeFirst()
