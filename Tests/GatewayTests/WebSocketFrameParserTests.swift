@@ -54,6 +54,19 @@ import Testing
         }
     }
 
+    /// Frames gathered into one buffer: each masked where it lies, whatever the offset.
+    @Test func maskedFramesWrittenAfterOthersMatchNIO() throws {
+        let frames = [1, 9, 200, 3, 64].enumerated().map { number, length in
+            WebSocketFrame(fin: true, opcode: .text, maskKey: WebSocketMaskingKey([UInt8(number), 0xA5, 0x3C, 0xFF]),
+                           data: ByteBuffer(bytes: (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ number) }))
+        }
+        var buffer = ByteBuffer()
+        buffer.writeString("xyz")
+        buffer.moveReaderIndex(forwardBy: 1)
+        for frame in frames { WebSocketFrameWriter.write(frame, into: &buffer) }
+        #expect(Array(buffer.readableBytesView) == Array("yz".utf8) + (try frames.flatMap(Self.encodedByNIO)))
+    }
+
     @Test func severalFramesInOneReadKeepTheirBitsAndOrder() throws {
         let frames = [
             WebSocketFrame(fin: false, opcode: .text, data: ByteBuffer(string: "hel")),

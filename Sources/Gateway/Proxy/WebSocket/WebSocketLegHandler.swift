@@ -100,7 +100,8 @@ final class WebSocketLegHandler: ChannelInboundHandler, RemovableChannelHandler 
 
     /// A whole, decompressed message once its last fragment arrived; nil while fragments remain.
     private func assemble(_ frame: WebSocketFrame) throws -> WebSocketFrame? {
-        var data = frame.unmaskedData
+        var data = frame.data
+        if let key = frame.maskKey { data.applyWebSocketMask(key, at: 0, length: data.readableBytes) }
         let opcode: WebSocketOpcode
         let compressed: Bool
         if frame.opcode == .continuation {
