@@ -33,14 +33,21 @@ package final class UpstreamConnectionPool: @unchecked Sendable {
     /// with `fresh`, to retry a request whose reused connection turned out dead).
     package func acquire(_ target: UpstreamTarget, fresh: Bool = false) -> EventLoopFuture<UpstreamHTTPConnection> {
         eventLoop.preconditionInEventLoop()
-        if !fresh, let index = idle.firstIndex(where: { $0.target == target }) {
-            while let (connection, _) = idle[index].connections.popLast() {
-                if connection.isReusable { return eventLoop.makeSucceededFuture(connection) }
-                connection.channel.close(promise: nil)
-            }
-        }
+        if !fresh, let connection = takeIdle(target) { return eventLoop.makeSucceededFuture(connection) }
         guard !closed, let connecting = connect(target) else { return eventLoop.makeFailedFuture(UpstreamError(.connect, "the connection pool was shut down")) }
         return connecting
+    }
+
+    /// A kept-alive connection to `target` ready for another exchange, if one is idle: what
+    /// most requests get, without a future made for it.
+    package func takeIdle(_ target: UpstreamTarget) -> UpstreamHTTPConnection? {
+        eventLoop.preconditionInEventLoop()
+        guard let index = idle.firstIndex(where: { $0.target == target }) else { return nil }
+        while let (connection, _) = idle[index].connections.popLast() {
+            if connection.isReusable { return connection }
+            connection.channel.close(promise: nil)
+        }
+        return nil
     }
 
     /// Takes back a connection whose exchange finished cleanly.

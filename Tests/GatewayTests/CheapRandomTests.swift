@@ -23,5 +23,7 @@ import UpstreamHTTP
         let ids = (0..<1000).map { _ in RequestID.make() }
         #expect(ids.allSatisfy { $0.count == 8 && $0.allSatisfy(\.isHexDigit) })
         #expect(Set(ids).count == ids.count)
+        // Every digit turns up, in lower case, in every place (leading zeros kept).
+        for place in 0..<8 { #expect(Set(ids.map { Array($0)[place] }) == Set("0123456789abcdef"), "place \(place)") }
     }
 }

@@ -151,7 +151,13 @@ enum RequestID {
     static func make() -> String {
         var random = CheapRandom()
         let value = UInt32.random(in: .min ... .max, using: &random)
-        let hex = String(value, radix: 16)
-        return String(repeating: "0", count: 8 - hex.count) + hex
+        // Eight hex digits written in place (this runs for every request).
+        return String(unsafeUninitializedCapacity: 8) { digits in
+            for index in 0..<8 {
+                let nibble = UInt8(truncatingIfNeeded: value >> (28 - 4 * UInt32(index))) & 0xF
+                digits[index] = nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
+            }
+            return 8
+        }
     }
 }

@@ -136,24 +136,27 @@ final class HTTPProxyExchange: UpstreamResponseDelegate {
             connecting = runtime.reverseTunnels.openConnection(tunnel, fresh: fresh, on: eventLoop)
         } else {
             let pool = runtime.upstream.pool(for: eventLoop)
+            // Usually a kept-alive connection is idle: the request goes out on it at once.
+            if !fresh, let idle = pool.takeIdle(plan.target) { return connected(.success(PooledUpstreamConnection(idle, pool: pool)), plan, attempt) }
             connecting = pool.acquire(plan.target, fresh: fresh).map { PooledUpstreamConnection($0, pool: pool) }
         }
         let exchange = NIOLoopBound(self, eventLoop: eventLoop)
-        connecting.whenComplete { result in
-            let exchange = exchange.value
-            guard !exchange.isDone, exchange.dispatch.isCurrent(attempt) else {
-                if case .success(let connection) = result { connection.discardUnused() }
-                return
-            }
-            switch result {
-            case .failure(let error):
-                exchange.dispatch.upstreamFailed(error)
-            case .success(let connection):
-                exchange.connection = connection
-                let upstreamHead = HTTPRequestHead(version: .http1_1, method: exchange.head.method, uri: plan.uri, headers: plan.headers)
-                let body = plan.body ?? exchange.body
-                connection.execute(upstreamHead, body: body.readableBytes > 0 ? body : nil, delegate: exchange)
-            }
+        connecting.whenComplete { result in exchange.value.connected(result, plan, attempt) }
+    }
+
+    private func connected(_ result: Result<any UpstreamExchangeConnection, any Error>, _ plan: UpstreamRequestPlan, _ attempt: CredentialDispatch.Attempt) {
+        guard !isDone, dispatch.isCurrent(attempt) else {
+            if case .success(let connection) = result { connection.discardUnused() }
+            return
+        }
+        switch result {
+        case .failure(let error):
+            dispatch.upstreamFailed(error)
+        case .success(let connection):
+            self.connection = connection
+            let upstreamHead = HTTPRequestHead(version: .http1_1, method: head.method, uri: plan.uri, headers: plan.headers)
+            let body = plan.body ?? self.body
+            connection.execute(upstreamHead, body: body.readableBytes > 0 ? body : nil, delegate: self)
         }
     }
 
