@@ -22,11 +22,11 @@ public final class GatewayMetrics: Sendable {
     /// The two gauges' values, for the history's samples (the registry does not read back).
     private let levelValues = Mutex<(inFlight: Int, webSockets: Int)>((0, 0))
     // The series touched by every request, found by their label values.
-    private let httpResponses: SeriesCache<Counter>
-    private let responses: SeriesCache<Counter>
-    private let timeToFirstByte: SeriesCache<DurationHistogram>
-    private let responseDuration: SeriesCache<DurationHistogram>
-    private let tokens: SeriesCache<Counter>
+    private let httpResponses: SeriesCache<HTTPResponseSeries, Counter>
+    private let responses: SeriesCache<ResponseSeries, Counter>
+    private let timeToFirstByte: SeriesCache<ResponseTransport, DurationHistogram>
+    private let responseDuration: SeriesCache<ResponseTransport, DurationHistogram>
+    private let tokens: SeriesCache<TokenSeries, Counter>
 
     public init() {
         let registry = registry
@@ -34,34 +34,34 @@ public final class GatewayMetrics: Sendable {
         webSocketSessionsOpen = registry.makeGauge(descriptor: Self.name("websocket_sessions_open", help: "Responses WebSocket sessions open now."))
         historyWriteFailures = registry.makeCounter(descriptor: Self.name("history_write_failures", unit: "total",
                                                                           help: "Failed opens and writes of the history store (the requests were served)."))
-        httpResponses = SeriesCache(["route", "status", "credential", "user"]) {
+        httpResponses = SeriesCache { key in
             registry.makeCounter(
                 descriptor: GatewayMetrics.name("http_responses", unit: "total", help: "HTTP responses sent to clients, by route, status, credential and user."),
-                labels: $0
+                labels: [("route", key.route), ("status", String(key.status)), ("credential", key.credential), ("user", key.user)]
             )
         }
-        responses = SeriesCache(["transport", "outcome", "credential", "user"]) {
+        responses = SeriesCache { key in
             registry.makeCounter(
                 descriptor: GatewayMetrics.name("responses", unit: "total", help: "Finished model requests (HTTP requests and WebSocket turns) by outcome."),
-                labels: $0
+                labels: [("transport", key.transport.rawValue), ("outcome", key.outcome.rawValue), ("credential", key.credential), ("user", key.user)]
             )
         }
-        timeToFirstByte = SeriesCache(["transport"]) {
+        timeToFirstByte = SeriesCache { transport in
             registry.makeDurationHistogram(
                 descriptor: GatewayMetrics.name("time_to_first_byte", unit: "seconds", help: "From the request (or response.create) to the first byte of the answer."),
-                labels: $0, buckets: GatewayMetrics.timeToFirstByteBuckets
+                labels: [("transport", transport.rawValue)], buckets: GatewayMetrics.timeToFirstByteBuckets
             )
         }
-        responseDuration = SeriesCache(["transport"]) {
+        responseDuration = SeriesCache { transport in
             registry.makeDurationHistogram(
                 descriptor: GatewayMetrics.name("response_duration", unit: "seconds", help: "From the request (or response.create) to its end."),
-                labels: $0, buckets: GatewayMetrics.durationBuckets
+                labels: [("transport", transport.rawValue)], buckets: GatewayMetrics.durationBuckets
             )
         }
-        tokens = SeriesCache(["credential", "user", "kind"]) {
+        tokens = SeriesCache { key in
             registry.makeCounter(
                 descriptor: GatewayMetrics.name("tokens", unit: "total", help: "Tokens of completed responses by credential, user and kind (input includes cached input)."),
-                labels: $0
+                labels: [("credential", key.credential), ("user", key.user), ("kind", key.kind.rawValue)]
             )
         }
     }
@@ -74,7 +74,7 @@ public final class GatewayMetrics: Sendable {
 
     /// Every HTTP answer the gateway sends, proxied or its own (101 for WebSocket upgrades).
     func recordHTTPResponse(route: String, status: UInt, credential: String?, user: String?) {
-        httpResponses([route, String(status), credential ?? "", user ?? ""]).increment()
+        httpResponses(HTTPResponseSeries(route: route, status: status, credential: credential ?? "", user: user ?? "")).increment()
     }
 
     func proxiedRequestStarted() {
@@ -106,9 +106,9 @@ public final class GatewayMetrics: Sendable {
     /// One finished model request: an HTTP `/v1/...` request or one `response.create` turn of a WebSocket session.
     func recordResponse(_ transport: ResponseTransport, outcome: ResponseOutcome, credential: String?, user: String,
                         timeToFirstByte: TimeAmount?, duration: TimeAmount) {
-        responses([transport.rawValue, outcome.rawValue, credential ?? "", user]).increment()
-        if let timeToFirstByte { self.timeToFirstByte([transport.rawValue]).record(.nanoseconds(timeToFirstByte.nanoseconds)) }
-        responseDuration([transport.rawValue]).record(.nanoseconds(duration.nanoseconds))
+        responses(ResponseSeries(transport: transport, outcome: outcome, credential: credential ?? "", user: user)).increment()
+        if let timeToFirstByte { self.timeToFirstByte(transport).record(.nanoseconds(timeToFirstByte.nanoseconds)) }
+        responseDuration(transport).record(.nanoseconds(duration.nanoseconds))
     }
 
     /// The history store could not be opened or written (DESIGN.md: history unavailable, never a failed request).
@@ -117,9 +117,9 @@ public final class GatewayMetrics: Sendable {
     }
 
     func recordTokens(_ usage: CompletedUsage, credential: String, user: String) {
-        for (kind, count) in [("input", usage.inputTokens), ("cached_input", usage.cachedTokens), ("output", usage.outputTokens)] where count > 0 {
-            tokens([credential, user, kind]).increment(by: Int64(count))
-        }
+        if usage.inputTokens > 0 { tokens(TokenSeries(credential: credential, user: user, kind: .input)).increment(by: Int64(usage.inputTokens)) }
+        if usage.cachedTokens > 0 { tokens(TokenSeries(credential: credential, user: user, kind: .cachedInput)).increment(by: Int64(usage.cachedTokens)) }
+        if usage.outputTokens > 0 { tokens(TokenSeries(credential: credential, user: user, kind: .output)).increment(by: Int64(usage.outputTokens)) }
     }
 
     /// A 429 from upstream (HTTP status or WebSocket `error` event).
@@ -231,22 +231,45 @@ enum MetricsRoute {
     }
 }
 
-/// One metric's series by label values. The registry checks names and help text on every
-/// `make…` call; per-request updates look their series up here instead.
-private final class SeriesCache<Series: AnyObject & Sendable>: Sendable {
-    private let labelNames: [String]
-    private let make: @Sendable ([(String, String)]) -> Series
-    private let series = Mutex<[[String]: Series]>([:])
+/// One metric's series by their label values. The registry checks names and help text on every
+/// `make…` call; per-request updates look their series up here instead, by a key that needs no
+/// array of strings made for it.
+private final class SeriesCache<Key: Hashable & Sendable, Series: AnyObject & Sendable>: Sendable {
+    private let make: @Sendable (Key) -> Series
+    private let series = Mutex<[Key: Series]>([:])
 
-    init(_ labelNames: [String], make: @escaping @Sendable ([(String, String)]) -> Series) {
-        self.labelNames = labelNames
+    init(make: @escaping @Sendable (Key) -> Series) {
         self.make = make
     }
 
-    func callAsFunction(_ values: [String]) -> Series {
-        if let found = series.withLock({ $0[values] }) { return found }
-        let created = make(Array(zip(labelNames, values)))
-        series.withLock { $0[values] = created }
+    func callAsFunction(_ key: Key) -> Series {
+        if let found = series.withLock({ $0[key] }) { return found }
+        let created = make(key)
+        series.withLock { $0[key] = created }
         return created
     }
+}
+
+private struct HTTPResponseSeries: Hashable, Sendable {
+    var route: String
+    var status: UInt
+    var credential: String
+    var user: String
+}
+
+private struct ResponseSeries: Hashable, Sendable {
+    var transport: ResponseTransport
+    var outcome: ResponseOutcome
+    var credential: String
+    var user: String
+}
+
+private struct TokenSeries: Hashable, Sendable {
+    enum Kind: String, Sendable {
+        case input, cachedInput = "cached_input", output
+    }
+
+    var credential: String
+    var user: String
+    var kind: Kind
 }
