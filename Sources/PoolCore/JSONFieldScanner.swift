@@ -107,7 +107,7 @@ public struct JSONFieldScanner {
             let name = UnsafeRawBufferPointer(rebasing: bytes[(index + 1)..<(end - 1)])
             index = end
             guard consume(UInt8(ascii: ":")) else { return false }
-            if name.elementsEqual(key) {
+            if name.count == key.count, key.withUnsafeBytes({ name.isEmpty || memcmp(name.baseAddress!, $0.baseAddress!, name.count) == 0 }) {
                 skipWhitespace()
                 return true
             }

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A member name as `JSONFieldScanner.object` reads it: the bytes between its quotes, compared
 /// where they lie. Most members of a large event are skipped after one look at their name, and
 /// a string made for each name cost more than the skipping.
@@ -26,7 +30,8 @@ public struct JSONKey {
     public static func == (key: JSONKey, name: StaticString) -> Bool {
         let expected = UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount)
         if let decoded = key.decoded { return decoded.utf8.elementsEqual(expected) }
-        return key.raw.elementsEqual(expected)
+        // Length first, then memcmp: a key is compared with every name a switch lists.
+        return key.raw.count == expected.count && (expected.isEmpty || memcmp(key.raw.baseAddress!, expected.baseAddress!, expected.count) == 0)
     }
 
     public static func != (key: JSONKey, name: StaticString) -> Bool {
