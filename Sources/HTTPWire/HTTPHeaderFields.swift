@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 package import NIOHTTP1
 
 /// Where one header line's name and value lie in the bytes of its head (value without the
@@ -24,11 +27,14 @@ package struct HTTPHeaderFields {
         fields.reserveCapacity(24)
         while let line = lines.next(), !line.isEmpty {
             guard let first = line.first, first != 0x20, first != 0x09 else { throw HTTPWireFailure("folded header line") }
-            guard let colon = line.firstIndex(of: UInt8(ascii: ":")), colon > line.startIndex else { throw HTTPWireFailure("header line without a name") }
+            let whole = UnsafeRawBufferPointer(rebasing: line)
+            guard let colonPointer = memchr(whole.baseAddress!, Int32(UInt8(ascii: ":")), whole.count) else { throw HTTPWireFailure("header line without a name") }
+            let colon = line.startIndex + whole.baseAddress!.distance(to: UnsafeRawPointer(colonPointer))
+            guard colon > line.startIndex else { throw HTTPWireFailure("header line without a name") }
             let nameBytes = line[line.startIndex..<colon]
-            guard nameBytes.allSatisfy(HTTPToken.isTokenByte) else { throw HTTPWireFailure("invalid header name") }
+            guard HTTPToken.isToken(UnsafeRawBufferPointer(rebasing: nameBytes)) else { throw HTTPWireFailure("invalid header name") }
             let valueBytes = HTTPToken.trimmed(line[(colon + 1)...])
-            guard !valueBytes.contains(where: HTTPToken.isForbiddenInValue) else { throw HTTPWireFailure("invalid header value") }
+            guard HTTPToken.isValidValue(UnsafeRawBufferPointer(rebasing: valueBytes)) else { throw HTTPWireFailure("invalid header value") }
             framing.note(name: nameBytes, value: valueBytes)
             fields.append(HTTPHeaderField(name: nameBytes.startIndex..<nameBytes.endIndex, value: valueBytes.startIndex..<valueBytes.endIndex))
         }

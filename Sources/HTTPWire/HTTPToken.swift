@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Byte classes of HTTP/1.1 heads (RFC 9110 §5.6), shared by the parsers and the writers.
 package enum HTTPToken {
     /// `tchar`: what a header name is made of.
@@ -13,6 +17,32 @@ package enum HTTPToken {
             false
         }
     }
+
+    /// Whether every byte is a `tchar` (and there is one): a name or a method. Looked up in a
+    /// bitmap built from `isTokenByte`, since this runs over every header name both ways.
+    package static func isToken(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard !bytes.isEmpty else { return false }
+        let (low, high) = tokenBitmap
+        for byte in bytes {
+            let bit = UInt64(1) << UInt64(byte & 63)
+            guard byte < 128, (byte < 64 ? low : high) & bit != 0 else { return false }
+        }
+        return true
+    }
+
+    /// Whether a header value may be sent or read as it is: no CR, LF or NUL in it.
+    package static func isValidValue(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard let base = bytes.baseAddress else { return true }
+        return memchr(base, 0x0D, bytes.count) == nil && memchr(base, 0x0A, bytes.count) == nil && memchr(base, 0x00, bytes.count) == nil
+    }
+
+    /// `isTokenByte` for bytes 0–63 and 64–127, one bit each.
+    private static let tokenBitmap: (UInt64, UInt64) = {
+        var low: UInt64 = 0, high: UInt64 = 0
+        for byte in 0..<64 where isTokenByte(UInt8(byte)) { low |= 1 << UInt64(byte) }
+        for byte in 64..<128 where isTokenByte(UInt8(byte)) { high |= 1 << UInt64(byte - 64) }
+        return (low, high)
+    }()
 
     /// A header value without the spaces and tabs around it.
     package static func trimmed(_ value: Slice<UnsafeRawBufferPointer>) -> Slice<UnsafeRawBufferPointer> {

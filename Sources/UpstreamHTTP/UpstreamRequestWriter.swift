@@ -18,9 +18,9 @@ package enum UpstreamRequestWriter {
         buffer.writeString(head.uri)
         buffer.writeStaticString(head.version == .http1_0 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n")
         for (name, value) in head.headers {
-            guard !name.isEmpty, name.utf8.allSatisfy(HTTPToken.isTokenByte), !value.utf8.contains(where: HTTPToken.isForbiddenInValue) else {
-                throw InvalidHeader(name: name)
-            }
+            var (name, value) = (name, value)
+            let valid = name.withUTF8 { name in value.withUTF8 { HTTPToken.isToken(UnsafeRawBufferPointer(name)) && HTTPToken.isValidValue(UnsafeRawBufferPointer($0)) } }
+            guard valid else { throw InvalidHeader(name: name) }
         }
         // The body is always whole here: its length is the framing, whatever the head said.
         buffer.writeHeaderLines(head.headers, omitting: Self.isFraming)

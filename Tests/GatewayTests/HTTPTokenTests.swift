@@ -36,4 +36,18 @@ import Testing
             }
         }
     }
+
+    /// The bitmap agrees with the byte class for every byte, alone and inside a name; values
+    /// refuse exactly CR, LF and NUL wherever they are.
+    @Test func tokensAndValuesAreCheckedByteForByte() {
+        for byte in 0...255 {
+            let byte = UInt8(byte)
+            #expect([byte].withUnsafeBytes { HTTPToken.isToken($0) } == HTTPToken.isTokenByte(byte), "byte \(byte)")
+            #expect(Array("x-\(Character(Unicode.Scalar(byte)))z".utf8).withUnsafeBytes { HTTPToken.isToken($0) } == HTTPToken.isTokenByte(byte), "byte \(byte) in a name")
+            let value = Array("ab".utf8) + [byte] + Array("cd".utf8)
+            #expect(value.withUnsafeBytes { HTTPToken.isValidValue($0) } == !(byte == 0x0D || byte == 0x0A || byte == 0x00), "byte \(byte)")
+        }
+        #expect(![UInt8]().withUnsafeBytes { HTTPToken.isToken($0) }, "an empty name is no name")
+        #expect([UInt8]().withUnsafeBytes { HTTPToken.isValidValue($0) })
+    }
 }
