@@ -8,18 +8,48 @@ import Synchronization
 /// user on its logger for every request, and almost none of them log anything.
 struct ServerLogHandler: LogHandler {
     var logLevel: Logger.Level
-    var metadata: Logger.Metadata = [:]
     var metadataProvider: Logger.MetadataProvider?
     private let label: String
+    /// The two keys set for every request, kept out of the dictionary (filling one for each
+    /// request cost an allocation).
+    private var request: Logger.Metadata.Value?
+    private var user: Logger.Metadata.Value?
+    private var others: Logger.Metadata = [:]
 
     init(label: String, level: Logger.Level) {
         self.label = label
         logLevel = level
     }
 
+    var metadata: Logger.Metadata {
+        get {
+            var all = others
+            if let request { all["request"] = request }
+            if let user { all["user"] = user }
+            return all
+        }
+        set {
+            request = newValue["request"]
+            user = newValue["user"]
+            others = newValue.filter { $0.key != "request" && $0.key != "user" }
+        }
+    }
+
     subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
+        get {
+            switch key {
+            case "request": request
+            case "user": user
+            default: others[key]
+            }
+        }
+        set {
+            switch key {
+            case "request": request = newValue
+            case "user": user = newValue
+            default: others[key] = newValue
+            }
+        }
     }
 
     func log(event: LogEvent) {
