@@ -68,13 +68,8 @@ public struct RateLimitsEvent {
         var empty = RateLimitsEvent()
         empty.members.reserveCapacity(8)
         let wellFormed = scanner.object(into: &read, from: empty) { scanner, event, key in
-            let start = key.raw.startIndex(in: bytes) - 1
-            let name = Name(key)
-            let first = name == .other || !event.members.contains { $0.name == name }
-            var value = scanner
-            guard scanner.skipValue() else { return false }
-            event.members.append(Member(name: name, bytes: start..<scanner.index))
-            guard first else { return true }
+            guard let (name, first) = Self.noteMember(key, &scanner, in: bytes, into: &event.members) else { return false }
+            guard var value = first else { return true }
             switch name {
             case .type: type = value.string()
             case .limitName: event.limitName = value.string()
@@ -121,13 +116,8 @@ public struct RateLimitsEvent {
     private mutating func readLimits(_ scanner: inout JSONFieldScanner, in bytes: UnsafeRawBufferPointer) -> Bool {
         var found: (members: [Member], primary: Window?, secondary: Window?)?
         let read = scanner.object(into: &found, from: ([], nil, nil)) { scanner, limits, key in
-            let start = key.raw.startIndex(in: bytes) - 1
-            let name = Name(key)
-            let first = name == .other || !limits.members.contains { $0.name == name }
-            var value = scanner
-            guard scanner.skipValue() else { return false }
-            limits.members.append(Member(name: name, bytes: start..<scanner.index))
-            guard first else { return true }
+            guard let (name, first) = Self.noteMember(key, &scanner, in: bytes, into: &limits.members) else { return false }
+            guard var value = first else { return true }
             switch name {
             case .primary: return Self.readWindow(&value, into: &limits.primary)
             case .secondary: return Self.readWindow(&value, into: &limits.secondary)
@@ -136,6 +126,19 @@ public struct RateLimitsEvent {
         }
         (limitMembers, primary, secondary) = (found?.members, found?.primary, found?.secondary)
         return read
+    }
+
+    /// Notes where the member at the scanner lies and moves past it; hands back a scanner at its
+    /// value when it is the first of its name (a repeat is only noted). nil for a malformed value.
+    private static func noteMember(_ key: JSONKey, _ scanner: inout JSONFieldScanner, in bytes: UnsafeRawBufferPointer,
+                                   into members: inout [Member]) -> (Name, JSONFieldScanner?)? {
+        let start = key.raw.startIndex(in: bytes) - 1
+        let name = Name(key)
+        let first = name == .other || !members.contains { $0.name == name }
+        let value = scanner
+        guard scanner.skipValue() else { return nil }
+        members.append(Member(name: name, bytes: start..<scanner.index))
+        return (name, first ? value : nil)
     }
 
     private static func readWindow(_ scanner: inout JSONFieldScanner, into window: inout Window?) -> Bool {

@@ -112,7 +112,7 @@ extension ReverseTunnelTests {
             try await Task.sleep(for: .milliseconds(10))
             after = try await streams()
         }
-        #expect(after.idle == ReverseTunnels.maximumIdleStreams)
+        #expect(after.idle == ReverseTunnels.maximumIdleStreams, "idle streams: \(after), before \(before)")
         #expect(after.open - after.idle <= outsideBefore, "streams beyond the pool's bound stayed open: \(after), before \(before)")
         await pair.stop()
     }

@@ -34,33 +34,32 @@ struct ResponsesRequestSummary: Equatable {
                 if summary.reasoningEffort == nil { summary.reasoningEffort = effort }
             case "reasoning":
                 // `reasoning.effort` wins over the older top-level `reasoning_effort`.
-                var nested: String??
-                let read = scanner.object(into: &nested, from: nil) { scanner, effort, key in
-                    guard key == "effort" else { return scanner.skipValue() }
-                    effort = scanner.string()
-                    return true
-                }
-                guard read else { return false }
-                if let effort = nested ?? nil { summary.reasoningEffort = effort }
+                guard let effort = Self.string(in: &scanner, member: "effort") else { return false }
+                if let effort { summary.reasoningEffort = effort }
             case "previous_response_id":
                 let id = scanner.string()
                 if summary.previousResponseID == nil { summary.previousResponseID = id }
             case "client_metadata":
-                var nested: String??
-                let read = scanner.object(into: &nested, from: nil) { scanner, turnState, key in
-                    guard key == ContinuationScan.turnStateHeaderName else { return scanner.skipValue() }
-                    let value = scanner.string()
-                    if turnState == nil { turnState = value }
-                    return true
-                }
-                guard read else { return false }
-                if summary.metadataTurnState == nil, let turnState = nested ?? nil { summary.metadataTurnState = turnState }
+                guard let turnState = Self.string(in: &scanner, member: ContinuationScan.turnStateHeaderName) else { return false }
+                if summary.metadataTurnState == nil { summary.metadataTurnState = turnState }
             default: return scanner.skipValue()
             }
             return true
         }
         guard wellFormed, let read else { return nil }
         self = read
+    }
+
+    /// The string `member` of the object at the scanner (the first, if named twice): nil when
+    /// the object is malformed; `.some(nil)` when it has no such string or is not an object.
+    private static func string(in scanner: inout JSONFieldScanner, member: StaticString) -> String?? {
+        var found: String??
+        let read = scanner.object(into: &found, from: nil) { scanner, value, key in
+            guard key == member, value == nil else { return scanner.skipValue() }
+            value = scanner.string()
+            return true
+        }
+        return read ? .some(found ?? nil) : nil
     }
 
     init?(json bytes: some Collection<UInt8>) {
