@@ -72,7 +72,7 @@ private struct ErrorBody: Decodable {
 
     func resetDate(now: Date) -> Date? {
         resets_at.flatMap(RateLimitSnapshot.unixDate)
-            ?? resets_in_seconds.flatMap { $0 > 0 && $0.isFinite ? now.addingTimeInterval($0) : nil }
+            ?? resets_in_seconds.flatMap { $0 > 0 ? RateLimitSnapshot.unixDate(now.timeIntervalSince1970 + $0) : nil }
     }
 }
 

@@ -56,8 +56,10 @@ extension RateLimitSnapshot {
 }
 
 /// A reset given as unix seconds, or else as seconds from now.
+/// A delay is bounded like a date (an absurd one would not fit the integers the rewritten
+/// limits carry), and a date wins over a delay.
 private func resetDate(at unixSeconds: Double?, after seconds: Double?, now: Date) -> Date? {
-    unixSeconds.flatMap(RateLimitSnapshot.unixDate) ?? seconds.flatMap { $0 > 0 && $0.isFinite ? now.addingTimeInterval($0) : nil }
+    unixSeconds.flatMap(RateLimitSnapshot.unixDate) ?? seconds.flatMap { $0 > 0 ? RateLimitSnapshot.unixDate(now.timeIntervalSince1970 + $0) : nil }
 }
 
 // Wire shapes. Field names follow the JSON; every field is optional so that a partial or
@@ -89,7 +91,7 @@ private struct UsageWindow: Decodable {
 
     func window(now: Date) -> RateLimitWindow? {
         // Seconds to minutes, rounded up, as the headers carry it.
-        let minutes = limit_window_seconds.flatMap { $0 > 0 && $0.isFinite ? Int(($0 / 60).rounded(.up)) : nil }
+        let minutes = limit_window_seconds.flatMap { $0 > 0 ? Int(exactly: ($0 / 60).rounded(.up)) : nil }
         return RateLimitWindow.make(usedPercent: used_percent, resetAt: resetDate(at: reset_at, after: reset_after_seconds, now: now),
                                     windowMinutes: minutes)
     }

@@ -86,6 +86,23 @@ import Testing
         #expect(odd?.credits == RateLimitCredits(hasCredits: true, unlimited: false, balance: "12.5"))
     }
 
+    /// Absurd delays and lengths from upstream are refused, not turned into dates or integers
+    /// that cannot be written back (they would stop the process).
+    @Test func absurdDelaysAndLengthsAreRefused() throws {
+        let text = #"{"type":"codex.rate_limits","rate_limits":{"primary":{"used_percent":5,"reset_after_seconds":1e300},"#
+            + #""secondary":{"used_percent":7,"window_minutes":1e300,"reset_after_seconds":-5}}}"#
+        let event = RateLimitSnapshot(rateLimitsEvent: Data(text.utf8), now: t0)
+        #expect(event?.fiveHour == RateLimitWindow(usedPercent: 5))
+        #expect(event?.weekly == RateLimitWindow(usedPercent: 7))
+        let usage = try RateLimitSnapshot(usageResponse: Data(#"{"rate_limit":{"primary_window":{"used_percent":3,"limit_window_seconds":1e300,"reset_after_seconds":1e300}}}"#.utf8), now: t0)
+        #expect(usage.fiveHour == RateLimitWindow(usedPercent: 3))
+        let rejection = RateLimitRejection(headers: [], body: Data(#"{"error":{"resets_in_seconds":1e300}}"#.utf8), now: t0)
+        #expect(rejection.resetsAt == nil)
+        // In range, a delay still counts from now.
+        let near = RateLimitSnapshot(rateLimitsEvent: Data(#"{"type":"codex.rate_limits","rate_limits":{"primary":{"used_percent":5,"reset_after_seconds":60}}}"#.utf8), now: t0)
+        #expect(near?.fiveHour?.resetAt == t0.addingTimeInterval(60))
+    }
+
     @Test func usageAPIResponse() throws {
         let body = """
             {"user_id":"user-a","account_id":"acct-a","email":"a@example.com","plan_type":"plus",
