@@ -129,6 +129,40 @@ import UpstreamHTTP
         #expect(rewritten["plan_weight"] == nil)
     }
 
+    /// Random cuts and byte flips of real-looking events: never a crash; whatever upstream sent
+    /// that is JSON comes out as JSON, with the pool's windows in it.
+    @Test func mutatedEventsNeverBreakTheRewrite() throws {
+        let now = Date(timeIntervalSince1970: 1_000_000)
+        let status = AggregateStatus(fiveHourUtilization: 12.5, fiveHourReset: now.addingTimeInterval(60), weeklyUtilization: 40,
+                                     weeklyReset: now.addingTimeInterval(600), planWeight: 11)
+        let sources = [
+            #"{"type":"codex.rate_limits","plan_type":"pro","rate_limits":{"allowed":true,"limit_reached":false,"primary":{"used_percent":10,"window_minutes":300,"reset_at":4102444800},"secondary":{"used_percent":10,"window_minutes":10080,"reset_after_seconds":3600}},"credits":{"has_credits":true,"unlimited":false,"balance":"12.5"},"plan_weight":3}"#,
+            #"{ "rate_limits" : { "primary" : null , "note" : [ 1 , { "a" : "}\"" } ] } , "type" : "codex.rate_limits" , "metered_limit_name" : "codex_other" }"#,
+        ].map { Array($0.utf8) }
+        var generator = SystemRandomNumberGenerator()
+        var rewrittenJSON = 0
+        for _ in 0..<5_000 {
+            let source = sources.randomElement(using: &generator)!
+            var bytes = Bool.random(using: &generator) ? source : Array(source.prefix(Int.random(in: source.count / 2...source.count, using: &generator)))
+            for _ in 0..<Int.random(in: 0...2, using: &generator) where !bytes.isEmpty {
+                bytes[Int.random(in: 0..<bytes.count, using: &generator)] = [UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "{"), UInt8(ascii: "]"),
+                                                                            UInt8(ascii: ","), UInt8(ascii: ":"), UInt8(ascii: "1"), UInt8(ascii: "e"), 0x80]
+                    .randomElement(using: &generator)!
+            }
+            let output = bytes.withUnsafeBytes { raw -> [UInt8]? in
+                guard let event = RateLimitsEvent(bytes: raw) else { return nil }
+                _ = RateLimitSnapshot(rateLimitsEvent: event, now: now)
+                return WebSocketEventRewriter.rewriteRateLimits(event, in: raw, with: status, now: now)
+            }
+            guard let output, GatewayJSON.parse(bytes) != nil else { continue }
+            rewrittenJSON += 1
+            let rewritten = GatewayJSON.parse(output)
+            #expect(rewritten?["rate_limits"]?["secondary"]?["used_percent"]?.numberValue == 40, "\(String(decoding: bytes, as: UTF8.self)) → \(String(decoding: output, as: UTF8.self))")
+        }
+        // About a third of the cases stay JSON (no flip, or one inside a string); far fewer would mean the check ran idle.
+        #expect(rewrittenJSON > 100)
+    }
+
     /// What is not one whole object of this type is not read as one (and goes to the client as it came).
     @Test func onlyAWholeRateLimitsObjectIsRead() {
         for text in [#"{"type":"codex.rate_limits","rate_limits":{}"#, #"{"type":"codex.rate_limits"} {}"#, #"["type","codex.rate_limits"]"#,
