@@ -116,7 +116,7 @@ package struct HTTPRequestParser {
     private static func parseRequestLine(_ line: Slice<UnsafeRawBufferPointer>) -> (HTTPMethod, String, HTTPVersion)? {
         guard let firstSpace = line.firstIndex(of: 0x20), firstSpace > line.startIndex else { return nil }
         let methodBytes = line[line.startIndex..<firstSpace]
-        guard methodBytes.allSatisfy(HTTPToken.isTokenByte) else { return nil }
+        guard HTTPToken.isToken(UnsafeRawBufferPointer(rebasing: methodBytes)) else { return nil }
         let rest = line[(firstSpace + 1)...]
         guard let secondSpace = rest.firstIndex(of: 0x20), secondSpace > rest.startIndex else { return nil }
         let targetBytes = rest[rest.startIndex..<secondSpace]

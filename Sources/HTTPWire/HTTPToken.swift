@@ -30,7 +30,8 @@ package enum HTTPToken {
         return true
     }
 
-    /// Whether a header value may be sent or read as it is: no CR, LF or NUL in it.
+    /// Whether a header value may be sent or read as it is: no CR, LF or NUL in it (they would
+    /// end the line — request smuggling — or cut the value short).
     package static func isValidValue(_ bytes: UnsafeRawBufferPointer) -> Bool {
         guard let base = bytes.baseAddress else { return true }
         return memchr(base, 0x0D, bytes.count) == nil && memchr(base, 0x0A, bytes.count) == nil && memchr(base, 0x00, bytes.count) == nil
@@ -50,12 +51,6 @@ package enum HTTPToken {
         while let first = value.first, first == 0x20 || first == 0x09 { value.removeFirst() }
         while let last = value.last, last == 0x20 || last == 0x09 { value.removeLast() }
         return value
-    }
-
-    /// What may not appear in a header value, sent or read: it would end the line (request
-    /// smuggling) or cut the value short.
-    package static func isForbiddenInValue(_ byte: UInt8) -> Bool {
-        byte == 0x0D || byte == 0x0A || byte == 0x00
     }
 
     /// Whether a header name is `lowercase` (ASCII, in lower case) in any case, without copying

@@ -17,11 +17,6 @@ public enum HeaderHygiene {
     static let clientCredentials = HTTPHeaderNameSet(["authorization", "x-api-key", "api-key"])
 
     /// Whether a client request header may be forwarded upstream.
-    public static func forwardsRequestHeader(_ name: String) -> Bool {
-        var name = name
-        return name.withUTF8 { forwardsRequestHeader(UnsafeRawBufferPointer($0)) }
-    }
-
     static func forwardsRequestHeader(_ name: UnsafeRawBufferPointer) -> Bool {
         !hopByHop.contains(name) && !isFrontProxy(name) && !clientCredentials.contains(name)
     }

@@ -9,14 +9,10 @@ struct RequestContinuation: Equatable {
     var previousResponseID: String?
     var encryptedFingerprints: [String] = []
 
+    /// From the request's summary, read already for the whole exchange (nil for a body that is
+    /// not a JSON object): only the encrypted items take a pass of their own.
     /// - Parameter turnStateHeader: the HTTP request's `x-codex-turn-state`; over WebSocket the
     ///   token travels in `client_metadata`.
-    init(body: some Collection<UInt8>, turnStateHeader: String?) {
-        self.init(summary: ResponsesRequestSummary(json: body), body: body, turnStateHeader: turnStateHeader)
-    }
-
-    /// From the request's summary where it was read already (nil for a body that is not a JSON
-    /// object): only the encrypted items take a pass of their own.
     init(summary: ResponsesRequestSummary?, body: some Collection<UInt8>, turnStateHeader: String?) {
         turnState = turnStateHeader.flatMap { $0.isEmpty ? nil : $0 } ?? summary?.metadataTurnState
         previousResponseID = summary?.previousResponseID
