@@ -47,7 +47,7 @@ let package = Package(
         .target(name: "UpstreamHTTP", dependencies: ["HTTPWire", "OpenSSLTLS", "Zlib", nioCore, nioHTTP1, nioPosix], swiftSettings: strictSettings),
         .target(name: "Yamux", dependencies: [nioCore], swiftSettings: strictSettings),
         .target(name: "PoolCore", resources: [.embedInCode("Resources/pricing.json")], swiftSettings: strictSettings),
-        .target(name: "Storage", dependencies: ["PoolCore", .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: strictSettings),
+        .target(name: "Storage", dependencies: ["PoolCore", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "GRDBSQLite", package: "GRDB.swift")], swiftSettings: strictSettings),
         .target(
             name: "Configuration",
             dependencies: ["PoolCore", .product(name: "Yams", package: "Yams")],
@@ -137,7 +137,7 @@ let package = Package(
         // codexpool and nginx as processes, CPU per request from /proc; run through scripts/benchmark.
         .executableTarget(
             name: "ProxyBenchmark",
-            dependencies: ["BenchmarkSupport", "UpstreamSimulator", nioCore],
+            dependencies: ["BenchmarkSupport", "UpstreamSimulator", nioCore, nioPosix],
             path: "Benchmarks/ProxyBenchmark",
             exclude: ["FastUpstream", "PROFILE.md"],
             swiftSettings: strictSettings

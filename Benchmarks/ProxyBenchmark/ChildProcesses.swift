@@ -30,9 +30,13 @@ final class ChildProcesses: @unchecked Sendable {
         (try? String(contentsOf: folder.appendingPathComponent("\(name).log"), encoding: .utf8)) ?? ""
     }
 
+    /// Asks the process to end, and kills it if it has not after five seconds (a child that
+    /// ignores SIGTERM must not keep the benchmark from finishing).
     func stop(_ process: Process) {
         guard process.isRunning else { return }
         process.terminate()
+        for _ in 0..<500 where process.isRunning { usleep(10_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
     }
 

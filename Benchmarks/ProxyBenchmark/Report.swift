@@ -4,6 +4,7 @@ import Foundation
 /// The Markdown for BENCHMARKS.md, with the targets of issue #19 and whether each is met.
 enum Report {
     static let direct = "upstream directly", codexpool = "through codexpool", nginx = "through nginx", tunnel = "through the tunnel"
+    static let pipe = "NIO byte pipe (floor)"
 
     static func markdown(http: (Measurements, [String: LoadResult]), webSocket: (Measurements, [String: LoadResult]),
                          tunnel: (Measurements, [String: LoadResult]), seconds: Int, rounds: Int, connections: Int, proxyThreads: Int) -> String {
@@ -32,7 +33,7 @@ enum Report {
         lines.append("| path | \(unit)s/s | CPU per \(unit) | paced: first byte p50 | paced: p99 | paced: added p50 | paced: added p99 | failures |")
         lines.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
         let baseline = paced[direct]
-        for name in [direct, codexpool, nginx] {
+        for name in [direct, codexpool, nginx, pipe] where capacity.rounds.first?[name] != nil {
             let rate = capacity.median(name) { $0.rate }
             let cpu = name == direct ? "–" : String(format: "%.1f µs", capacity.median(name) { $0.cpuPerRequest })
             let result = paced[name]
@@ -60,6 +61,12 @@ enum Report {
         lines.append("- \(unit.capitalized)s/s through codexpool = \(x(rateRatio)) nginx's (target ≥ 1.0×: \(met(rateRatio >= 1))).")
         let cpuRatio = capacity.ratio(codexpool, nginx) { $0.cpuPerRequest }
         lines.append("- CPU per \(unit): codexpool \(x(cpuRatio)) nginx's (target ≤ 1.5×: \(met(cpuRatio <= 1.5))).")
+        if capacity.rounds.first?[pipe] != nil {
+            let floor = capacity.median(pipe) { $0.cpuPerRequest }, above = capacity.median(codexpool) { $0.cpuPerRequest } - floor
+            lines.append("- The floor: NIO piping the same bytes between each client connection and an upstream connection of its own (no HTTP, "
+                + "no pooling, no accounting) costs \(String(format: "%.1f", floor)) µs per \(unit), \(x(capacity.ratio(pipe, nginx) { $0.cpuPerRequest })) "
+                + "nginx's; codexpool's own work is the \(String(format: "%.1f", above)) µs above it.")
+        }
         if let codexpoolPaced = paced[codexpool], let baseline {
             let added = (codexpoolPaced.ttfb(0.5) - baseline.ttfb(0.5)) * 1000
             lines.append("- Paced added p50 through codexpool: \(ms(added)) (target ≤ 0.3 ms: \(met(added <= 0.3))).")

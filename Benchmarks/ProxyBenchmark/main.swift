@@ -7,13 +7,19 @@
 // Reports requests/s, CPU time per request (user + system from /proc) and paced added latency,
 // with the targets of issue #19. Prints Markdown for BENCHMARKS.md.
 //
+// Beside them, a byte pipe on NIO (its own process) shows the floor under any relay on NIO.
+//
 // Usage: ProxyBenchmark <codexpool> <nginx> <wrk> <wsupstream> [seconds per round] [rounds]
+//        ProxyBenchmark byte-pipe <port> <upstream port>   (started by the benchmark itself)
 import BenchmarkSupport
 import Foundation
 import NIOCore
 import UpstreamSimulator
 
 let arguments = CommandLine.arguments
+if arguments.count == 4, arguments[1] == "byte-pipe", let port = Int(arguments[2]), let upstreamPort = Int(arguments[3]) {
+    try BytePipe.run(port: port, upstreamPort: upstreamPort)
+}
 guard arguments.count >= 5 else {
     FileHandle.standardError.write(Data("usage: ProxyBenchmark <codexpool> <nginx> <wrk> <wsupstream> [seconds per round] [rounds]\n".utf8))
     exit(2)
@@ -52,8 +58,11 @@ try FastUpstreams.nginxProxyConfiguration(port: nginxPort, webSocketPort: nginxW
                                           webSocketUpstreamPort: webSocketUpstreamPort, workers: proxyThreads, folder: folder)
     .write(to: folder.appendingPathComponent("proxy.conf"), atomically: true, encoding: .utf8)
 let nginxProxy = try children.start("proxy", nginx, ["-p", folder.path, "-c", folder.appendingPathComponent("proxy.conf").path])
+let pipePort = try await freePort()
+guard let benchmarkExecutable = Bundle.main.executablePath else { throw BenchmarkFailure("cannot tell where this executable is") }
+let pipe = try children.start("pipe", benchmarkExecutable, ["byte-pipe", String(pipePort), String(upstreamPort)])
 for (name, port) in [("upstream", upstreamPort), ("wsupstream", webSocketUpstreamPort), ("codexpool-http", codexpoolPort),
-                     ("codexpool-ws", codexpoolWebSocketPort), ("proxy", nginxPort), ("proxy", nginxWebSocketPort)] {
+                     ("codexpool-ws", codexpoolWebSocketPort), ("proxy", nginxPort), ("proxy", nginxWebSocketPort), ("pipe", pipePort)] {
     do {
         try await waitUntilListening(port: port)
     } catch {
@@ -67,6 +76,7 @@ let httpPaths = [
     Path(name: "upstream directly", port: upstreamPort, path: "/backend-api/codex/responses", process: nil),
     Path(name: "through codexpool", port: codexpoolPort, path: "/v1/responses", process: (httpProxy.processIdentifier, false)),
     Path(name: "through nginx", port: nginxPort, path: "/v1/responses", process: (nginxProxy.processIdentifier, true)),
+    Path(name: Report.pipe, port: pipePort, path: "/backend-api/codex/responses", process: (pipe.processIdentifier, false)),
 ]
 let webSocketPaths = [
     Path(name: "upstream directly", port: webSocketUpstreamPort, path: "/backend-api/codex/responses", process: nil),

@@ -51,6 +51,39 @@ import Testing
         #expect(overview.timeToFirstByte.p50 == 100)
     }
 
+    @Test func everyColumnOfARowComesBackAsWritten() throws {
+        let folder = try folder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let store = try HistoryStore(path: folder.appendingPathComponent("h.sqlite3").path)
+        let full = RequestRecord(time: Self.t0 + 0.25, requestID: "req-ü-1", user: "ålice 🐙", credential: "a", connectorCredential: "home",
+                                 model: "gpt-5.5", transport: "websocket", route: "responses", outcome: "upstream_error", status: 502,
+                                 timeToFirstByteMilliseconds: 12.5, durationMilliseconds: 99.75, inputTokens: Int(Int32.max) + 7,
+                                 cachedInputTokens: 3, outputTokens: 4, reasoningTokens: 5, costUSD: 0.125, failovers: 2, error: "bad \"gateway\"")
+        let sparse = RequestRecord(time: Self.t0, requestID: "", user: "", credential: nil, model: nil, transport: "http", route: "",
+                                   outcome: "rejected", status: nil, timeToFirstByteMilliseconds: nil, durationMilliseconds: 0)
+        try store.insert([full, sparse])
+        let rows = try store.requests(.init())
+        #expect(rows.count == 2)
+        var expected = [sparse, full]
+        for index in expected.indices { expected[index].id = rows[index].id }
+        #expect(rows == expected)
+    }
+
+    @Test func aRowSQLiteRefusesFailsItsBatchAndTheNextBatchIsWritten() throws {
+        let folder = try folder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let store = try HistoryStore(path: folder.appendingPathComponent("h.sqlite3").path)
+        try store.database.write { db in
+            try db.execute(sql: "CREATE TRIGGER refuse BEFORE INSERT ON requests WHEN NEW.user = 'refused' BEGIN SELECT RAISE(ABORT, 'refused by test'); END")
+        }
+        #expect { try store.insert([Self.record("alice"), Self.record("refused")]) } throws: { error in
+            "\(error)".contains("refused by test")
+        }
+        #expect(try store.requests(.init()).isEmpty, "the batch is one transaction")
+        try store.insert([Self.record("bob")])
+        #expect(try store.requests(.init()).map(\.user) == ["bob"])
+    }
+
     @Test func aFileFromThePreviousVersionIsBroughtForward() throws {
         let folder = try folder()
         defer { try? FileManager.default.removeItem(at: folder) }

@@ -53,16 +53,8 @@ public final class HistoryStore: Sendable {
     public func insert(_ records: [RequestRecord], ledger: [UsageLedgerEntry] = []) throws {
         guard !records.isEmpty || !ledger.isEmpty else { return }
         try database.write { db in
-            // One prepared statement with plain arguments: the record's Codable encoding cost
-            // more than SQLite's work for each row.
-            let statement = try db.cachedStatement(sql: Self.insertRequest)
-            for record in records {
-                try statement.execute(arguments: [
-                    record.time, record.requestID, record.user, record.credential, record.connectorCredential, record.model, record.transport,
-                    record.route, record.outcome, record.status, record.timeToFirstByteMilliseconds, record.durationMilliseconds, record.inputTokens,
-                    record.cachedInputTokens, record.outputTokens, record.reasoningTokens, record.costUSD, record.failovers, record.error,
-                ])
-            }
+            let rows = RequestRowWriter(try db.cachedStatement(sql: Self.insertRequest), in: db)
+            for record in records { try rows.insert(record) }
             try Self.addToLedger(ledger, db)
         }
     }
