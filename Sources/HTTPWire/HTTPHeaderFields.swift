@@ -50,10 +50,23 @@ package struct HTTPHeaderFields {
     }
 }
 
-/// What the framing headers of a head say (`content-length`, `transfer-encoding`, `connection`).
+/// What the framing headers of a head say (`content-length`, `transfer-encoding`, `connection`),
+/// read from their bytes: no string or array is made for them (they are in every head).
 package struct HTTPFraming {
-    package var contentLengths: [String] = []
-    package var lastTransferCoding: String?
+    package enum TransferCoding: Equatable {
+        case chunked
+        /// Any other coding as the last one, which this proxy does not decode.
+        case other
+    }
+
+    /// The content length all `content-length` values agree on, once one was seen.
+    private var length: Int?
+    /// Digits of the first value: equal lengths with equal values are the same text.
+    private var lengthDigits = 0
+    private var lengthInvalid = false
+    package private(set) var hasContentLength = false
+    /// The last coding of the last `transfer-encoding` line that names one.
+    package var lastTransferCoding: TransferCoding?
     package var closes = false
     package var keepsAlive = false
     package var upgrades = false
@@ -62,25 +75,22 @@ package struct HTTPFraming {
     /// The one content length the head gives; nil when it gives none; a failure when its values
     /// differ or are not a number.
     package func contentLength() throws(HTTPWireFailure) -> Int? {
-        guard let first = contentLengths.first else { return nil }
-        guard contentLengths.allSatisfy({ $0 == first }), first.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let length = Int(first) else {
-            throw HTTPWireFailure("invalid content-length")
-        }
+        guard hasContentLength else { return nil }
+        guard !lengthInvalid, let length else { throw HTTPWireFailure("invalid content-length") }
         return length
     }
 
-    /// Records a framing header; the length compared first settles every other header, and
-    /// only a framing header's value is made a string.
+    /// Records a framing header; the length compared first settles every other header.
     mutating func note(name: Slice<UnsafeRawBufferPointer>, value: Slice<UnsafeRawBufferPointer>) {
-        let value = { String(decoding: UnsafeRawBufferPointer(rebasing: value), as: UTF8.self) }
         switch name.count {
         case 14 where HTTPToken.name(name, is: "content-length"):
-            contentLengths.append(value())
+            noteContentLength(UnsafeRawBufferPointer(rebasing: value))
         case 17 where HTTPToken.name(name, is: "transfer-encoding"):
-            if let last = value().split(separator: ",").last { lastTransferCoding = last.trimmingSpaces.lowercased() }
+            var last: UnsafeRawBufferPointer?
+            Self.forEachListElement(UnsafeRawBufferPointer(rebasing: value)) { last = $0 }
+            if let last { lastTransferCoding = HTTPToken.name(last, is: "chunked") ? .chunked : .other }
         case 10 where HTTPToken.name(name, is: "connection"):
-            for token in value().split(separator: ",") {
-                let token = token.trimmingSpaces
+            Self.forEachListElement(UnsafeRawBufferPointer(rebasing: value)) { token in
                 if HTTPToken.name(token, is: "close") { closes = true }
                 if HTTPToken.name(token, is: "keep-alive") { keepsAlive = true }
                 if HTTPToken.name(token, is: "upgrade") { upgrades = true }
@@ -91,13 +101,35 @@ package struct HTTPFraming {
             break
         }
     }
-}
 
-private extension Substring {
-    var trimmingSpaces: Substring {
-        var text = self
-        while text.first == " " || text.first == "\t" { text = text.dropFirst() }
-        while text.last == " " || text.last == "\t" { text = text.dropLast() }
-        return text
+    /// A value must be digits only and fit an `Int`; a repeated one must be the same text.
+    private mutating func noteContentLength(_ digits: UnsafeRawBufferPointer) {
+        var value = 0
+        var valid = !digits.isEmpty
+        for digit in digits where valid {
+            guard digit >= 0x30, digit <= 0x39 else { valid = false; break }
+            let (times10, overflow) = value.multipliedReportingOverflow(by: 10)
+            let (sum, overflowAgain) = times10.addingReportingOverflow(Int(digit - 0x30))
+            if overflow || overflowAgain { valid = false } else { value = sum }
+        }
+        if !hasContentLength {
+            hasContentLength = true
+            length = valid ? value : nil
+            lengthDigits = digits.count
+            lengthInvalid = !valid
+        } else if !valid || length != value || lengthDigits != digits.count {
+            lengthInvalid = true
+        }
+    }
+
+    /// The comma-separated elements of a list value, each without the spaces and tabs around it;
+    /// empty stretches between commas are skipped as empty elements are (RFC 9110 §5.6.1), and an
+    /// element of only spaces counts as an empty one that is not skipped.
+    private static func forEachListElement(_ value: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) -> Void) {
+        var start = 0
+        for index in 0...value.count where index == value.count || value[index] == UInt8(ascii: ",") {
+            if index > start { body(UnsafeRawBufferPointer(rebasing: HTTPToken.trimmed(value[start..<index]))) }
+            start = index + 1
+        }
     }
 }

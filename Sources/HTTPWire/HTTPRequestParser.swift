@@ -137,8 +137,8 @@ package struct HTTPRequestParser {
     /// How a request's body is delimited (RFC 9112 §6.3): chunks, a length, or nothing.
     private static func bodyFraming(_ framing: HTTPFraming) throws(HTTPWireFailure) -> HTTPBodyReader.Framing {
         if let last = framing.lastTransferCoding {
-            guard framing.contentLengths.isEmpty else { throw HTTPWireFailure("both content-length and transfer-encoding") }
-            guard last == "chunked" else { throw HTTPWireFailure("unsupported transfer-encoding") }
+            guard !framing.hasContentLength else { throw HTTPWireFailure("both content-length and transfer-encoding") }
+            guard last == .chunked else { throw HTTPWireFailure("unsupported transfer-encoding") }
             return .chunked
         }
         return .length(try framing.contentLength() ?? 0)

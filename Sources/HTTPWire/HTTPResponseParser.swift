@@ -158,7 +158,7 @@ package struct HTTPResponseParser {
             if code == 101 { keepAlive = false }
             bodyFraming = .length(0)
         } else if let last = framing.lastTransferCoding {
-            bodyFraming = last == "chunked" ? .chunked : .untilClose
+            bodyFraming = last == .chunked ? .chunked : .untilClose
         } else if let length = try framing.contentLength() {
             bodyFraming = .length(length)
         } else {

@@ -95,6 +95,9 @@ import UpstreamHTTP
         #expect(try Self.parse("HTTP/1.1 200 OK\r\nConnection: close\r\ncontent-length: 0\r\n\r\n").ends == [false])
         #expect(try Self.parse("HTTP/1.0 200 OK\r\ncontent-length: 0\r\n\r\n").ends == [false])
         #expect(try Self.parse("HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\ncontent-length: 0\r\n\r\n").ends == [true])
+        #expect(try Self.parse("HTTP/1.1 200 OK\r\nconnection: x-other,\tCLOSE \r\ncontent-length: 0\r\n\r\n").ends == [false])
+        #expect(try Self.parse("HTTP/1.0 200 OK\r\nconnection: closed, keep-alive-ish\r\ncontent-length: 0\r\n\r\n").ends == [false],
+                "tokens are whole elements")
     }
 
     @Test func twoResponsesOnOneConnection() throws {

@@ -22,7 +22,7 @@ struct ConnectionDeadlines {
     enum Action: Equatable {
         case arm(Timer, seconds: Double)
         case disarm
-        /// Answer with this refusal and close.
+        /// Answer with this refusal and close (which disarms).
         case refuse(Refusal)
         /// Close without an answer (an idle keep-alive connection).
         case close
@@ -51,23 +51,25 @@ struct ConnectionDeadlines {
 
     /// A new connection owes its first request head within the header timeout: one that opens
     /// and sends nothing is a slowloris too.
-    mutating func connectionOpened() -> [Action] {
-        [.arm(.header, seconds: headerTimeout)]
+    mutating func connectionOpened() -> Action? {
+        .arm(.header, seconds: headerTimeout)
     }
 
-    mutating func received(_ bytes: some Collection<UInt8>) -> [Action] {
-        var actions: [Action] = []
+    /// At most one action per event (no array to allocate twice a request): a head that begins
+    /// and ends in one read arms nothing, it only disarms what the idle connection had.
+    mutating func received(_ bytes: some Collection<UInt8>) -> Action? {
         var count = 0
         var tail: UInt32 = 0
         switch state {
         case .busy, .finished:
-            return []
+            return nil
         case .idle:
-            actions.append(.arm(.header, seconds: headerTimeout))
+            break
         case .receivingHead(let soFar, let previous):
             count = soFar
             tail = previous
         }
+        let wasIdle = state == .idle
         // Where the head ends ("\r\n\r\n", perhaps begun in an earlier read), as the count of
         // head bytes up to and including it; what follows is the body or the next request.
         let headEnd: Int?
@@ -78,14 +80,14 @@ struct ConnectionDeadlines {
         }
         if let headEnd, headEnd <= maxHeaderBytes {
             state = .busy
-            return actions + [.disarm]
+            return .disarm
         }
         if headEnd != nil || count > maxHeaderBytes {
             state = .finished
-            return [.disarm, .refuse(.headerTooLarge)]
+            return .refuse(.headerTooLarge)
         }
         state = .receivingHead(bytes: count, tail: tail)
-        return actions
+        return wasIdle ? .arm(.header, seconds: headerTimeout) : nil
     }
 
     private static let headTerminator: UInt32 = 0x0D0A_0D0A
@@ -124,29 +126,30 @@ struct ConnectionDeadlines {
     }
 
     /// The HTTP handler took a request head (also one that was buffered behind the last answer).
-    mutating func requestStarted() -> [Action] {
-        guard state != .finished else { return [] }
+    mutating func requestStarted() -> Action? {
+        // Busy already: the head's read disarmed, and nothing arms while busy.
+        guard state != .finished, state != .busy else { return nil }
         state = .busy
-        return [.disarm]
+        return .disarm
     }
 
     /// The answer to the last request went out and the connection stays open.
-    mutating func responseCompleted() -> [Action] {
-        guard state == .busy else { return [] }
+    mutating func responseCompleted() -> Action? {
+        guard state == .busy else { return nil }
         state = .idle
-        return [.arm(.idle, seconds: idleTimeout)]
+        return .arm(.idle, seconds: idleTimeout)
     }
 
-    mutating func timerFired(_ timer: Timer) -> [Action] {
+    mutating func timerFired(_ timer: Timer) -> Action? {
         switch (timer, state) {
         case (.idle, .idle):
             state = .finished
-            return [.close]
+            return .close
         case (.header, .receivingHead):
             state = .finished
-            return [.refuse(.headerTimeout)]
+            return .refuse(.headerTimeout)
         default:
-            return []
+            return nil
         }
     }
 }

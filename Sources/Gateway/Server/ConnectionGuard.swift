@@ -38,9 +38,9 @@ final class ConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = unwrapInboundIn(data)
-        let actions = deadlines.received(buffer.readableBytesView)
-        perform(actions, context: context)
-        guard !actions.contains(where: { if case .refuse = $0 { true } else { false } }) else { return }
+        let action = deadlines.received(buffer.readableBytesView)
+        perform(action, context: context)
+        if case .refuse = action { return }
         context.fireChannelRead(data)
     }
 
@@ -69,34 +69,33 @@ final class ConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
         self.context = nil
     }
 
-    private func perform(_ actions: [ConnectionDeadlines.Action], context: ChannelHandlerContext) {
-        for action in actions {
-            switch action {
-            case .arm(let kind, let seconds):
-                let at = NIODeadline.now() + .nanoseconds(Int64(seconds * 1e9))
-                armed = (kind, at)
-                if timerFiresAt.map({ $0 > at }) ?? true { schedule(at: at, context: context) }
-            case .disarm:
-                armed = nil
-            case .refuse(let refusal):
-                cancelTimer()
-                refused(refusal)
-                let response: GatewayResponse = switch refusal {
-                case .headerTooLarge:
-                    .error(.init(statusCode: 431, reasonPhrase: "Request Header Fields Too Large"), type: "invalid_request_error",
-                           code: "request_header_too_large", message: "the request line and headers are larger than the limit")
-                case .headerTimeout:
-                    .error(.requestTimeout, type: "invalid_request_error", code: "request_timeout",
-                           message: "the request headers did not arrive in time")
-                }
-                let channel = context.channel
-                context.writeAndFlush(wrapOutboundOut(response.rawHTTP(closing: true, allocator: context.channel.allocator))).whenComplete { _ in
-                    channel.close(promise: nil)
-                }
-            case .close:
-                cancelTimer()
-                context.close(promise: nil)
+    private func perform(_ action: ConnectionDeadlines.Action?, context: ChannelHandlerContext) {
+        guard let action else { return }
+        switch action {
+        case .arm(let kind, let seconds):
+            let at = NIODeadline.now() + .nanoseconds(Int64(seconds * 1e9))
+            armed = (kind, at)
+            if timerFiresAt.map({ $0 > at }) ?? true { schedule(at: at, context: context) }
+        case .disarm:
+            armed = nil
+        case .refuse(let refusal):
+            cancelTimer()
+            refused(refusal)
+            let response: GatewayResponse = switch refusal {
+            case .headerTooLarge:
+                .error(.init(statusCode: 431, reasonPhrase: "Request Header Fields Too Large"), type: "invalid_request_error",
+                       code: "request_header_too_large", message: "the request line and headers are larger than the limit")
+            case .headerTimeout:
+                .error(.requestTimeout, type: "invalid_request_error", code: "request_timeout",
+                       message: "the request headers did not arrive in time")
             }
+            let channel = context.channel
+            context.writeAndFlush(wrapOutboundOut(response.rawHTTP(closing: true, allocator: context.channel.allocator))).whenComplete { _ in
+                channel.close(promise: nil)
+            }
+        case .close:
+            cancelTimer()
+            context.close(promise: nil)
         }
     }
 
