@@ -28,32 +28,60 @@ public struct AggregateStatus: Hashable, Sendable {
     /// utilization = 100 − Σ(remaining·w)/Σw. A reset is the weight-averaged time until the
     /// future resets, skipping ones already past.
     public static func compute(_ credentials: [CredentialState], now: Date) -> AggregateStatus {
-        let included = credentials.filter(\.usage.hasData)
-        let totalWeight = included.reduce(0) { $0 + $1.planWeight }
-        guard !included.isEmpty, totalWeight > 0 else { return .unknown }
-        var fiveHourRemaining = 0.0, weeklyRemaining = 0.0
-        for credential in included {
-            let weight = credential.planWeight
-            fiveHourRemaining += max(0, credential.caps.fiveHourCapPercent - credential.usage.usedPercent(.fiveHour, now: now)) * weight
-            weeklyRemaining += max(0, credential.caps.weeklyCapPercent - credential.usage.usedPercent(.weekly, now: now)) * weight
-        }
-        return AggregateStatus(
-            fiveHourUtilization: clampPercent(100 - fiveHourRemaining / totalWeight),
-            fiveHourReset: averageReset(included, kind: .fiveHour, now: now),
-            weeklyUtilization: clampPercent(100 - weeklyRemaining / totalWeight),
-            weeklyReset: averageReset(included, kind: .weekly, now: now),
-            planWeight: totalWeight)
+        var sum = Sum(now: now)
+        for credential in credentials { sum.add(credential) }
+        return sum.status
     }
 
-    private static func averageReset(_ credentials: [CredentialState], kind: WindowKind, now: Date) -> Date? {
-        var weightedSeconds = 0.0, weights = 0.0
-        for credential in credentials {
-            guard let reset = credential.usage.resetAt(kind, now: now) else { continue }
-            weightedSeconds += reset.timeIntervalSince(now) * credential.planWeight
-            weights += credential.planWeight
+    /// The aggregate added up one credential at a time, in one pass and without copying the
+    /// credentials into arrays (it is computed for every answer).
+    struct Sum {
+        let now: Date
+        private var totalWeight = 0.0
+        private var included = 0
+        private var fiveHourRemaining = 0.0, weeklyRemaining = 0.0
+        private var fiveHourReset = WeightedReset(), weeklyReset = WeightedReset()
+
+        init(now: Date) {
+            self.now = now
         }
-        guard weights > 0 else { return nil }
-        return now.addingTimeInterval(weightedSeconds / weights)
+
+        mutating func add(_ credential: CredentialState) {
+            guard credential.usage.hasData else { return }
+            let weight = credential.planWeight
+            included += 1
+            totalWeight += weight
+            fiveHourRemaining += max(0, credential.caps.fiveHourCapPercent - credential.usage.usedPercent(.fiveHour, now: now)) * weight
+            weeklyRemaining += max(0, credential.caps.weeklyCapPercent - credential.usage.usedPercent(.weekly, now: now)) * weight
+            fiveHourReset.add(credential.usage.resetAt(.fiveHour, now: now), weight: weight, now: now)
+            weeklyReset.add(credential.usage.resetAt(.weekly, now: now), weight: weight, now: now)
+        }
+
+        var status: AggregateStatus {
+            guard included > 0, totalWeight > 0 else { return .unknown }
+            return AggregateStatus(
+                fiveHourUtilization: clampPercent(100 - fiveHourRemaining / totalWeight),
+                fiveHourReset: fiveHourReset.average(now: now),
+                weeklyUtilization: clampPercent(100 - weeklyRemaining / totalWeight),
+                weeklyReset: weeklyReset.average(now: now),
+                planWeight: totalWeight)
+        }
+    }
+
+    /// The weight-averaged time until the future resets.
+    private struct WeightedReset {
+        var weightedSeconds = 0.0, weights = 0.0
+
+        mutating func add(_ reset: Date?, weight: Double, now: Date) {
+            guard let reset else { return }
+            weightedSeconds += reset.timeIntervalSince(now) * weight
+            weights += weight
+        }
+
+        func average(now: Date) -> Date? {
+            guard weights > 0 else { return nil }
+            return now.addingTimeInterval(weightedSeconds / weights)
+        }
     }
 
     private static func clampPercent(_ value: Double) -> Double {

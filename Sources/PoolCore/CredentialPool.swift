@@ -160,10 +160,19 @@ public struct CredentialPool: Sendable {
     /// The aggregate a user sees: the provider's credentials minus the user's own instance,
     /// and minus external credentials unless the user may use them (§9.1).
     public func aggregateStatus(provider: String, viewer: StatusViewer, now: Date) -> AggregateStatus {
-        let included = members(of: provider).compactMap { credentials[$0] }.filter { credential in
-            credential.tag != viewer.ownInstanceTag && (!credential.isExternal || viewer.allowExternalUsage)
+        var sum = AggregateStatus.Sum(now: now)
+        func add(_ tag: String) {
+            guard let credential = credentials[tag], credential.tag != viewer.ownInstanceTag,
+                  !credential.isExternal || viewer.allowExternalUsage else { return }
+            sum.add(credential)
         }
-        return AggregateStatus.compute(included, now: now)
+        // As `members(of:)`, without an array made for a lone credential (this runs for every answer).
+        if let balancer = balancers[provider] {
+            for tag in balancer.definition.members { add(tag) }
+        } else {
+            add(provider)
+        }
+        return sum.status
     }
 
     /// The other limit families the provider's credentials report, each aggregated over the

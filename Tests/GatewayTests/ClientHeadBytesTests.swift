@@ -64,13 +64,40 @@ import Testing
         let now = Date(timeIntervalSince1970: 0)
         var expected = RateLimitHeaderRewriter.clientResponseHeaders(head.headers, with: status, now: now)
         expected.replaceOrAdd(name: servingCredentialHeader, value: "balancer-tag")
-        let added = RateLimitHeaderRewriter.aggregateHeaders(status, now: now) + [(servingCredentialHeader, "balancer-tag")]
         var buffer = ByteBuffer()
-        let givesLength = RateLimitHeaderRewriter.writeClientHeaderLines(of: head, replacing: servingCredentialHeaderName, adding: added, into: &buffer)
+        let givesLength = RateLimitHeaderRewriter.writeClientHeaderLines(of: head, replacing: servingCredentialHeaderName, aggregate: status,
+                                                                         servedBy: "balancer-tag", into: &buffer)
         #expect(givesLength)
         #expect(String(buffer: buffer) == expected.map { "\($0.name): \($0.value)\r\n" }.joined())
         #expect(String(buffer: buffer).contains("content-type") == false && String(buffer: buffer).contains("Content-Type: text/event-stream\r\n"))
         #expect(!String(buffer: buffer).contains("connector-own") && !String(buffer: buffer).contains("12.5"))
+    }
+
+    @Test func aggregateLinesPrintNumbersAsPrintfWould() {
+        var values: [Double] = [0, 0.004, 0.005, 0.015, 1, 9.995, 12.345, 33.333_333, 66.666_666, 99.994, 99.995, 99.999, 100]
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<2000 { values.append(Double.random(in: 0...100, using: &generator)) }
+        for value in values {
+            let status = AggregateStatus(fiveHourUtilization: value, fiveHourReset: nil, weeklyUtilization: 100 - value, weeklyReset: nil, planWeight: 0)
+            let headers = RateLimitHeaderRewriter.aggregateHeaders(status, now: .now)
+            // %.2f rounds half to even on the binary value; the header rounds the hundredths half away from zero.
+            let expected = Int((value * 100).rounded())
+            #expect(headers.first { $0.0 == "x-codex-primary-used-percent" }?.1 == "\(expected / 100).\(expected % 100 < 10 ? "0" : "")\(expected % 100)")
+            #expect(headers.map(\.0) == ["x-codex-primary-used-percent", "x-codex-primary-window-minutes", "x-codex-secondary-used-percent",
+                                          "x-codex-secondary-window-minutes"], "no resets, no plan weight: no lines for them")
+        }
+        let full = AggregateStatus(fiveHourUtilization: 5, fiveHourReset: Date(timeIntervalSince1970: 1_700_000_000.4), weeklyUtilization: 0,
+                                   weeklyReset: Date(timeIntervalSince1970: 4_102_444_800.6), planWeight: 1.5)
+        #expect(RateLimitHeaderRewriter.aggregateHeaders(full, now: .now).map { "\($0.0): \($0.1)" } == [
+            "x-codex-primary-used-percent: 5.00", "x-codex-primary-window-minutes: 300", "x-codex-primary-reset-at: 1700000000",
+            "x-codex-secondary-used-percent: 0.00", "x-codex-secondary-window-minutes: 10080", "x-codex-secondary-reset-at: 4102444801",
+            "x-ocm-plan-weight: 1.5",
+        ])
+        var buffer = ByteBuffer()
+        RateLimitHeaderRewriter.writeAggregateHeaderLines(AggregateStatus(fiveHourUtilization: 100, fiveHourReset: nil, weeklyUtilization: 50,
+                                                                          weeklyReset: nil, planWeight: 20), into: &buffer)
+        #expect(String(buffer: buffer) == "x-codex-primary-used-percent: 100.00\r\nx-codex-primary-window-minutes: 300\r\n"
+            + "x-codex-secondary-used-percent: 50.00\r\nx-codex-secondary-window-minutes: 10080\r\nx-ocm-plan-weight: 20\r\n")
     }
 
     @Test func nameSetsMatchWholeNamesInAnyCase() {

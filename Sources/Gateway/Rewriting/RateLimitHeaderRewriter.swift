@@ -52,13 +52,13 @@ public enum RateLimitHeaderRewriter {
     }
 
     /// The header lines of an upstream answer as the client gets them, written from the bytes
-    /// read: those that may cross the proxy without any rate-limit header or `replaced` one,
-    /// then `added`. Gives whether a length was among those written.
-    static func writeClientHeaderLines(of upstream: ReceivedResponseHead, replacing replaced: StaticString, adding added: [(String, String)],
-                                       into buffer: inout ByteBuffer) -> Bool {
+    /// read: those that may cross the proxy without any rate-limit header or `replaced` one, then
+    /// the aggregate's and the serving credential's. Gives whether a length was among those written.
+    static func writeClientHeaderLines(of upstream: ReceivedResponseHead, replacing replaced: StaticString, aggregate: AggregateStatus,
+                                       servedBy credential: String, into buffer: inout ByteBuffer) -> Bool {
         var givesLength = false
         upstream.withFields { bytes, fields in
-            buffer.reserveCapacity(minimumWritableBytes: bytes.count + 64 * added.count)
+            buffer.reserveCapacity(minimumWritableBytes: bytes.count + 512)
             for field in fields {
                 let name = UnsafeRawBufferPointer(rebasing: bytes[field.name])
                 guard HeaderHygiene.forwardsResponseHeader(name), !isRateLimitHeader(name), !HTTPToken.name(name, is: replaced) else { continue }
@@ -69,38 +69,77 @@ public enum RateLimitHeaderRewriter {
                 buffer.writeStaticString("\r\n")
             }
         }
-        for (name, value) in added {
-            buffer.writeString(name)
-            buffer.writeStaticString(": ")
-            buffer.writeString(value)
-            buffer.writeStaticString("\r\n")
-        }
+        writeAggregateHeaderLines(aggregate, into: &buffer)
+        buffer.writeStaticString(replaced)
+        buffer.writeStaticString(": ")
+        buffer.writeString(credential)
+        buffer.writeStaticString("\r\n")
         return givesLength
     }
 
     /// The aggregate as Codex reads it: both windows with length and reset, and the plan weight.
     public static func aggregateHeaders(_ status: AggregateStatus, now: Date) -> [(String, String)] {
-        var headers = [
-            ("x-codex-primary-used-percent", twoDecimals(status.fiveHourUtilization)),
-            ("x-codex-primary-window-minutes", "300"),
-        ]
-        if let reset = status.fiveHourReset { headers.append(("x-codex-primary-reset-at", String(Int(reset.timeIntervalSince1970.rounded())))) }
-        headers.append(("x-codex-secondary-used-percent", twoDecimals(status.weeklyUtilization)))
-        headers.append(("x-codex-secondary-window-minutes", "10080"))
-        if let reset = status.weeklyReset { headers.append(("x-codex-secondary-reset-at", String(Int(reset.timeIntervalSince1970.rounded())))) }
-        if status.planWeight > 0 { headers.append(("x-ocm-plan-weight", shortest(status.planWeight))) }
-        return headers
+        // Read back from the lines, so that the two forms cannot say different things.
+        var buffer = ByteBuffer()
+        writeAggregateHeaderLines(status, into: &buffer)
+        return String(buffer: buffer).split(separator: "\r\n").map { line in
+            let parts = line.split(separator: ": ", maxSplits: 1)
+            return (String(parts[0]), String(parts[1]))
+        }
     }
 
-    /// `%.2f` without Foundation's formatter, which costs more than the rest of the rewrite.
-    static func twoDecimals(_ value: Double) -> String {
-        guard value.isFinite, abs(value) < 1e12 else { return String(format: "%.2f", value) }
+    /// The aggregate's header lines written as bytes (every answer carries them: no strings).
+    static func writeAggregateHeaderLines(_ status: AggregateStatus, into buffer: inout ByteBuffer) {
+        buffer.writeStaticString("x-codex-primary-used-percent: ")
+        writeTwoDecimals(status.fiveHourUtilization, into: &buffer)
+        buffer.writeStaticString("\r\nx-codex-primary-window-minutes: 300\r\n")
+        if let reset = status.fiveHourReset {
+            buffer.writeStaticString("x-codex-primary-reset-at: ")
+            writeDecimal(Int(reset.timeIntervalSince1970.rounded()), into: &buffer)
+            buffer.writeStaticString("\r\n")
+        }
+        buffer.writeStaticString("x-codex-secondary-used-percent: ")
+        writeTwoDecimals(status.weeklyUtilization, into: &buffer)
+        buffer.writeStaticString("\r\nx-codex-secondary-window-minutes: 10080\r\n")
+        if let reset = status.weeklyReset {
+            buffer.writeStaticString("x-codex-secondary-reset-at: ")
+            writeDecimal(Int(reset.timeIntervalSince1970.rounded()), into: &buffer)
+            buffer.writeStaticString("\r\n")
+        }
+        if status.planWeight > 0 {
+            buffer.writeStaticString("x-ocm-plan-weight: ")
+            buffer.writeString(shortest(status.planWeight))
+            buffer.writeStaticString("\r\n")
+        }
+    }
+
+    /// `value` as `%.2f` would print it.
+    private static func writeTwoDecimals(_ value: Double, into buffer: inout ByteBuffer) {
+        guard value.isFinite, abs(value) < 1e12 else { return _ = buffer.writeString(String(format: "%.2f", value)) }
         let hundredths = Int((abs(value) * 100).rounded())
-        let fraction = hundredths % 100
-        return "\(value < 0 && hundredths > 0 ? "-" : "")\(hundredths / 100).\(fraction < 10 ? "0" : "")\(fraction)"
+        if value < 0, hundredths > 0 { buffer.writeInteger(UInt8(ascii: "-")) }
+        writeDecimal(hundredths / 100, into: &buffer)
+        buffer.writeInteger(UInt8(ascii: "."))
+        buffer.writeInteger(UInt8(ascii: "0") + UInt8(hundredths % 100 / 10))
+        buffer.writeInteger(UInt8(ascii: "0") + UInt8(hundredths % 10))
     }
 
-    static func shortest(_ value: Double) -> String {
+    /// A whole number in decimal digits.
+    private static func writeDecimal(_ value: Int, into buffer: inout ByteBuffer) {
+        if value < 0 { buffer.writeInteger(UInt8(ascii: "-")) }
+        var magnitude = value.magnitude
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
+            var start = digits.count
+            repeat {
+                start -= 1
+                digits[start] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+            } while magnitude > 0
+            buffer.writeBytes(UnsafeRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(digits)[start...]))
+        }
+    }
+
+    private static func shortest(_ value: Double) -> String {
         value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : String(value)
     }
 }

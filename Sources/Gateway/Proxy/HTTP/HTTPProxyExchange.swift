@@ -185,9 +185,9 @@ final class HTTPProxyExchange: UpstreamResponseDelegate {
         guard chat != nil, status == 200 else {
             chat = nil
             // The usual answer: its header lines go to the client from the bytes read, not as strings.
-            let added = RateLimitHeaderRewriter.aggregateHeaders(aggregate, now: now) + [(servingCredentialHeader, tag)]
             responder?.sendHead(version: head.version, status: upstreamHead.status) { buffer in
-                RateLimitHeaderRewriter.writeClientHeaderLines(of: upstreamHead, replacing: servingCredentialHeaderName, adding: added, into: &buffer)
+                RateLimitHeaderRewriter.writeClientHeaderLines(of: upstreamHead, replacing: servingCredentialHeaderName, aggregate: aggregate,
+                                                               servedBy: tag, into: &buffer)
             }
             return
         }
