@@ -7,11 +7,14 @@ public struct AccessGrant: Hashable, Sendable {
     /// Sent as `ChatGPT-Account-Id` when known.
     public var accountID: String?
     public var isAPIKey: Bool
+    /// `Bearer <token>`, made once per grant rather than once per request that uses it.
+    public let authorization: Secret
 
     public init(token: Secret, accountID: String?, isAPIKey: Bool) {
         self.token = token
         self.accountID = accountID
         self.isAPIKey = isAPIKey
+        authorization = Secret("Bearer \(token.value)")
     }
 }
 

@@ -78,7 +78,7 @@ extension GatewayRuntime {
                 let target = base.target(tls: upstreamTLS)
                 var fields = baseHeaders
                 Self.set(&fields, "host", target.hostHeader, replacing: replacing)
-                Self.set(&fields, "authorization", "Bearer \(grant.token.value)", replacing: replacing)
+                Self.set(&fields, "authorization", grant.authorization.value, replacing: replacing)
                 if let account = grant.accountID { Self.set(&fields, "chatgpt-account-id", account, replacing: replacing) }
                 return UpstreamRequestPlan(target: target, uri: path, headers: HTTPHeaders(fields), grantToken: grant.token)
             }
@@ -102,9 +102,12 @@ extension GatewayRuntime {
         }
     }
 
-    private static func set(_ fields: inout [(String, String)], _ name: StaticString, _ value: String, replacing: Bool) {
-        if replacing { fields.removeAll { HTTPToken.name($0.0, is: name) } }
-        fields.append((name.description, value))
+    /// `name` is a lower-case literal: a literal's string is never copied, where a `StaticString`'s
+    /// description would be once per request.
+    private static func set(_ fields: inout [(String, String)], _ name: String, _ value: String, replacing: Bool) {
+        // Only service headers can have put the name there already (rare).
+        if replacing { fields.removeAll { $0.0.lowercased() == name } }
+        fields.append((name, value))
     }
 
     /// Client headers the upstream request gets from codexpool instead (host and authorization
