@@ -81,6 +81,16 @@ public struct CredentialPool: Sendable {
         balancers[provider]?.definition.members ?? (credentials[provider] != nil ? [provider] : [])
     }
 
+    /// Each credential of `members(of:)` in order, without an array made for a lone credential
+    /// or of the states (this runs for every request and answer).
+    public func forEachMember(of provider: String, _ body: (CredentialState) -> Void) {
+        if let balancer = balancers[provider] {
+            for tag in balancer.definition.members { if let credential = credentials[tag] { body(credential) } }
+        } else if let credential = credentials[provider] {
+            body(credential)
+        }
+    }
+
     // MARK: Selection
 
     /// Picks the credential for one request or WebSocket session.
@@ -161,16 +171,9 @@ public struct CredentialPool: Sendable {
     /// and minus external credentials unless the user may use them (§9.1).
     public func aggregateStatus(provider: String, viewer: StatusViewer, now: Date) -> AggregateStatus {
         var sum = AggregateStatus.Sum(now: now)
-        func add(_ tag: String) {
-            guard let credential = credentials[tag], credential.tag != viewer.ownInstanceTag,
-                  !credential.isExternal || viewer.allowExternalUsage else { return }
+        forEachMember(of: provider) { credential in
+            guard credential.tag != viewer.ownInstanceTag, !credential.isExternal || viewer.allowExternalUsage else { return }
             sum.add(credential)
-        }
-        // As `members(of:)`, without an array made for a lone credential (this runs for every answer).
-        if let balancer = balancers[provider] {
-            for tag in balancer.definition.members { add(tag) }
-        } else {
-            add(provider)
         }
         return sum.status
     }

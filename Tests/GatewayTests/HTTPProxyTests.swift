@@ -262,6 +262,23 @@ import UpstreamSimulator
         }
     }
 
+    @Test func aCredentialFileMendedOnDiskServesOnceItIsDueForAReread() async throws {
+        let clock = SettableClock(Date())
+        let account = SimulatedAccount(accountID: "a")
+        let bed = try await GatewayTestBed.start(accounts: [account], balancer: nil, authFiles: ["a": "not json"], clock: clock)
+        try await bed.stopAfter { () async throws in
+            let refused = try await bed.request(json: GatewayTestBed.turnBody)
+            #expect(refused.status != 200, "\(refused.text)")
+            try account.authJSON().write(to: bed.folder.appendingPathComponent("a.json"), atomically: true, encoding: .utf8)
+            // Re-read at most every two seconds: not yet.
+            #expect(try await bed.request(json: GatewayTestBed.turnBody).status != 200)
+            clock.set(clock.now().addingTimeInterval(PoolPolicy.credentialReloadInterval + 1))
+            let served = try await bed.request(json: GatewayTestBed.turnBody)
+            #expect(served.status == 200, "\(served.text)")
+            #expect(served.header("x-codexpool-credential") == "a")
+        }
+    }
+
     @Test func statusEndpointAndWatchStream() async throws {
         let now = Date()
         let bed = try await GatewayTestBed.start(accounts: [

@@ -40,11 +40,17 @@ extension GatewayRuntime {
     /// is due (nothing to wait for).
     func refreshUnavailableCredentials(provider: String, on eventLoop: any EventLoop) -> EventLoopFuture<Void>? {
         let now = clock.now()
-        let due: [(String, LocalCredentialSource)] = withPool { pool in
-            pool.members(of: provider).compactMap { tag in
-                guard case .unavailable = pool[tag]?.availability, case .local(let source, _) = backend(tag) else { return nil }
-                return (tag, source)
+        var unavailable: [String] = []
+        withPool { pool in
+            pool.forEachMember(of: provider) { credential in
+                if case .unavailable = credential.availability { unavailable.append(credential.tag) }
             }
+        }
+        // Almost always nothing is: no arrays, no backend lookups then (this runs for every request).
+        guard !unavailable.isEmpty else { return nil }
+        let due: [(String, LocalCredentialSource)] = unavailable.compactMap { tag in
+            guard case .local(let source, _) = backend(tag) else { return nil }
+            return (tag, source)
         }.filter { tag, _ in
             pollState.withLock { state in
                 state.lastReload[tag].map { now.timeIntervalSince($0) >= PoolPolicy.credentialReloadInterval } ?? true
