@@ -27,8 +27,11 @@ extension UpstreamEndpoints {
     /// (`/v1/responses` → `/backend-api/codex/responses`); API keys keep it.
     func path(forClientURI uri: String, isAPIKey: Bool) -> (EndpointURL, String) {
         if isAPIKey { return (apiBaseURL, apiBaseURL.path + uri) }
-        let rest = uri.hasPrefix("/v1/") ? String(uri.dropFirst(3)) : (uri == "/v1" ? "" : uri)
-        return (baseURL, baseURL.path + rest)
+        // Joined in one string (no intermediate one for the rest of the path: this runs for every request).
+        let rest = uri.hasPrefix("/v1/") ? uri.dropFirst(3) : (uri == "/v1" ? "" : uri[...])
+        var path = baseURL.path
+        path += rest
+        return (baseURL, path)
     }
 }
 
