@@ -58,11 +58,13 @@ try FastUpstreams.nginxProxyConfiguration(port: nginxPort, webSocketPort: nginxW
                                           webSocketUpstreamPort: webSocketUpstreamPort, workers: proxyThreads, folder: folder)
     .write(to: folder.appendingPathComponent("proxy.conf"), atomically: true, encoding: .utf8)
 let nginxProxy = try children.start("proxy", nginx, ["-p", folder.path, "-c", folder.appendingPathComponent("proxy.conf").path])
-let pipePort = try await freePort()
+let pipePort = try await freePort(), webSocketPipePort = try await freePort()
 guard let benchmarkExecutable = Bundle.main.executablePath else { throw BenchmarkFailure("cannot tell where this executable is") }
 let pipe = try children.start("pipe", benchmarkExecutable, ["byte-pipe", String(pipePort), String(upstreamPort)])
+let webSocketPipe = try children.start("wspipe", benchmarkExecutable, ["byte-pipe", String(webSocketPipePort), String(webSocketUpstreamPort)])
 for (name, port) in [("upstream", upstreamPort), ("wsupstream", webSocketUpstreamPort), ("codexpool-http", codexpoolPort),
-                     ("codexpool-ws", codexpoolWebSocketPort), ("proxy", nginxPort), ("proxy", nginxWebSocketPort), ("pipe", pipePort)] {
+                     ("codexpool-ws", codexpoolWebSocketPort), ("proxy", nginxPort), ("proxy", nginxWebSocketPort), ("pipe", pipePort),
+                     ("wspipe", webSocketPipePort)] {
     do {
         try await waitUntilListening(port: port)
     } catch {
@@ -82,6 +84,7 @@ let webSocketPaths = [
     Path(name: "upstream directly", port: webSocketUpstreamPort, path: "/backend-api/codex/responses", process: nil),
     Path(name: "through codexpool", port: codexpoolWebSocketPort, path: "/v1/responses", process: (webSocketProxy.processIdentifier, false)),
     Path(name: "through nginx", port: nginxWebSocketPort, path: "/v1/responses", process: (nginxProxy.processIdentifier, true)),
+    Path(name: Report.pipe, port: webSocketPipePort, path: "/backend-api/codex/responses", process: (webSocketPipe.processIdentifier, false)),
 ]
 try await FastUpstreams.ensureAnswers(httpPaths, webSocketPaths)
 // PROXY_BENCHMARK_HOLD=<seconds>: set up, say where everything is, and wait (to profile by hand);
