@@ -1,8 +1,10 @@
 import Foundation
 
-/// The processes a benchmark starts, each with its output in a file, all ended at exit.
+/// The processes a benchmark starts, each with its output in a file, all ended at exit (or when
+/// a signal stops the benchmark: the list is locked, as that comes from another thread).
 final class ChildProcesses: @unchecked Sendable {
     private var running: [Process] = []
+    private let lock = NSLock()
     let folder: URL
 
     init(folder: URL) {
@@ -22,7 +24,7 @@ final class ChildProcesses: @unchecked Sendable {
         process.standardOutput = handle
         process.standardError = handle
         try process.run()
-        running.append(process)
+        lock.withLock { running.append(process) }
         return process
     }
 
@@ -41,7 +43,7 @@ final class ChildProcesses: @unchecked Sendable {
     }
 
     func stopAll() {
-        for process in running.reversed() { stop(process) }
+        for process in lock.withLock({ running.reversed() }) { stop(process) }
     }
 }
 

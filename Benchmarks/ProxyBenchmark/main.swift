@@ -38,6 +38,19 @@ defer {
     children.stopAll()
     try? FileManager.default.removeItem(at: folder)
 }
+// Stopped by a signal (an operator's kill, CI's timeout), the benchmark still ends what it started:
+// nginx, codexpool and the pipes would otherwise keep their ports and the CPU.
+let stopSignals = [SIGTERM, SIGINT, SIGHUP].map { number in
+    signal(number, SIG_IGN)
+    let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+    source.setEventHandler {
+        children.stopAll()
+        try? FileManager.default.removeItem(at: folder)
+        exit(128 + number)
+    }
+    source.resume()
+    return source
+}
 
 // The fast upstreams.
 let upstreamPort = try await freePort(), webSocketUpstreamPort = try await freePort()
