@@ -3,7 +3,7 @@ public import Foundation
 /// What a caller needs to authenticate one upstream request.
 public struct AccessGrant: Hashable, Sendable {
     /// The OAuth access token or the API key.
-    public var token: Secret
+    public let token: Secret
     /// Sent as `ChatGPT-Account-Id` when known.
     public var accountID: String?
     public var isAPIKey: Bool

@@ -83,8 +83,8 @@ public enum RateLimitHeaderRewriter {
         var buffer = ByteBuffer()
         writeAggregateHeaderLines(status, into: &buffer)
         return String(buffer: buffer).split(separator: "\r\n").map { line in
-            let parts = line.split(separator: ": ", maxSplits: 1)
-            return (String(parts[0]), String(parts[1]))
+            guard let separator = line.firstRange(of: ": ") else { return (String(line), "") }
+            return (String(line[..<separator.lowerBound]), String(line[separator.upperBound...]))
         }
     }
 
