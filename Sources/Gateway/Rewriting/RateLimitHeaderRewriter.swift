@@ -90,25 +90,27 @@ public enum RateLimitHeaderRewriter {
 
     /// The aggregate's header lines written as bytes (every answer carries them: no strings).
     static func writeAggregateHeaderLines(_ status: AggregateStatus, into buffer: inout ByteBuffer) {
-        buffer.writeStaticString("x-codex-primary-used-percent: ")
-        writeTwoDecimals(status.fiveHourUtilization, into: &buffer)
-        buffer.writeStaticString("\r\nx-codex-primary-window-minutes: 300\r\n")
-        if let reset = status.fiveHourReset {
-            buffer.writeStaticString("x-codex-primary-reset-at: ")
-            writeDecimal(Int(reset.timeIntervalSince1970.rounded()), into: &buffer)
-            buffer.writeStaticString("\r\n")
-        }
-        buffer.writeStaticString("x-codex-secondary-used-percent: ")
-        writeTwoDecimals(status.weeklyUtilization, into: &buffer)
-        buffer.writeStaticString("\r\nx-codex-secondary-window-minutes: 10080\r\n")
-        if let reset = status.weeklyReset {
-            buffer.writeStaticString("x-codex-secondary-reset-at: ")
-            writeDecimal(Int(reset.timeIntervalSince1970.rounded()), into: &buffer)
-            buffer.writeStaticString("\r\n")
-        }
+        writeWindowLines(used: "x-codex-primary-used-percent: ", length: "x-codex-primary-window-minutes: 300\r\n",
+                         reset: "x-codex-primary-reset-at: ", utilization: status.fiveHourUtilization, resetAt: status.fiveHourReset, into: &buffer)
+        writeWindowLines(used: "x-codex-secondary-used-percent: ", length: "x-codex-secondary-window-minutes: 10080\r\n",
+                         reset: "x-codex-secondary-reset-at: ", utilization: status.weeklyUtilization, resetAt: status.weeklyReset, into: &buffer)
         if status.planWeight > 0 {
             buffer.writeStaticString("x-ocm-plan-weight: ")
             buffer.writeString(shortest(status.planWeight))
+            buffer.writeStaticString("\r\n")
+        }
+    }
+
+    /// One window's lines: its use, its length (a fixed line) and, while one is known, its reset.
+    private static func writeWindowLines(used: StaticString, length: StaticString, reset: StaticString, utilization: Double, resetAt: Date?,
+                                         into buffer: inout ByteBuffer) {
+        buffer.writeStaticString(used)
+        writeTwoDecimals(utilization, into: &buffer)
+        buffer.writeStaticString("\r\n")
+        buffer.writeStaticString(length)
+        if let resetAt {
+            buffer.writeStaticString(reset)
+            writeDecimal(Int(resetAt.timeIntervalSince1970.rounded()), into: &buffer)
             buffer.writeStaticString("\r\n")
         }
     }
