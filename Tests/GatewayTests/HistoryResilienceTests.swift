@@ -57,7 +57,7 @@ import UpstreamSimulator
     @Test func aRequestRefusedForItsSizeIsRecordedAsRejected() async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("codexpool-rejected-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: folder) }
-        var limits = ListenerLimits()
+        var limits = GatewayTestBed.patientLimits
         limits.maxBody = 1024
         let bed = try await GatewayTestBed.start(accounts: [SimulatedAccount(accountID: "a")], users: [Self.alice], limits: limits,
                                                  storage: StorageConfiguration(enabled: true, path: folder.appendingPathComponent("h.sqlite3").path))

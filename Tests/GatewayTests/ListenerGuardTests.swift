@@ -15,7 +15,7 @@ import UpstreamSimulator
 @Suite(.timeLimit(.minutes(3))) struct ListenerGuardTests {
     static let user = GatewayTestBed.User(name: "alice", token: "alice-token", credential: "a")
 
-    static func start(_ limits: ListenerLimits = ListenerLimits()) async throws -> GatewayTestBed {
+    static func start(_ limits: ListenerLimits = GatewayTestBed.patientLimits) async throws -> GatewayTestBed {
         let bed = try await GatewayTestBed.start(accounts: [SimulatedAccount(accountID: "a")], balancer: nil, users: [user], limits: limits)
         await waitForData(bed, tags: ["a"])
         return bed
@@ -70,7 +70,7 @@ import UpstreamSimulator
     }
 
     @Test func aBodyOverTheLimitIsRefusedBeforeItIsReadOrAsItGrows() async throws {
-        let bed = try await Self.start(ListenerLimits(maxBody: 4096))
+        let bed = try await Self.start(ListenerLimits(maxBody: 4096, headerTimeout: 600))
         let announced = try await RawConnection(port: bed.server.port)
         let announcedReader = ResponseReader(announced)
         try await announced.send(Self.head(token: "alice-token", extra: "Content-Length: 5000\r\n"))
@@ -113,7 +113,7 @@ import UpstreamSimulator
     }
 
     @Test func anIdleKeepAliveConnectionIsClosed() async throws {
-        let bed = try await Self.start(ListenerLimits(idleTimeout: 0.5))
+        let bed = try await Self.start(ListenerLimits(headerTimeout: 600, idleTimeout: 0.5))
         let connection = try await RawConnection(port: bed.server.port)
         let reader = ResponseReader(connection)
         try await connection.send(Array("GET /ocm/v1/status HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer alice-token\r\n\r\n".utf8))
@@ -124,7 +124,7 @@ import UpstreamSimulator
     }
 
     @Test func aRequestHeadOverTheLimitGets431() async throws {
-        let bed = try await Self.start(ListenerLimits(maxHeaderBytes: 2048))
+        let bed = try await Self.start(ListenerLimits(maxHeaderBytes: 2048, headerTimeout: 600))
         let connection = try await RawConnection(port: bed.server.port)
         let reader = ResponseReader(connection)
         try await connection.send(Self.head(token: "alice-token", extra: "X-Padding: \(String(repeating: "p", count: 4096))\r\n"))
@@ -153,7 +153,7 @@ import UpstreamSimulator
     }
 
     @Test func failedAuthenticationsAreThrottledPerAddress() async throws {
-        let bed = try await Self.start(ListenerLimits(failedAuthenticationsPerMinute: 3))
+        let bed = try await Self.start(ListenerLimits(headerTimeout: 600, failedAuthenticationsPerMinute: 3))
         for token in ["one", "two", "three"] {
             #expect(try await bed.request(headers: [("authorization", "Bearer \(token)")], json: GatewayTestBed.turnBody).status == 401)
         }
@@ -204,7 +204,7 @@ import UpstreamSimulator
     }
 
     @Test func aWebSocketMessageOverTheLimitEndsTheSessionWith1009() async throws {
-        let bed = try await Self.start(ListenerLimits(maxWebSocketMessage: 4096))
+        let bed = try await Self.start(ListenerLimits(maxWebSocketMessage: 4096, headerTimeout: 600))
         let client = try await TestWebSocketClient.connect(port: bed.server.port, headers: [("authorization", "Bearer alice-token")])
         guard case .upgraded = client.outcome else { Issue.record("not upgraded"); return }
         try await client.send(#"{"type":"response.create","padding":"\#(String(repeating: "z", count: 8192))"}"#)
