@@ -188,6 +188,9 @@ import Yamux
         let remote = try await GatewayTestBed.start(
             accounts: [SimulatedAccount(accountID: "remote", planType: "pro", fiveHourPercent: 20, weeklyPercent: 50)], balancer: nil,
             users: [.init(name: "peer", token: "peer-token", credential: "remote")])
+        // Until its first usage poll the remote reports its plan's weight with an unknown (full)
+        // use; the local instance must first hear the real one.
+        await waitForData(remote, tags: ["remote"])
         let url = EndpointURL(parsing: "http://127.0.0.1:\(remote.server.port)")!
         let local = try await GatewayTestBed.start(
             accounts: [], balancer: nil,
@@ -196,8 +199,8 @@ import Yamux
             externals: [ExternalCredentialConfiguration(tag: "far", token: Secret("peer-token"), mode: .forward(url)),
                         ExternalCredentialConfiguration(tag: "wrong", token: Secret("not-a-user"), mode: .forward(url))],
             simulator: remote.simulator)
-        try await Self.eventually { Self.peerWeight(local, "far") == 10 }
-        #expect(Self.fiveHourUse(local, "far") == 21)
+        // The weight and the use can arrive in different frames (a poll, then the stream): wait for both.
+        try await Self.eventually { Self.peerWeight(local, "far") == 10 && Self.fiveHourUse(local, "far") == 21 }
         let response = try await local.request(headers: [("authorization", "Bearer me-token")], json: GatewayTestBed.turnBody)
         #expect(response.status == 200)
         #expect(remote.simulator.modelRequests.last?.accountID == "remote")

@@ -61,7 +61,7 @@ public final class ChildProcess: @unchecked Sendable {
         // Read on a plain thread: a blocking read would hold one of the few cooperative threads.
         let handle = child.output.fileHandleForReading
         let stdout = await withCheckedContinuation { continuation in
-            Thread { continuation.resume(returning: handle.readDataToEndOfFile()) }.start()
+            Thread { continuation.resume(returning: PipeIO.toEnd(handle)) }.start()
         }
         let status = await child.exitStatus()
         return (status, String(decoding: stdout, as: UTF8.self), child.standardError)
@@ -76,7 +76,7 @@ public final class ChildProcess: @unchecked Sendable {
         let handle = errors.fileHandleForReading
         let reader = Thread { [self] in
             while true {
-                let data = handle.availableData
+                let data = PipeIO.some(handle)
                 self.received(data)
                 if data.isEmpty { return }
             }
@@ -84,7 +84,7 @@ public final class ChildProcess: @unchecked Sendable {
         reader.start()
     }
 
-    public func writeInput(_ text: String) { input.fileHandleForWriting.write(Data(text.utf8)) }
+    public func writeInput(_ text: String) { PipeIO.write(Data(text.utf8), to: input.fileHandleForWriting) }
 
     public func closeInput() { try? input.fileHandleForWriting.close() }
 
@@ -95,7 +95,7 @@ public final class ChildProcess: @unchecked Sendable {
 
     /// Everything written to standard output, after the process ended.
     public func remainingOutput() -> String {
-        String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        String(decoding: PipeIO.toEnd(output.fileHandleForReading), as: UTF8.self)
     }
 
     /// Suspends until standard error contains `text` (an event, not a timer), the stream ends

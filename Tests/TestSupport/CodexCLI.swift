@@ -51,7 +51,7 @@ public enum CodexCLI {
             process.standardOutput = output
             process.standardError = FileHandle.nullDevice
             guard (try? process.run()) != nil else { continue }
-            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            let text = String(decoding: PipeIO.toEnd(output.fileHandleForReading), as: UTF8.self)
             process.waitUntilExit()
             let path = text.trimmingCharacters(in: .whitespacesAndNewlines)
             if process.terminationStatus == 0, !path.isEmpty, FileManager.default.isExecutableFile(atPath: path + "/" + file) { return path }

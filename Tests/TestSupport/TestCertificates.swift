@@ -67,7 +67,7 @@ public enum ShellCommand {
         } catch {
             return (-1, "\(error)")
         }
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
+        let output = PipeIO.toEnd(pipe.fileHandleForReading)
         process.waitUntilExit()
         return (process.terminationStatus, String(decoding: output, as: UTF8.self))
     }
