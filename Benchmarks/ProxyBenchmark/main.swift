@@ -34,18 +34,20 @@ let proxyThreads = ProcessInfo.processInfo.activeProcessorCount
 let folder = FileManager.default.temporaryDirectory.appendingPathComponent("codexpool-proxybench-\(UUID().uuidString)")
 try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
 let children = ChildProcesses(folder: folder)
-defer {
+/// Ends every process the benchmark started and removes its folder: at the end, on a signal,
+/// after a hold.
+@Sendable func endEverything() {
     children.stopAll()
     try? FileManager.default.removeItem(at: folder)
 }
+defer { endEverything() }
 // Stopped by a signal (an operator's kill, CI's timeout), the benchmark still ends what it started:
 // nginx, codexpool and the pipes would otherwise keep their ports and the CPU.
 let stopSignals = [SIGTERM, SIGINT, SIGHUP].map { number in
     signal(number, SIG_IGN)
     let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
     source.setEventHandler {
-        children.stopAll()
-        try? FileManager.default.removeItem(at: folder)
+        endEverything()
         exit(128 + number)
     }
     source.resume()
@@ -119,6 +121,7 @@ if let hold = ProcessInfo.processInfo.environment["PROXY_BENCHMARK_HOLD"].flatMa
     } else {
         try await Task.sleep(for: .seconds(hold))
     }
+    endEverything()
     exit(0)
 }
 
