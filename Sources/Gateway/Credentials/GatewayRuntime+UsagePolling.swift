@@ -11,7 +11,12 @@ extension GatewayRuntime {
     /// Polls a local credential's usage API in the background when its data is stale; at most
     /// one poll per credential at a time. Requests never wait for it (Appendix A #11).
     func pollIfStale(_ tag: String) {
-        guard let backend = backend(tag) else { return }
+        pollIfStale(tag, backend: backend(tag))
+    }
+
+    /// The same, with `tag`'s backend looked up already.
+    func pollIfStale(_ tag: String, backend: CredentialBackend?) {
+        guard let backend else { return }
         let now = clock.now()
         let due = withPool { pool -> Bool in
             guard let state = pool[tag], case .available = state.availability, !state.isAPIKey else { return false }

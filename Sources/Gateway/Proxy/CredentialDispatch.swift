@@ -205,10 +205,13 @@ final class CredentialDispatch {
         perform = nil
     }
 
+    /// The current attempt goes to another instance, not to the backend.
+    var viaPeer: Bool { plan?.viaPeer ?? tag.map(runtime.isExternal) ?? false }
+
     /// How the transport must treat an answer with this status for the current credential.
     func earlyAnswer(status: UInt) -> EarlyAnswer {
         guard let tag else { return .passThrough }
-        return EarlyAnswer(status: status, isExternal: runtime.isExternal(tag), alreadyRefreshed: refreshedAfter401.contains(tag))
+        return EarlyAnswer(status: status, isExternal: viaPeer, alreadyRefreshed: refreshedAfter401.contains(tag))
     }
 
     // MARK: Attempts
@@ -224,9 +227,11 @@ final class CredentialDispatch {
         let attempt = Attempt(number: attempts + 1, tag: tag, isNewSession: isNewSession)
         current = attempt
         plan = nil
-        runtime.pollIfStale(tag)
+        // Looked up once for the poll and the plan.
+        let backend = runtime.backend(tag)
+        runtime.pollIfStale(tag, backend: backend)
         let (headers, body) = requestFor(tag)
-        switch runtime.planNow(for: tag, method: request.method, uri: request.uri, clientHeaders: headers, bodyLength: body?.readableBytes,
+        switch runtime.planNow(for: tag, backend: backend, method: request.method, uri: request.uri, clientHeaders: headers, bodyLength: body?.readableBytes,
                                webSocket: request.transport == .websocket, rejectedToken: rejectedToken, on: eventLoop) {
         case .ready(let plan): planned(.success(plan), attempt: attempt, body: body)
         case .failed(let error): planned(.failure(error), attempt: attempt, body: body)

@@ -29,10 +29,11 @@ extension GatewayRuntime {
         case pending(EventLoopFuture<UpstreamRequestPlan>)
     }
 
-    /// The same, answered at once when it can be.
-    func planNow(for tag: String, method: HTTPMethod, uri: String, clientHeaders: HTTPHeaders, bodyLength: Int?, webSocket: Bool,
-                 rejectedToken: Secret? = nil, on eventLoop: any EventLoop) -> PlanResult {
-        guard let backend = backend(tag) else { return .failed(CredentialAccessError.unavailable("no credential tagged \(tag)")) }
+    /// The same, answered at once when it can be. `knownBackend` is `tag`'s when the caller has
+    /// looked it up already.
+    func planNow(for tag: String, backend knownBackend: CredentialBackend? = nil, method: HTTPMethod, uri: String, clientHeaders: HTTPHeaders,
+                 bodyLength: Int?, webSocket: Bool, rejectedToken: Secret? = nil, on eventLoop: any EventLoop) -> PlanResult {
+        guard let backend = knownBackend ?? backend(tag) else { return .failed(CredentialAccessError.unavailable("no credential tagged \(tag)")) }
         // The service headers go to the backend, and to a peer only on a WebSocket (a peer adds its own to HTTP requests).
         var isLocal = false
         if case .local = backend { isLocal = true }
@@ -61,7 +62,8 @@ extension GatewayRuntime {
             var fields = headers
             Self.set(&fields, "host", target.hostHeader, replacing: replacing)
             Self.set(&fields, "authorization", "Bearer \(token.value)", replacing: replacing)
-            return .ready(UpstreamRequestPlan(target: target, uri: uri, headers: HTTPHeaders(fields), grantToken: nil, tunnelTag: tunnelUp ? tag : nil))
+            return .ready(UpstreamRequestPlan(target: target, uri: uri, headers: HTTPHeaders(fields), grantToken: nil, tunnelTag: tunnelUp ? tag : nil,
+                                              viaPeer: true))
         }
         switch backend {
         case .forward(let url, let target, let token):

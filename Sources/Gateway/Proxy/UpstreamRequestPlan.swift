@@ -17,6 +17,9 @@ struct UpstreamRequestPlan: Sendable {
     var grantToken: Secret?
     /// Sent through this credential's reverse tunnel instead of dialling `target`.
     var tunnelTag: String?
+    /// The credential is another instance's (a peer answers, not the backend): kept here so the
+    /// answer's handling need not look the credential up again.
+    var viaPeer = false
     /// The request body as it goes to this credential, when it differs from the client's
     /// (another account's continuation state left out).
     var body: ByteBuffer?

@@ -24,9 +24,11 @@ public final class GatewayMetrics: Sendable {
     // The series touched by every request, found by their label values.
     private let httpResponses: SeriesCache<HTTPResponseSeries, Counter>
     private let responses: SeriesCache<ResponseSeries, Counter>
-    private let timeToFirstByte: SeriesCache<ResponseTransport, DurationHistogram>
-    private let responseDuration: SeriesCache<ResponseTransport, DurationHistogram>
-    private let tokens: SeriesCache<TokenSeries, Counter>
+    /// By transport, made up front: two series, no look-up per request.
+    private let timeToFirstByte: TransportSeries<DurationHistogram>
+    private let responseDuration: TransportSeries<DurationHistogram>
+    /// A credential and user's three token counters, found with one look-up.
+    private let tokens: SeriesCache<TokenSeries, TokenCounters>
 
     public init() {
         let registry = registry
@@ -46,23 +48,26 @@ public final class GatewayMetrics: Sendable {
                 labels: [("transport", key.transport.rawValue), ("outcome", key.outcome.rawValue), ("credential", key.credential), ("user", key.user)]
             )
         }
-        timeToFirstByte = SeriesCache { transport in
+        timeToFirstByte = TransportSeries { transport in
             registry.makeDurationHistogram(
                 descriptor: GatewayMetrics.name("time_to_first_byte", unit: "seconds", help: "From the request (or response.create) to the first byte of the answer."),
                 labels: [("transport", transport.rawValue)], buckets: GatewayMetrics.timeToFirstByteBuckets
             )
         }
-        responseDuration = SeriesCache { transport in
+        responseDuration = TransportSeries { transport in
             registry.makeDurationHistogram(
                 descriptor: GatewayMetrics.name("response_duration", unit: "seconds", help: "From the request (or response.create) to its end."),
                 labels: [("transport", transport.rawValue)], buckets: GatewayMetrics.durationBuckets
             )
         }
         tokens = SeriesCache { key in
-            registry.makeCounter(
-                descriptor: GatewayMetrics.name("tokens", unit: "total", help: "Tokens of completed responses by credential, user and kind (input includes cached input)."),
-                labels: [("credential", key.credential), ("user", key.user), ("kind", key.kind.rawValue)]
-            )
+            let counter = { (kind: String) in
+                registry.makeCounter(
+                    descriptor: GatewayMetrics.name("tokens", unit: "total", help: "Tokens of completed responses by credential, user and kind (input includes cached input)."),
+                    labels: [("credential", key.credential), ("user", key.user), ("kind", kind)]
+                )
+            }
+            return TokenCounters(input: counter("input"), cachedInput: counter("cached_input"), output: counter("output"))
         }
     }
 
@@ -107,8 +112,8 @@ public final class GatewayMetrics: Sendable {
     func recordResponse(_ transport: ResponseTransport, outcome: ResponseOutcome, credential: String?, user: String,
                         timeToFirstByte: TimeAmount?, duration: TimeAmount) {
         responses(ResponseSeries(transport: transport, outcome: outcome, credential: credential ?? "", user: user)).increment()
-        if let timeToFirstByte { self.timeToFirstByte(transport).record(.nanoseconds(timeToFirstByte.nanoseconds)) }
-        responseDuration(transport).record(.nanoseconds(duration.nanoseconds))
+        if let timeToFirstByte { self.timeToFirstByte[transport].record(.nanoseconds(timeToFirstByte.nanoseconds)) }
+        responseDuration[transport].record(.nanoseconds(duration.nanoseconds))
     }
 
     /// The history store could not be opened or written (DESIGN.md: history unavailable, never a failed request).
@@ -117,9 +122,11 @@ public final class GatewayMetrics: Sendable {
     }
 
     func recordTokens(_ usage: CompletedUsage, credential: String, user: String) {
-        if usage.inputTokens > 0 { tokens(TokenSeries(credential: credential, user: user, kind: .input)).increment(by: Int64(usage.inputTokens)) }
-        if usage.cachedTokens > 0 { tokens(TokenSeries(credential: credential, user: user, kind: .cachedInput)).increment(by: Int64(usage.cachedTokens)) }
-        if usage.outputTokens > 0 { tokens(TokenSeries(credential: credential, user: user, kind: .output)).increment(by: Int64(usage.outputTokens)) }
+        guard usage.inputTokens > 0 || usage.cachedTokens > 0 || usage.outputTokens > 0 else { return }
+        let counters = tokens(TokenSeries(credential: credential, user: user))
+        if usage.inputTokens > 0 { counters.input.increment(by: Int64(usage.inputTokens)) }
+        if usage.cachedTokens > 0 { counters.cachedInput.increment(by: Int64(usage.cachedTokens)) }
+        if usage.outputTokens > 0 { counters.output.increment(by: Int64(usage.outputTokens)) }
     }
 
     /// A 429 from upstream (HTTP status or WebSocket `error` event).
@@ -265,11 +272,35 @@ private struct ResponseSeries: Hashable, Sendable {
 }
 
 private struct TokenSeries: Hashable, Sendable {
-    enum Kind: String, Sendable {
-        case input, cachedInput = "cached_input", output
-    }
-
     var credential: String
     var user: String
-    var kind: Kind
+}
+
+/// The `tokens` series of one credential and user, one per kind.
+private final class TokenCounters: Sendable {
+    let input: Counter
+    let cachedInput: Counter
+    let output: Counter
+
+    init(input: Counter, cachedInput: Counter, output: Counter) {
+        (self.input, self.cachedInput, self.output) = (input, cachedInput, output)
+    }
+}
+
+/// One series per transport, made when the metrics are.
+private struct TransportSeries<Series: Sendable>: Sendable {
+    private let http: Series
+    private let webSocket: Series
+
+    init(make: (ResponseTransport) -> Series) {
+        http = make(.http)
+        webSocket = make(.websocket)
+    }
+
+    subscript(transport: ResponseTransport) -> Series {
+        switch transport {
+        case .http: http
+        case .websocket: webSocket
+        }
+    }
 }

@@ -53,7 +53,7 @@ public final class HistoryStore: Sendable {
     public func insert(_ records: [RequestRecord], ledger: [UsageLedgerEntry] = []) throws {
         guard !records.isEmpty || !ledger.isEmpty else { return }
         try database.write { db in
-            let rows = RequestRowWriter(try db.cachedStatement(sql: Self.insertRequest), in: db)
+            var rows = RequestRowWriter(try db.cachedStatement(sql: Self.insertRequest), in: db)
             for record in records { try rows.insert(record) }
             try Self.addToLedger(ledger, db)
         }

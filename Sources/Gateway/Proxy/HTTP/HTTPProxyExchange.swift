@@ -174,7 +174,7 @@ final class HTTPProxyExchange: UpstreamResponseDelegate {
         runtime.observe(snapshot, tag: tag)
         if let turnState = upstreamHead.first(name: ContinuationScan.turnStateHeaderName) { runtime.recordIssued([(.turnState, turnState)], tag: tag) }
         if status >= 400 { logger.error("upstream error from \(tag): status \(status)") }
-        if runtime.isExternal(tag) { connectorCredential = upstreamHead.first(name: servingCredentialHeaderName) }
+        if dispatch.viaPeer { connectorCredential = upstreamHead.first(name: servingCredentialHeaderName) }
         let isEventStream = upstreamHead.first(name: "content-type")?.lowercased().hasPrefix("text/event-stream") ?? false
         let tracksUsage = status == 200 && isEventStream && (head.uri.hasPrefix("/v1/responses") || head.uri.hasPrefix("/v1/chat/completions"))
         usageTap = tracksUsage ? ServerSentEventUsageTap() : nil
