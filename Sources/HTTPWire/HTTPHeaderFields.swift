@@ -24,7 +24,25 @@ package struct HTTPHeaderFields {
     /// Reads the lines after the start line up to the blank line; the ranges are offsets into
     /// the buffer `lines` reads.
     package init(_ lines: inout HTTPHeadLines) throws(HTTPWireFailure) {
+        var fields: [HTTPHeaderField] = []
         fields.reserveCapacity(24)
+        try Self.forEachField(&lines, framing: &framing) { fields.append($0) }
+        self.fields = fields
+    }
+
+    /// The same lines as NIO's headers, with a string for each name and value, and their framing
+    /// (a request's head: the ranges are not kept).
+    package static func headers(_ lines: inout HTTPHeadLines, in bytes: UnsafeRawBufferPointer) throws(HTTPWireFailure) -> (HTTPHeaders, HTTPFraming) {
+        var pairs: [(String, String)] = []
+        pairs.reserveCapacity(16)
+        var framing = HTTPFraming()
+        try forEachField(&lines, framing: &framing) { field in pairs.append((string(bytes, field.name), string(bytes, field.value))) }
+        return (HTTPHeaders(pairs), framing)
+    }
+
+    /// Checks each line up to the blank line and hands on where its name and value lie.
+    private static func forEachField(_ lines: inout HTTPHeadLines, framing: inout HTTPFraming,
+                                     _ body: (HTTPHeaderField) -> Void) throws(HTTPWireFailure) {
         while let line = lines.next(), !line.isEmpty {
             guard let first = line.first, first != 0x20, first != 0x09 else { throw HTTPWireFailure("folded header line") }
             let whole = UnsafeRawBufferPointer(rebasing: line)
@@ -36,11 +54,11 @@ package struct HTTPHeaderFields {
             let valueBytes = HTTPToken.trimmed(line[(colon + 1)...])
             guard HTTPToken.isValidValue(UnsafeRawBufferPointer(rebasing: valueBytes)) else { throw HTTPWireFailure("invalid header value") }
             framing.note(name: nameBytes, value: valueBytes)
-            fields.append(HTTPHeaderField(name: nameBytes.startIndex..<nameBytes.endIndex, value: valueBytes.startIndex..<valueBytes.endIndex))
+            body(HTTPHeaderField(name: nameBytes.startIndex..<nameBytes.endIndex, value: valueBytes.startIndex..<valueBytes.endIndex))
         }
     }
 
-    /// The fields as NIO's headers, with a string for each name and value.
+    /// Fields as NIO's headers, with a string for each name and value.
     package static func headers(_ fields: [HTTPHeaderField], in bytes: UnsafeRawBufferPointer) -> HTTPHeaders {
         HTTPHeaders(fields.map { field in (Self.string(bytes, field.name), Self.string(bytes, field.value)) })
     }

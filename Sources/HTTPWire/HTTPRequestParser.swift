@@ -101,9 +101,8 @@ package struct HTTPRequestParser {
                 return .failure(HTTPWireFailure("invalid request line"))
             }
             do throws(HTTPWireFailure) {
-                let fields = try HTTPHeaderFields(&lines)
-                let headers = HTTPHeaderFields.headers(fields.fields, in: bytes)
-                return .success((HTTPRequestHead(version: version, method: method, uri: uri, headers: headers), fields.framing))
+                let (headers, framing) = try HTTPHeaderFields.headers(&lines, in: bytes)
+                return .success((HTTPRequestHead(version: version, method: method, uri: uri, headers: headers), framing))
             } catch {
                 return .failure(error)
             }

@@ -42,7 +42,8 @@ package final class UpstreamHTTPClientHandler: ChannelInboundHandler {
 
     package func start(head: HTTPRequestHead, body: ByteBuffer?, delegate: any UpstreamResponseDelegate, onIdle: @escaping () -> Void) {
         guard let context else { return delegate.upstreamFailed(UpstreamError(.closedBeforeResponse, "upstream connection closed")) }
-        var bytes = context.channel.allocator.buffer(capacity: 0)
+        // Sized once: a buffer grown by the writer would be allocated twice.
+        var bytes = context.channel.allocator.buffer(capacity: UpstreamRequestWriter.capacity(for: head, body: body))
         do {
             try UpstreamRequestWriter.write(head, body: body, into: &bytes)
         } catch {

@@ -10,9 +10,14 @@ package enum UpstreamRequestWriter {
         package var description: String { "request header \(name.debugDescription) has a name or value that cannot be sent" }
     }
 
+    /// Room for the request's bytes, usually all of them (header lines are estimated).
+    package static func capacity(for head: HTTPRequestHead, body: ByteBuffer?) -> Int {
+        256 + head.uri.utf8.count + 48 * head.headers.count + (body?.readableBytes ?? 0)
+    }
+
     package static func write(_ head: HTTPRequestHead, body: ByteBuffer?, into buffer: inout ByteBuffer) throws(InvalidHeader) {
         let bodyLength = body?.readableBytes ?? 0
-        buffer.reserveCapacity(minimumWritableBytes: 256 + head.uri.utf8.count + 48 * head.headers.count + bodyLength)
+        buffer.reserveCapacity(minimumWritableBytes: capacity(for: head, body: body))
         buffer.writeString(head.method.rawValue)
         buffer.writeInteger(UInt8(ascii: " "))
         buffer.writeString(head.uri)

@@ -4,6 +4,7 @@ import HTTPWire
 import Logging
 import NIOCore
 import NIOHTTP1
+import OpenSSLTLS
 import PoolCore
 import Synchronization
 import UpstreamHTTP
@@ -74,18 +75,15 @@ extension GatewayRuntime {
         case .local(let source, let cache):
             let upstreamTLS = upstreamTLSContext
             let endpoints = upstreamEndpoints
+            let now = clock.now()
+            // A cached token (the usual case) builds the plan at once, without a closure made for the case below.
+            if rejectedToken == nil, let grant = cache.grant(now: now) {
+                return .ready(Self.localPlan(grant, uri: uri, headers: headers, replacing: replacing, endpoints: endpoints, tls: upstreamTLS))
+            }
             let baseHeaders = headers
             let build = { @Sendable (grant: AccessGrant) -> UpstreamRequestPlan in
-                let (base, path) = endpoints.path(forClientURI: uri, isAPIKey: grant.isAPIKey)
-                let target = base.target(tls: upstreamTLS)
-                var fields = baseHeaders
-                Self.set(&fields, "host", target.hostHeader, replacing: replacing)
-                Self.set(&fields, "authorization", grant.authorization.value, replacing: replacing)
-                if let account = grant.accountID { Self.set(&fields, "chatgpt-account-id", account, replacing: replacing) }
-                return UpstreamRequestPlan(target: target, uri: path, headers: HTTPHeaders(fields), grantToken: grant.token)
+                Self.localPlan(grant, uri: uri, headers: baseHeaders, replacing: replacing, endpoints: endpoints, tls: upstreamTLS)
             }
-            let now = clock.now()
-            if rejectedToken == nil, let grant = cache.grant(now: now) { return .ready(build(grant)) }
             let promise = eventLoop.makePromise(of: UpstreamRequestPlan.self)
             promise.completeWithTask {
                 do {
@@ -102,6 +100,17 @@ extension GatewayRuntime {
             }
             return .pending(promise.futureResult)
         }
+    }
+
+    /// The plan for a local credential's access grant: its base URL, its token and account.
+    private static func localPlan(_ grant: AccessGrant, uri: String, headers fields: consuming [(String, String)], replacing: Bool,
+                                  endpoints: UpstreamEndpoints, tls: OpenSSLContext?) -> UpstreamRequestPlan {
+        let (base, path) = endpoints.path(forClientURI: uri, isAPIKey: grant.isAPIKey)
+        let target = base.target(tls: tls)
+        set(&fields, "host", target.hostHeader, replacing: replacing)
+        set(&fields, "authorization", grant.authorization.value, replacing: replacing)
+        if let account = grant.accountID { set(&fields, "chatgpt-account-id", account, replacing: replacing) }
+        return UpstreamRequestPlan(target: target, uri: path, headers: HTTPHeaders(fields), grantToken: grant.token)
     }
 
     /// `name` is a lower-case literal: a literal's string is never copied, where a `StaticString`'s

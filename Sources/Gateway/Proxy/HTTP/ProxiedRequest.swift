@@ -27,7 +27,9 @@ struct ProxiedRequest {
 
     static func prepare(head: HTTPRequestHead, body: ByteBuffer, user: AuthenticatedUser, runtime: GatewayRuntime, logger: Logger) -> Outcome {
         var head = head
-        head.uri = GatewayRoute.canonicalProxyURI(head.uri)
+        // Set only when it changes: setting copies the head's storage, which the handler still holds.
+        let canonicalURI = GatewayRoute.canonicalProxyURI(head.uri)
+        if canonicalURI != head.uri { head.uri = canonicalURI }
         let path = GatewayRoute.pathAndQuery(head.uri).path
         let route = GatewayRoute.ProxiedRoute(rawValue: path)
         var request = ProxiedRequest(head: head, body: body, routeLabel: route?.metricsLabel, chat: nil,
