@@ -38,6 +38,15 @@ package struct ReceivedResponseHead: Sendable, Equatable {
         }
     }
 
+    /// Whether the first value of the header `name` starts with `prefix` (both given in lower
+    /// case; matched in any case), read from the bytes: no string is made for it.
+    package func first(name: StaticString, hasPrefix prefix: StaticString) -> Bool {
+        withFields { bytes, fields in
+            guard let field = fields.first(where: { HTTPToken.name(bytes[$0.name], is: name) }) else { return false }
+            return HTTPToken.name(UnsafeRawBufferPointer(rebasing: bytes[field.value]), hasPrefix: prefix)
+        }
+    }
+
     /// The head's bytes with the fields' ranges, which are offsets into them.
     @inlinable package func withFields<Result>(_ body: (UnsafeRawBufferPointer, [HTTPHeaderField]) throws -> Result) rethrows -> Result {
         try bytes.withUnsafeReadableBytes { try body($0, fields) }

@@ -10,6 +10,8 @@ import UpstreamHTTP
     /// What a whole response parses into: heads, the body joined, and how it ended.
     struct Parsed: Equatable {
         var heads: [HTTPResponseHead] = []
+        /// The same heads as read, with their bytes.
+        var received: [ReceivedResponseHead] = []
         var body = ""
         var ends: [Bool] = []
     }
@@ -25,7 +27,9 @@ import UpstreamHTTP
         func drain() throws {
             while let event = try parser.next() {
                 switch event {
-                case .head(let head): parsed.heads.append(head.head)
+                case .head(let head):
+                    parsed.heads.append(head.head)
+                    parsed.received.append(head)
                 case .body(let buffer): parsed.body += String(buffer: buffer)
                 case .end(let keepAlive):
                     parsed.ends.append(keepAlive)
@@ -55,6 +59,20 @@ import UpstreamHTTP
             #expect(head.headers.first(name: "x-codex-primary-used-percent") == "12.5")
             #expect(head.headers.first(name: "Content-Type") == "text/event-stream")
         }
+    }
+
+    @Test func aHeaderValuePrefixIsReadFromTheBytesInAnyCase() throws {
+        func head(_ lines: String) throws -> ReceivedResponseHead {
+            try #require(try Self.parse("HTTP/1.1 200 OK\r\n\(lines)content-length: 0\r\n\r\n").received.first)
+        }
+        let eventStream = try head("X-Other: text/event-stream\r\nContent-Type: Text/Event-Stream; charset=utf-8\r\nContent-Type: application/json\r\n")
+        #expect(eventStream.first(name: "content-type", hasPrefix: "text/event-stream"))
+        // The first value counts, as with `first(name:)`; another header's value does not.
+        let json = try head("x-other: text/event-stream\r\ncontent-type: application/json\r\ncontent-type: text/event-stream\r\n")
+        #expect(!json.first(name: "content-type", hasPrefix: "text/event-stream"))
+        #expect(!(try head("x-other: text/event-stream\r\n")).first(name: "content-type", hasPrefix: "text/event-stream"))
+        #expect(!(try head("content-type: text/event\r\n")).first(name: "content-type", hasPrefix: "text/event-stream"))
+        #expect(!(try head("content-type:\r\n")).first(name: "content-type", hasPrefix: "text/event-stream"))
     }
 
     @Test func chunkedBodyWithExtensionsAndTrailersInEverySplit() throws {

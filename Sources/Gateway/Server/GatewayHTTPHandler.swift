@@ -97,7 +97,7 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
             body.clear()
             dropped = 0
             logger = runtime.logger
-            logger[metadataKey: "request"] = "\(RequestID.make())"
+            logger[metadataKey: "request"] = .string(RequestID.make())
             intake = admit(head, context: context)
         case .body(var chunk):
             switch intake {

@@ -175,7 +175,7 @@ final class HTTPProxyExchange: UpstreamResponseDelegate {
         if let turnState = upstreamHead.first(name: ContinuationScan.turnStateHeaderName) { runtime.recordIssued([(.turnState, turnState)], tag: tag) }
         if status >= 400 { logger.error("upstream error from \(tag): status \(status)") }
         if dispatch.viaPeer { connectorCredential = upstreamHead.first(name: servingCredentialHeaderName) }
-        let isEventStream = upstreamHead.first(name: "content-type")?.lowercased().hasPrefix("text/event-stream") ?? false
+        let isEventStream = upstreamHead.first(name: "content-type", hasPrefix: "text/event-stream")
         let tracksUsage = status == 200 && isEventStream && (head.uri.hasPrefix("/v1/responses") || head.uri.hasPrefix("/v1/chat/completions"))
         usageTap = tracksUsage ? ServerSentEventUsageTap() : nil
         phase = .streaming
