@@ -202,6 +202,33 @@ import UpstreamSimulator
         }
     }
 
+    /// Bodies that arrive in pieces on a kept-alive connection reach upstream as sent, each
+    /// request's own (the first piece of a body is kept as a slice of what was read, not copied,
+    /// and the next request is read into the same connection's buffer).
+    @Test func bodiesArrivingInPiecesOnAKeptAliveConnectionGoUpstreamAsSent() async throws {
+        let bed = try await GatewayTestBed.start(accounts: [SimulatedAccount(accountID: "a")], balancer: nil)
+        try await bed.stopAfter { () async throws in
+            await waitForData(bed, tags: ["a"])
+            let connection = try await RawConnection(port: bed.server.port)
+            defer { connection.close() }
+            var bodies: [[UInt8]] = []
+            for text in ["first", "the second, a little longer"] {
+                let body = Array(GatewayTestBed.turnBody.replacingOccurrences(of: #""hi""#, with: "\"\(text)\"").utf8)
+                bodies.append(body)
+                let head = "POST /v1/responses HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer user-token\r\nContent-Type: application/json\r\n"
+                    + "Content-Length: \(body.count)\r\n\r\n"
+                // The head with the body's start, then the rest: one read or two, the same bytes either way.
+                try await connection.send(Array(head.utf8) + body.prefix(20))
+                try await connection.send(Array(body.dropFirst(20)))
+                let answer = await connection.readUntil("\r\n0\r\n\r\n")
+                #expect(answer.hasPrefix("HTTP/1.1 200"), "\(answer.prefix(200))")
+                #expect(answer.contains("response.completed"))
+            }
+            #expect(bed.simulator.modelRequests.count == 2)
+            #expect(bed.simulator.modelRequests.map { Array($0.body) } == bodies)
+        }
+    }
+
     @Test func cutsTheClientStreamWhenUpstreamDies() async throws {
         let bed = try await GatewayTestBed.start(accounts: [SimulatedAccount(accountID: "a", behavior: .dropMidStream)], balancer: nil)
         try await bed.stopAfter { () async throws in

@@ -29,7 +29,8 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
     private(set) var context: ChannelHandlerContext?
     private var head: HTTPRequestHead?
     private var intake = Intake.refused
-    private var body = ByteBuffer()
+    /// The proxied request's body so far; nil before its first piece (an empty buffer costs an allocation).
+    private var body: ByteBuffer?
     /// Bytes of a refused request's body dropped so far; past the body limit the connection closes.
     private var dropped = 0
     private var keepAlive = true
@@ -94,7 +95,7 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
             self.head = head
             keepAlive = head.isKeepAlive
             requestInProgress = true
-            body.clear()
+            body = nil
             dropped = 0
             logger = runtime.logger
             logger[metadataKey: "request"] = .string(RequestID.make())
@@ -102,13 +103,15 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
         case .body(var chunk):
             switch intake {
             case .proxy(let user):
-                guard body.readableBytes + chunk.readableBytes <= limits.maxBody else {
-                    body = ByteBuffer()
+                guard (body?.readableBytes ?? 0) + chunk.readableBytes <= limits.maxBody else {
+                    body = nil
                     recordRejected(user, head: head)
                     refuse(bodyTooLarge, reason: .bodyTooLarge)
                     return
                 }
-                body.writeBuffer(&chunk)
+                // The first piece is kept as it came, a slice of what was read: most bodies arrive whole, and the
+                // upstream request copies them once anyway.
+                if body == nil { body = chunk } else { body!.writeBuffer(&chunk) }
             case .local, .refused:
                 // Nothing the gateway answers itself reads a body; a refused one is dropped as it comes.
                 dropped += chunk.readableBytes
@@ -243,13 +246,16 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
         return .refused
     }
 
+    /// The body of a request that has none, shared (nothing writes to it).
+    private static let noBody = ByteBuffer()
+
     private var bodyTooLarge: GatewayResponse {
         .error(.payloadTooLarge, type: "invalid_request_error", code: "request_too_large", message: "request body larger than \(limits.maxBody) bytes")
     }
 
     private func startExchange(_ head: HTTPRequestHead, user: AuthenticatedUser, context: ChannelHandlerContext) {
-        let prepared = ProxiedRequest.prepare(head: head, body: body, user: user, runtime: runtime, logger: logger)
-        body = ByteBuffer()
+        let prepared = ProxiedRequest.prepare(head: head, body: body ?? Self.noBody, user: user, runtime: runtime, logger: logger)
+        body = nil
         switch prepared {
         case .answered(let response):
             send(response)
