@@ -26,4 +26,30 @@ import Testing
         #expect(memo.snapshot(of: Self.head(Self.headers(fiveHour: "10")), tag: "a").fiveHour?.usedPercent == 10)
         #expect(memo.snapshot(of: Self.head(HTTPHeaders([("content-type", "text/plain")])), tag: "a") == RateLimitSnapshot(headers: []))
     }
+
+    /// An answer is the same as the last only when its `x-` lines are byte for byte: a value that
+    /// is a prefix of the last, a byte moved between name and value, a line more or less, an
+    /// empty value — each is parsed afresh.
+    @Test func onlyIdenticalLinesCountAsUnchanged() {
+        let memo = RateLimitSnapshotMemo()
+        let answers: [[(String, String)]] = [
+            [("x-codex-primary-used-percent", "10"), ("x-codex-plan-type", "plus")],
+            [("x-codex-primary-used-percent", "1"), ("x-codex-plan-type", "plus")],
+            [("x-codex-primary-used-percent", "10"), ("x-codex-plan-type", "plus")],
+            [("x-codex-primary-used-percent", "100"), ("x-codex-plan-type", "plus")],
+            [("x-codex-primary-used-percen", "t100"), ("x-codex-plan-type", "plus")],
+            [("x-codex-primary-used-percent", "100"), ("x-codex-plan-type", "")],
+            [("x-codex-primary-used-percent", "100")],
+            [("x-codex-primary-used-percent", "100"), ("x-codex-plan-type", "pro")],
+            [("x-codex-plan-type", "pro"), ("x-codex-primary-used-percent", "100")],
+            [("x-codex-plan-type", "pro"), ("x-codex-primary-used-percent", "100"), ("x-codex-secondary-used-percent", "5")],
+            [("x-codex-plan-type", "pro"), ("x-codex-primary-used-percent", "100"), ("x-codex-secondary-used-percent", "5")],
+            [],
+        ]
+        for (index, lines) in answers.enumerated() {
+            let headers = HTTPHeaders([("content-type", "text/event-stream")] + lines)
+            let expected = RateLimitSnapshot(headers: lines)
+            #expect(memo.snapshot(of: Self.head(headers), tag: "a") == expected, "answer \(index)")
+        }
+    }
 }

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import HTTPWire
 import PoolCore
 import Synchronization
@@ -17,10 +20,12 @@ final class RateLimitSnapshotMemo: Sendable {
 
     /// The snapshot of `head`'s headers (answered by `tag`), parsed only when its `x-` headers changed.
     func snapshot(of head: ReceivedResponseHead, tag: String) -> RateLimitSnapshot {
+        // Compared with the last answer's lines where they lie: no key is made for an unchanged answer.
+        if let entry = entries.withLock({ $0[tag] }), head.withFields({ Self.lines($1, in: $0, match: entry.key) }) { return entry.snapshot }
         let key = head.withFields { bytes, fields in
             var key: [UInt8] = []
             key.reserveCapacity(1024)
-            for field in fields where HTTPToken.name(UnsafeRawBufferPointer(rebasing: bytes[field.name]), hasPrefix: "x-") {
+            for field in fields where Self.isLimitLine(field, in: bytes) {
                 key += bytes[field.name]
                 key.append(0)
                 key += bytes[field.value]
@@ -28,18 +33,35 @@ final class RateLimitSnapshotMemo: Sendable {
             }
             return key
         }
-        let known = entries.withLock { entries -> RateLimitSnapshot? in
-            guard let entry = entries[tag], entry.key == key else { return nil }
-            return entry.snapshot
-        }
-        if let known { return known }
         let snapshot = head.withFields { bytes, fields in
             RateLimitSnapshot(headers: fields.compactMap { field in
-                guard HTTPToken.name(UnsafeRawBufferPointer(rebasing: bytes[field.name]), hasPrefix: "x-") else { return nil }
+                guard Self.isLimitLine(field, in: bytes) else { return nil }
                 return (HTTPHeaderFields.string(bytes, field.name), HTTPHeaderFields.string(bytes, field.value))
             })
         }
         entries.withLock { $0[tag] = Entry(key: key, snapshot: snapshot) }
         return snapshot
+    }
+
+    private static func isLimitLine(_ field: HTTPHeaderField, in bytes: UnsafeRawBufferPointer) -> Bool {
+        HTTPToken.name(UnsafeRawBufferPointer(rebasing: bytes[field.name]), hasPrefix: "x-")
+    }
+
+    /// Whether the `x-` lines among `fields` are exactly those `key` was made from.
+    private static func lines(_ fields: [HTTPHeaderField], in bytes: UnsafeRawBufferPointer, match key: [UInt8]) -> Bool {
+        key.withUnsafeBytes { key in
+            var offset = 0
+            /// The next part of the key is `part`, then a NUL.
+            func next(_ part: Range<Int>) -> Bool {
+                guard offset + part.count < key.count, key[offset + part.count] == 0,
+                      part.isEmpty || memcmp(key.baseAddress! + offset, bytes.baseAddress! + part.lowerBound, part.count) == 0 else { return false }
+                offset += part.count + 1
+                return true
+            }
+            for field in fields where isLimitLine(field, in: bytes) {
+                guard next(field.name), next(field.value) else { return false }
+            }
+            return offset == key.count
+        }
     }
 }

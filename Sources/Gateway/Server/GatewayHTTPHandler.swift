@@ -97,8 +97,10 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
             requestInProgress = true
             body = nil
             dropped = 0
-            logger = runtime.logger
+            // Set in place: once the previous request's exchange let go of its copy, the logger is this
+            // connection's alone again, and no copy of it is made per request.
             logger[metadataKey: "request"] = .string(RequestID.make())
+            logger[metadataKey: "user"] = nil
             intake = admit(head, context: context)
         case .body(var chunk):
             switch intake {
@@ -270,7 +272,7 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
         switch runtime.authenticate(head.headers, remoteAddress: context?.channel.remoteAddress, logger: logger) {
         case .success(let user):
             userName = user.name
-            if !user.name.isEmpty { logger[metadataKey: "user"] = "\(user.name)" }
+            if !user.name.isEmpty { logger[metadataKey: "user"] = .string(user.name) }
             return user
         case .failure(let failure):
             refuse(failure.response, reason: nil)
