@@ -47,26 +47,43 @@ final class ChildProcesses: @unchecked Sendable {
     }
 }
 
-/// CPU time (user + system) a process and its children have used, from `/proc`.
+/// CPU time a process (and its children) has used so far, split into user and system time.
+struct CPUTime {
+    var user: Double
+    var system: Double
+    var total: Double { user + system }
+
+    static let zero = CPUTime(user: 0, system: 0)
+
+    static func + (a: CPUTime, b: CPUTime) -> CPUTime { CPUTime(user: a.user + b.user, system: a.system + b.system) }
+    static func - (a: CPUTime, b: CPUTime) -> CPUTime { CPUTime(user: a.user - b.user, system: a.system - b.system) }
+}
+
+/// CPU time (user and system) a process and its children have used, from `/proc`.
 enum ProcessCPU {
     private static let ticksPerSecond = Double(sysconf(Int32(_SC_CLK_TCK)))
 
     /// Seconds of CPU used so far by `pid` and, with `children`, every process whose parent it is
     /// (nginx's workers).
     static func seconds(_ pid: Int32, children: Bool = false) -> Double {
-        var pids = [pid]
-        if children { pids += childPIDs(of: pid) }
-        return pids.reduce(0) { $0 + (ticks(of: $1) ?? 0) } / ticksPerSecond
+        time(pid, children: children).total
     }
 
-    /// utime + stime (fields 14 and 15 of /proc/PID/stat, counted after the command's closing parenthesis).
-    private static func ticks(of pid: Int32) -> Double? {
+    /// The same, as user and system time.
+    static func time(_ pid: Int32, children: Bool = false) -> CPUTime {
+        var pids = [pid]
+        if children { pids += childPIDs(of: pid) }
+        return pids.reduce(.zero) { $0 + (ticks(of: $1) ?? .zero) }
+    }
+
+    /// utime and stime (fields 14 and 15 of /proc/PID/stat, counted after the command's closing parenthesis), in seconds.
+    private static func ticks(of pid: Int32) -> CPUTime? {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
               let close = stat.lastIndex(of: ")") else { return nil }
         let fields = stat[stat.index(after: close)...].split(separator: " ")
         // After ")": state is field 3, so utime (14) is index 11 and stime (15) index 12.
         guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
-        return user + system
+        return CPUTime(user: user / ticksPerSecond, system: system / ticksPerSecond)
     }
 
     private static func childPIDs(of parent: Int32) -> [Int32] {

@@ -10,14 +10,14 @@ struct Path {
     var process: (pid: Int32, children: Bool)?
 
     var url: String { "http://127.0.0.1:\(port)\(path)" }
-    var cpuSeconds: Double { process.map { ProcessCPU.seconds($0.pid, children: $0.children) } ?? 0 }
+    var cpuTime: CPUTime { process.map { ProcessCPU.time($0.pid, children: $0.children) } ?? .zero }
 }
 
 /// A balancer and its connector: the port clients use, and the CPU both processes have used.
 struct Tunnel {
     var port: Int
     var pids: [Int32]
-    var cpuSeconds: Double { pids.reduce(0) { $0 + ProcessCPU.seconds($1) } }
+    var cpuTime: CPUTime { pids.reduce(.zero) { $0 + ProcessCPU.time($1) } }
 }
 
 /// The processes of the benchmark and how they are set up.

@@ -5,13 +5,17 @@ import Foundation
 struct Measurement {
     var rate: Double
     var count: Int
-    var cpuSeconds: Double
+    var cpu: CPUTime
     var failures: Int
     /// The upstream's CPU over the round's wall time: 1.0 is one core kept busy.
     var upstreamBusy: Double = .nan
 
-    /// Microseconds of CPU per request or turn.
-    var cpuPerRequest: Double { count > 0 ? cpuSeconds / Double(count) * 1e6 : .nan }
+    /// Microseconds of CPU per request or turn: user and system time, and each.
+    var cpuPerRequest: Double { perRequest(cpu.total) }
+    var userPerRequest: Double { perRequest(cpu.user) }
+    var systemPerRequest: Double { perRequest(cpu.system) }
+
+    private func perRequest(_ seconds: Double) -> Double { count > 0 ? seconds / Double(count) * 1e6 : .nan }
 }
 
 /// Rounds of measurements, the paths taking turns; figures are medians over rounds, ratios are

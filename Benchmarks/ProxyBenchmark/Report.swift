@@ -13,8 +13,9 @@ enum Report {
             + "\(CodexTurn.webSocketLines.utf8.count) bytes in \(CodexTurn.events(rateLimits: true).count) messages over WebSocket.")
         lines.append("\(rounds) interleaved rounds of \(seconds) s per path, \(connections) connections; figures are medians over the rounds, ratios are taken within")
         lines.append("each round. CPU is user + system time of the proxy's processes (codexpool: one process with \(proxyThreads) event-loop threads; nginx:")
-        lines.append("master and \(proxyThreads) workers) from `/proc`, divided by the requests or turns served in the round. Paced: every connection")
-        lines.append("waits 20 ms between requests (about \(connections * 45) per second in all); added = the path's first-byte time minus the upstream's.")
+        lines.append("master and \(proxyThreads) workers) from `/proc`, divided by the requests or turns served in the round; user and system time are")
+        lines.append("also shown apart (each its own median). Paced: every connection waits 20 ms between requests (about \(connections * 45) per")
+        lines.append("second in all); added = the path's first-byte time minus the upstream's.")
         lines.append("")
         lines += section("HTTP: `POST /v1/responses`, one SSE turn (load: wrk)", http, unit: "request", load: "wrk",
                          upstreamNote: "nginx, \(proxyThreads) workers", upstreamCores: proxyThreads)
@@ -30,16 +31,17 @@ enum Report {
                                 upstreamNote: String, upstreamCores: Int) -> [String] {
         let (capacity, paced) = measured
         var lines = ["### \(title)", ""]
-        lines.append("| path | \(unit)s/s | CPU per \(unit) | paced: first byte p50 | paced: p99 | paced: added p50 | paced: added p99 | failures |")
-        lines.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        lines.append("| path | \(unit)s/s | CPU per \(unit) | of it user + system | paced: first byte p50 | paced: p99 | paced: added p50 | paced: added p99 | failures |")
+        lines.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
         let baseline = paced[direct]
         for name in [direct, codexpool, nginx, pipe] where capacity.rounds.first?[name] != nil {
             let rate = capacity.median(name) { $0.rate }
             let cpu = name == direct ? "–" : String(format: "%.1f µs", capacity.median(name) { $0.cpuPerRequest })
+            let split = name == direct ? "–" : String(format: "%.1f + %.1f µs", capacity.median(name) { $0.userPerRequest }, capacity.median(name) { $0.systemPerRequest })
             let result = paced[name]
             let p50 = result.map { $0.ttfb(0.5) * 1000 } ?? .nan, p99 = result.map { $0.ttfb(0.99) * 1000 } ?? .nan
             let added50 = p50 - (baseline.map { $0.ttfb(0.5) * 1000 } ?? .nan), added99 = p99 - (baseline.map { $0.ttfb(0.99) * 1000 } ?? .nan)
-            lines.append("| \(name) | \(Int(rate.rounded())) | \(cpu) | \(ms(p50)) | \(ms(p99)) | \(name == direct ? "–" : ms(added50)) | \(name == direct ? "–" : ms(added99)) | "
+            lines.append("| \(name) | \(Int(rate.rounded())) | \(cpu) | \(split) | \(ms(p50)) | \(ms(p99)) | \(name == direct ? "–" : ms(added50)) | \(name == direct ? "–" : ms(added99)) | "
                 + "\(capacity.failures(name) + (result?.failures ?? 0)) |")
         }
         lines.append("")
@@ -60,7 +62,8 @@ enum Report {
         let rateRatio = capacity.ratio(codexpool, nginx) { $0.rate }
         lines.append("- \(unit.capitalized)s/s through codexpool = \(x(rateRatio)) nginx's (target ≥ 1.0×: \(met(rateRatio >= 1))).")
         let cpuRatio = capacity.ratio(codexpool, nginx) { $0.cpuPerRequest }
-        lines.append("- CPU per \(unit): codexpool \(x(cpuRatio)) nginx's (target ≤ 1.5×: \(met(cpuRatio <= 1.5))).")
+        lines.append("- CPU per \(unit): codexpool \(x(cpuRatio)) nginx's (target ≤ 1.5×: \(met(cpuRatio <= 1.5))); its user time "
+            + "\(x(capacity.ratio(codexpool, nginx) { $0.userPerRequest })) nginx's, its system time \(x(capacity.ratio(codexpool, nginx) { $0.systemPerRequest })).")
         if capacity.rounds.first?[pipe] != nil {
             let floor = capacity.median(pipe) { $0.cpuPerRequest }, above = capacity.median(codexpool) { $0.cpuPerRequest } - floor
             lines.append("- The floor: NIO piping the same bytes between each client connection and an upstream connection of its own (no HTTP, "

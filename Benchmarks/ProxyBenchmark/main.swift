@@ -132,9 +132,9 @@ for path in httpPaths { _ = try Wrk.run(wrk, url: path.url, connections: connect
 for _ in 0..<rounds {
     var round: [String: Measurement] = [:]
     for path in httpPaths {
-        let before = path.cpuSeconds, upstreamBefore = ProcessCPU.seconds(upstream.processIdentifier, children: true)
+        let before = path.cpuTime, upstreamBefore = ProcessCPU.seconds(upstream.processIdentifier, children: true)
         let result = try Wrk.run(wrk, url: path.url, connections: connections, seconds: seconds, script: script)
-        round[path.name] = Measurement(rate: result.requestsPerSecond, count: result.requests, cpuSeconds: path.cpuSeconds - before, failures: result.failures,
+        round[path.name] = Measurement(rate: result.requestsPerSecond, count: result.requests, cpu: path.cpuTime - before, failures: result.failures,
                                        upstreamBusy: (ProcessCPU.seconds(upstream.processIdentifier, children: true) - upstreamBefore) / result.seconds)
     }
     httpCapacity.rounds.append(round)
@@ -154,10 +154,10 @@ for path in webSocketPaths {
 for _ in 0..<rounds {
     var round: [String: Measurement] = [:]
     for path in webSocketPaths {
-        let before = path.cpuSeconds, upstreamBefore = ProcessCPU.seconds(webSocketUpstream.processIdentifier)
+        let before = path.cpuTime, upstreamBefore = ProcessCPU.seconds(webSocketUpstream.processIdentifier)
         let result = try await runWebSocketLoad(port: path.port, path: path.path, headers: [], turn: CodexTurn.webSocketRequest, duration: Double(seconds),
                                                 concurrency: connections)
-        round[path.name] = Measurement(rate: result.requestsPerSecond, count: result.requests, cpuSeconds: path.cpuSeconds - before, failures: result.failures,
+        round[path.name] = Measurement(rate: result.requestsPerSecond, count: result.requests, cpu: path.cpuTime - before, failures: result.failures,
                                        upstreamBusy: (ProcessCPU.seconds(webSocketUpstream.processIdentifier) - upstreamBefore) / result.duration)
     }
     webSocketCapacity.rounds.append(round)
@@ -180,10 +180,10 @@ for _ in 0..<rounds {
     var round: [String: Measurement] = [:]
     for path in tunnelPaths {
         let isTunnel = path.process == nil
-        let before = isTunnel ? tunnel.cpuSeconds : path.cpuSeconds
+        let before = isTunnel ? tunnel.cpuTime : path.cpuTime
         let result = try Wrk.run(wrk, url: path.url, connections: connections, seconds: seconds, script: script)
-        let used = (isTunnel ? tunnel.cpuSeconds : path.cpuSeconds) - before
-        round[path.name] = Measurement(rate: result.requestsPerSecond, count: result.requests, cpuSeconds: used, failures: result.failures)
+        let used = (isTunnel ? tunnel.cpuTime : path.cpuTime) - before
+        round[path.name] = Measurement(rate: result.requestsPerSecond, count: result.requests, cpu: used, failures: result.failures)
     }
     tunnelCapacity.rounds.append(round)
 }
