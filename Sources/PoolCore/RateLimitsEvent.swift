@@ -5,7 +5,7 @@
 ///
 /// Of a member named twice the first counts, as when the event is parsed as a value; a field
 /// of an unexpected type counts as absent.
-public struct RateLimitsEvent {
+public struct RateLimitsEvent: Equatable {
     /// Where one member lies in the event's bytes: `bytes` runs from the opening quote of its
     /// name to the end of its value.
     public struct Member: Equatable, Sendable {

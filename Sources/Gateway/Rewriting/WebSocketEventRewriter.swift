@@ -29,46 +29,67 @@ public enum WebSocketEventRewriter {
     /// `kind(of:)` on bytes where they lie: every message of every answer goes through this,
     /// and the generic collection path cost more than the look at the message itself.
     public static func kind(ofBytes message: UnsafeRawBufferPointer) -> (Kind, JSONValue?) {
-        guard let type = interestingType(in: message) else { return (.other, nil) }
-        if type == "response.completed" {
+        guard let type = InterestingType(in: message) else { return (.other, nil) }
+        switch type {
+        case .completed:
             // Only the usage is needed: decode just that, not the whole answer it carries.
             let decoded = CompletedEventWire(json: message)
-            guard let event = decoded, event.type == type else { return (.other, nil) }
+            guard let event = decoded, event.type == "response.completed" else { return (.other, nil) }
             return (.completed(CompletedUsage(event)), nil)
+        case .rateLimits:
+            // Read where it lies by the relay, which rewrites it (and checks it is JSON throughout).
+            return (.rateLimits, nil)
+        case .error, .failed, .incomplete, .metadata:
+            break
         }
-        // Read where it lies by the relay, which rewrites it (and checks it is JSON throughout).
-        if type == "codex.rate_limits" { return (.rateLimits, nil) }
         let value = GatewayJSON.parse(message)
         // Only a message that is JSON throughout counts.
-        guard value?["type"]?.stringValue == type else { return (.other, nil) }
+        guard value?["type"]?.stringValue == type.name.description else { return (.other, nil) }
         switch type {
-        case "error":
+        case .error:
             let status = (value?["status_code"] ?? value?["status"])?.numberValue.map { Int($0) }
             return (.error(status: status), value)
-        case "response.failed", "response.incomplete":
+        case .failed, .incomplete:
             return (.failed, nil)
-        case "response.metadata":
+        case .metadata:
             return (.metadata, nil)
-        default:
+        case .completed, .rateLimits:
             return (.other, nil)
         }
     }
 
-    private static let interestingTypes: [StaticString] = ["codex.rate_limits", "error", "response.completed", "response.failed", "response.incomplete",
-                                                           "response.metadata"]
-    private static let typeKey = Array("type".utf8)
+    /// The top-level types the gateway acts on.
+    private enum InterestingType: CaseIterable {
+        case rateLimits, error, completed, failed, incomplete, metadata
 
-    /// Which of the interesting types the message's top-level `type` is; nil for none. This runs
-    /// for every SSE event and WebSocket message: the members before `type` (usually none) are
-    /// skipped and the rest of the message, an output delta's text, is not read at all.
-    private static func interestingType(in bytes: UnsafeRawBufferPointer) -> String? {
-        var scanner = JSONFieldScanner(bytes: bytes)
-        guard scanner.seek(toMember: typeKey), let type = scanner.rawString(), let base = type.baseAddress else { return nil }
-        // Most messages are deltas: the length alone rules them out before any comparison.
-        for candidate in interestingTypes where candidate.utf8CodeUnitCount == type.count {
-            if memcmp(base, candidate.utf8Start, type.count) == 0 { return candidate.description }
+        var name: StaticString {
+            switch self {
+            case .rateLimits: "codex.rate_limits"
+            case .error: "error"
+            case .completed: "response.completed"
+            case .failed: "response.failed"
+            case .incomplete: "response.incomplete"
+            case .metadata: "response.metadata"
+            }
         }
-        return nil
+
+        private static let typeKey = Array("type".utf8)
+
+        /// Which of them the message's top-level `type` is; nil for none. This runs for every SSE
+        /// event and WebSocket message: the members before `type` (usually none) are skipped and
+        /// the rest of the message, an output delta's text, is not read at all.
+        init?(in bytes: UnsafeRawBufferPointer) {
+            var scanner = JSONFieldScanner(bytes: bytes)
+            guard scanner.seek(toMember: Self.typeKey), let type = scanner.rawString(), let base = type.baseAddress else { return nil }
+            // Most messages are deltas: the length alone rules them out before any comparison.
+            for candidate in Self.allCases where candidate.name.utf8CodeUnitCount == type.count {
+                if memcmp(base, candidate.name.utf8Start, type.count) == 0 {
+                    self = candidate
+                    return
+                }
+            }
+            return nil
+        }
     }
 
     /// The upstream `codex.rate_limits` event with both windows replaced by the aggregate and

@@ -41,6 +41,7 @@ final class WebSocketRelay {
     private var loggedAssignment = false
     /// Start of the account's weekly window, from its latest `codex.rate_limits`, for usage statistics.
     private var weekStart: Date?
+    private var lastRateLimits = RateLimitsEventMemo()
 
     init(runtime: GatewayRuntime, session: PreparedWebSocketSession, clientChannel: any Channel, clientLeg: WebSocketLegHandler) {
         self.runtime = runtime
@@ -191,7 +192,7 @@ final class WebSocketRelay {
     /// The pool's view in place of the account's (nil: not such an event after all, it goes as it came),
     /// the account's noted first.
     private func rewriteRateLimits(_ bytes: UnsafeRawBufferPointer) -> ByteBuffer? {
-        guard let event = RateLimitsEvent(bytes: bytes) else { return nil }
+        guard let event = lastRateLimits.event(of: bytes) else { return nil }
         let now = runtime.now
         let snapshot = RateLimitSnapshot(rateLimitsEvent: event, now: now)
         runtime.observe(snapshot, tag: session.tag)
