@@ -11,6 +11,8 @@
 //
 // Usage: ProxyBenchmark <codexpool> <nginx> <wrk> <wsupstream> [seconds per round] [rounds]
 //        ProxyBenchmark byte-pipe <port> <upstream port>   (started by the benchmark itself)
+//        ProxyBenchmark websocket-load <port> <seconds>    (64 sessions sending turns back to back to
+//                                                            /v1/responses; prints turns, failures, seconds)
 import BenchmarkSupport
 import Foundation
 import NIOCore
@@ -19,6 +21,13 @@ import UpstreamSimulator
 let arguments = CommandLine.arguments
 if arguments.count == 4, arguments[1] == "byte-pipe", let port = Int(arguments[2]), let upstreamPort = Int(arguments[3]) {
     try BytePipe.run(port: port, upstreamPort: upstreamPort)
+}
+if arguments.count == 4, arguments[1] == "websocket-load", let port = Int(arguments[2]), let seconds = Double(arguments[3]) {
+    // A load of its own process, for comparing builds by hand with the CPU they use meanwhile.
+    let result = try await runWebSocketLoad(port: port, path: "/v1/responses", headers: [], turn: CodexTurn.webSocketRequest, duration: seconds,
+                                            concurrency: 64)
+    print(result.requests, result.failures, result.duration)
+    exit(0)
 }
 guard arguments.count >= 5 else {
     FileHandle.standardError.write(Data("usage: ProxyBenchmark <codexpool> <nginx> <wrk> <wsupstream> [seconds per round] [rounds]\n".utf8))
