@@ -100,7 +100,7 @@ import Testing
     @Test func aFrameOverTheLimitIsRefusedFromItsHeaderAlone() {
         // Only the header arrives: the size is known, and the payload is never waited for.
         let header: [UInt8] = [0x81, 0x7E, 0x10, 0x00]  // 4096 bytes announced
-        #expect(throws: WebSocketLegHandler.MessageTooLarge.self) { try Self.frames(header, maxFrameSize: 4095) }
+        #expect(throws: WebSocketMessageReader.MessageTooLarge.self) { try Self.frames(header, maxFrameSize: 4095) }
         #expect((try? Self.frames(header, maxFrameSize: 4096))?.isEmpty == true)
     }
 

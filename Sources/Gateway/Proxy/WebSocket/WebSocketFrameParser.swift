@@ -50,7 +50,7 @@ struct WebSocketFrameParser {
         if opcode.isControlOpcode, !fin || length > 125 {
             return try fail(ProtocolViolation(description: "fragmented or long control frame"))
         }
-        guard length <= maxFrameSize else { return try fail(WebSocketLegHandler.MessageTooLarge(limit: maxFrameSize)) }
+        guard length <= maxFrameSize else { return try fail(WebSocketMessageReader.MessageTooLarge(limit: maxFrameSize)) }
         var maskKey: WebSocketMaskingKey?
         if masked {
             guard let keyBytes = input.getBytes(at: input.readerIndex + offset, length: 4) else { return nil }

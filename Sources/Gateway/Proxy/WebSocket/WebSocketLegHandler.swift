@@ -14,11 +14,8 @@ final class WebSocketLegHandler: ChannelInboundHandler, RemovableChannelHandler 
     enum Side { case client, upstream }
 
     let side: Side
-    /// A reassembled message larger than this ends the session (close code 1009).
-    private let maxMessageSize: Int
     /// Set when permessage-deflate was agreed on this leg.
     var deflate: PerMessageDeflate?
-    private var fragments: (opcode: WebSocketOpcode, compressed: Bool, data: ByteBuffer)?
     /// Strong: the legs keep the relay alive; `WebSocketRelay.close` breaks the cycle. Bound to
     /// the relay's loop, which is not this leg's when upstream is a tunnel stream.
     var relay: NIOLoopBound<WebSocketRelay>?
@@ -26,12 +23,11 @@ final class WebSocketLegHandler: ChannelInboundHandler, RemovableChannelHandler 
     /// Frames that arrived before the relay was attached.
     private var early: [WebSocketFrame] = []
 
-    private var parser: WebSocketFrameParser
+    private var reader: WebSocketMessageReader
 
     init(side: Side, maxMessageSize: Int) {
         self.side = side
-        self.maxMessageSize = maxMessageSize
-        parser = WebSocketFrameParser(maxFrameSize: maxMessageSize)
+        reader = WebSocketMessageReader(maxMessageSize: maxMessageSize)
     }
 
     /// Adds the leg in front of the frame codec NIO's upgrader just installed, so that the
@@ -66,14 +62,17 @@ final class WebSocketLegHandler: ChannelInboundHandler, RemovableChannelHandler 
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        parser.append(unwrapInboundIn(data))
+        // The reader is taken into a local for the messages of one read and put back once:
+        // reached through the handler's properties, every relayed message paid for several of
+        // the runtime's exclusivity checks. Nothing a message leads to reads from this leg.
+        var reader = WebSocketMessageReader(maxMessageSize: 0)
+        swap(&reader, &self.reader)
+        defer { swap(&reader, &self.reader) }
+        reader.append(unwrapInboundIn(data))
+        let deflate = self.deflate
         do {
-            while let frame = try parser.next() {
-                if frame.opcode == .connectionClose || frame.opcode == .ping || frame.opcode == .pong {
-                    deliver(frame)
-                } else if let message = try assemble(frame) {
-                    deliver(message)
-                }
+            while let message = try reader.next(deflate: deflate) {
+                deliver(message)
             }
         } catch {
             tellRelay { [side] in $0.legFailed(side, error) }
@@ -81,55 +80,12 @@ final class WebSocketLegHandler: ChannelInboundHandler, RemovableChannelHandler 
         }
     }
 
-    private func deliver(_ frame: WebSocketFrame) {
-        guard let relay else { return early.append(frame) }
+    private func deliver(_ message: WebSocketFrame) {
+        guard let relay else { return early.append(message) }
         // Every message passes here: on the relay's own loop it is a plain call, not a closure.
-        if relay.eventLoop.inEventLoop { return relay.value.received(frame, from: side) }
+        if relay.eventLoop.inEventLoop { return relay.value.received(message, from: side) }
         let side = side
-        relay.eventLoop.execute { relay.value.received(frame, from: side) }
-    }
-
-    struct ProtocolViolation: Error, CustomStringConvertible {
-        var description: String
-    }
-
-    struct MessageTooLarge: Error, CustomStringConvertible {
-        var limit: Int
-        var description: String { "message larger than \(limit) bytes" }
-    }
-
-    /// A whole, decompressed message once its last fragment arrived; nil while fragments remain.
-    private func assemble(_ frame: WebSocketFrame) throws -> WebSocketFrame? {
-        var data = frame.data
-        if let key = frame.maskKey { data.applyWebSocketMask(key, at: 0, length: data.readableBytes) }
-        let opcode: WebSocketOpcode
-        let compressed: Bool
-        if frame.opcode == .continuation {
-            guard var pending = fragments else { throw ProtocolViolation(description: "continuation frame without a message") }
-            guard pending.data.readableBytes + data.readableBytes <= maxMessageSize else { throw MessageTooLarge(limit: maxMessageSize) }
-            pending.data.writeBuffer(&data)
-            guard frame.fin else {
-                fragments = pending
-                return nil
-            }
-            fragments = nil
-            (opcode, compressed, data) = pending
-        } else {
-            guard fragments == nil else { throw ProtocolViolation(description: "new message before the previous one ended") }
-            guard frame.fin else {
-                fragments = (frame.opcode, frame.rsv1, data)
-                return nil
-            }
-            // A whole plain message (every answer event, usually) goes on as it came.
-            if !frame.rsv1, frame.maskKey == nil { return frame }
-            (opcode, compressed) = (frame.opcode, frame.rsv1)
-        }
-        if compressed {
-            guard let deflate else { throw ProtocolViolation(description: "compressed frame without permessage-deflate") }
-            data = try deflate.decompress(data)
-            guard data.readableBytes <= maxMessageSize else { throw MessageTooLarge(limit: maxMessageSize) }
-        }
-        return WebSocketFrame(fin: true, opcode: opcode, data: data)
+        relay.eventLoop.execute { relay.value.received(message, from: side) }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -167,32 +123,46 @@ final class WebSocketLegHandler: ChannelInboundHandler, RemovableChannelHandler 
         if let deflate, frame.opcode == .text || frame.opcode == .binary {
             frame = WebSocketFrame(fin: true, rsv1: true, opcode: frame.opcode, maskKey: frame.maskKey, data: deflate.compress(frame.data))
         }
-        if outgoing == nil { outgoing = context.channel.allocator.buffer(capacity: max(4096, 14 + frame.data.readableBytes)) }
-        WebSocketFrameWriter.write(frame, into: &outgoing!)
         // A close frame goes out at once, with what is queued before it: the connection closes next.
-        if frame.opcode == .connectionClose { return writeOutgoing(context) }
-        flushSoon(context)
+        let closing = frame.opcode == .connectionClose
+        let needsFlush = outgoing.add(frame, allocator: context.channel.allocator, flushingSoon: !closing)
+        if closing { return writeOutgoing(context) }
+        if needsFlush { flushSoon(context) }
     }
 
     /// Frames relayed during this pass of the event loop, not written yet: the messages of one
     /// read (an answer's events often arrive dozens at a time) leave as one buffer and one write.
-    private var outgoing: ByteBuffer?
-    private var flushPending = false
+    /// One value, so that a relayed message reaches it with one access.
+    private struct Outgoing {
+        var bytes: ByteBuffer?
+        var flushScheduled = false
+
+        /// Adds `frame`; true when it is the first since the last flush that is to go soon.
+        mutating func add(_ frame: WebSocketFrame, allocator: ByteBufferAllocator, flushingSoon: Bool) -> Bool {
+            if bytes == nil { bytes = allocator.buffer(capacity: max(4096, 14 + frame.data.readableBytes)) }
+            WebSocketFrameWriter.write(frame, into: &bytes!)
+            guard flushingSoon, !flushScheduled else { return false }
+            flushScheduled = true
+            return true
+        }
+
+        mutating func take() -> ByteBuffer? {
+            defer { bytes = nil }
+            return bytes
+        }
+    }
+
+    private var outgoing = Outgoing()
 
     private func writeOutgoing(_ context: ChannelHandlerContext) {
-        if let bytes = outgoing {
-            outgoing = nil
-            context.write(wrapOutboundOut(bytes), promise: nil)
-        }
+        if let bytes = outgoing.take() { context.write(wrapOutboundOut(bytes), promise: nil) }
         context.flush()
     }
 
     /// One write and flush after everything this pass of the event loop relays.
     private func flushSoon(_ context: ChannelHandlerContext) {
-        guard !flushPending else { return }
-        flushPending = true
         context.eventLoop.assumeIsolated().execute {
-            self.flushPending = false
+            self.outgoing.flushScheduled = false
             guard let context = self.context else { return }
             self.writeOutgoing(context)
         }

@@ -339,7 +339,7 @@ final class WebSocketRelay {
     }
 
     func legFailed(_ side: WebSocketLegHandler.Side, _ error: any Error) {
-        if side == .client, let tooLarge = error as? WebSocketLegHandler.MessageTooLarge {
+        if side == .client, let tooLarge = error as? WebSocketMessageReader.MessageTooLarge {
             runtime.metrics.recordRefusal(.webSocketMessageTooLarge)
             logger.warning("WebSocket client sent a \(tooLarge); closing the session")
             return close(code: .messageTooLarge, reason: "message too large", unfinished: .clientDisconnected)

@@ -1,0 +1,76 @@
+import NIOCore
+import NIOWebSocket
+import Zlib
+
+/// Whole messages out of one leg's bytes, as a pure state machine: frames from the parser,
+/// fragments reassembled, compressed messages inflated, control frames passed on as they come.
+/// The leg holds one and takes it into a local for the frames of each read (see
+/// `WebSocketLegHandler.channelRead`).
+struct WebSocketMessageReader {
+    struct ProtocolViolation: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    struct MessageTooLarge: Error, CustomStringConvertible {
+        var limit: Int
+        var description: String { "message larger than \(limit) bytes" }
+    }
+
+    /// A reassembled message larger than this ends the session (close code 1009).
+    private let maxMessageSize: Int
+    private var parser: WebSocketFrameParser
+    private var fragments: (opcode: WebSocketOpcode, compressed: Bool, data: ByteBuffer)?
+
+    init(maxMessageSize: Int) {
+        self.maxMessageSize = maxMessageSize
+        parser = WebSocketFrameParser(maxFrameSize: maxMessageSize)
+    }
+
+    mutating func append(_ bytes: ByteBuffer) {
+        parser.append(bytes)
+    }
+
+    /// The next control frame or whole message (decompressed with `deflate`, when agreed); nil
+    /// when more bytes are needed.
+    mutating func next(deflate: PerMessageDeflate?) throws -> WebSocketFrame? {
+        while let frame = try parser.next() {
+            if frame.opcode == .connectionClose || frame.opcode == .ping || frame.opcode == .pong { return frame }
+            if let message = try assemble(frame, deflate: deflate) { return message }
+        }
+        return nil
+    }
+
+    /// A whole, decompressed message once its last fragment arrived; nil while fragments remain.
+    private mutating func assemble(_ frame: WebSocketFrame, deflate: PerMessageDeflate?) throws -> WebSocketFrame? {
+        var data = frame.data
+        if let key = frame.maskKey { data.applyWebSocketMask(key, at: 0, length: data.readableBytes) }
+        let opcode: WebSocketOpcode
+        let compressed: Bool
+        if frame.opcode == .continuation {
+            guard var pending = fragments else { throw ProtocolViolation(description: "continuation frame without a message") }
+            guard pending.data.readableBytes + data.readableBytes <= maxMessageSize else { throw MessageTooLarge(limit: maxMessageSize) }
+            pending.data.writeBuffer(&data)
+            guard frame.fin else {
+                fragments = pending
+                return nil
+            }
+            fragments = nil
+            (opcode, compressed, data) = pending
+        } else {
+            guard fragments == nil else { throw ProtocolViolation(description: "new message before the previous one ended") }
+            guard frame.fin else {
+                fragments = (frame.opcode, frame.rsv1, data)
+                return nil
+            }
+            // A whole plain message (every answer event, usually) goes on as it came.
+            if !frame.rsv1, frame.maskKey == nil { return frame }
+            (opcode, compressed) = (frame.opcode, frame.rsv1)
+        }
+        if compressed {
+            guard let deflate else { throw ProtocolViolation(description: "compressed frame without permessage-deflate") }
+            data = try deflate.decompress(data)
+            guard data.readableBytes <= maxMessageSize else { throw MessageTooLarge(limit: maxMessageSize) }
+        }
+        return WebSocketFrame(fin: true, opcode: opcode, data: data)
+    }
+}

@@ -1,0 +1,96 @@
+@testable import Gateway
+import NIOCore
+import NIOWebSocket
+import Testing
+import Zlib
+
+/// A relay leg's messages out of its bytes: fragments joined across reads, control frames
+/// between fragments passed on at once, masks taken off, compressed messages inflated, and the
+/// sequences a leg must refuse.
+@Suite(.timeLimit(.minutes(1))) struct WebSocketMessageReaderTests {
+    static let mask = WebSocketMaskingKey([0x11, 0x22, 0x33, 0x44])
+
+    static func bytes(_ frames: [WebSocketFrame]) -> [UInt8] {
+        var buffer = ByteBuffer()
+        for frame in frames { WebSocketFrameWriter.write(frame, into: &buffer) }
+        return Array(buffer.readableBytesView)
+    }
+
+    /// The messages `bytes` hold, fed to one reader in pieces of `piece` bytes (0: at once).
+    static func messages(_ bytes: [UInt8], piece: Int = 0, maxMessageSize: Int = 1 << 20, deflate: PerMessageDeflate? = nil) throws
+        -> [(opcode: WebSocketOpcode, text: String)] {
+        var reader = WebSocketMessageReader(maxMessageSize: maxMessageSize)
+        var messages: [(opcode: WebSocketOpcode, text: String)] = []
+        let step = piece == 0 ? max(bytes.count, 1) : piece
+        for start in stride(from: 0, to: bytes.count, by: step) {
+            reader.append(ByteBuffer(bytes: bytes[start..<min(start + step, bytes.count)]))
+            while let message = try reader.next(deflate: deflate) {
+                #expect(message.fin)
+                messages.append((message.opcode, String(buffer: message.unmaskedData)))
+            }
+        }
+        return messages
+    }
+
+    static func frame(_ opcode: WebSocketOpcode, _ text: String, fin: Bool = true, masked: Bool = false, compressed: Bool = false) -> WebSocketFrame {
+        WebSocketFrame(fin: fin, rsv1: compressed, opcode: opcode, maskKey: masked ? mask : nil, data: ByteBuffer(string: text))
+    }
+
+    /// A message in three fragments with a ping between them, then a whole one: the ping comes
+    /// out first, the message joined, whether the frames are masked or not and however the bytes
+    /// are cut.
+    @Test(arguments: [false, true]) func fragmentsAreJoinedAndControlFramesPassAtOnce(masked: Bool) throws {
+        let bytes = Self.bytes([
+            Self.frame(.text, "hel", fin: false, masked: masked), Self.frame(.continuation, "lo ", fin: false, masked: masked),
+            Self.frame(.ping, "p", masked: masked), Self.frame(.continuation, "world", masked: masked), Self.frame(.binary, "next", masked: masked),
+        ])
+        for piece in [0, 1, 3, 8] {
+            let messages = try Self.messages(bytes, piece: piece)
+            #expect(messages.map(\.opcode) == [.ping, .text, .binary], "piece \(piece)")
+            #expect(messages.map(\.text) == ["p", "hello world", "next"], "piece \(piece)")
+        }
+    }
+
+    /// A compressed message, whole or in fragments (only the first carries the bit), comes out
+    /// inflated; the compressor keeps its context across messages as the agreement allows.
+    @Test func compressedMessagesAreInflated() throws {
+        let sender = PerMessageDeflate(.init())
+        let first = sender.compress(ByteBuffer(string: String(repeating: "usage ", count: 40)))
+        let second = sender.compress(ByteBuffer(string: "response.completed"))
+        let cut = second.readableBytes / 2
+        let bytes = Self.bytes([
+            WebSocketFrame(fin: true, rsv1: true, opcode: .text, data: first),
+            WebSocketFrame(fin: false, rsv1: true, opcode: .text, maskKey: Self.mask, data: second.getSlice(at: second.readerIndex, length: cut)!),
+            WebSocketFrame(fin: true, opcode: .continuation, maskKey: Self.mask,
+                           data: second.getSlice(at: second.readerIndex + cut, length: second.readableBytes - cut)!),
+        ])
+        let messages = try Self.messages(bytes, piece: 5, deflate: PerMessageDeflate(.init()))
+        #expect(messages.map(\.text) == [String(repeating: "usage ", count: 40), "response.completed"])
+        #expect(messages.allSatisfy { $0.opcode == .text })
+    }
+
+    @Test func aContinuationWithoutAMessageIsRefused() {
+        #expect(throws: WebSocketMessageReader.ProtocolViolation.self) { try Self.messages(Self.bytes([Self.frame(.continuation, "x")])) }
+    }
+
+    @Test func aNewMessageBeforeTheLastEndedIsRefused() {
+        let bytes = Self.bytes([Self.frame(.text, "a", fin: false), Self.frame(.text, "b")])
+        #expect(throws: WebSocketMessageReader.ProtocolViolation.self) { try Self.messages(bytes) }
+    }
+
+    @Test func aCompressedMessageWithoutTheExtensionIsRefused() {
+        #expect(throws: WebSocketMessageReader.ProtocolViolation.self) { try Self.messages(Self.bytes([Self.frame(.text, "x", compressed: true)])) }
+    }
+
+    /// Fragments each within the limit that together pass it end the session, as does a message
+    /// that inflates past it.
+    @Test func messagesPastTheLimitAreRefusedWhetherJoinedOrInflated() {
+        let joined = Self.bytes([Self.frame(.text, String(repeating: "a", count: 60), fin: false),
+                                 Self.frame(.continuation, String(repeating: "b", count: 60))])
+        #expect(throws: WebSocketMessageReader.MessageTooLarge.self) { try Self.messages(joined, maxMessageSize: 100) }
+        #expect((try? Self.messages(joined, maxMessageSize: 120))?.first?.text.count == 120)
+        let inflating = PerMessageDeflate(.init()).compress(ByteBuffer(string: String(repeating: "z", count: 5000)))
+        let bytes = Self.bytes([WebSocketFrame(fin: true, rsv1: true, opcode: .text, data: inflating)])
+        #expect(throws: WebSocketMessageReader.MessageTooLarge.self) { try Self.messages(bytes, maxMessageSize: 1000, deflate: PerMessageDeflate(.init())) }
+    }
+}
