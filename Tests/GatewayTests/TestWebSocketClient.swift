@@ -43,6 +43,23 @@ final class TestWebSocketClient: @unchecked Sendable {
                 outcome.succeed(.upgraded(head))
             }
         }
+        // Whatever ends the attempt early, the promise is completed: a promise dropped unfulfilled
+        // stops the whole test process, not just this test.
+        do {
+            try await client.open(port: port, path: path, headers: headers, tls: tls, upgrader: upgrader, outcome: outcome)
+        } catch {
+            outcome.fail(error)
+            client.close()
+            throw error
+        }
+        if case .upgraded(let head) = client.outcome, let agreement = PerMessageDeflate.accepted(response: head.headers.first(name: "sec-websocket-extensions")) {
+            client.deflate = PerMessageDeflate(agreement)
+        }
+        return client
+    }
+
+    private func open(port: Int, path: String, headers: [(String, String)], tls: OpenSSLContext?, upgrader: NIOWebSocketClientUpgrader,
+                      outcome: EventLoopPromise<Outcome>) async throws {
         let channel = try await ClientBootstrap(group: GatewayTestBed.group)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -61,13 +78,9 @@ final class TestWebSocketClient: @unchecked Sendable {
         var fields = HTTPHeaders(headers)
         fields.add(name: "host", value: "127.0.0.1:\(port)")
         channel.write(HTTPClientRequestPart.head(HTTPRequestHead(version: .http1_1, method: .GET, uri: path, headers: fields)), promise: nil)
+        self.channel = channel
         try await channel.writeAndFlush(HTTPClientRequestPart.end(nil))
-        client.channel = channel
-        client.outcome = try await outcome.futureResult.get()
-        if case .upgraded(let head) = client.outcome, let agreement = PerMessageDeflate.accepted(response: head.headers.first(name: "sec-websocket-extensions")) {
-            client.deflate = PerMessageDeflate(agreement)
-        }
-        return client
+        self.outcome = try await outcome.futureResult.get()
     }
 
     func send(_ text: String) async throws {
@@ -158,5 +171,20 @@ final class TestWebSocketClient: @unchecked Sendable {
             case .end: if let head { outcome.succeed(.refused(head, body)) }
             }
         }
+
+        /// Closed before an answer (or the upgrade, which removes this handler): the attempt failed.
+        func channelInactive(context: ChannelHandlerContext) {
+            outcome.fail(ClosedBeforeAnswer())
+            context.fireChannelInactive()
+        }
+
+        func errorCaught(context: ChannelHandlerContext, error: any Error) {
+            outcome.fail(error)
+            context.close(promise: nil)
+        }
+    }
+
+    struct ClosedBeforeAnswer: Error, CustomStringConvertible {
+        var description: String { "the connection closed before the server answered the upgrade request" }
     }
 }
