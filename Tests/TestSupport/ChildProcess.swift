@@ -20,7 +20,7 @@ public final class ChildProcess: @unchecked Sendable {
         }
     }
 
-    public let process = Process()
+    public let process = SpawnedProcess()
     private let output = Pipe()
     private let errors = Pipe()
     private let input = Pipe()
@@ -42,9 +42,9 @@ public final class ChildProcess: @unchecked Sendable {
             variables["XDG_STATE_HOME"] = FileManager.default.temporaryDirectory.appendingPathComponent("codexpool-test-state/\(UUID().uuidString)").path
         }
         process.environment = variables
-        process.standardOutput = mergeOutput ? errors : output
-        process.standardError = errors
-        process.standardInput = input
+        process.standardOutput = .pipe(mergeOutput ? errors : output)
+        process.standardError = .pipe(errors)
+        process.standardInput = .pipe(input)
     }
 
     /// Runs `codexpool` to completion and returns the exit status, standard output and standard error.
@@ -70,7 +70,6 @@ public final class ChildProcess: @unchecked Sendable {
     /// Starts the process and a thread that reads its standard error until end of file (a plain
     /// blocking read: `FileHandle.readabilityHandler` can crash libdispatch on Linux at EOF).
     public func start() throws {
-        // Foundation's waitUntilExit spins a core on Linux; an exit callback costs nothing.
         process.terminationHandler = { [weak self] process in self?.exited(process.terminationStatus) }
         try process.run()
         let handle = errors.fileHandleForReading

@@ -44,12 +44,12 @@ public enum CodexCLI {
     /// The folder `expression` names in the first Python whose answer holds the executable `file`.
     private static func pythonPath(_ expression: String, holding file: String) -> String? {
         for python in ["/usr/bin/python3", "/usr/local/bin/python3"] + pyenvPythons() where FileManager.default.isExecutableFile(atPath: python) {
-            let process = Process()
+            let process = SpawnedProcess()
             let output = Pipe()
             process.executableURL = URL(fileURLWithPath: python)
             process.arguments = ["-c", "print(\(expression))"]
-            process.standardOutput = output
-            process.standardError = FileHandle.nullDevice
+            process.standardOutput = .pipe(output)
+            process.standardError = .nullDevice
             guard (try? process.run()) != nil else { continue }
             let text = String(decoding: PipeIO.toEnd(output.fileHandleForReading), as: UTF8.self)
             process.waitUntilExit()

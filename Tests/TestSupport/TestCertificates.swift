@@ -55,13 +55,13 @@ public struct TestCertificates: Sendable {
 
 public enum ShellCommand {
     public static func run(_ script: String, in directory: String) -> (status: Int32, output: String) {
-        let process = Process()
+        let process = SpawnedProcess()
         process.executableURL = URL(fileURLWithPath: "/bin/bash")
         process.arguments = ["-c", script]
         process.currentDirectoryURL = URL(fileURLWithPath: directory)
         let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
+        process.standardOutput = .pipe(pipe)
+        process.standardError = .pipe(pipe)
         do {
             try process.run()
         } catch {
