@@ -74,6 +74,8 @@ public enum WebSocketEventRewriter {
         }
 
         private static let typeKey = Array("type".utf8)
+        /// Made once: `allCases` builds its array at every use.
+        private static let candidates = allCases
 
         /// Which of them the message's top-level `type` is; nil for none. This runs for every SSE
         /// event and WebSocket message: the members before `type` (usually none) are skipped and
@@ -82,7 +84,7 @@ public enum WebSocketEventRewriter {
             var scanner = JSONFieldScanner(bytes: bytes)
             guard scanner.seek(toMember: Self.typeKey), let type = scanner.rawString(), let base = type.baseAddress else { return nil }
             // Most messages are deltas: the length alone rules them out before any comparison.
-            for candidate in Self.allCases where candidate.name.utf8CodeUnitCount == type.count {
+            for candidate in Self.candidates where candidate.name.utf8CodeUnitCount == type.count {
                 if memcmp(base, candidate.name.utf8Start, type.count) == 0 {
                     self = candidate
                     return
