@@ -29,8 +29,8 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
     private(set) var context: ChannelHandlerContext?
     private var head: HTTPRequestHead?
     private var intake = Intake.refused
-    /// The proxied request's body so far; nil before its first piece (an empty buffer costs an allocation).
-    private var body: ByteBuffer?
+    /// The proxied request's body so far (`ByteBuffer()` shares one empty storage: resetting it costs nothing).
+    private var body = ByteBuffer()
     /// Bytes of a refused request's body dropped so far; past the body limit the connection closes.
     private var dropped = 0
     private var keepAlive = true
@@ -95,7 +95,7 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
             self.head = head
             keepAlive = head.isKeepAlive
             requestInProgress = true
-            body = nil
+            body = ByteBuffer()
             dropped = 0
             // Set in place: once the previous request's exchange let go of its copy, the logger is this
             // connection's alone again, and no copy of it is made per request.
@@ -105,15 +105,15 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
         case .body(var chunk):
             switch intake {
             case .proxy(let user):
-                guard (body?.readableBytes ?? 0) + chunk.readableBytes <= limits.maxBody else {
-                    body = nil
+                guard body.readableBytes + chunk.readableBytes <= limits.maxBody else {
+                    body = ByteBuffer()
                     recordRejected(user, head: head)
                     refuse(bodyTooLarge, reason: .bodyTooLarge)
                     return
                 }
                 // The first piece is kept as it came, a slice of what was read: most bodies arrive whole, and the
                 // upstream request copies them once anyway.
-                if body == nil { body = chunk } else { body!.writeBuffer(&chunk) }
+                if body.readableBytes == 0 { body = chunk } else { body.writeBuffer(&chunk) }
             case .local, .refused:
                 // Nothing the gateway answers itself reads a body; a refused one is dropped as it comes.
                 dropped += chunk.readableBytes
@@ -248,16 +248,13 @@ final class GatewayHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
         return .refused
     }
 
-    /// The body of a request that has none, shared (nothing writes to it).
-    private static let noBody = ByteBuffer()
-
     private var bodyTooLarge: GatewayResponse {
         .error(.payloadTooLarge, type: "invalid_request_error", code: "request_too_large", message: "request body larger than \(limits.maxBody) bytes")
     }
 
     private func startExchange(_ head: HTTPRequestHead, user: AuthenticatedUser, context: ChannelHandlerContext) {
-        let prepared = ProxiedRequest.prepare(head: head, body: body ?? Self.noBody, user: user, runtime: runtime, logger: logger)
-        body = nil
+        let prepared = ProxiedRequest.prepare(head: head, body: body, user: user, runtime: runtime, logger: logger)
+        body = ByteBuffer()
         switch prepared {
         case .answered(let response):
             send(response)
