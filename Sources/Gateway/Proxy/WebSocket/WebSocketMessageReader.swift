@@ -7,9 +7,8 @@ import Zlib
 /// The leg holds one and takes it into a local for the frames of each read (see
 /// `WebSocketLegHandler.channelRead`).
 struct WebSocketMessageReader {
-    struct ProtocolViolation: Error, CustomStringConvertible {
-        var description: String
-    }
+    /// The frame parser's: one kind of violation for a leg's bytes, whichever layer finds it.
+    typealias ProtocolViolation = WebSocketFrameParser.ProtocolViolation
 
     struct MessageTooLarge: Error, CustomStringConvertible {
         var limit: Int
