@@ -22,22 +22,19 @@ final class RateLimitSnapshotMemo: Sendable {
     func snapshot(of head: ReceivedResponseHead, tag: String) -> RateLimitSnapshot {
         // Compared with the last answer's lines where they lie: no key is made for an unchanged answer.
         if let entry = entries.withLock({ $0[tag] }), head.withFields({ Self.lines($1, in: $0, match: entry.key) }) { return entry.snapshot }
-        let key = head.withFields { bytes, fields in
+        // The key and the snapshot from one pass over the `x-` lines.
+        let (key, snapshot) = head.withFields { bytes, fields in
             var key: [UInt8] = []
             key.reserveCapacity(1024)
+            var lines: [(String, String)] = []
             for field in fields where Self.isLimitLine(field, in: bytes) {
                 key += bytes[field.name]
                 key.append(0)
                 key += bytes[field.value]
                 key.append(0)
+                lines.append((HTTPHeaderFields.string(bytes, field.name), HTTPHeaderFields.string(bytes, field.value)))
             }
-            return key
-        }
-        let snapshot = head.withFields { bytes, fields in
-            RateLimitSnapshot(headers: fields.compactMap { field in
-                guard Self.isLimitLine(field, in: bytes) else { return nil }
-                return (HTTPHeaderFields.string(bytes, field.name), HTTPHeaderFields.string(bytes, field.value))
-            })
+            return (key, RateLimitSnapshot(headers: lines))
         }
         entries.withLock { $0[tag] = Entry(key: key, snapshot: snapshot) }
         return snapshot
