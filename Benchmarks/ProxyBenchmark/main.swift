@@ -19,13 +19,15 @@ import NIOCore
 import UpstreamSimulator
 
 let arguments = CommandLine.arguments
+/// Concurrent connections (or WebSocket sessions) of every load.
+let connections = 64
 if arguments.count == 4, arguments[1] == "byte-pipe", let port = Int(arguments[2]), let upstreamPort = Int(arguments[3]) {
     try BytePipe.run(port: port, upstreamPort: upstreamPort)
 }
 if arguments.count == 4, arguments[1] == "websocket-load", let port = Int(arguments[2]), let seconds = Double(arguments[3]) {
     // A load of its own process, for comparing builds by hand with the CPU they use meanwhile.
     let result = try await runWebSocketLoad(port: port, path: "/v1/responses", headers: [], turn: CodexTurn.webSocketRequest, duration: seconds,
-                                            concurrency: 64)
+                                            concurrency: connections)
     print(result.requests, result.failures, result.duration)
     exit(0)
 }
@@ -36,7 +38,6 @@ guard arguments.count >= 5 else {
 let (codexpool, nginx, wrk, wsUpstream) = (arguments[1], arguments[2], arguments[3], arguments[4])
 let seconds = arguments.count > 5 ? Int(arguments[5]) ?? 3 : 3
 let rounds = arguments.count > 6 ? Int(arguments[6]) ?? 5 : 5
-let connections = 64
 /// `codexpool serve` runs one event loop per core; nginx gets as many workers.
 let proxyThreads = ProcessInfo.processInfo.activeProcessorCount
 
