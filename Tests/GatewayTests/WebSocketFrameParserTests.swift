@@ -8,9 +8,9 @@ import Testing
 /// across reads, and the frames a leg must refuse.
 @Suite(.timeLimit(.minutes(1))) struct WebSocketFrameParserTests {
     /// Parses `bytes` fed in pieces of `piece` bytes (0: at once).
-    static func frames(_ bytes: [UInt8], piece: Int = 0, maxFrameSize: Int = 1 << 20) throws -> [WebSocketFrame] {
+    static func frames(_ bytes: [UInt8], piece: Int = 0, maxFrameSize: Int = 1 << 20) throws -> [WebSocketWireFrame] {
         var parser = WebSocketFrameParser(maxFrameSize: maxFrameSize)
-        var frames: [WebSocketFrame] = []
+        var frames: [WebSocketWireFrame] = []
         let step = piece == 0 ? max(bytes.count, 1) : piece
         var offset = 0
         while offset < bytes.count {
@@ -21,33 +21,40 @@ import Testing
         return frames
     }
 
-    static func written(_ frame: WebSocketFrame) -> [UInt8] {
+    static func written(_ frame: WebSocketWireFrame) -> [UInt8] {
         var buffer = ByteBuffer()
         WebSocketFrameWriter.write(frame, into: &buffer)
         return Array(buffer.readableBytesView)
     }
 
     /// What NIO's own encoder makes of a frame: the writer must agree byte for byte.
-    static func encodedByNIO(_ frame: WebSocketFrame) throws -> [UInt8] {
+    static func encodedByNIO(_ frame: WebSocketWireFrame) throws -> [UInt8] {
         let channel = EmbeddedChannel(handler: WebSocketFrameEncoder())
-        try channel.writeOutbound(frame)
+        try channel.writeOutbound(WebSocketFrame(fin: frame.fin, rsv1: frame.rsv1, opcode: frame.opcode, maskKey: frame.maskKey, data: frame.payload))
         var bytes: [UInt8] = []
         while let part = try channel.readOutbound(as: ByteBuffer.self) { bytes += part.readableBytesView }
         _ = try channel.finish()
         return bytes
     }
 
+    /// The payload as sent: a parsed frame keeps its mask, which the message reader takes off.
+    static func unmasked(_ frame: WebSocketWireFrame) -> ByteBuffer {
+        var payload = frame.payload
+        if let key = frame.maskKey { payload.applyWebSocketMask(key, at: 0, length: payload.readableBytes) }
+        return payload
+    }
+
     @Test(arguments: [0, 1, 125, 126, 127, 65535, 65536, 70000])
     func everyLengthEncodingRoundTripsAndMatchesNIO(_ length: Int) throws {
         let payload = (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 31) }
         for maskKey in [nil, WebSocketMaskingKey([1, 2, 3, 4])] as [WebSocketMaskingKey?] {
-            let frame = WebSocketFrame(fin: true, opcode: .binary, maskKey: maskKey, data: ByteBuffer(bytes: payload))
+            let frame = WebSocketWireFrame(opcode: .binary, maskKey: maskKey, payload: ByteBuffer(bytes: payload))
             let bytes = Self.written(frame)
             #expect(bytes == (try Self.encodedByNIO(frame)), "length \(length), masked \(maskKey != nil)")
             for piece in [0, 1, 7] where length < 2000 || piece == 0 {
                 let parsed = try Self.frames(bytes, piece: piece)
                 #expect(parsed.count == 1)
-                #expect(parsed.first.map { Array($0.unmaskedData.readableBytesView) } == payload)
+                #expect(parsed.first.map { Array(Self.unmasked($0).readableBytesView) } == payload)
                 #expect(parsed.first?.maskKey == maskKey)
                 #expect(parsed.first?.fin == true && parsed.first?.opcode == .binary)
             }
@@ -57,8 +64,8 @@ import Testing
     /// Frames gathered into one buffer: each masked where it lies, whatever the offset.
     @Test func maskedFramesWrittenAfterOthersMatchNIO() throws {
         let frames = [1, 9, 200, 3, 64].enumerated().map { number, length in
-            WebSocketFrame(fin: true, opcode: .text, maskKey: WebSocketMaskingKey([UInt8(number), 0xA5, 0x3C, 0xFF]),
-                           data: ByteBuffer(bytes: (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ number) }))
+            WebSocketWireFrame(opcode: .text, maskKey: WebSocketMaskingKey([UInt8(number), 0xA5, 0x3C, 0xFF]),
+                               payload: ByteBuffer(bytes: (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ number) }))
         }
         var buffer = ByteBuffer()
         buffer.writeString("xyz")
@@ -69,11 +76,11 @@ import Testing
 
     @Test func severalFramesInOneReadKeepTheirBitsAndOrder() throws {
         let frames = [
-            WebSocketFrame(fin: false, opcode: .text, data: ByteBuffer(string: "hel")),
-            WebSocketFrame(fin: true, opcode: .continuation, data: ByteBuffer(string: "lo")),
-            WebSocketFrame(fin: true, rsv1: true, opcode: .text, data: ByteBuffer(string: "z")),
-            WebSocketFrame(fin: true, opcode: .ping, data: ByteBuffer(string: "p")),
-            WebSocketFrame(fin: true, opcode: .connectionClose, data: ByteBuffer(bytes: [0x03, 0xE8])),
+            WebSocketWireFrame(fin: false, opcode: .text, payload: ByteBuffer(string: "hel")),
+            WebSocketWireFrame(opcode: .continuation, payload: ByteBuffer(string: "lo")),
+            WebSocketWireFrame(rsv1: true, opcode: .text, payload: ByteBuffer(string: "z")),
+            WebSocketWireFrame(opcode: .ping, payload: ByteBuffer(string: "p")),
+            WebSocketWireFrame(opcode: .connectionClose, payload: ByteBuffer(bytes: [0x03, 0xE8])),
         ]
         let bytes = frames.flatMap(Self.written)
         for piece in [0, 1, 3] {
@@ -81,7 +88,7 @@ import Testing
             #expect(parsed.map(\.opcode) == [.text, .continuation, .text, .ping, .connectionClose])
             #expect(parsed.map(\.fin) == [false, true, true, true, true])
             #expect(parsed.map(\.rsv1) == [false, false, true, false, false])
-            #expect(parsed.map { String(buffer: $0.unmaskedData) }.prefix(4) == ["hel", "lo", "z", "p"])
+            #expect(parsed.map { String(buffer: $0.payload) }.prefix(4) == ["hel", "lo", "z", "p"])
         }
     }
 

@@ -10,7 +10,7 @@ import Zlib
 @Suite(.timeLimit(.minutes(1))) struct WebSocketMessageReaderTests {
     static let mask = WebSocketMaskingKey([0x11, 0x22, 0x33, 0x44])
 
-    static func bytes(_ frames: [WebSocketFrame]) -> [UInt8] {
+    static func bytes(_ frames: [WebSocketWireFrame]) -> [UInt8] {
         var buffer = ByteBuffer()
         for frame in frames { WebSocketFrameWriter.write(frame, into: &buffer) }
         return Array(buffer.readableBytesView)
@@ -25,15 +25,14 @@ import Zlib
         for start in stride(from: 0, to: bytes.count, by: step) {
             reader.append(ByteBuffer(bytes: bytes[start..<min(start + step, bytes.count)]))
             while let message = try reader.next(deflate: deflate) {
-                #expect(message.fin)
-                messages.append((message.opcode, String(buffer: message.unmaskedData)))
+                messages.append((message.opcode, String(buffer: message.payload)))
             }
         }
         return messages
     }
 
-    static func frame(_ opcode: WebSocketOpcode, _ text: String, fin: Bool = true, masked: Bool = false, compressed: Bool = false) -> WebSocketFrame {
-        WebSocketFrame(fin: fin, rsv1: compressed, opcode: opcode, maskKey: masked ? mask : nil, data: ByteBuffer(string: text))
+    static func frame(_ opcode: WebSocketOpcode, _ text: String, fin: Bool = true, masked: Bool = false, compressed: Bool = false) -> WebSocketWireFrame {
+        WebSocketWireFrame(fin: fin, rsv1: compressed, opcode: opcode, maskKey: masked ? mask : nil, payload: ByteBuffer(string: text))
     }
 
     /// A message in three fragments with a ping between them, then a whole one: the ping comes
@@ -59,10 +58,10 @@ import Zlib
         let second = sender.compress(ByteBuffer(string: "response.completed"))
         let cut = second.readableBytes / 2
         let bytes = Self.bytes([
-            WebSocketFrame(fin: true, rsv1: true, opcode: .text, data: first),
-            WebSocketFrame(fin: false, rsv1: true, opcode: .text, maskKey: Self.mask, data: second.getSlice(at: second.readerIndex, length: cut)!),
-            WebSocketFrame(fin: true, opcode: .continuation, maskKey: Self.mask,
-                           data: second.getSlice(at: second.readerIndex + cut, length: second.readableBytes - cut)!),
+            WebSocketWireFrame(rsv1: true, opcode: .text, payload: first),
+            WebSocketWireFrame(fin: false, rsv1: true, opcode: .text, maskKey: Self.mask, payload: second.getSlice(at: second.readerIndex, length: cut)!),
+            WebSocketWireFrame(opcode: .continuation, maskKey: Self.mask,
+                               payload: second.getSlice(at: second.readerIndex + cut, length: second.readableBytes - cut)!),
         ])
         let messages = try Self.messages(bytes, piece: 5, deflate: PerMessageDeflate(.init()))
         #expect(messages.map(\.text) == [String(repeating: "usage ", count: 40), "response.completed"])
@@ -90,7 +89,7 @@ import Zlib
         #expect(throws: WebSocketMessageReader.MessageTooLarge.self) { try Self.messages(joined, maxMessageSize: 100) }
         #expect((try? Self.messages(joined, maxMessageSize: 120))?.first?.text.count == 120)
         let inflating = PerMessageDeflate(.init()).compress(ByteBuffer(string: String(repeating: "z", count: 5000)))
-        let bytes = Self.bytes([WebSocketFrame(fin: true, rsv1: true, opcode: .text, data: inflating)])
+        let bytes = Self.bytes([WebSocketWireFrame(rsv1: true, opcode: .text, payload: inflating)])
         #expect(throws: WebSocketMessageReader.MessageTooLarge.self) { try Self.messages(bytes, maxMessageSize: 1000, deflate: PerMessageDeflate(.init())) }
     }
 }

@@ -25,7 +25,7 @@ struct WebSocketFrameParser {
     }
 
     /// The next whole frame, or nil when more bytes are needed.
-    mutating func next() throws -> WebSocketFrame? {
+    mutating func next() throws -> WebSocketWireFrame? {
         guard !failed else { throw ProtocolViolation(description: "the connection already failed") }
         guard let first = input.getInteger(at: input.readerIndex, as: UInt8.self),
               let second = input.getInteger(at: input.readerIndex + 1, as: UInt8.self) else { return nil }
@@ -61,7 +61,7 @@ struct WebSocketFrameParser {
         input.moveReaderIndex(forwardBy: offset)
         let payload = input.readSlice(length: length)!
         input.releaseIfConsumed()
-        return WebSocketFrame(fin: fin, rsv1: first & 0x40 != 0, opcode: opcode, maskKey: maskKey, data: payload)
+        return WebSocketWireFrame(fin: fin, rsv1: first & 0x40 != 0, opcode: opcode, maskKey: maskKey, payload: payload)
     }
 
     private static func isKnown(_ opcode: WebSocketOpcode) -> Bool {
@@ -71,7 +71,7 @@ struct WebSocketFrameParser {
         }
     }
 
-    private mutating func fail(_ error: any Error) throws -> WebSocketFrame? {
+    private mutating func fail(_ error: any Error) throws -> WebSocketWireFrame? {
         failed = true
         input = ByteBuffer()
         throw error
@@ -81,8 +81,8 @@ struct WebSocketFrameParser {
 /// A frame as the bytes that go on the wire: header, masking key and (masked) payload, appended
 /// to a buffer that may hold the frames before it, so the messages of one read leave in one write.
 enum WebSocketFrameWriter {
-    static func write(_ frame: WebSocketFrame, into buffer: inout ByteBuffer) {
-        var payload = frame.data
+    static func write(_ frame: WebSocketWireFrame, into buffer: inout ByteBuffer) {
+        var payload = frame.payload
         let length = payload.readableBytes
         buffer.reserveCapacity(minimumWritableBytes: 14 + length)
         // The header in one write: byte by byte through ByteBuffer cost more than copying the payload.

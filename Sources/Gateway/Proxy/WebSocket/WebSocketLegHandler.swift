@@ -20,8 +20,8 @@ final class WebSocketLegHandler: ChannelInboundHandler, RemovableChannelHandler 
     /// the relay's loop, which is not this leg's when upstream is a tunnel stream.
     var relay: NIOLoopBound<WebSocketRelay>?
     var context: ChannelHandlerContext?
-    /// Frames that arrived before the relay was attached.
-    private var early: [WebSocketFrame] = []
+    /// Messages that arrived before the relay was attached.
+    private var early: [WebSocketMessage] = []
 
     private var reader: WebSocketMessageReader
 
@@ -50,7 +50,7 @@ final class WebSocketLegHandler: ChannelInboundHandler, RemovableChannelHandler 
         self.relay = relay
         let pending = early
         early = []
-        for frame in pending { tellRelay { [side] in $0.received(frame, from: side) } }
+        for message in pending { tellRelay { [side] in $0.received(message, from: side) } }
     }
 
     /// Runs `call` on the relay's loop, which is not this leg's when upstream is a tunnel stream:
@@ -80,7 +80,7 @@ final class WebSocketLegHandler: ChannelInboundHandler, RemovableChannelHandler 
         }
     }
 
-    private func deliver(_ message: WebSocketFrame) {
+    private func deliver(_ message: WebSocketMessage) {
         guard let relay else { return early.append(message) }
         // Every message passes here: on the relay's own loop it is a plain call, not a closure.
         if relay.eventLoop.inEventLoop { return relay.value.received(message, from: side) }
@@ -116,15 +116,24 @@ final class WebSocketLegHandler: ChannelInboundHandler, RemovableChannelHandler 
         relay = nil
     }
 
-    /// `frame.data` is the plain payload: `maskKey` is applied on the way out.
-    func send(_ frame: WebSocketFrame) {
+    /// Keys for the upstream leg's frames need not come from the kernel: masking only keeps
+    /// intermediaries from reading a client's bytes as something else (RFC 6455 §10.3).
+    private static func maskingKey() -> WebSocketMaskingKey {
+        var random = CheapRandom()
+        return .random(using: &random)
+    }
+
+    /// Writes `message` as one frame: compressed when permessage-deflate was agreed and it is
+    /// text or binary, masked on the upstream leg (a client's frames are, RFC 6455 §5.3).
+    func send(_ message: WebSocketMessage) {
         guard let context else { return }
-        var frame = frame
-        if let deflate, frame.opcode == .text || frame.opcode == .binary {
-            frame = WebSocketFrame(fin: true, rsv1: true, opcode: frame.opcode, maskKey: frame.maskKey, data: deflate.compress(frame.data))
+        var frame = WebSocketWireFrame(opcode: message.opcode, maskKey: side == .upstream ? Self.maskingKey() : nil, payload: message.payload)
+        if let deflate, message.opcode == .text || message.opcode == .binary {
+            frame.rsv1 = true
+            frame.payload = deflate.compress(message.payload)
         }
         // A close frame goes out at once, with what is queued before it: the connection closes next.
-        let closing = frame.opcode == .connectionClose
+        let closing = message.opcode == .connectionClose
         let needsFlush = outgoing.add(frame, allocator: context.channel.allocator, flushingSoon: !closing)
         if closing { return writeOutgoing(context) }
         if needsFlush { flushSoon(context) }
@@ -138,8 +147,8 @@ final class WebSocketLegHandler: ChannelInboundHandler, RemovableChannelHandler 
         var flushScheduled = false
 
         /// Adds `frame`; true when it is the first since the last flush that is to go soon.
-        mutating func add(_ frame: WebSocketFrame, allocator: ByteBufferAllocator, flushingSoon: Bool) -> Bool {
-            if bytes == nil { bytes = allocator.buffer(capacity: max(4096, 14 + frame.data.readableBytes)) }
+        mutating func add(_ frame: WebSocketWireFrame, allocator: ByteBufferAllocator, flushingSoon: Bool) -> Bool {
+            if bytes == nil { bytes = allocator.buffer(capacity: max(4096, 14 + frame.payload.readableBytes)) }
             WebSocketFrameWriter.write(frame, into: &bytes!)
             guard flushingSoon, !flushScheduled else { return false }
             flushScheduled = true

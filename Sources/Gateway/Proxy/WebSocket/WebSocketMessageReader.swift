@@ -29,20 +29,22 @@ struct WebSocketMessageReader {
         parser.append(bytes)
     }
 
-    /// The next control frame or whole message (decompressed with `deflate`, when agreed); nil
-    /// when more bytes are needed.
-    mutating func next(deflate: PerMessageDeflate?) throws -> WebSocketFrame? {
-        while let frame = try parser.next() {
-            if frame.opcode == .connectionClose || frame.opcode == .ping || frame.opcode == .pong { return frame }
+    /// The next control frame or whole message, its payload unmasked (and decompressed with
+    /// `deflate`, when agreed); nil when more bytes are needed.
+    mutating func next(deflate: PerMessageDeflate?) throws -> WebSocketMessage? {
+        while var frame = try parser.next() {
+            if let key = frame.maskKey { frame.payload.applyWebSocketMask(key, at: 0, length: frame.payload.readableBytes) }
+            if frame.opcode == .connectionClose || frame.opcode == .ping || frame.opcode == .pong {
+                return WebSocketMessage(opcode: frame.opcode, payload: frame.payload)
+            }
             if let message = try assemble(frame, deflate: deflate) { return message }
         }
         return nil
     }
 
     /// A whole, decompressed message once its last fragment arrived; nil while fragments remain.
-    private mutating func assemble(_ frame: WebSocketFrame, deflate: PerMessageDeflate?) throws -> WebSocketFrame? {
-        var data = frame.data
-        if let key = frame.maskKey { data.applyWebSocketMask(key, at: 0, length: data.readableBytes) }
+    private mutating func assemble(_ frame: WebSocketWireFrame, deflate: PerMessageDeflate?) throws -> WebSocketMessage? {
+        var data = frame.payload
         let opcode: WebSocketOpcode
         let compressed: Bool
         if frame.opcode == .continuation {
@@ -61,8 +63,6 @@ struct WebSocketMessageReader {
                 fragments = (frame.opcode, frame.rsv1, data)
                 return nil
             }
-            // A whole plain message (every answer event, usually) goes on as it came.
-            if !frame.rsv1, frame.maskKey == nil { return frame }
             (opcode, compressed) = (frame.opcode, frame.rsv1)
         }
         if compressed {
@@ -70,6 +70,6 @@ struct WebSocketMessageReader {
             data = try deflate.decompress(data)
             guard data.readableBytes <= maxMessageSize else { throw MessageTooLarge(limit: maxMessageSize) }
         }
-        return WebSocketFrame(fin: true, opcode: opcode, data: data)
+        return WebSocketMessage(opcode: opcode, payload: data)
     }
 }

@@ -22,11 +22,6 @@ final class WebSocketRelay {
     private var interruptRegistration: UInt64?
     private var closed = false
 
-    /// Frames to upstream are masked (RFC 6455 §5.3) with keys that need not come from the kernel.
-    private static func maskingKey() -> WebSocketMaskingKey {
-        var random = CheapRandom()
-        return .random(using: &random)
-    }
     /// One entry per forwarded `response.create`, answered in order by `response.completed`.
     private var pendingCreates: [PendingTurn] = []
 
@@ -92,16 +87,15 @@ final class WebSocketRelay {
 
     // MARK: Frames
 
-    func received(_ frame: WebSocketFrame, from side: WebSocketLegHandler.Side) {
+    func received(_ message: WebSocketMessage, from side: WebSocketLegHandler.Side) {
         guard !closed else { return }
-        switch frame.opcode {
+        switch message.opcode {
         case .text, .binary:
-            side == .client ? fromClient(frame) : fromUpstream(frame)
+            side == .client ? fromClient(message) : fromUpstream(message)
         case .ping:
-            let pong = WebSocketFrame(fin: true, opcode: .pong, maskKey: side == .upstream ? Self.maskingKey() : nil, data: frame.unmaskedData)
-            send(pong, to: side)
+            send(WebSocketMessage(opcode: .pong, payload: message.payload), to: side)
         case .connectionClose:
-            let code = frame.unmaskedData.getInteger(at: frame.unmaskedData.readerIndex, as: UInt16.self).map { WebSocketErrorCode(codeNumber: Int($0)) }
+            let code = message.payload.getInteger(at: message.payload.readerIndex, as: UInt16.self).map { WebSocketErrorCode(codeNumber: Int($0)) }
             close(code: code ?? .normalClosure, reason: side == .client ? "client closed" : "upstream closed",
                   unfinished: side == .client ? .clientDisconnected : .upstreamError)
         default:
@@ -109,9 +103,9 @@ final class WebSocketRelay {
         }
     }
 
-    private func fromClient(_ frame: WebSocketFrame) {
-        var data = frame.unmaskedData
-        if frame.opcode == .text, let request = ResponsesRequestSummary(json: data.readableBytesView), request.type == "response.create" {
+    private func fromClient(_ message: WebSocketMessage) {
+        var data = message.payload
+        if message.opcode == .text, let request = ResponsesRequestSummary(json: data.readableBytesView), request.type == "response.create" {
             if request.generate != false, case .failure(let refusal) = runtime.admit(session.user, sessionKey: nil, countsRequest: true, logger: logger) {
                 return refuseTurn(refusal, model: request.model)
             }
@@ -132,7 +126,7 @@ final class WebSocketRelay {
                 logger.info("\(line) (websocket)")
             }
         }
-        send(WebSocketFrame(fin: true, opcode: frame.opcode, maskKey: Self.maskingKey(), data: data), to: .upstream)
+        send(WebSocketMessage(opcode: message.opcode, payload: data), to: .upstream)
         if !session.upstream.isWritable { clientChannel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in } }
     }
 
@@ -174,7 +168,7 @@ final class WebSocketRelay {
     }
 
     private func answerPreviousResponseNotFound(_ state: RequestContinuation) -> Placement {
-        send(WebSocketFrame(fin: true, opcode: .text, data: ByteBuffer(bytes: Self.previousResponseNotFound(state.previousResponseID).serialized)), to: .client)
+        send(.text(ByteBuffer(bytes: Self.previousResponseNotFound(state.previousResponseID).serialized)), to: .client)
         return .answered
     }
 
@@ -205,12 +199,12 @@ final class WebSocketRelay {
         return ByteBuffer(bytes: WebSocketEventRewriter.rewriteRateLimits(event, in: bytes, with: runtime.aggregate(for: session.user), now: now))
     }
 
-    private func fromUpstream(_ frame: WebSocketFrame) {
-        let data = frame.unmaskedData
+    private func fromUpstream(_ message: WebSocketMessage) {
+        let data = message.payload
         // The message the client gets instead, when the gateway rewrote it.
         var replacement: ByteBuffer?
         if !pendingCreates.isEmpty, pendingCreates[0].firstByteAt == nil { pendingCreates[0].firstByteAt = .now() }
-        if frame.opcode == .text {
+        if message.opcode == .text {
             let (kind, event) = data.withUnsafeReadableBytes { WebSocketEventRewriter.kind(ofBytes: $0) }
             switch kind {
             case .rateLimits:
@@ -254,12 +248,8 @@ final class WebSocketRelay {
                 break
             }
         }
-        if let replacement {
-            send(WebSocketFrame(fin: true, opcode: frame.opcode, data: replacement), to: .client)
-        } else {
-            // Unchanged (all but a few events of a turn), the frame goes on as it came.
-            send(frame.maskKey == nil && !frame.rsv1 ? frame : WebSocketFrame(fin: true, opcode: frame.opcode, data: data), to: .client)
-        }
+        // Unchanged: all but a few events of a turn.
+        send(replacement.map { WebSocketMessage(opcode: message.opcode, payload: $0) } ?? message, to: .client)
         if pendingInterruption != nil, pendingCreates.isEmpty { return closeForInterruption() }
         if !clientChannel.isWritable { session.upstream.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in } }
     }
@@ -288,14 +278,13 @@ final class WebSocketRelay {
         var payload = clientChannel.allocator.buffer(capacity: 2 + reason.utf8.count)
         payload.write(webSocketErrorCode: code)
         payload.writeString(String(reason.prefix(100)))
-        let clientClose = WebSocketFrame(fin: true, opcode: .connectionClose, data: payload)
-        clientLeg.send(clientClose)
+        let closeMessage = WebSocketMessage(opcode: .connectionClose, payload: payload)
+        clientLeg.send(closeMessage)
         clientLeg.detach()
         clientChannel.close(promise: nil)
-        let upstreamClose = WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: Self.maskingKey(), data: payload)
         let upstream = session.upstream
         onUpstreamLeg { leg in
-            leg.send(upstreamClose)
+            leg.send(closeMessage)
             leg.detach()
             upstream.close(promise: nil)
         }
@@ -303,7 +292,7 @@ final class WebSocketRelay {
 
     /// A turn over one of the user's limits: the client gets an `error` event, upstream nothing.
     private func refuseTurn(_ refusal: UserLimitRefusal, model: String?) {
-        send(WebSocketFrame(fin: true, opcode: .text, data: ByteBuffer(bytes: runtime.userLimitEvent(refusal).serialized)), to: .client)
+        send(.text(ByteBuffer(bytes: runtime.userLimitEvent(refusal).serialized)), to: .client)
         runtime.recordFinished(FinishedRequest(
             transport: .websocket, outcome: .userLimited, credential: nil, user: session.user, requestID: session.requestID, model: model,
             route: "responses", status: 429, timeToFirstByte: nil, duration: .zero, error: refusal.message(now: runtime.now)))
@@ -320,10 +309,10 @@ final class WebSocketRelay {
             countsTowardLimits: true))
     }
 
-    private func send(_ frame: WebSocketFrame, to side: WebSocketLegHandler.Side) {
+    private func send(_ message: WebSocketMessage, to side: WebSocketLegHandler.Side) {
         switch side {
-        case .client: clientLeg.send(frame)
-        case .upstream: onUpstreamLeg { $0.send(frame) }
+        case .client: clientLeg.send(message)
+        case .upstream: onUpstreamLeg { $0.send(message) }
         }
     }
 
