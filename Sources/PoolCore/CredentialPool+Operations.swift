@@ -8,11 +8,13 @@ extension CredentialPool {
     /// always, with `notifying` (for news status watchers want even when no input moved).
     @discardableResult
     mutating func update(_ tag: String, now: Date, notifying: Bool = false, _ change: (inout CredentialState) -> Void) -> PoolEvents {
-        guard var state = credentials[tag] else { return PoolEvents(statusChanged: notifying) }
-        let wasUsable = state.usability(now: now).isUsable
-        let statusBefore = state.statusInputs(now: now)
-        change(&state)
-        credentials[tag] = state
+        guard let index = credentials.index(forKey: tag) else { return PoolEvents(statusChanged: notifying) }
+        // Changed where it lies: a copy taken out and stored back copied the state's storage
+        // on every observation (one per answer).
+        let wasUsable = credentials.values[index].usability(now: now).isUsable
+        let statusBefore = credentials.values[index].statusInputs(now: now)
+        change(&credentials.values[index])
+        let state = credentials.values[index]
         var events = PoolEvents(statusChanged: notifying || statusBefore != state.statusInputs(now: now))
         if wasUsable, !state.usability(now: now).isUsable { events.interruptions.append(.credential(tag)) }
         return events

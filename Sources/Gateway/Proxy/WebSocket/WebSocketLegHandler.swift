@@ -19,6 +19,9 @@ final class WebSocketLegHandler: ChannelInboundHandler, RemovableChannelHandler 
     /// Strong: the legs keep the relay alive; `WebSocketRelay.close` breaks the cycle. Bound to
     /// the relay's loop, which is not this leg's when upstream is a tunnel stream.
     var relay: NIOLoopBound<WebSocketRelay>?
+    /// The relay itself when it runs on this leg's loop (always for the client leg): a message
+    /// then reaches it without the loop check that every use of `relay.value` makes.
+    private var localRelay: WebSocketRelay?
     var context: ChannelHandlerContext?
     /// Messages that arrived before the relay was attached.
     private var early: [WebSocketMessage] = []
@@ -46,8 +49,10 @@ final class WebSocketLegHandler: ChannelInboundHandler, RemovableChannelHandler 
         self.context = nil
     }
 
+    /// Called on this leg's loop.
     func attach(_ relay: NIOLoopBound<WebSocketRelay>) {
         self.relay = relay
+        localRelay = relay.eventLoop.inEventLoop ? relay.value : nil
         let pending = early
         early = []
         for message in pending { tellRelay { [side] in $0.received(message, from: side) } }
@@ -81,9 +86,9 @@ final class WebSocketLegHandler: ChannelInboundHandler, RemovableChannelHandler 
     }
 
     private func deliver(_ message: WebSocketMessage) {
-        guard let relay else { return early.append(message) }
         // Every message passes here: on the relay's own loop it is a plain call, not a closure.
-        if relay.eventLoop.inEventLoop { return relay.value.received(message, from: side) }
+        if let localRelay { return localRelay.received(message, from: side) }
+        guard let relay else { return early.append(message) }
         let side = side
         relay.eventLoop.execute { relay.value.received(message, from: side) }
     }
@@ -114,6 +119,7 @@ final class WebSocketLegHandler: ChannelInboundHandler, RemovableChannelHandler 
 
     func detach() {
         relay = nil
+        localRelay = nil
     }
 
     /// Keys for the upstream leg's frames need not come from the kernel: masking only keeps
@@ -134,7 +140,7 @@ final class WebSocketLegHandler: ChannelInboundHandler, RemovableChannelHandler 
         }
         // A close frame goes out at once, with what is queued before it: the connection closes next.
         let closing = message.opcode == .connectionClose
-        let needsFlush = outgoing.add(frame, allocator: context.channel.allocator, flushingSoon: !closing)
+        let needsFlush = outgoing.add(frame, context: context, flushingSoon: !closing)
         if closing { return writeOutgoing(context) }
         if needsFlush { flushSoon(context) }
     }
@@ -147,8 +153,10 @@ final class WebSocketLegHandler: ChannelInboundHandler, RemovableChannelHandler 
         var flushScheduled = false
 
         /// Adds `frame`; true when it is the first since the last flush that is to go soon.
-        mutating func add(_ frame: WebSocketWireFrame, allocator: ByteBufferAllocator, flushingSoon: Bool) -> Bool {
-            if bytes == nil { bytes = allocator.buffer(capacity: max(4096, 14 + frame.payload.readableBytes)) }
+        mutating func add(_ frame: WebSocketWireFrame, context: ChannelHandlerContext, flushingSoon: Bool) -> Bool {
+            // The allocator only for a new buffer: reaching it through the channel, per message,
+            // was a tenth of the cost of sending one.
+            if bytes == nil { bytes = context.channel.allocator.buffer(capacity: max(4096, 14 + frame.payload.readableBytes)) }
             WebSocketFrameWriter.write(frame, into: &bytes!)
             guard flushingSoon, !flushScheduled else { return false }
             flushScheduled = true
