@@ -11,8 +11,10 @@
 //
 // Usage: ProxyBenchmark <codexpool> <nginx> <wrk> <wsupstream> [seconds per round] [rounds]
 //        ProxyBenchmark byte-pipe <port> <upstream port>   (started by the benchmark itself)
-//        ProxyBenchmark websocket-load <port> <seconds>    (64 sessions sending turns back to back to
-//                                                            /v1/responses; prints turns, failures, seconds)
+//        ProxyBenchmark websocket-load <port> <seconds> [sessions] [pause ms]
+//                                        (64 sessions by default sending turns back to back to /v1/responses,
+//                                         or pausing between turns; prints turns, failures, seconds, and when
+//                                         paced the first byte's p50 and p99 in ms)
 import BenchmarkSupport
 import Foundation
 import NIOCore
@@ -24,11 +26,14 @@ let connections = 64
 if arguments.count == 4, arguments[1] == "byte-pipe", let port = Int(arguments[2]), let upstreamPort = Int(arguments[3]) {
     try BytePipe.run(port: port, upstreamPort: upstreamPort)
 }
-if arguments.count == 4, arguments[1] == "websocket-load", let port = Int(arguments[2]), let seconds = Double(arguments[3]) {
-    // A load of its own process, for comparing builds by hand with the CPU they use meanwhile.
+if (4...6).contains(arguments.count), arguments[1] == "websocket-load", let port = Int(arguments[2]), let seconds = Double(arguments[3]) {
+    // A load of its own process, for comparing builds by hand with the CPU they use meanwhile;
+    // with a pause, paced as the benchmark's latency runs are (its first-byte times added).
+    let sessions = arguments.count > 4 ? Int(arguments[4]) ?? connections : connections
+    let pause = arguments.count > 5 ? Int64(arguments[5]) ?? 0 : 0
     let result = try await runWebSocketLoad(port: port, path: "/v1/responses", headers: [], turn: CodexTurn.webSocketRequest, duration: seconds,
-                                            concurrency: connections)
-    print(result.requests, result.failures, result.duration)
+                                            concurrency: sessions, stagger: .milliseconds(pause), pause: .milliseconds(pause))
+    print(result.requests, result.failures, result.duration, pause > 0 ? String(format: "%.3f %.3f", result.ttfb(0.5) * 1000, result.ttfb(0.99) * 1000) : "")
     exit(0)
 }
 guard arguments.count >= 5 else {
