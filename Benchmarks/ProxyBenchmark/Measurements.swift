@@ -22,6 +22,9 @@ struct Measurement {
 /// taken within each round (the paths ran seconds apart there) and their median reported.
 struct Measurements {
     var rounds: [[String: Measurement]] = []
+    /// The hypervisor's share of the machine's CPU time while these rounds and the paced runs
+    /// after them ran (`MachineSteal`).
+    var machineSteal = Double.nan
 
     func median(_ name: String, _ value: (Measurement) -> Double) -> Double {
         Self.median(rounds.compactMap { $0[name].map(value) })

@@ -74,7 +74,15 @@ enum Report {
             let added = (codexpoolPaced.ttfb(0.5) - baseline.ttfb(0.5)) * 1000
             lines.append("- Paced added p50 through codexpool: \(ms(added)) (target ≤ 0.3 ms: \(met(added <= 0.3))).")
         }
+        lines.append(stealLine(capacity.machineSteal))
         return lines
+    }
+
+    /// What the hypervisor took while a section ran: on a quiet stretch next to nothing; where it
+    /// is more, every path's first-byte times and the rounds spread more than usual.
+    private static func stealLine(_ fraction: Double) -> String {
+        "- The machine while this section ran: \(fraction.isNaN ? "steal time not reported" : String(format: "%.1f %%", fraction * 100) + " of its CPU time taken by the hypervisor (steal, `/proc/stat`)")"
+            + "; a noisy stretch shows here and in every path's first-byte times at once."
     }
 
     private static func tunnelSection(_ measured: (Measurements, [String: LoadResult])) -> [String] {
@@ -93,6 +101,7 @@ enum Report {
         lines.append("")
         lines.append("- Through the tunnel: \(x(capacity.ratio(tunnel, codexpool) { $0.rate })) the requests/s and "
             + "\(x(capacity.ratio(tunnel, codexpool) { $0.cpuPerRequest })) the CPU per request of one codexpool (no target; tracked).")
+        lines.append(stealLine(capacity.machineSteal))
         return lines
     }
 

@@ -142,6 +142,7 @@ if let hold = ProcessInfo.processInfo.environment["PROXY_BENCHMARK_HOLD"].flatMa
 
 // HTTP capacity: wrk, the paths taking turns.
 var httpCapacity = Measurements()
+let httpStart = MachineSteal()
 // Warmed up as long as a round: the first seconds of load grow buffers, caches and the history file.
 for path in httpPaths { _ = try Wrk.run(wrk, url: path.url, connections: connections, seconds: seconds, script: script) }
 for _ in 0..<rounds {
@@ -159,9 +160,11 @@ let httpPaced = try await Measurements.paced(httpPaths, rounds: rounds) { path i
     try await runLoad(port: path.port, path: path.path, headers: [], body: CodexTurn.requestBody, duration: 1, concurrency: connections,
                       stagger: .milliseconds(20), pause: .milliseconds(20))
 }
+httpCapacity.machineSteal = MachineSteal().fraction(since: httpStart)
 
 // WebSocket: sessions sending turns back to back (capacity), then paced.
 var webSocketCapacity = Measurements()
+let webSocketStart = MachineSteal()
 for path in webSocketPaths {
     _ = try await runWebSocketLoad(port: path.port, path: path.path, headers: [], turn: CodexTurn.webSocketRequest, duration: Double(seconds),
                                    concurrency: connections)
@@ -181,6 +184,7 @@ let webSocketPaced = try await Measurements.paced(webSocketPaths, rounds: rounds
     try await runWebSocketLoad(port: path.port, path: path.path, headers: [], turn: CodexTurn.webSocketRequest, duration: 1, concurrency: connections,
                                stagger: .milliseconds(20), pause: .milliseconds(20))
 }
+webSocketCapacity.machineSteal = MachineSteal().fraction(since: webSocketStart)
 children.stop(webSocketProxy)
 
 // The reverse tunnel: a balancer whose only credential is a connector's, which serves it from the fast upstream.
@@ -190,6 +194,7 @@ let tunnelPaths = [
     Path(name: "through the tunnel", port: tunnel.port, path: "/v1/responses", process: nil),
 ]
 var tunnelCapacity = Measurements()
+let tunnelStart = MachineSteal()
 for path in tunnelPaths { _ = try Wrk.run(wrk, url: path.url, connections: connections, seconds: seconds, script: script) }
 for _ in 0..<rounds {
     var round: [String: Measurement] = [:]
@@ -206,6 +211,7 @@ let tunnelPaced = try await Measurements.paced(tunnelPaths, rounds: rounds) { pa
     try await runLoad(port: path.port, path: path.path, headers: [], body: CodexTurn.requestBody, duration: 1, concurrency: connections,
                       stagger: .milliseconds(20), pause: .milliseconds(20))
 }
+tunnelCapacity.machineSteal = MachineSteal().fraction(since: tunnelStart)
 
 print(Report.markdown(http: (httpCapacity, httpPaced), webSocket: (webSocketCapacity, webSocketPaced), tunnel: (tunnelCapacity, tunnelPaced),
                       seconds: seconds, rounds: rounds, connections: connections, proxyThreads: proxyThreads))
