@@ -19,8 +19,9 @@ final class WebSocketLegHandler: ChannelInboundHandler, RemovableChannelHandler 
     /// Strong: the legs keep the relay alive; `WebSocketRelay.close` breaks the cycle. Bound to
     /// the relay's loop, which is not this leg's when upstream is a tunnel stream.
     var relay: NIOLoopBound<WebSocketRelay>?
-    /// The relay itself when it runs on this leg's loop (always for the client leg): a message
-    /// then reaches it without the loop check that every use of `relay.value` makes.
+    /// The relay itself when it runs on this leg's loop (always for the client leg), decided once
+    /// at `attach`: messages and events then reach it without the loop check that every use of
+    /// `relay.value` makes.
     private var localRelay: WebSocketRelay?
     var context: ChannelHandlerContext?
     /// Messages that arrived before the relay was attached.
@@ -61,8 +62,8 @@ final class WebSocketLegHandler: ChannelInboundHandler, RemovableChannelHandler 
     /// Runs `call` on the relay's loop, which is not this leg's when upstream is a tunnel stream:
     /// the one place where the relay's two loops meet. Calls keep their order either way.
     private func tellRelay(_ call: @escaping @Sendable (WebSocketRelay) -> Void) {
+        if let localRelay { return call(localRelay) }
         guard let relay else { return }
-        if relay.eventLoop.inEventLoop { return call(relay.value) }
         relay.eventLoop.execute { call(relay.value) }
     }
 
