@@ -221,6 +221,9 @@ public final class YamuxSessionHandler: ChannelDuplexHandler, RemovableChannelHa
 
     public var openStreamCount: Int { streams.count }
 
+    /// Streams this side has opened since the session began.
+    public var locallyOpenedStreamCount: Int { machine.locallyOpenedStreamCount }
+
     // MARK: From stream channels
 
     func drainWrites(of stream: YamuxStreamChannel) {

@@ -65,6 +65,9 @@ public struct YamuxSessionStateMachine: Sendable {
 
     public var openStreamCount: Int { streams.count }
 
+    /// Streams this side has opened since the session began (ids go up by two from 1 or 2).
+    public var locallyOpenedStreamCount: Int { Int(nextStreamID - (role == .client ? 1 : 2)) / 2 }
+
     /// Whether this side has a stream with this id in any phase.
     public func hasStream(_ id: UInt32) -> Bool { streams[id] != nil }
 

@@ -48,7 +48,7 @@ final class GatewayTestBed: AsyncStoppable {
                       authFiles: [String: String] = [:], tls: InboundTLSConfiguration? = nil,
                       externals: [ExternalCredentialConfiguration] = [], simulator shared: UpstreamSimulator? = nil,
                       pools: [BalancerDefinition] = [], metrics: MetricsConfiguration = MetricsConfiguration(),
-                      port: Int = 0, tunnelSettings: YamuxConfiguration = YamuxConfiguration(),
+                      port: Int = 0, tunnelSettings: YamuxConfiguration = YamuxConfiguration(), idleTunnelStreams: Int? = nil,
                       limits: ListenerLimits = patientLimits, fileStore: any CredentialFileStore = FileSystemCredentialStore(),
                       upstreamTimeouts: UpstreamClient.Timeouts = UpstreamClient.Timeouts(),
                       storage: StorageConfiguration = .disabled, clock: any PoolClock = SystemClock(),
@@ -84,7 +84,7 @@ final class GatewayTestBed: AsyncStoppable {
         logger.logLevel = ProcessInfo.processInfo.environment["GATEWAY_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
         let runtime = try GatewayRuntime(configuration: configuration, logger: logger, clock: clock, eventLoopGroup: group,
                                          upstream: UpstreamClient(timeouts: upstreamTimeouts), fileStore: fileStore,
-                                         tunnelSettings: tunnelSettings, imagePatience: imagePatience)
+                                         tunnelSettings: tunnelSettings, idleTunnelStreams: idleTunnelStreams, imagePatience: imagePatience)
         await runtime.start()
         let server = try await GatewayServer.start(runtime: runtime)
         let clientTLS = tls == nil ? nil : try OpenSSLContext.client(TLSClientConfiguration(caFilePath: TestCertificates.shared.caFile))

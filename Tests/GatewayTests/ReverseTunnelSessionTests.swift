@@ -75,6 +75,44 @@ extension ReverseTunnelTests {
         await pair.stop()
     }
 
+    /// With the default bound, the same burst again is served by the streams the first one left
+    /// idle: none is opened anew (a bound below the burst closed some after every answer).
+    @Test func aRepeatedBurstReusesItsStreams() async throws {
+        let pair = try await Self.startPair()
+        try await Self.eventually { Self.isServing(pair.balancer, "home") }
+        let session = try #require(pair.balancer.runtime.reverseTunnels.session(for: "home"))
+        let opened = { try await session.channel.eventLoop.submit { session.handler.value.locallyOpenedStreamCount }.get() }
+        let streams = try Self.streamCounter(pair)
+        // Slow answers keep the whole burst in flight at once.
+        pair.balancer.simulator.updateAccount("home") { $0.eventIntervalMilliseconds = 20 }
+        let burst = 20
+        func runBurst(_ name: String) async throws {
+            let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+                for index in 0..<burst {
+                    group.addTask {
+                        try await pair.balancer.request(headers: [("authorization", "Bearer laptop-token"), ("session-id", "\(name)-\(index)")],
+                                                        json: GatewayTestBed.turnBody).status
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(statuses == Array(repeating: 200, count: burst), "\(name)")
+            // Every stream of the burst back in the pool before the next one starts.
+            var now = try await streams()
+            for _ in 0..<1000 where now.idle < burst {
+                try await Task.sleep(for: .milliseconds(10))
+                now = try await streams()
+            }
+            #expect(now.idle >= burst, "\(name): \(now)")
+        }
+        try await runBurst("first")
+        let afterFirst = try await opened()
+        #expect(afterFirst >= burst)
+        try await runBurst("second")
+        #expect(try await opened() == afterFirst, "the second burst opened streams of its own")
+        await pair.stop()
+    }
+
     /// Open streams of the balancer's session for `home`, and of them the ones idle in the tunnel's pool.
     static func streamCounter(_ pair: Pair) throws -> @Sendable () async throws -> (open: Int, idle: Int) {
         let session = try #require(pair.balancer.runtime.reverseTunnels.session(for: "home"))
@@ -83,7 +121,10 @@ extension ReverseTunnelTests {
 
     /// A burst opens a stream per concurrent request; afterwards only so many stay idle.
     @Test func aBurstLeavesABoundedNumberOfIdleStreams() async throws {
-        let pair = try await Self.startPair()
+        // A bound smaller than the default, so the burst stays small.
+        let bound = 12
+        let pair = try await Self.startPair(idleTunnelStreams: bound)
+        #expect(pair.balancer.runtime.reverseTunnels.maximumIdleStreams == bound)
         try await Self.eventually { Self.isServing(pair.balancer, "home") }
         let streams = try Self.streamCounter(pair)
         // Streams not in the pool (a status stream, a poll under way) are not the pool's to bound.
@@ -91,7 +132,7 @@ extension ReverseTunnelTests {
         let outsideBefore = before.open - before.idle
         // Slow answers keep all of them in flight at once.
         pair.balancer.simulator.updateAccount("home") { $0.eventIntervalMilliseconds = 20 }
-        let burst = ReverseTunnels.maximumIdleStreams + 8
+        let burst = bound + 8
         let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
             for index in 0..<burst {
                 group.addTask {
@@ -105,14 +146,14 @@ extension ReverseTunnelTests {
         // The pool keeps exactly its bound; the burst's other streams close as their answers end
         // (their FIN takes a moment).
         func settled(_ now: (open: Int, idle: Int)) -> Bool {
-            now.idle == ReverseTunnels.maximumIdleStreams && now.open - now.idle <= outsideBefore
+            now.idle == bound && now.open - now.idle <= outsideBefore
         }
         var after = try await streams()
         for _ in 0..<1000 where !settled(after) {
             try await Task.sleep(for: .milliseconds(10))
             after = try await streams()
         }
-        #expect(after.idle == ReverseTunnels.maximumIdleStreams, "idle streams: \(after), before \(before)")
+        #expect(after.idle == bound, "idle streams: \(after), before \(before)")
         #expect(after.open - after.idle <= outsideBefore, "streams beyond the pool's bound stayed open: \(after), before \(before)")
         await pair.stop()
     }

@@ -29,10 +29,12 @@ import Yamux
     /// The balancer has `vps` and the receiver credential `home`; user `laptop` is served by `home`
     /// only, `direct` by `vps` only, and `both` by a least-used pool over the two.
     static func startPair(connectorToken: String = tunnelToken, overTLS: Bool = false, homeBehavior: SimulatedAccount.Behavior = .normal,
-                          tunnelSettings: YamuxConfiguration = YamuxConfiguration(), balancerStorage: StorageConfiguration = .disabled) async throws -> Pair {
+                          tunnelSettings: YamuxConfiguration = YamuxConfiguration(), idleTunnelStreams: Int? = nil,
+                          balancerStorage: StorageConfiguration = .disabled) async throws -> Pair {
         let certificates = TestCertificates.shared
         let home = SimulatedAccount(accountID: "home", planType: "pro", fiveHourPercent: 30, weeklyPercent: 40, behavior: homeBehavior)
-        let balancer = try await startBalancer(overTLS: overTLS, home: home, tunnelSettings: tunnelSettings, storage: balancerStorage)
+        let balancer = try await startBalancer(overTLS: overTLS, home: home, tunnelSettings: tunnelSettings, idleTunnelStreams: idleTunnelStreams,
+                                               storage: balancerStorage)
         let scheme = overTLS ? "https://localhost" : "http://127.0.0.1"
         // The balancer wrote auth files for both accounts; only its own is configured locally.
         let connector = try await GatewayTestBed.start(
@@ -48,7 +50,8 @@ import Yamux
     /// The balancer of the pair; `port` and `simulator` restart it where an earlier one was.
     static func startBalancer(overTLS: Bool = false, home: SimulatedAccount = SimulatedAccount(accountID: "home", planType: "pro"),
                               port: Int = 0, simulator: UpstreamSimulator? = nil,
-                              tunnelSettings: YamuxConfiguration = YamuxConfiguration(), storage: StorageConfiguration = .disabled) async throws -> GatewayTestBed {
+                              tunnelSettings: YamuxConfiguration = YamuxConfiguration(), idleTunnelStreams: Int? = nil,
+                              storage: StorageConfiguration = .disabled) async throws -> GatewayTestBed {
         let certificates = TestCertificates.shared
         let vps = SimulatedAccount(accountID: "vps", planType: "plus", fiveHourPercent: 10, weeklyPercent: 20)
         return try await GatewayTestBed.start(
@@ -59,7 +62,7 @@ import Yamux
             tls: overTLS ? InboundTLSConfiguration(certificatePath: certificates.serverCertificate, keyPath: certificates.serverKey) : nil,
             externals: [ExternalCredentialConfiguration(tag: "home", token: Secret(tunnelToken), mode: .receiver)],
             simulator: simulator, pools: [BalancerDefinition(tag: "both", members: ["vps", "home"], strategy: .leastUsed)], port: port,
-            tunnelSettings: tunnelSettings, storage: storage)
+            tunnelSettings: tunnelSettings, idleTunnelStreams: idleTunnelStreams, storage: storage)
     }
 
     /// Waits until the condition holds (checked on every status change and every 10 ms), at most 10 s.

@@ -32,6 +32,11 @@ import Yamux
         #expect(try client.openStream(now: start).id == 3)
         #expect(try server.openStream(now: start).id == 2)
         #expect(try server.openStream(now: start).id == 4)
+        #expect(try server.openStream(now: start).id == 6)
+        // Counted per side, whether or not the streams are still open.
+        #expect(client.locallyOpenedStreamCount == 2)
+        #expect(server.locallyOpenedStreamCount == 3)
+        #expect(machine(.client).locallyOpenedStreamCount == 0 && machine(.server).locallyOpenedStreamCount == 0)
     }
 
     @Test func inboundStreamsAreAcknowledgedOnAccept() {

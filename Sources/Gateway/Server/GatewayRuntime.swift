@@ -56,6 +56,7 @@ public final class GatewayRuntime: Sendable {
                 eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
                 upstream: UpstreamClient = UpstreamClient(), upstreamTLS: OpenSSLContext? = nil,
                 fileStore: any CredentialFileStore = FileSystemCredentialStore(), tunnelSettings: YamuxConfiguration = YamuxConfiguration(),
+                idleTunnelStreams: Int? = nil,
                 imagePatience: TimeAmount = .seconds(10)) throws(GatewayStartupError) {
         imageSlots = ImageSlots(patience: imagePatience)
         self.logger = logger
@@ -73,7 +74,8 @@ public final class GatewayRuntime: Sendable {
             fileStore: fileStore, refresher: HTTPTokenRefresher(client: upstream, group: eventLoopGroup, url: tokenTarget, target: tokenTarget.target(tls: upstreamTLS)),
             clock: clock, upstreamTLS: upstreamTLS, logger: logger)
         let roster = try CredentialRoster(configuration, reusing: nil, context: rosterContext)
-        reverseTunnels = ReverseTunnels(tokens: roster.reverseTokens, streamReadTimeout: upstream.timeouts.read)
+        reverseTunnels = ReverseTunnels(tokens: roster.reverseTokens, streamReadTimeout: upstream.timeouts.read,
+                                        maximumIdleStreams: idleTunnelStreams ?? ReverseTunnels.defaultMaximumIdleStreams)
         pool = Mutex(CredentialPool(credentials: roster.states, balancers: roster.balancers))
         generation = Mutex(Generation(configuration: configuration, roster: roster))
         history = RequestHistory.open(configuration.storage, clock: clock, metrics: metrics, logger: logger)
