@@ -1,4 +1,5 @@
 import CZlib
+package import NIOCore
 
 /// Raw deflate for permessage-deflate (RFC 7692): each message is compressed with a sync
 /// flush and the trailing `00 00 ff ff` removed.
@@ -7,11 +8,13 @@ package final class ZlibDeflater {
     /// Reset after every message (the peer asked for no context takeover).
     private let resetsPerMessage: Bool
 
-    /// - Parameter windowBits: 9…15; zlib's raw deflate cannot produce an 8-bit window.
-    package init(windowBits: Int, resetsPerMessage: Bool) {
+    /// - Parameters:
+    ///   - windowBits: 9…15; zlib's raw deflate cannot produce an 8-bit window.
+    ///   - level: zlib's compression level, 1 (fastest) to 9.
+    package init(windowBits: Int, resetsPerMessage: Bool, level: Int32) {
         stream = .allocate(capacity: 1)
         stream.initialize(to: z_stream())
-        _ = codexpool_deflateInit2(stream, Z_DEFAULT_COMPRESSION, -Int32(min(15, max(9, windowBits))), 8)
+        _ = codexpool_deflateInit2(stream, level, -Int32(min(15, max(9, windowBits))), 8)
         self.resetsPerMessage = resetsPerMessage
     }
 
@@ -20,25 +23,29 @@ package final class ZlibDeflater {
         stream.deallocate()
     }
 
-    package func compressMessage(_ input: [UInt8]) -> [UInt8] {
-        var output: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: max(1024, input.count / 2 + 64))
-        var input = input
-        input.withUnsafeMutableBufferPointer { inputBytes in
-            stream.pointee.next_in = inputBytes.baseAddress
-            stream.pointee.avail_in = UInt32(inputBytes.count)
+    /// One message compressed, zlib writing straight into the buffer returned.
+    package func compressMessage(_ message: ByteBuffer) -> ByteBuffer {
+        var output = ByteBuffer()
+        message.withUnsafeReadableBytes { input in
+            stream.pointee.next_in = input.baseAddress.map { UnsafeMutablePointer(mutating: $0.assumingMemoryBound(to: Bytef.self)) }
+            stream.pointee.avail_in = UInt32(input.count)
+            // Text compresses to well under half; a message that does not gets more room.
+            var room = input.count / 2 + 64
             repeat {
-                let produced = chunk.withUnsafeMutableBufferPointer { chunkBytes -> Int in
-                    stream.pointee.next_out = chunkBytes.baseAddress
-                    stream.pointee.avail_out = UInt32(chunkBytes.count)
+                output.writeWithUnsafeMutableBytes(minimumWritableBytes: room) { free in
+                    stream.pointee.next_out = free.baseAddress?.assumingMemoryBound(to: Bytef.self)
+                    stream.pointee.avail_out = UInt32(min(free.count, Int(UInt32.max)))
                     _ = deflate(stream, Z_SYNC_FLUSH)
-                    return chunkBytes.count - Int(stream.pointee.avail_out)
+                    return free.count - Int(stream.pointee.avail_out)
                 }
-                output += chunk[0..<produced]
+                room = max(room, 1024)
             } while stream.pointee.avail_out == 0
             stream.pointee.next_in = nil
+            stream.pointee.next_out = nil
         }
-        if output.count >= 4, output.suffix(4) == [0x00, 0x00, 0xff, 0xff] { output.removeLast(4) }
+        if output.readableBytes >= 4, output.getInteger(at: output.writerIndex - 4, as: UInt32.self) == 0x0000_ffff {
+            output.moveWriterIndex(to: output.writerIndex - 4)
+        }
         if resetsPerMessage { deflateReset(stream) }
         return output
     }

@@ -24,6 +24,33 @@ import Zlib
         #expect(String(buffer: try receiver.decompress(second)) == message)
     }
 
+    /// Messages larger than any first guess at their size, one that does not compress and one
+    /// that compresses a thousandfold, come back intact.
+    @Test func largeMessagesRoundTrip() throws {
+        var random = ByteBuffer()
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        for _ in 0..<(300 * 1024 / 8) {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            random.writeInteger(state)
+        }
+        let repetitive = ByteBuffer(string: String(repeating: #"{"type":"response.output_text.delta","delta":"x"}"#, count: 40_000))
+        let sender = PerMessageDeflate(.init())
+        let receiver = PerMessageDeflate(.init())
+        for message in [random, repetitive, random] {
+            let compressed = sender.compress(message)
+            #expect(try receiver.decompress(compressed) == message)
+        }
+        #expect(sender.compress(repetitive).readableBytes < repetitive.readableBytes / 100)
+    }
+
+    /// A sender may end a message with a final block (RFC 7692 §7.2.3.3); the next message, from a
+    /// fresh compressor, still inflates.
+    @Test func aMessageEndingItsStreamLeavesTheNextReadable() throws {
+        let receiver = PerMessageDeflate(.init())
+        #expect(String(buffer: try receiver.decompress(ByteBuffer(bytes: [0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00]))) == "Hello")
+        #expect(String(buffer: try receiver.decompress(ByteBuffer(bytes: [0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00]))) == "Hello")
+    }
+
     @Test func refusesCorruptInput() {
         let codec = PerMessageDeflate(.init())
         #expect(throws: ZlibInflater.Failure.self) { _ = try codec.decompress(ByteBuffer(bytes: [0xff, 0xff, 0xff, 0x00, 0x12])) }

@@ -67,8 +67,11 @@ struct WebSocketMessageReader {
         }
         if compressed {
             guard let deflate else { throw ProtocolViolation(description: "compressed frame without permessage-deflate") }
-            data = try deflate.decompress(data)
-            guard data.readableBytes <= maxMessageSize else { throw MessageTooLarge(limit: maxMessageSize) }
+            switch Result(catching: { () throws(ZlibInflater.Failure) in try deflate.decompress(data, limit: maxMessageSize) }) {
+            case .success(let inflated): data = inflated
+            case .failure(let failure) where failure.exceedsLimit: throw MessageTooLarge(limit: maxMessageSize)
+            case .failure(let failure): throw failure
+            }
         }
         return WebSocketMessage(opcode: opcode, payload: data)
     }
