@@ -16,7 +16,8 @@ struct Path {
 /// A balancer and its connector: the port clients use, and the CPU both processes have used.
 struct Tunnel {
     var port: Int
-    var pids: [Int32]
+    var processes: [Process]
+    var pids: [Int32] { processes.map(\.processIdentifier) }
     var cpuTime: CPUTime { pids.reduce(.zero) { $0 + ProcessCPU.time($1) } }
 }
 
@@ -126,8 +127,11 @@ enum FastUpstreams {
         return try children.start(name, codexpool, ["serve", "--config", path.path])
     }
 
-    /// A balancer (receiving) and a connector (dialling it, serving from the upstream), as two processes.
-    static func startTunnel(_ codexpool: String, upstreamPort: Int, children: ChildProcesses) async throws -> Tunnel {
+    /// A balancer (receiving) and a connector (dialling it, serving from the upstream), as two
+    /// processes named after `name`; up once a turn through the balancer is answered (over
+    /// WebSocket when the upstream serves that).
+    static func startTunnel(_ name: String, _ codexpool: String, upstreamPort: Int, webSocket: Bool = false,
+                            children: ChildProcesses) async throws -> Tunnel {
         let folder = children.folder
         let balancerPort = try await freePort(), connectorPort = try await freePort()
         let upstream = """
@@ -139,7 +143,7 @@ enum FastUpstreams {
         let balancer = """
             listen: 127.0.0.1:\(balancerPort)
             log: {level: warning}
-            storage: {path: \(folder.path)/balancer.sqlite3}
+            storage: {path: \(folder.path)/\(name)-balancer.sqlite3}
             \(upstream)
             credentials:
               - {tag: home, type: external, token: bench-tunnel-token, reverse: true}
@@ -147,7 +151,7 @@ enum FastUpstreams {
         let connector = """
             listen: 127.0.0.1:\(connectorPort)
             log: {level: warning}
-            storage: {path: \(folder.path)/connector.sqlite3}
+            storage: {path: \(folder.path)/\(name)-connector.sqlite3}
             \(upstream)
             credentials:
               - {tag: bench, credential_path: \(folder.path)/auth.json}
@@ -155,20 +159,24 @@ enum FastUpstreams {
             users:
               - {name: vps, token: bench-tunnel-token, credential: bench}
             """
-        try balancer.write(to: folder.appendingPathComponent("balancer.yaml"), atomically: true, encoding: .utf8)
-        try connector.write(to: folder.appendingPathComponent("connector.yaml"), atomically: true, encoding: .utf8)
-        let balancerProcess = try children.start("balancer", codexpool, ["serve", "--config", folder.appendingPathComponent("balancer.yaml").path])
+        let balancerName = "\(name)-balancer", connectorName = "\(name)-connector"
+        try balancer.write(to: folder.appendingPathComponent("\(balancerName).yaml"), atomically: true, encoding: .utf8)
+        try connector.write(to: folder.appendingPathComponent("\(connectorName).yaml"), atomically: true, encoding: .utf8)
+        let balancerProcess = try children.start(balancerName, codexpool, ["serve", "--config", folder.appendingPathComponent("\(balancerName).yaml").path])
         try await waitUntilListening(port: balancerPort)
-        let connectorProcess = try children.start("connector", codexpool, ["serve", "--config", folder.appendingPathComponent("connector.yaml").path])
-        // The tunnel is up when a request through the balancer is answered.
+        let connectorProcess = try children.start(connectorName, codexpool, ["serve", "--config", folder.appendingPathComponent("\(connectorName).yaml").path])
         for _ in 0..<400 {
-            let probe = try await runLoad(port: balancerPort, path: "/v1/responses", headers: [], body: CodexTurn.requestBody, duration: 0.05, concurrency: 1)
+            let probe = if webSocket {
+                try await runWebSocketLoad(port: balancerPort, path: "/v1/responses", headers: [], turn: CodexTurn.webSocketRequest, duration: 0.05, concurrency: 1)
+            } else {
+                try await runLoad(port: balancerPort, path: "/v1/responses", headers: [], body: CodexTurn.requestBody, duration: 0.05, concurrency: 1)
+            }
             if probe.requests > 0, probe.failures == 0 {
-                return Tunnel(port: balancerPort, pids: [balancerProcess.processIdentifier, connectorProcess.processIdentifier])
+                return Tunnel(port: balancerPort, processes: [balancerProcess, connectorProcess])
             }
             try await Task.sleep(for: .milliseconds(25))
         }
-        throw BenchmarkFailure("the tunnel did not come up: \(children.log("balancer"))\n\(children.log("connector"))")
+        throw BenchmarkFailure("the tunnel (\(name)) did not come up: \(children.log(balancerName))\n\(children.log(connectorName))")
     }
 
     /// Every path answers a turn in full before anything is measured.

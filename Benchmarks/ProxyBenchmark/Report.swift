@@ -7,7 +7,8 @@ enum Report {
     static let pipe = "NIO byte pipe (floor)"
 
     static func markdown(http: (Measurements, [String: LoadResult]), webSocket: (Measurements, [String: LoadResult]),
-                         tunnel: (Measurements, [String: LoadResult]), seconds: Int, rounds: Int, connections: Int, proxyThreads: Int) -> String {
+                         tunnel: (Measurements, [String: LoadResult]), webSocketTunnel: (Measurements, [String: LoadResult]),
+                         seconds: Int, rounds: Int, connections: Int, proxyThreads: Int) -> String {
         var lines: [String] = []
         lines.append("The turn: \(CodexTurn.serverSentEvents.utf8.count) bytes of SSE in \(CodexTurn.events(rateLimits: false).count) events over HTTP, "
             + "\(CodexTurn.webSocketLines.utf8.count) bytes in \(CodexTurn.events(rateLimits: true).count) messages over WebSocket.")
@@ -23,7 +24,15 @@ enum Report {
         lines += section("Responses WebSocket: one turn per `response.create` (load: our generator)", webSocket, unit: "turn", load: "our generator",
                          upstreamNote: "Go, both cores available to it", upstreamCores: proxyThreads)
         lines.append("")
-        lines += tunnelSection(tunnel)
+        lines.append("### Reverse tunnel: a balancer whose credential is a connector's")
+        lines.append("")
+        lines.append("The balancer and the connector are two `codexpool serve` processes on this machine, the connector serving from the same")
+        lines.append("fast upstream; the tunnel's CPU is both processes' together. The comparison is one codexpool serving that upstream")
+        lines.append("itself (no target; tracked); added = the tunnel's first-byte time minus that codexpool's.")
+        lines.append("")
+        lines += tunnelSection("HTTP (load: wrk)", tunnel, unit: "request")
+        lines.append("")
+        lines += tunnelSection("Responses WebSocket (load: our generator)", webSocketTunnel, unit: "turn")
         return lines.joined(separator: "\n")
     }
 
@@ -85,22 +94,23 @@ enum Report {
             + "; a noisy stretch shows here and in every path's first-byte times at once."
     }
 
-    private static func tunnelSection(_ measured: (Measurements, [String: LoadResult])) -> [String] {
+    private static func tunnelSection(_ title: String, _ measured: (Measurements, [String: LoadResult]), unit: String) -> [String] {
         let (capacity, paced) = measured
-        var lines = ["### Reverse tunnel: a balancer whose credential is a connector's (HTTP, load: wrk)", ""]
-        lines.append("The balancer and the connector are two `codexpool serve` processes on this machine; the tunnel's CPU is both")
-        lines.append("processes' together. The comparison is one codexpool serving the same upstream itself.")
-        lines.append("")
-        lines.append("| path | requests/s | CPU per request | paced: first byte p50 | paced: p99 | failures |")
-        lines.append("| --- | ---: | ---: | ---: | ---: | ---: |")
+        var lines = ["#### \(title)", ""]
+        lines.append("| path | \(unit)s/s | CPU per \(unit) | paced: first byte p50 | paced: p99 | paced: added p50 | paced: added p99 | failures |")
+        lines.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        let baseline = paced[codexpool]
         for name in [codexpool, tunnel] {
             let result = paced[name]
+            let p50 = result.map { $0.ttfb(0.5) * 1000 } ?? .nan, p99 = result.map { $0.ttfb(0.99) * 1000 } ?? .nan
+            let added50 = p50 - (baseline.map { $0.ttfb(0.5) * 1000 } ?? .nan), added99 = p99 - (baseline.map { $0.ttfb(0.99) * 1000 } ?? .nan)
             lines.append("| \(name) | \(Int(capacity.median(name) { $0.rate }.rounded())) | \(String(format: "%.1f µs", capacity.median(name) { $0.cpuPerRequest })) | "
-                + "\(ms(result.map { $0.ttfb(0.5) * 1000 } ?? .nan)) | \(ms(result.map { $0.ttfb(0.99) * 1000 } ?? .nan)) | \(capacity.failures(name) + (result?.failures ?? 0)) |")
+                + "\(ms(p50)) | \(ms(p99)) | \(name == codexpool ? "–" : ms(added50)) | \(name == codexpool ? "–" : ms(added99)) | "
+                + "\(capacity.failures(name) + (result?.failures ?? 0)) |")
         }
         lines.append("")
-        lines.append("- Through the tunnel: \(x(capacity.ratio(tunnel, codexpool) { $0.rate })) the requests/s and "
-            + "\(x(capacity.ratio(tunnel, codexpool) { $0.cpuPerRequest })) the CPU per request of one codexpool (no target; tracked).")
+        lines.append("- Through the tunnel: \(x(capacity.ratio(tunnel, codexpool) { $0.rate })) the \(unit)s/s and "
+            + "\(x(capacity.ratio(tunnel, codexpool) { $0.cpuPerRequest })) the CPU per \(unit) of one codexpool.")
         lines.append(stealLine(capacity.machineSteal))
         return lines
     }

@@ -119,13 +119,16 @@ let webSocketPaths = [
 try await FastUpstreams.ensureAnswers(httpPaths, webSocketPaths)
 // PROXY_BENCHMARK_HOLD=<seconds>: set up, say where everything is, and wait (to profile by hand);
 // with PROXY_BENCHMARK_WEBSOCKET_LOAD=codexpool|nginx, keep WebSocket turns going through that path meanwhile;
-// with PROXY_BENCHMARK_TUNNEL=1, also start the reverse tunnel (a balancer and a connector) and say where it is.
+// with PROXY_BENCHMARK_TUNNEL=1, also start the reverse tunnels (a balancer and a connector each, for HTTP and for WebSocket)
+// and say where they are.
 if let hold = ProcessInfo.processInfo.environment["PROXY_BENCHMARK_HOLD"].flatMap(Int.init) {
     // Written straight to the pipe: it is read while this waits.
     var lines = (httpPaths + webSocketPaths).map { "\($0.url) pid \($0.process.map { String($0.pid) } ?? "-")\n" }.joined()
     if ProcessInfo.processInfo.environment["PROXY_BENCHMARK_TUNNEL"] != nil {
-        let tunnel = try await FastUpstreams.startTunnel(codexpool, upstreamPort: upstreamPort, children: children)
+        let tunnel = try await FastUpstreams.startTunnel("tunnel", codexpool, upstreamPort: upstreamPort, children: children)
         lines += "tunnel: http://127.0.0.1:\(tunnel.port)/v1/responses pids \(tunnel.pids.map(String.init).joined(separator: " "))\n"
+        let webSocketTunnel = try await FastUpstreams.startTunnel("wstunnel", codexpool, upstreamPort: webSocketUpstreamPort, webSocket: true, children: children)
+        lines += "websocket tunnel: http://127.0.0.1:\(webSocketTunnel.port)/v1/responses pids \(webSocketTunnel.pids.map(String.init).joined(separator: " "))\n"
     }
     lines += "wrk script: \(script)\n"
     FileHandle.standardOutput.write(Data(lines.utf8))
@@ -185,13 +188,13 @@ let webSocketPaced = try await Measurements.paced(webSocketPaths, rounds: rounds
                                stagger: .milliseconds(20), pause: .milliseconds(20))
 }
 webSocketCapacity.machineSteal = MachineSteal().fraction(since: webSocketStart)
-children.stop(webSocketProxy)
 
-// The reverse tunnel: a balancer whose only credential is a connector's, which serves it from the fast upstream.
-let tunnel = try await FastUpstreams.startTunnel(codexpool, upstreamPort: upstreamPort, children: children)
+// The reverse tunnel: a balancer whose only credential is a connector's, which serves it from the
+// fast upstream; against one codexpool serving that upstream itself. HTTP, then WebSocket.
+let tunnel = try await FastUpstreams.startTunnel("tunnel", codexpool, upstreamPort: upstreamPort, children: children)
 let tunnelPaths = [
-    Path(name: "through codexpool", port: codexpoolPort, path: "/v1/responses", process: (httpProxy.processIdentifier, false)),
-    Path(name: "through the tunnel", port: tunnel.port, path: "/v1/responses", process: nil),
+    Path(name: Report.codexpool, port: codexpoolPort, path: "/v1/responses", process: (httpProxy.processIdentifier, false)),
+    Path(name: Report.tunnel, port: tunnel.port, path: "/v1/responses", process: nil),
 ]
 var tunnelCapacity = Measurements()
 let tunnelStart = MachineSteal()
@@ -199,11 +202,10 @@ for path in tunnelPaths { _ = try Wrk.run(wrk, url: path.url, connections: conne
 for _ in 0..<rounds {
     var round: [String: Measurement] = [:]
     for path in tunnelPaths {
-        let isTunnel = path.process == nil
-        let before = isTunnel ? tunnel.cpuTime : path.cpuTime
+        let cpuTime = { path.process == nil ? tunnel.cpuTime : path.cpuTime }
+        let before = cpuTime()
         let result = try Wrk.run(wrk, url: path.url, connections: connections, seconds: seconds, script: script)
-        let used = (isTunnel ? tunnel.cpuTime : path.cpuTime) - before
-        round[path.name] = Measurement(rate: result.requestsPerSecond, count: result.requests, cpu: used, failures: result.failures)
+        round[path.name] = Measurement(rate: result.requestsPerSecond, count: result.requests, cpu: cpuTime() - before, failures: result.failures)
     }
     tunnelCapacity.rounds.append(round)
 }
@@ -212,6 +214,36 @@ let tunnelPaced = try await Measurements.paced(tunnelPaths, rounds: rounds) { pa
                       stagger: .milliseconds(20), pause: .milliseconds(20))
 }
 tunnelCapacity.machineSteal = MachineSteal().fraction(since: tunnelStart)
+for process in tunnel.processes { children.stop(process) }
+
+let webSocketTunnel = try await FastUpstreams.startTunnel("wstunnel", codexpool, upstreamPort: webSocketUpstreamPort, webSocket: true, children: children)
+let webSocketTunnelPaths = [
+    Path(name: Report.codexpool, port: codexpoolWebSocketPort, path: "/v1/responses", process: (webSocketProxy.processIdentifier, false)),
+    Path(name: Report.tunnel, port: webSocketTunnel.port, path: "/v1/responses", process: nil),
+]
+var webSocketTunnelCapacity = Measurements()
+let webSocketTunnelStart = MachineSteal()
+for path in webSocketTunnelPaths {
+    _ = try await runWebSocketLoad(port: path.port, path: path.path, headers: [], turn: CodexTurn.webSocketRequest, duration: Double(seconds),
+                                   concurrency: connections)
+}
+for _ in 0..<rounds {
+    var round: [String: Measurement] = [:]
+    for path in webSocketTunnelPaths {
+        let cpuTime = { path.process == nil ? webSocketTunnel.cpuTime : path.cpuTime }
+        let before = cpuTime()
+        let result = try await runWebSocketLoad(port: path.port, path: path.path, headers: [], turn: CodexTurn.webSocketRequest, duration: Double(seconds),
+                                                concurrency: connections)
+        round[path.name] = Measurement(rate: result.requestsPerSecond, count: result.requests, cpu: cpuTime() - before, failures: result.failures)
+    }
+    webSocketTunnelCapacity.rounds.append(round)
+}
+let webSocketTunnelPaced = try await Measurements.paced(webSocketTunnelPaths, rounds: rounds) { path in
+    try await runWebSocketLoad(port: path.port, path: path.path, headers: [], turn: CodexTurn.webSocketRequest, duration: 1, concurrency: connections,
+                               stagger: .milliseconds(20), pause: .milliseconds(20))
+}
+webSocketTunnelCapacity.machineSteal = MachineSteal().fraction(since: webSocketTunnelStart)
 
 print(Report.markdown(http: (httpCapacity, httpPaced), webSocket: (webSocketCapacity, webSocketPaced), tunnel: (tunnelCapacity, tunnelPaced),
+                      webSocketTunnel: (webSocketTunnelCapacity, webSocketTunnelPaced),
                       seconds: seconds, rounds: rounds, connections: connections, proxyThreads: proxyThreads))
