@@ -34,6 +34,9 @@ public struct RateLimitSnapshot: Hashable, Sendable {
     /// Normalizes a limit id as headers spell it: trimmed, lower case, `_` → `-`, empty → `codex`.
     static func normalizedLimitID(_ raw: String?) -> String {
         guard let raw, !raw.isEmpty else { return trackedLimit }
+        // Ids arrive normalized nearly always ("codex", once a turn per WebSocket session): those
+        // skip Foundation's three passes.
+        if raw.utf8.allSatisfy({ (0x61...0x7A).contains($0) || (0x30...0x39).contains($0) || $0 == 0x2D }) { return raw }
         let trimmed = raw.trimmingCharacters(in: .whitespaces).lowercased().replacingOccurrences(of: "_", with: "-")
         return trimmed.isEmpty ? trackedLimit : trimmed
     }

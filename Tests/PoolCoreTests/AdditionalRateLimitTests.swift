@@ -5,6 +5,17 @@ import Testing
 /// Limit families besides Codex's own (codex-wire-2026.md §4) are read from every source and
 /// aggregated per family.
 @Suite(.timeLimit(.minutes(1))) struct AdditionalRateLimitTests {
+    /// Ids as sources spell them become one form; ones already in it come back as they are.
+    @Test func limitIDsAreNormalized() {
+        let cases: [(String?, String)] = [
+            (nil, "codex"), ("", "codex"), ("   ", "codex"), ("codex", "codex"), ("codex-bengalfox", "codex-bengalfox"), ("gpt-5", "gpt-5"),
+            ("codex_bengalfox", "codex-bengalfox"), (" Codex_Bengalfox ", "codex-bengalfox"), ("CODEX", "codex"), ("codex bengalfox", "codex bengalfox"),
+        ]
+        for (raw, normalized) in cases {
+            #expect(RateLimitSnapshot.normalizedLimitID(raw) == normalized, "\(String(describing: raw))")
+        }
+    }
+
     @Test func headersCarryEveryOtherFamily() {
         let snapshot = RateLimitSnapshot(headers: [
             ("x-codex-primary-used-percent", "10"), ("x-codex-primary-window-minutes", "300"),
