@@ -123,7 +123,7 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         // The benchmarks' HTTP and WebSocket load generator.
-        .target(name: "BenchmarkSupport", dependencies: [nioCore, nioHTTP1, nioPosix, nioWebSocket], path: "Benchmarks/BenchmarkSupport",
+        .target(name: "BenchmarkSupport", dependencies: ["Zlib", nioCore, nioHTTP1, nioPosix, nioWebSocket], path: "Benchmarks/BenchmarkSupport",
                 swiftSettings: strictSettings),
         // Proxy overhead against the simulator directly and against nginx; run through scripts/benchmark.
         .executableTarget(

@@ -6,19 +6,27 @@ import NIOHTTP1
 import NIOPosix
 import NIOWebSocket
 import Synchronization
+import Zlib
 
 /// `concurrency` Responses WebSocket sessions, each sending a turn (`response.create`) as soon as
 /// the previous one's `response.completed` arrived. Time to first byte is from sending the
-/// turn to its first message (Codex's `codex.rate_limits`).
+/// turn to its first message (Codex's `codex.rate_limits`). With `offersDeflate`, each session
+/// offers permessage-deflate as the Codex CLI does, and inflates what comes compressed.
 public func runWebSocketLoad(port: Int, path: String, headers: [(String, String)], turn: String, duration: Double, concurrency: Int,
-                             stagger: TimeAmount = .zero, pause: TimeAmount = .zero) async throws -> LoadResult {
+                             stagger: TimeAmount = .zero, pause: TimeAmount = .zero, offersDeflate: Bool = false) async throws -> LoadResult {
     let tally = Tally()
     let deadline = NIODeadline.now() + .milliseconds(Int64(duration * 1000))
     var channels: [any Channel] = []
+    var headers = headers
+    if offersDeflate { headers.append(("sec-websocket-extensions", PerMessageDeflate.clientOffer)) }
     for _ in 0..<concurrency {
         let session = WebSocketLoadSession(turn: turn, counter: TurnCounter(deadline: deadline, tally: tally, stagger: stagger, pause: pause))
-        let upgrader = NIOWebSocketClientUpgrader(maxFrameSize: 1 << 24) { channel, _ in
-            channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(session) }
+        let upgrader = NIOWebSocketClientUpgrader(maxFrameSize: 1 << 24) { channel, answer in
+            let agreed = PerMessageDeflate.accepted(response: answer.headers.first(name: "sec-websocket-extensions"))
+            return channel.eventLoop.makeCompletedFuture {
+                session.deflate = agreed.map(PerMessageDeflate.init)
+                try channel.pipeline.syncOperations.addHandler(session)
+            }
         }
         let channel = try await ClientBootstrap(group: loadGroup)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -50,6 +58,10 @@ final class WebSocketLoadSession: ChannelInboundHandler, @unchecked Sendable {
 
     private let turn: ByteBuffer
     private let counter: TurnCounter
+    /// Set when the server agreed to permessage-deflate.
+    var deflate: PerMessageDeflate?
+    /// A compressed message's fragments so far.
+    private var compressedFragments: ByteBuffer?
     private static let completed = Array(#"response.completed""#.utf8)
 
     /// A byte search cheap enough that the load generator is not what limits the run (the
@@ -89,7 +101,24 @@ final class WebSocketLoadSession: ChannelInboundHandler, @unchecked Sendable {
         switch frame.opcode {
         case .text, .continuation:
             counter.received(frame.data.readableBytes)
-            guard frame.data.withUnsafeReadableBytes({ Self.contains($0, Self.completed) }) else { return }
+            var message = frame.data
+            if frame.rsv1 || compressedFragments != nil {
+                // Compressed: inflated whole, as every message must be for the context to hold.
+                var fragments = compressedFragments ?? ByteBuffer()
+                var data = frame.data
+                fragments.writeBuffer(&data)
+                guard frame.fin else {
+                    compressedFragments = fragments
+                    return
+                }
+                compressedFragments = nil
+                guard let deflate, let inflated = try? deflate.decompress(fragments) else {
+                    errorCaught(context: context, error: WebSocketLoadFailure())
+                    return
+                }
+                message = inflated
+            }
+            guard message.withUnsafeReadableBytes({ Self.contains($0, Self.completed) }) else { return }
             if !counter.turnEnded(on: context.eventLoop, { self.send(context: context) }) { context.close(promise: nil) }
         case .connectionClose:
             counter.connectionEnded(failed: false)
@@ -109,6 +138,9 @@ final class WebSocketLoadSession: ChannelInboundHandler, @unchecked Sendable {
         context.fireChannelInactive()
     }
 }
+
+/// A compressed message that could not be inflated.
+struct WebSocketLoadFailure: Error {}
 
 /// Counts an upgrade the server refused (any answer but 101) and ends that connection.
 final class UpgradeRefusalCounter: ChannelInboundHandler, RemovableChannelHandler {

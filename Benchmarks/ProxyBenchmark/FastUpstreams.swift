@@ -8,6 +8,8 @@ struct Path {
     var port: Int
     var path: String
     var process: (pid: Int32, children: Bool)?
+    /// WebSocket only: the load offers permessage-deflate, as the Codex CLI does.
+    var offersDeflate = false
 
     var url: String { "http://127.0.0.1:\(port)\(path)" }
     var cpuTime: CPUTime { process.map { ProcessCPU.time($0.pid, children: $0.children) } ?? .zero }
@@ -188,7 +190,8 @@ enum FastUpstreams {
             }
         }
         for path in webSocket {
-            let probe = try await runWebSocketLoad(port: path.port, path: path.path, headers: [], turn: CodexTurn.webSocketRequest, duration: 0.2, concurrency: 1)
+            let probe = try await runWebSocketLoad(port: path.port, path: path.path, headers: [], turn: CodexTurn.webSocketRequest, duration: 0.2, concurrency: 1,
+                                                   offersDeflate: path.offersDeflate)
             guard probe.requests > 0, probe.failures == 0 else {
                 throw BenchmarkFailure("\(path.name) (WebSocket) does not answer a turn: \(probe.requests) answers, \(probe.failures) failures")
             }

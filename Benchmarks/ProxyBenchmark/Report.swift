@@ -5,6 +5,7 @@ import Foundation
 enum Report {
     static let direct = "upstream directly", codexpool = "through codexpool", nginx = "through nginx", tunnel = "through the tunnel"
     static let pipe = "NIO byte pipe (floor)"
+    static let codexpoolDeflate = "through codexpool, client offering permessage-deflate"
 
     static func markdown(http: (Measurements, [String: LoadResult]), webSocket: (Measurements, [String: LoadResult]),
                          tunnel: (Measurements, [String: LoadResult]), webSocketTunnel: (Measurements, [String: LoadResult]),
@@ -43,7 +44,7 @@ enum Report {
         lines.append("| path | \(unit)s/s | CPU per \(unit) | of it user + system | paced: first byte p50 | paced: p99 | paced: added p50 | paced: added p99 | failures |")
         lines.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
         let baseline = paced[direct]
-        for name in [direct, codexpool, nginx, pipe] where capacity.rounds.first?[name] != nil {
+        for name in [direct, codexpool, codexpoolDeflate, nginx, pipe] where capacity.rounds.first?[name] != nil {
             let rate = capacity.median(name) { $0.rate }
             let cpu = name == direct ? "–" : String(format: "%.1f µs", capacity.median(name) { $0.cpuPerRequest })
             let split = name == direct ? "–" : String(format: "%.1f + %.1f µs", capacity.median(name) { $0.userPerRequest }, capacity.median(name) { $0.systemPerRequest })
@@ -73,6 +74,12 @@ enum Report {
         let cpuRatio = capacity.ratio(codexpool, nginx) { $0.cpuPerRequest }
         lines.append("- CPU per \(unit): codexpool \(x(cpuRatio)) nginx's (target ≤ 1.5×: \(met(cpuRatio <= 1.5))); its user time "
             + "\(x(capacity.ratio(codexpool, nginx) { $0.userPerRequest })) nginx's, its system time \(x(capacity.ratio(codexpool, nginx) { $0.systemPerRequest })).")
+        if capacity.rounds.first?[codexpoolDeflate] != nil {
+            lines.append("- With permessage-deflate offered, as the Codex CLI offers it: codexpool agrees and compresses every message it sends "
+                + "the client — \(String(format: "%.1f", capacity.median(codexpoolDeflate) { $0.cpuPerRequest })) µs per \(unit), "
+                + "\(x(capacity.ratio(codexpoolDeflate, nginx) { $0.cpuPerRequest })) nginx's (which passes the offer on to the upstream; "
+                + "this one declines it, so nginx relays the messages uncompressed). The targets above are for the row without it.")
+        }
         if capacity.rounds.first?[pipe] != nil {
             let floor = capacity.median(pipe) { $0.cpuPerRequest }, above = capacity.median(codexpool) { $0.cpuPerRequest } - floor
             lines.append("- The floor: NIO piping the same bytes between each client connection and an upstream connection of its own (no HTTP, "

@@ -11,8 +11,9 @@
 //
 // Usage: ProxyBenchmark <codexpool> <nginx> <wrk> <wsupstream> [seconds per round] [rounds]
 //        ProxyBenchmark byte-pipe <port> <upstream port>   (started by the benchmark itself)
-//        ProxyBenchmark websocket-load <port> <seconds> [sessions] [pause ms]
+//        ProxyBenchmark websocket-load <port> <seconds> [sessions] [pause ms] [deflate]
 //                                        (64 sessions by default sending turns back to back to /v1/responses,
+//                                         offering permessage-deflate with "deflate",
 //                                         or pausing between turns; prints turns, failures, seconds, and when
 //                                         paced the first byte's p50 and p99 in ms)
 import BenchmarkSupport
@@ -26,13 +27,14 @@ let connections = 64
 if arguments.count == 4, arguments[1] == "byte-pipe", let port = Int(arguments[2]), let upstreamPort = Int(arguments[3]) {
     try BytePipe.run(port: port, upstreamPort: upstreamPort)
 }
-if (4...6).contains(arguments.count), arguments[1] == "websocket-load", let port = Int(arguments[2]), let seconds = Double(arguments[3]) {
+if (4...7).contains(arguments.count), arguments[1] == "websocket-load", let port = Int(arguments[2]), let seconds = Double(arguments[3]) {
     // A load of its own process, for comparing builds by hand with the CPU they use meanwhile;
     // with a pause, paced as the benchmark's latency runs are (its first-byte times added).
     let sessions = arguments.count > 4 ? Int(arguments[4]) ?? connections : connections
     let pause = arguments.count > 5 ? Int64(arguments[5]) ?? 0 : 0
     let result = try await runWebSocketLoad(port: port, path: "/v1/responses", headers: [], turn: CodexTurn.webSocketRequest, duration: seconds,
-                                            concurrency: sessions, stagger: .milliseconds(pause), pause: .milliseconds(pause))
+                                            concurrency: sessions, stagger: .milliseconds(pause), pause: .milliseconds(pause),
+                                            offersDeflate: arguments.count > 6 && arguments[6] == "deflate")
     print(result.requests, result.failures, result.duration, pause > 0 ? String(format: "%.3f %.3f", result.ttfb(0.5) * 1000, result.ttfb(0.99) * 1000) : "")
     exit(0)
 }
@@ -113,6 +115,8 @@ let httpPaths = [
 let webSocketPaths = [
     Path(name: "upstream directly", port: webSocketUpstreamPort, path: "/backend-api/codex/responses", process: nil),
     Path(name: "through codexpool", port: codexpoolWebSocketPort, path: "/v1/responses", process: (webSocketProxy.processIdentifier, false)),
+    Path(name: Report.codexpoolDeflate, port: codexpoolWebSocketPort, path: "/v1/responses", process: (webSocketProxy.processIdentifier, false),
+         offersDeflate: true),
     Path(name: "through nginx", port: nginxWebSocketPort, path: "/v1/responses", process: (nginxProxy.processIdentifier, true)),
     Path(name: Report.pipe, port: webSocketPipePort, path: "/backend-api/codex/responses", process: (webSocketPipe.processIdentifier, false)),
 ]
@@ -170,14 +174,14 @@ var webSocketCapacity = Measurements()
 let webSocketStart = MachineSteal()
 for path in webSocketPaths {
     _ = try await runWebSocketLoad(port: path.port, path: path.path, headers: [], turn: CodexTurn.webSocketRequest, duration: Double(seconds),
-                                   concurrency: connections)
+                                   concurrency: connections, offersDeflate: path.offersDeflate)
 }
 for _ in 0..<rounds {
     var round: [String: Measurement] = [:]
     for path in webSocketPaths {
         let before = path.cpuTime, upstreamBefore = ProcessCPU.seconds(webSocketUpstream.processIdentifier)
         let result = try await runWebSocketLoad(port: path.port, path: path.path, headers: [], turn: CodexTurn.webSocketRequest, duration: Double(seconds),
-                                                concurrency: connections)
+                                                concurrency: connections, offersDeflate: path.offersDeflate)
         round[path.name] = Measurement(rate: result.requestsPerSecond, count: result.requests, cpu: path.cpuTime - before, failures: result.failures,
                                        upstreamBusy: (ProcessCPU.seconds(webSocketUpstream.processIdentifier) - upstreamBefore) / result.duration)
     }
@@ -185,7 +189,7 @@ for _ in 0..<rounds {
 }
 let webSocketPaced = try await Measurements.paced(webSocketPaths, rounds: rounds) { path in
     try await runWebSocketLoad(port: path.port, path: path.path, headers: [], turn: CodexTurn.webSocketRequest, duration: 1, concurrency: connections,
-                               stagger: .milliseconds(20), pause: .milliseconds(20))
+                               stagger: .milliseconds(20), pause: .milliseconds(20), offersDeflate: path.offersDeflate)
 }
 webSocketCapacity.machineSteal = MachineSteal().fraction(since: webSocketStart)
 
