@@ -31,7 +31,7 @@ final class ReverseTunnels: Sendable {
     /// Idle streams kept per session beyond what is in use: as many as a busy balancer has
     /// requests at once through one connector, so a steady load reuses its streams instead of
     /// closing some after every answer and opening them again (with 64 requests at once and 32
-    /// kept, that churn was 15 % of the tunnel's CPU per request). An idle stream costs a few
+    /// kept, that churn was 14 % of the tunnel's CPU per request). An idle stream costs a few
     /// KiB on each side; the connector may hold 16,384 at once.
     static let defaultMaximumIdleStreams = 256
     let maximumIdleStreams: Int
