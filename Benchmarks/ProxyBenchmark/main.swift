@@ -195,59 +195,54 @@ webSocketCapacity.machineSteal = MachineSteal().fraction(since: webSocketStart)
 
 // The reverse tunnel: a balancer whose only credential is a connector's, which serves it from the
 // fast upstream; against one codexpool serving that upstream itself. HTTP, then WebSocket.
-let tunnel = try await FastUpstreams.startTunnel("tunnel", codexpool, upstreamPort: upstreamPort, children: children)
-let tunnelPaths = [
-    Path(name: Report.codexpool, port: codexpoolPort, path: "/v1/responses", process: (httpProxy.processIdentifier, false)),
-    Path(name: Report.tunnel, port: tunnel.port, path: "/v1/responses", process: nil),
-]
-var tunnelCapacity = Measurements()
-let tunnelStart = MachineSteal()
-for path in tunnelPaths { _ = try Wrk.run(wrk, url: path.url, connections: connections, seconds: seconds, script: script) }
-for _ in 0..<rounds {
-    var round: [String: Measurement] = [:]
-    for path in tunnelPaths {
-        let cpuTime = { path.process == nil ? tunnel.cpuTime : path.cpuTime }
-        let before = cpuTime()
-        let result = try Wrk.run(wrk, url: path.url, connections: connections, seconds: seconds, script: script)
-        round[path.name] = Measurement(rate: result.requestsPerSecond, count: result.requests, cpu: cpuTime() - before, failures: result.failures)
+/// One load through `paths` — a warm-up, interleaved rounds, then paced — with the tunnel's CPU
+/// taken from both of its processes.
+func measureTunnel(_ tunnel: Tunnel, against codexpool: Path, load: (Path) async throws -> (rate: Double, count: Int, failures: Int),
+                   paced: (Path) async throws -> LoadResult) async throws -> (Measurements, [String: LoadResult]) {
+    let paths = [codexpool, Path(name: Report.tunnel, port: tunnel.port, path: "/v1/responses", process: nil)]
+    var capacity = Measurements()
+    let start = MachineSteal()
+    for path in paths { _ = try await load(path) }
+    for _ in 0..<rounds {
+        var round: [String: Measurement] = [:]
+        for path in paths {
+            let cpuTime = { path.process == nil ? tunnel.cpuTime : path.cpuTime }
+            let before = cpuTime()
+            let result = try await load(path)
+            round[path.name] = Measurement(rate: result.rate, count: result.count, cpu: cpuTime() - before, failures: result.failures)
+        }
+        capacity.rounds.append(round)
     }
-    tunnelCapacity.rounds.append(round)
+    let pacedResults = try await Measurements.paced(paths, rounds: rounds, paced)
+    capacity.machineSteal = MachineSteal().fraction(since: start)
+    return (capacity, pacedResults)
 }
-let tunnelPaced = try await Measurements.paced(tunnelPaths, rounds: rounds) { path in
+
+let tunnel = try await FastUpstreams.startTunnel("tunnel", codexpool, upstreamPort: upstreamPort, children: children)
+let tunnelMeasured = try await measureTunnel(
+    tunnel, against: Path(name: Report.codexpool, port: codexpoolPort, path: "/v1/responses", process: (httpProxy.processIdentifier, false))
+) { path in
+    let result = try Wrk.run(wrk, url: path.url, connections: connections, seconds: seconds, script: script)
+    return (result.requestsPerSecond, result.requests, result.failures)
+} paced: { path in
     try await runLoad(port: path.port, path: path.path, headers: [], body: CodexTurn.requestBody, duration: 1, concurrency: connections,
                       stagger: .milliseconds(20), pause: .milliseconds(20))
 }
-tunnelCapacity.machineSteal = MachineSteal().fraction(since: tunnelStart)
 for process in tunnel.processes { children.stop(process) }
 
 let webSocketTunnel = try await FastUpstreams.startTunnel("wstunnel", codexpool, upstreamPort: webSocketUpstreamPort, webSocket: true, children: children)
-let webSocketTunnelPaths = [
-    Path(name: Report.codexpool, port: codexpoolWebSocketPort, path: "/v1/responses", process: (webSocketProxy.processIdentifier, false)),
-    Path(name: Report.tunnel, port: webSocketTunnel.port, path: "/v1/responses", process: nil),
-]
-var webSocketTunnelCapacity = Measurements()
-let webSocketTunnelStart = MachineSteal()
-for path in webSocketTunnelPaths {
-    _ = try await runWebSocketLoad(port: path.port, path: path.path, headers: [], turn: CodexTurn.webSocketRequest, duration: Double(seconds),
-                                   concurrency: connections)
-}
-for _ in 0..<rounds {
-    var round: [String: Measurement] = [:]
-    for path in webSocketTunnelPaths {
-        let cpuTime = { path.process == nil ? webSocketTunnel.cpuTime : path.cpuTime }
-        let before = cpuTime()
-        let result = try await runWebSocketLoad(port: path.port, path: path.path, headers: [], turn: CodexTurn.webSocketRequest, duration: Double(seconds),
-                                                concurrency: connections)
-        round[path.name] = Measurement(rate: result.requestsPerSecond, count: result.requests, cpu: cpuTime() - before, failures: result.failures)
-    }
-    webSocketTunnelCapacity.rounds.append(round)
-}
-let webSocketTunnelPaced = try await Measurements.paced(webSocketTunnelPaths, rounds: rounds) { path in
+let webSocketTunnelMeasured = try await measureTunnel(
+    webSocketTunnel,
+    against: Path(name: Report.codexpool, port: codexpoolWebSocketPort, path: "/v1/responses", process: (webSocketProxy.processIdentifier, false))
+) { path in
+    let result = try await runWebSocketLoad(port: path.port, path: path.path, headers: [], turn: CodexTurn.webSocketRequest, duration: Double(seconds),
+                                            concurrency: connections)
+    return (result.requestsPerSecond, result.requests, result.failures)
+} paced: { path in
     try await runWebSocketLoad(port: path.port, path: path.path, headers: [], turn: CodexTurn.webSocketRequest, duration: 1, concurrency: connections,
                                stagger: .milliseconds(20), pause: .milliseconds(20))
 }
-webSocketTunnelCapacity.machineSteal = MachineSteal().fraction(since: webSocketTunnelStart)
 
-print(Report.markdown(http: (httpCapacity, httpPaced), webSocket: (webSocketCapacity, webSocketPaced), tunnel: (tunnelCapacity, tunnelPaced),
-                      webSocketTunnel: (webSocketTunnelCapacity, webSocketTunnelPaced),
+print(Report.markdown(http: (httpCapacity, httpPaced), webSocket: (webSocketCapacity, webSocketPaced), tunnel: tunnelMeasured,
+                      webSocketTunnel: webSocketTunnelMeasured,
                       seconds: seconds, rounds: rounds, connections: connections, proxyThreads: proxyThreads))

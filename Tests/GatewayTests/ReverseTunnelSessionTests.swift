@@ -87,16 +87,7 @@ extension ReverseTunnelTests {
         pair.balancer.simulator.updateAccount("home") { $0.eventIntervalMilliseconds = 20 }
         let burst = 20
         func runBurst(_ name: String) async throws {
-            let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
-                for index in 0..<burst {
-                    group.addTask {
-                        try await pair.balancer.request(headers: [("authorization", "Bearer laptop-token"), ("session-id", "\(name)-\(index)")],
-                                                        json: GatewayTestBed.turnBody).status
-                    }
-                }
-                return try await group.reduce(into: []) { $0.append($1) }
-            }
-            #expect(statuses == Array(repeating: 200, count: burst), "\(name)")
+            #expect(try await Self.burst(of: burst, named: name, through: pair) == Array(repeating: 200, count: burst), "\(name)")
             // Every stream of the burst back in the pool before the next one starts.
             var now = try await streams()
             for _ in 0..<1000 where now.idle < burst {
@@ -111,6 +102,19 @@ extension ReverseTunnelTests {
         try await runBurst("second")
         #expect(try await opened() == afterFirst, "the second burst opened streams of its own")
         await pair.stop()
+    }
+
+    /// `count` turns at once through the balancer to `home`, each its own session: their statuses.
+    static func burst(of count: Int, named name: String, through pair: Pair) async throws -> [Int] {
+        try await withThrowingTaskGroup(of: Int.self) { group in
+            for index in 0..<count {
+                group.addTask {
+                    try await pair.balancer.request(headers: [("authorization", "Bearer laptop-token"), ("session-id", "\(name)-\(index)")],
+                                                    json: GatewayTestBed.turnBody).status
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
     }
 
     /// Open streams of the balancer's session for `home`, and of them the ones idle in the tunnel's pool.
@@ -133,16 +137,7 @@ extension ReverseTunnelTests {
         // Slow answers keep all of them in flight at once.
         pair.balancer.simulator.updateAccount("home") { $0.eventIntervalMilliseconds = 20 }
         let burst = bound + 8
-        let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
-            for index in 0..<burst {
-                group.addTask {
-                    try await pair.balancer.request(headers: [("authorization", "Bearer laptop-token"), ("session-id", "burst-\(index)")],
-                                                    json: GatewayTestBed.turnBody).status
-                }
-            }
-            return try await group.reduce(into: []) { $0.append($1) }
-        }
-        #expect(statuses == Array(repeating: 200, count: burst))
+        #expect(try await Self.burst(of: burst, named: "burst", through: pair) == Array(repeating: 200, count: burst))
         // The pool keeps exactly its bound; the burst's other streams close as their answers end
         // (their FIN takes a moment).
         func settled(_ now: (open: Int, idle: Int)) -> Bool {
