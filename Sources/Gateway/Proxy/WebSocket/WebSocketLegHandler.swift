@@ -76,22 +76,37 @@ final class WebSocketLegHandler: ChannelInboundHandler, RemovableChannelHandler 
         defer { swap(&reader, &self.reader) }
         reader.append(unwrapInboundIn(data))
         let deflate = self.deflate
+        // For a relay on another loop (upstream is a tunnel stream), the read's messages go over
+        // in one task: a task each cost a lock and often a wake-up of that loop per message.
+        var crossing: [WebSocketMessage] = []
         do {
             while let message = try reader.next(deflate: deflate) {
-                deliver(message)
+                if let localRelay {
+                    // Every message passes here: on the relay's own loop it is a plain call.
+                    localRelay.received(message, from: side)
+                } else if relay != nil {
+                    crossing.append(message)
+                } else {
+                    early.append(message)
+                }
             }
         } catch {
+            handOver(crossing)
             tellRelay { [side] in $0.legFailed(side, error) }
             context.close(promise: nil)
+            return
         }
+        handOver(crossing)
     }
 
-    private func deliver(_ message: WebSocketMessage) {
-        // Every message passes here: on the relay's own loop it is a plain call, not a closure.
-        if let localRelay { return localRelay.received(message, from: side) }
-        guard let relay else { return early.append(message) }
+    /// Messages for a relay on another loop, in one task, in order.
+    private func handOver(_ messages: [WebSocketMessage]) {
+        guard !messages.isEmpty, let relay else { return }
         let side = side
-        relay.eventLoop.execute { relay.value.received(message, from: side) }
+        relay.eventLoop.execute {
+            let relay = relay.value
+            for message in messages { relay.received(message, from: side) }
+        }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
