@@ -25,6 +25,10 @@ package final class ZlibDeflater {
 
     /// One message compressed, zlib writing straight into the buffer returned.
     package func compressMessage(_ message: ByteBuffer) -> ByteBuffer {
+        // zlib makes nothing of a flush with no input right after another flush, and an empty
+        // payload would leave the peer's inflater inside the stored block its tail then opens:
+        // an empty message is that empty stored block's first byte (RFC 7692 §7.2.3.6).
+        guard message.readableBytes > 0 else { return ByteBuffer(bytes: [0x00]) }
         var output = ByteBuffer()
         message.withUnsafeReadableBytes { input in
             stream.pointee.next_in = input.baseAddress.map { UnsafeMutablePointer(mutating: $0.assumingMemoryBound(to: Bytef.self)) }

@@ -75,7 +75,7 @@ package final class ZlibInflater {
             }
             stream.pointee.next_out = nil
             if status == Z_STREAM_END {
-                // A sender may end a message with a final block (RFC 7692 §7.2.3.3 shows one):
+                // A sender may end a message with a final block (RFC 7692 §7.2.3.4 shows one):
                 // the next message starts a fresh stream.
                 if format == .raw { inflateReset(stream) }
                 return true

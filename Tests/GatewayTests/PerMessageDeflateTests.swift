@@ -40,10 +40,17 @@ import Zlib
             let compressed = sender.compress(message)
             #expect(try receiver.decompress(compressed) == message)
         }
-        #expect(sender.compress(repetitive).readableBytes < repetitive.readableBytes / 100)
+        let again = sender.compress(repetitive)
+        #expect(again.readableBytes < repetitive.readableBytes / 100)
+        #expect(try receiver.decompress(again) == repetitive)
+        // An empty message is one byte and comes back empty, and the context goes on after it.
+        let empty = sender.compress(ByteBuffer())
+        #expect(Array(empty.readableBytesView) == [0x00])
+        #expect(try receiver.decompress(empty).readableBytes == 0)
+        #expect(try receiver.decompress(sender.compress(repetitive)) == repetitive)
     }
 
-    /// A sender may end a message with a final block (RFC 7692 §7.2.3.3); the next message, from a
+    /// A sender may end a message with a final block (RFC 7692 §7.2.3.4); the next message, from a
     /// fresh compressor, still inflates.
     @Test func aMessageEndingItsStreamLeavesTheNextReadable() throws {
         let receiver = PerMessageDeflate(.init())
