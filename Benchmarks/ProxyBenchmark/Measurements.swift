@@ -18,6 +18,14 @@ struct Measurement {
     private func perRequest(_ seconds: Double) -> Double { count > 0 ? seconds / Double(count) * 1e6 : .nan }
 }
 
+/// What one run of a load served, over how long.
+struct LoadRun {
+    var rate: Double
+    var count: Int
+    var failures: Int
+    var seconds: Double
+}
+
 /// Rounds of measurements, the paths taking turns; figures are medians over rounds, ratios are
 /// taken within each round (the paths ran seconds apart there) and their median reported.
 struct Measurements {
@@ -46,6 +54,31 @@ struct Measurements {
         let sorted = values.filter { !$0.isNaN }.sorted()
         guard !sorted.isEmpty else { return .nan }
         return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+    }
+
+    /// `paths` under one load: a warm-up run each (the first seconds grow buffers, caches and the
+    /// history file), `rounds` rounds with the paths taking turns, then the paced runs; the
+    /// machine's steal over all of it. `cpuTime` is what a path's CPU is read from; with
+    /// `upstreamSeconds`, the upstream's CPU seconds so far, each round notes how busy it kept it.
+    static func measure(_ paths: [Path], rounds: Int, cpuTime: (Path) -> CPUTime = \.cpuTime, upstreamSeconds: (() -> Double)? = nil,
+                        load: (Path) async throws -> LoadRun, paced: (Path) async throws -> LoadResult) async throws -> (Self, [String: LoadResult]) {
+        var capacity = Measurements()
+        let start = MachineSteal()
+        for path in paths { _ = try await load(path) }
+        for _ in 0..<rounds {
+            var round: [String: Measurement] = [:]
+            for path in paths {
+                let before = cpuTime(path), upstreamBefore = upstreamSeconds?()
+                let run = try await load(path)
+                var measured = Measurement(rate: run.rate, count: run.count, cpu: cpuTime(path) - before, failures: run.failures)
+                if let upstreamSeconds, let upstreamBefore { measured.upstreamBusy = (upstreamSeconds() - upstreamBefore) / run.seconds }
+                round[path.name] = measured
+            }
+            capacity.rounds.append(round)
+        }
+        let pacedResults = try await Self.paced(paths, rounds: rounds, paced)
+        capacity.machineSteal = MachineSteal().fraction(since: start)
+        return (capacity, pacedResults)
     }
 
     /// Paced latency: `rounds` one-second runs per path, taking turns; all rounds' first-byte times

@@ -147,101 +147,54 @@ if let hold = ProcessInfo.processInfo.environment["PROXY_BENCHMARK_HOLD"].flatMa
     exit(0)
 }
 
-// HTTP capacity: wrk, the paths taking turns.
-var httpCapacity = Measurements()
-let httpStart = MachineSteal()
-// Warmed up as long as a round: the first seconds of load grow buffers, caches and the history file.
-for path in httpPaths { _ = try Wrk.run(wrk, url: path.url, connections: connections, seconds: seconds, script: script) }
-for _ in 0..<rounds {
-    var round: [String: Measurement] = [:]
-    for path in httpPaths {
-        let before = path.cpuTime, upstreamBefore = ProcessCPU.seconds(upstream.processIdentifier, children: true)
-        let result = try Wrk.run(wrk, url: path.url, connections: connections, seconds: seconds, script: script)
-        round[path.name] = Measurement(rate: result.requestsPerSecond, count: result.requests, cpu: path.cpuTime - before, failures: result.failures,
-                                       upstreamBusy: (ProcessCPU.seconds(upstream.processIdentifier, children: true) - upstreamBefore) / result.seconds)
-    }
-    httpCapacity.rounds.append(round)
+/// wrk through `path` for a round.
+func httpRound(_ path: Path) throws -> LoadRun {
+    let result = try Wrk.run(wrk, url: path.url, connections: connections, seconds: seconds, script: script)
+    return LoadRun(rate: result.requestsPerSecond, count: result.requests, failures: result.failures, seconds: result.seconds)
 }
-// HTTP latency at a moderate, paced load: each connection waits 20 ms between requests.
-let httpPaced = try await Measurements.paced(httpPaths, rounds: rounds) { path in
+
+/// Connections pausing 20 ms between requests through `path`, for a second.
+func httpPacedRun(_ path: Path) async throws -> LoadResult {
     try await runLoad(port: path.port, path: path.path, headers: [], body: CodexTurn.requestBody, duration: 1, concurrency: connections,
                       stagger: .milliseconds(20), pause: .milliseconds(20))
 }
-httpCapacity.machineSteal = MachineSteal().fraction(since: httpStart)
 
-// WebSocket: sessions sending turns back to back (capacity), then paced.
-var webSocketCapacity = Measurements()
-let webSocketStart = MachineSteal()
-for path in webSocketPaths {
-    _ = try await runWebSocketLoad(port: path.port, path: path.path, headers: [], turn: CodexTurn.webSocketRequest, duration: Double(seconds),
-                                   concurrency: connections, offersDeflate: path.offersDeflate)
+// HTTP: wrk, the paths taking turns, then paced.
+let (httpCapacity, httpPaced) = try await Measurements.measure(
+    httpPaths, rounds: rounds, upstreamSeconds: { ProcessCPU.seconds(upstream.processIdentifier, children: true) }, load: httpRound, paced: httpPacedRun)
+
+/// Sessions sending turns back to back through `path` for a round.
+func webSocketRound(_ path: Path) async throws -> LoadRun {
+    let result = try await runWebSocketLoad(port: path.port, path: path.path, headers: [], turn: CodexTurn.webSocketRequest, duration: Double(seconds),
+                                            concurrency: connections, offersDeflate: path.offersDeflate)
+    return LoadRun(rate: result.requestsPerSecond, count: result.requests, failures: result.failures, seconds: result.duration)
 }
-for _ in 0..<rounds {
-    var round: [String: Measurement] = [:]
-    for path in webSocketPaths {
-        let before = path.cpuTime, upstreamBefore = ProcessCPU.seconds(webSocketUpstream.processIdentifier)
-        let result = try await runWebSocketLoad(port: path.port, path: path.path, headers: [], turn: CodexTurn.webSocketRequest, duration: Double(seconds),
-                                                concurrency: connections, offersDeflate: path.offersDeflate)
-        round[path.name] = Measurement(rate: result.requestsPerSecond, count: result.requests, cpu: path.cpuTime - before, failures: result.failures,
-                                       upstreamBusy: (ProcessCPU.seconds(webSocketUpstream.processIdentifier) - upstreamBefore) / result.duration)
-    }
-    webSocketCapacity.rounds.append(round)
-}
-let webSocketPaced = try await Measurements.paced(webSocketPaths, rounds: rounds) { path in
+
+/// Sessions pausing 20 ms between turns through `path`, for a second.
+func webSocketPacedRun(_ path: Path) async throws -> LoadResult {
     try await runWebSocketLoad(port: path.port, path: path.path, headers: [], turn: CodexTurn.webSocketRequest, duration: 1, concurrency: connections,
                                stagger: .milliseconds(20), pause: .milliseconds(20), offersDeflate: path.offersDeflate)
 }
-webSocketCapacity.machineSteal = MachineSteal().fraction(since: webSocketStart)
+
+// WebSocket: sessions sending turns back to back (capacity), then paced.
+let (webSocketCapacity, webSocketPaced) = try await Measurements.measure(
+    webSocketPaths, rounds: rounds, upstreamSeconds: { ProcessCPU.seconds(webSocketUpstream.processIdentifier) }, load: webSocketRound, paced: webSocketPacedRun)
 
 // The reverse tunnel: a balancer whose only credential is a connector's, which serves it from the
-// fast upstream; against one codexpool serving that upstream itself. HTTP, then WebSocket.
-/// One load through `paths` — a warm-up, interleaved rounds, then paced — with the tunnel's CPU
-/// taken from both of its processes.
-func measureTunnel(_ tunnel: Tunnel, against codexpool: Path, load: (Path) async throws -> (rate: Double, count: Int, failures: Int),
-                   paced: (Path) async throws -> LoadResult) async throws -> (Measurements, [String: LoadResult]) {
-    let paths = [codexpool, Path(name: Report.tunnel, port: tunnel.port, path: "/v1/responses", process: nil)]
-    var capacity = Measurements()
-    let start = MachineSteal()
-    for path in paths { _ = try await load(path) }
-    for _ in 0..<rounds {
-        var round: [String: Measurement] = [:]
-        for path in paths {
-            let cpuTime = { path.process == nil ? tunnel.cpuTime : path.cpuTime }
-            let before = cpuTime()
-            let result = try await load(path)
-            round[path.name] = Measurement(rate: result.rate, count: result.count, cpu: cpuTime() - before, failures: result.failures)
-        }
-        capacity.rounds.append(round)
-    }
-    let pacedResults = try await Measurements.paced(paths, rounds: rounds, paced)
-    capacity.machineSteal = MachineSteal().fraction(since: start)
-    return (capacity, pacedResults)
-}
-
+// fast upstream; against one codexpool serving that upstream itself (the tunnel's CPU from both
+// of its processes). HTTP, then WebSocket.
 let tunnel = try await FastUpstreams.startTunnel("tunnel", codexpool, upstreamPort: upstreamPort, children: children)
-let tunnelMeasured = try await measureTunnel(
-    tunnel, against: Path(name: Report.codexpool, port: codexpoolPort, path: "/v1/responses", process: (httpProxy.processIdentifier, false))
-) { path in
-    let result = try Wrk.run(wrk, url: path.url, connections: connections, seconds: seconds, script: script)
-    return (result.requestsPerSecond, result.requests, result.failures)
-} paced: { path in
-    try await runLoad(port: path.port, path: path.path, headers: [], body: CodexTurn.requestBody, duration: 1, concurrency: connections,
-                      stagger: .milliseconds(20), pause: .milliseconds(20))
-}
+let tunnelMeasured = try await Measurements.measure(
+    [Path(name: Report.codexpool, port: codexpoolPort, path: "/v1/responses", process: (httpProxy.processIdentifier, false)),
+     Path(name: Report.tunnel, port: tunnel.port, path: "/v1/responses", process: nil)],
+    rounds: rounds, cpuTime: { $0.process == nil ? tunnel.cpuTime : $0.cpuTime }, load: httpRound, paced: httpPacedRun)
 for process in tunnel.processes { children.stop(process) }
 
 let webSocketTunnel = try await FastUpstreams.startTunnel("wstunnel", codexpool, upstreamPort: webSocketUpstreamPort, webSocket: true, children: children)
-let webSocketTunnelMeasured = try await measureTunnel(
-    webSocketTunnel,
-    against: Path(name: Report.codexpool, port: codexpoolWebSocketPort, path: "/v1/responses", process: (webSocketProxy.processIdentifier, false))
-) { path in
-    let result = try await runWebSocketLoad(port: path.port, path: path.path, headers: [], turn: CodexTurn.webSocketRequest, duration: Double(seconds),
-                                            concurrency: connections)
-    return (result.requestsPerSecond, result.requests, result.failures)
-} paced: { path in
-    try await runWebSocketLoad(port: path.port, path: path.path, headers: [], turn: CodexTurn.webSocketRequest, duration: 1, concurrency: connections,
-                               stagger: .milliseconds(20), pause: .milliseconds(20))
-}
+let webSocketTunnelMeasured = try await Measurements.measure(
+    [Path(name: Report.codexpool, port: codexpoolWebSocketPort, path: "/v1/responses", process: (webSocketProxy.processIdentifier, false)),
+     Path(name: Report.tunnel, port: webSocketTunnel.port, path: "/v1/responses", process: nil)],
+    rounds: rounds, cpuTime: { $0.process == nil ? webSocketTunnel.cpuTime : $0.cpuTime }, load: webSocketRound, paced: webSocketPacedRun)
 
 print(Report.markdown(http: (httpCapacity, httpPaced), webSocket: (webSocketCapacity, webSocketPaced), tunnel: tunnelMeasured,
                       webSocketTunnel: webSocketTunnelMeasured,
