@@ -64,8 +64,8 @@ package final class ZlibInflater {
         stream.pointee.next_in = UnsafeMutablePointer(mutating: base.assumingMemoryBound(to: Bytef.self))
         stream.pointee.avail_in = UInt32(input.count)
         defer { stream.pointee.next_in = nil }
+        let room = max(1024, min(input.count * 4, 256 * 1024))
         repeat {
-            let room = max(1024, min(input.count * 4, 256 * 1024))
             var status = Z_OK
             let produced = output.writeWithUnsafeMutableBytes(minimumWritableBytes: room) { free in
                 stream.pointee.next_out = free.baseAddress?.assumingMemoryBound(to: Bytef.self)

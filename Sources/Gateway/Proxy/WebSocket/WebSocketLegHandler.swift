@@ -56,7 +56,11 @@ final class WebSocketLegHandler: ChannelInboundHandler, RemovableChannelHandler 
         localRelay = relay.eventLoop.inEventLoop ? relay.value : nil
         let pending = early
         early = []
-        for message in pending { tellRelay { [side] in $0.received(message, from: side) } }
+        if let localRelay {
+            for message in pending { localRelay.received(message, from: side) }
+        } else {
+            handOver(pending)
+        }
     }
 
     /// Runs `call` on the relay's loop, which is not this leg's when upstream is a tunnel stream:
