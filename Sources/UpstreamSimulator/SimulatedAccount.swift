@@ -37,6 +37,10 @@ public struct SimulatedAccount: Sendable {
     public var percentPerTurn: Double
     /// Pause between an answer's events (SSE or WebSocket), like a model producing tokens; 0 sends it at once.
     public var eventIntervalMilliseconds: Int = 0
+    /// A WebSocket answer goes out in one write, with a ping after its first message and its
+    /// second message in two fragments, as a busy backend's frames reach the relay: reads that
+    /// hold many frames and split them anywhere.
+    public var batchesWebSocketFrames = false
     /// Pause before the answer's head (or a WebSocket upgrade's 101), like a model thinking before
     /// its first token.
     public var answerDelayMilliseconds: Int = 0

@@ -31,6 +31,8 @@ final class SimulatorWebSocketHandler: ChannelInboundHandler {
             handleMessage(context: context, Data(frame.unmaskedData.readableBytesView))
         case .ping:
             send(context: context, WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData))
+        case .pong:
+            simulator.mutate { $0.webSocketPongs += 1 }
         case .connectionClose:
             guard !closing else { return context.close(promise: nil) }
             closing = true
@@ -94,6 +96,9 @@ final class SimulatorWebSocketHandler: ChannelInboundHandler {
                                  callsTool: simulator.toolCall(for: request, account: account, sessionID: headers.first { $0.name == "session-id" }?.value))
         let cut = !isWarmUp && (account.behavior == .dropMidStream || account.behavior == .stallMidStream)
         let messages = simulator.renderedEvents(for: turn, cut: cut, framing: .webSocket)
+        if account.batchesWebSocketFrames, !cut, !messages.contains(where: { $0.readableBytes == 0 }) {
+            return sendBatched(messages, context: context, turn: turn)
+        }
         sendMessages(messages[...], context: context, interval: .milliseconds(Int64(account.eventIntervalMilliseconds)), turn: turn)
     }
 
@@ -129,6 +134,27 @@ final class SimulatorWebSocketHandler: ChannelInboundHandler {
                 return
             }
         }
+        finished(turn)
+    }
+
+    /// The whole answer in one write (`SimulatedAccount.batchesWebSocketFrames`).
+    private func sendBatched(_ messages: [ByteBuffer], context: ChannelHandlerContext, turn: SimulatedTurn) {
+        for (index, message) in messages.enumerated() {
+            if index == 1, message.readableBytes > 1 {
+                var first = message
+                let head = first.readSlice(length: message.readableBytes / 2)!
+                context.write(wrapOutboundOut(WebSocketFrame(fin: false, opcode: .text, data: head)), promise: nil)
+                context.write(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .continuation, data: first)), promise: nil)
+            } else {
+                context.write(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .text, data: message)), promise: nil)
+            }
+            if index == 0 { context.write(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .ping, data: ByteBuffer(string: "batch"))), promise: nil) }
+        }
+        context.flush()
+        finished(turn)
+    }
+
+    private func finished(_ turn: SimulatedTurn) {
         responseIDs.insert(turn.responseID)
         answers += 1
         simulator.mutate { state in

@@ -285,6 +285,8 @@ public struct SimulatorSnapshot: Sendable {
     /// Streams the simulator started and saw cut by the other side before it finished.
     public var abandonedStreams: Int
     public var completedResponses: Int
+    /// Pongs received over WebSocket (answers to the pings of `batchesWebSocketFrames`).
+    public var webSocketPongs: Int
     /// Model requests over HTTP and WebSocket upgrades (accepted or refused) received.
     public var modelAttempts: Int
     /// Answers waiting after their first event for `releaseAnswers()`.
@@ -298,6 +300,7 @@ struct SimulatorState {
     var closedConnections = 0
     var abandonedStreams = 0
     var completedResponses = 0
+    var webSocketPongs = 0
     var responseCounter = 0
     var closesNextReusedConnection = false
     var checksCodexRequests = false
@@ -320,7 +323,7 @@ struct SimulatorState {
 
     var snapshot: SimulatorSnapshot {
         SimulatorSnapshot(requestCount: log.count, openConnections: openChannels.count, closedConnections: closedConnections,
-                          abandonedStreams: abandonedStreams, completedResponses: completedResponses,
+                          abandonedStreams: abandonedStreams, completedResponses: completedResponses, webSocketPongs: webSocketPongs,
                           modelAttempts: log.count { $0.path.hasSuffix("/responses") && ($0.method == "POST" || $0.method == "UPGRADE") },
                           heldAnswers: heldAnswers.count)
     }

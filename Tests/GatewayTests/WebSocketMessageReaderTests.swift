@@ -50,6 +50,44 @@ import Zlib
         }
     }
 
+    /// A message that came as one plain frame — unfragmented, unmasked, uncompressed — says where
+    /// that frame lies in the input as it was after the append that completed it, header
+    /// included (the relay passes such frames on as those bytes); every other message says
+    /// nothing, however the bytes are cut.
+    @Test func plainFramesSayWhereTheyLie() throws {
+        let deflate = PerMessageDeflate(.init())
+        let long = String(repeating: "x", count: 300)
+        let frames = [
+            Self.frame(.text, "plain"), Self.frame(.text, "masked", masked: true),
+            WebSocketWireFrame(rsv1: true, opcode: .text, payload: PerMessageDeflate(.init()).compress(ByteBuffer(string: "squeezed"))),
+            Self.frame(.text, "frag", fin: false), Self.frame(.ping, "p"), Self.frame(.continuation, "ment"),
+            Self.frame(.binary, "bin"), Self.frame(.text, long), Self.frame(.text, "last"),
+        ]
+        let plain: [String: [UInt8]] = ["plain": Self.bytes([frames[0]]), "bin": Self.bytes([frames[6]]), long: Self.bytes([frames[7]]),
+                                        "last": Self.bytes([frames[8]])]
+        let bytes = Self.bytes(frames)
+        for piece in [0, 1, 7, 64] {
+            var reader = WebSocketMessageReader(maxMessageSize: 1 << 20)
+            var seen: [String] = []
+            let step = piece == 0 ? bytes.count : piece
+            for start in stride(from: 0, to: bytes.count, by: step) {
+                reader.append(ByteBuffer(bytes: bytes[start..<min(start + step, bytes.count)]))
+                let input = reader.bufferedInput
+                while let message = try reader.next(deflate: deflate) {
+                    let text = String(buffer: message.payload)
+                    seen.append(text)
+                    if let span = message.plainFrameSpan {
+                        let lying = input.getBytes(at: span.lowerBound, length: span.count)
+                        #expect(lying == plain[text], "piece \(piece): \(text.prefix(10))")
+                    } else {
+                        #expect(plain[text] == nil, "piece \(piece): \(text.prefix(10)) came plain but says nothing")
+                    }
+                }
+            }
+            #expect(seen == ["plain", "masked", "squeezed", "p", "fragment", "bin", long, "last"], "piece \(piece)")
+        }
+    }
+
     /// A compressed message, whole or in fragments (only the first carries the bit), comes out
     /// inflated; the compressor keeps its context across messages as the agreement allows.
     @Test func compressedMessagesAreInflated() throws {

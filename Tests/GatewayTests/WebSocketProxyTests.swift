@@ -52,6 +52,39 @@ import UpstreamSimulator
         }
     }
 
+    /// Upstream's frames as a busy backend's reach the relay — many to a read, split anywhere,
+    /// a ping and a fragmented message among them. Most pass on as the bytes they came in: the
+    /// client gets every event once and in order, the rate limits rewritten, the ping is answered
+    /// upstream, and the turn is counted from its `response.completed`.
+    @Test func batchedFramesReachTheClientInOrder() async throws {
+        // 120 words of ten characters: one delta each, every one different.
+        let words = (0..<120).map { String(format: "w%08d ", $0) }
+        let reply = words.joined()
+        var account = SimulatedAccount(accountID: "a", planType: "pro", reply: reply, deltaCount: 120)
+        account.batchesWebSocketFrames = true
+        let bed = try await GatewayTestBed.start(accounts: [account])
+        try await bed.stopAfter { () async throws in
+            await waitForData(bed, tags: ["a"])
+            let client = try await TestWebSocketClient.connect(port: bed.server.port, headers: [("session-id", "ws-batched")])
+            defer { client.close() }
+            guard case .upgraded = client.outcome else { Issue.record("not upgraded: \(String(describing: client.outcome))"); return }
+            #expect(client.deflate == nil)
+            let events = try await client.warmUpAndTurn()
+            let types = events.compactMap { $0["type"] as? String }
+            #expect(types.first == "codex.rate_limits")
+            #expect(events.first?["plan_weight"] as? Double == 10)
+            #expect(types.filter { $0 == "codex.rate_limits" }.count == 1)
+            #expect(types.last == "response.completed")
+            #expect(types.filter { $0 == "response.completed" }.count == 1)
+            #expect(types.contains("response.created"))
+            let deltas = events.filter { $0["type"] as? String == "response.output_text.delta" }.compactMap { $0["delta"] as? String }
+            #expect(deltas == words)
+            try await bed.simulator.waitUntil { $0.webSocketPongs == 2 }
+            let statistics = try await waitForUsage(bed, tag: "a")
+            #expect(statistics.combinations.values.reduce(0) { $0 + $1.total.requestCount } == 1)
+        }
+    }
+
     @Test func failsOverWhenTheUpgradeIsRateLimited() async throws {
         let bed = try await GatewayTestBed.start(accounts: [
             SimulatedAccount(accountID: "a", planType: "pro", behavior: .rateLimited),

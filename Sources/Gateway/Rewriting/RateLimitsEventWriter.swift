@@ -60,13 +60,18 @@ struct RateLimitsEventWriter {
         writeMember(name) { writer in
             writer.writeObject { writer in
                 if let reset {
-                    writer.writeMember("reset_after_seconds") { $0.writeInteger(Int64(max(0, reset.timeIntervalSince(now)).rounded())) }
+                    writer.writeMember("reset_after_seconds") { $0.writeInteger(Self.secondsLeft(until: reset, now: now)) }
                     writer.writeMember("reset_at") { $0.writeInteger(Int64(reset.timeIntervalSince1970.rounded())) }
                 }
                 writer.writeMember("used_percent") { $0.writeNumber((used * 100).rounded() / 100) }
                 writer.writeMember("window_minutes") { $0.writeInteger(Int64(minutes)) }
             }
         }
+    }
+
+    /// A window's `reset_after_seconds`: the only part of a rewritten event that moves with the clock.
+    static func secondsLeft(until reset: Date, now: Date) -> Int64 {
+        Int64(max(0, reset.timeIntervalSince(now)).rounded())
     }
 
     /// A member of the object being written; `value` writes its value.

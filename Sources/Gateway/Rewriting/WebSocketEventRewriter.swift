@@ -26,6 +26,12 @@ public enum WebSocketEventRewriter {
         message.withContiguousBytes { kind(ofBytes: $0) }
     }
 
+    /// Whether `kind(ofBytes:)` could find this message to be anything but `.other`: a look at
+    /// its top-level type only, for the many messages (output deltas) that pass untouched.
+    public static func isActedOn(_ message: UnsafeRawBufferPointer) -> Bool {
+        InterestingType(in: message) != nil
+    }
+
     /// `kind(of:)` on bytes where they lie: every message of every answer goes through this,
     /// and the generic collection path cost more than the look at the message itself.
     public static func kind(ofBytes message: UnsafeRawBufferPointer) -> (Kind, JSONValue?) {

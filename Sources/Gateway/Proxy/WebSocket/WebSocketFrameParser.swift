@@ -24,6 +24,10 @@ struct WebSocketFrameParser {
         input.appendParserInput(bytes)
     }
 
+    /// The bytes not parsed yet, as they lie: a frame's `span` is an index range of this buffer
+    /// as it was after the last `append`.
+    var bufferedInput: ByteBuffer { input }
+
     /// The next whole frame, or nil when more bytes are needed.
     mutating func next() throws -> WebSocketWireFrame? {
         guard !failed else { throw ProtocolViolation(description: "the connection already failed") }
@@ -58,10 +62,12 @@ struct WebSocketFrameParser {
             offset += 4
         }
         guard input.readableBytes >= offset + length else { return nil }
+        let start = input.readerIndex
         input.moveReaderIndex(forwardBy: offset)
         let payload = input.readSlice(length: length)!
         input.releaseIfConsumed()
-        return WebSocketWireFrame(fin: fin, rsv1: first & 0x40 != 0, opcode: opcode, maskKey: maskKey, payload: payload)
+        return WebSocketWireFrame(fin: fin, rsv1: first & 0x40 != 0, opcode: opcode, maskKey: maskKey, payload: payload,
+                                  span: start..<(start + offset + length))
     }
 
     private static func isKnown(_ opcode: WebSocketOpcode) -> Bool {

@@ -83,10 +83,28 @@ final class WebSocketLegHandler: ChannelInboundHandler, RemovableChannelHandler 
         // For a relay on another loop (upstream is a tunnel stream), the read's messages go over
         // in one task: a task each cost a lock and often a wake-up of that loop per message.
         var crossing: [WebSocketMessage] = []
+        // Upstream's messages that the relay has nothing to do with — most of a turn's, its
+        // output deltas — go to the client as the frames they came in, a run of them at a time,
+        // when the client's leg writes frames as they are (no compression): a message each
+        // through the relay and the frame writer was most of a relayed turn's cost.
+        let passing = localRelay?.passesUnchangedFrames(from: side) == true
+        let source = passing ? reader.bufferedInput : ByteBuffer()
+        var run: Range<Int>?
         do {
             while let message = try reader.next(deflate: deflate) {
+                if passing, let span = message.plainFrameSpan, message.opcode == .binary || !Self.isActedOn(message.payload) {
+                    if let current = run, current.upperBound == span.lowerBound {
+                        run = current.lowerBound..<span.upperBound
+                    } else {
+                        passOn(run, of: source)
+                        run = span
+                    }
+                    continue
+                }
+                passOn(run, of: source)
+                run = nil
                 if let localRelay {
-                    // Every message passes here: on the relay's own loop it is a plain call.
+                    // On the relay's own loop it is a plain call.
                     localRelay.received(message, from: side)
                 } else if relay != nil {
                     crossing.append(message)
@@ -95,12 +113,24 @@ final class WebSocketLegHandler: ChannelInboundHandler, RemovableChannelHandler 
                 }
             }
         } catch {
+            passOn(run, of: source)
             handOver(crossing)
             tellRelay { [side] in $0.legFailed(side, error) }
             context.close(promise: nil)
             return
         }
+        passOn(run, of: source)
         handOver(crossing)
+    }
+
+    private static func isActedOn(_ payload: ByteBuffer) -> Bool {
+        payload.withUnsafeReadableBytes { WebSocketEventRewriter.isActedOn($0) }
+    }
+
+    /// A run of frames read from this leg, passed on to the other as they came.
+    private func passOn(_ run: Range<Int>?, of source: ByteBuffer) {
+        guard let run, let localRelay else { return }
+        localRelay.relayUnchangedFrames(source.getSlice(at: run.lowerBound, length: run.count)!, from: side)
     }
 
     /// Messages for a relay on another loop, in one task, in order.
@@ -165,6 +195,12 @@ final class WebSocketLegHandler: ChannelInboundHandler, RemovableChannelHandler 
         if needsFlush { flushSoon(context) }
     }
 
+    /// Frames read from the other leg, written as they came (see `channelRead`).
+    func sendUnchanged(_ frames: ByteBuffer) {
+        guard let context else { return }
+        if outgoing.add(frames) { flushSoon(context) }
+    }
+
     /// Frames relayed during this pass of the event loop, not written yet: the messages of one
     /// read (an answer's events often arrive dozens at a time) leave as one buffer and one write.
     /// One value, so that a relayed message reaches it with one access.
@@ -179,6 +215,20 @@ final class WebSocketLegHandler: ChannelInboundHandler, RemovableChannelHandler 
             if bytes == nil { bytes = context.channel.allocator.buffer(capacity: max(4096, 14 + frame.payload.readableBytes)) }
             WebSocketFrameWriter.write(frame, into: &bytes!)
             guard flushingSoon, !flushScheduled else { return false }
+            flushScheduled = true
+            return true
+        }
+
+        /// Adds frames as they are; true as `add(_:context:flushingSoon:)`. The first is taken
+        /// as the buffer itself: no copy when nothing else is written in this pass.
+        mutating func add(_ frames: ByteBuffer) -> Bool {
+            if bytes == nil {
+                bytes = frames
+            } else {
+                var frames = frames
+                bytes!.writeBuffer(&frames)
+            }
+            guard !flushScheduled else { return false }
             flushScheduled = true
             return true
         }

@@ -7,6 +7,9 @@ import NIOWebSocket
 struct WebSocketMessage {
     var opcode: WebSocketOpcode
     var payload: ByteBuffer
+    /// Set when the message came as one plain frame (unfragmented, unmasked, uncompressed): where
+    /// that frame lies in the reader's input, so that it can be passed on as it came.
+    var plainFrameSpan: Range<Int>?
 
     static func text(_ payload: ByteBuffer) -> WebSocketMessage {
         WebSocketMessage(opcode: .text, payload: payload)

@@ -29,6 +29,9 @@ struct WebSocketMessageReader {
         parser.append(bytes)
     }
 
+    /// The input as it is after the last `append`: messages' `plainFrameSpan`s index it.
+    var bufferedInput: ByteBuffer { parser.bufferedInput }
+
     /// The next control frame or whole message, its payload unmasked (and decompressed with
     /// `deflate`, when agreed); nil when more bytes are needed.
     mutating func next(deflate: PerMessageDeflate?) throws -> WebSocketMessage? {
@@ -36,6 +39,9 @@ struct WebSocketMessageReader {
             if let key = frame.maskKey { frame.payload.applyWebSocketMask(key, at: 0, length: frame.payload.readableBytes) }
             if frame.opcode == .connectionClose || frame.opcode == .ping || frame.opcode == .pong {
                 return WebSocketMessage(opcode: frame.opcode, payload: frame.payload)
+            }
+            if frame.fin, !frame.rsv1, frame.maskKey == nil, frame.opcode != .continuation, fragments == nil {
+                return WebSocketMessage(opcode: frame.opcode, payload: frame.payload, plainFrameSpan: frame.span)
             }
             if let message = try assemble(frame, deflate: deflate) { return message }
         }

@@ -196,7 +196,10 @@ final class WebSocketRelay {
             let pooled = runtime.additionalLimits(for: session.user).first { $0.id == family.id } ?? family
             return ByteBuffer(bytes: WebSocketEventRewriter.rewriteRateLimits(event, in: bytes, family: pooled, now: now))
         }
-        return ByteBuffer(bytes: WebSocketEventRewriter.rewriteRateLimits(event, in: bytes, with: runtime.aggregate(for: session.user), now: now))
+        let aggregate = runtime.aggregate(for: session.user)
+        return lastRateLimits.rewritten(with: aggregate, now: now) {
+            WebSocketEventRewriter.rewriteRateLimits(event, in: bytes, with: aggregate, now: now)
+        }
     }
 
     private func fromUpstream(_ message: WebSocketMessage) {
@@ -251,6 +254,21 @@ final class WebSocketRelay {
         // Unchanged: all but a few events of a turn.
         send(replacement.map { WebSocketMessage(opcode: message.opcode, payload: $0) } ?? message, to: .client)
         if pendingInterruption != nil, pendingCreates.isEmpty { return closeForInterruption() }
+        if !clientChannel.isWritable { session.upstream.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in } }
+    }
+
+    /// Whether frames read from `side` may reach the other side as they came: upstream's, when
+    /// the client's leg does not compress what it writes.
+    func passesUnchangedFrames(from side: WebSocketLegHandler.Side) -> Bool {
+        side == .upstream && !closed && clientLeg.deflate == nil
+    }
+
+    /// Upstream messages the relay does nothing with (output deltas), as the frames they came
+    /// in: what `fromUpstream` does for such a message, once for the run.
+    func relayUnchangedFrames(_ frames: ByteBuffer, from side: WebSocketLegHandler.Side) {
+        guard !closed, side == .upstream else { return }
+        if !pendingCreates.isEmpty, pendingCreates[0].firstByteAt == nil { pendingCreates[0].firstByteAt = .now() }
+        clientLeg.sendUnchanged(frames)
         if !clientChannel.isWritable { session.upstream.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in } }
     }
 

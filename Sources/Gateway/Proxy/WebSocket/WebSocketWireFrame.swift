@@ -12,4 +12,6 @@ struct WebSocketWireFrame {
     /// Present when the payload is masked: it is as read, or is masked by the writer with this key.
     var maskKey: WebSocketMaskingKey?
     var payload: ByteBuffer
+    /// Where the whole frame, header included, lay in its parser's input (parsed frames only).
+    var span: Range<Int>?
 }
