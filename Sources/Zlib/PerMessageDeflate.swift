@@ -31,6 +31,19 @@ package final class PerMessageDeflate {
     /// the default level's time for 9 % more bytes (nginx's gzip defaults to 1 too).
     static let compressionLevel: Int32 = 1
 
+    /// Messages shorter than this are sent uncompressed, which RFC 7692 lets a sender choose per
+    /// message (the first frame's RSV1 bit tells the peer). Most of a Codex turn's events are
+    /// output deltas of two or three hundred bytes: compressing each cost a relay several times
+    /// the rest of its work on it, to save a hundred-odd bytes. The large ones — the created and
+    /// completed responses, whole output items, encrypted reasoning — are compressed as before.
+    /// The same threshold as the `ws` library's for Node.js.
+    package static let minimumCompressedSize = 1024
+
+    /// Whether this side compresses `message` (text or binary) before sending it.
+    package func compresses(_ message: ByteBuffer) -> Bool {
+        message.readableBytes >= Self.minimumCompressedSize
+    }
+
     package init(_ agreement: Agreement) {
         self.agreement = agreement
     }

@@ -50,6 +50,26 @@ import UpstreamSimulator
         }
     }
 
+    /// A long answer over the WebSocket, which the CLI asks to compress (permessage-deflate):
+    /// its short events reach the CLI uncompressed and its long ones (the whole text) compressed,
+    /// and the CLI reads the mix.
+    @Test(arguments: CodexCLI.Version.allCases)
+    func aLongAnswerOverTheWebSocketArrivesWhole(version: CodexCLI.Version) async throws {
+        let reply = (0..<400).map { "word\($0)" }.joined(separator: " ") + "."
+        let account = SimulatedAccount(accountID: "a", planType: "pro", reply: reply, deltaCount: 50)
+        let bed = try await GatewayTestBed.start(accounts: [account], users: [.init(name: "cli", token: Self.userToken, credential: "pool")])
+        try await bed.stopAfter { () async throws in
+            await waitForData(bed, tags: ["a"])
+            let home = try CodexCLI.makeHome(baseURL: "http://127.0.0.1:\(bed.server.port)/v1", token: Self.userToken, webSocket: true)
+            defer { try? FileManager.default.removeItem(at: home) }
+            let run = try await CodexCLI.exec("say a lot", home: home, version: version)
+            #expect(run.status == 0, "codex failed: \(run.stderr)\n\(run.stdout)")
+            #expect(run.stdout.contains(reply), "\(run.stdout)")
+            #expect(!run.stdout.contains("Falling back from WebSockets"))
+            #expect(Set(bed.simulator.modelRequests.map(\.transport)) == [.webSocket])
+        }
+    }
+
     @Test(arguments: CodexCLI.Version.allCases, [true, false])
     func turnsSucceedWhenOneAccountIsExhausted(version: CodexCLI.Version, webSocket: Bool) async throws {
         // a looks best (pro, nearly unused) but answers every request with 429.

@@ -23,6 +23,9 @@ final class TestWebSocketClient: @unchecked Sendable {
     private(set) var outcome: Outcome?
     /// Set when the server agreed to permessage-deflate; its messages then arrive compressed.
     private(set) var deflate: PerMessageDeflate?
+    /// Text messages that came compressed, and all that came.
+    private(set) var compressedMessages = 0
+    private(set) var textMessages = 0
 
     init() {
         let (stream, continuation) = AsyncStream<WebSocketFrame>.makeStream()
@@ -104,7 +107,9 @@ final class TestWebSocketClient: @unchecked Sendable {
                 continue
             }
             var data = frame.unmaskedData
+            textMessages += 1
             if frame.rsv1 {
+                compressedMessages += 1
                 guard let deflate, let inflated = try? deflate.decompress(data) else { return nil }
                 data = inflated
             }

@@ -43,12 +43,24 @@ import Zlib
         }
     }
 
-    @Test func withDeflateAgreedMessagesAreCompressedAndControlFramesAreNot() throws {
-        let frames = try Self.written(Self.messages, side: .client, deflate: PerMessageDeflate(.init()))
-        #expect(frames.map(\.rsv1) == [true, true, false, false])
+    /// Long messages are compressed; short ones (below `minimumCompressedSize`) and control
+    /// frames go as they are, and the peer's inflater reads the mix.
+    @Test func withDeflateAgreedLongMessagesAreCompressedAndShortOnesAndControlFramesAreNot() throws {
+        let long = #"{"type":"response.completed","text":""# + String(repeating: "all work and no play ", count: 60) + #""}"#
+        let binary = (0..<PerMessageDeflate.minimumCompressedSize).map { UInt8($0 % 7) }
+        let short = String(repeating: "s", count: PerMessageDeflate.minimumCompressedSize - 1)
+        let messages = [WebSocketMessage.text(ByteBuffer(string: long)), WebSocketMessage(opcode: .binary, payload: ByteBuffer(bytes: binary)),
+                        WebSocketMessage.text(ByteBuffer(string: short)), WebSocketMessage.text(ByteBuffer(string: long))] + Self.messages
+        let frames = try Self.written(messages, side: .client, deflate: PerMessageDeflate(.init()))
+        #expect(frames.map(\.rsv1) == [true, true, false, true, false, false, false, false])
         let inflater = PerMessageDeflate(.init())
-        #expect(String(buffer: try inflater.decompress(frames[0].payload)) == #"{"type":"response.create"}"#)
-        #expect(Array(try inflater.decompress(frames[1].payload).readableBytesView) == [0, 1, 2, 250])
-        #expect(String(buffer: frames[2].payload) == "p")
+        #expect(String(buffer: try inflater.decompress(frames[0].payload)) == long)
+        #expect(frames[0].payload.readableBytes < long.utf8.count / 4)
+        #expect(Array(try inflater.decompress(frames[1].payload).readableBytesView) == binary)
+        #expect(String(buffer: frames[2].payload) == short)
+        // The context carries on past the message that went uncompressed.
+        #expect(String(buffer: try inflater.decompress(frames[3].payload)) == long)
+        #expect(String(buffer: frames[4].payload) == #"{"type":"response.create"}"#)
+        #expect(String(buffer: frames[6].payload) == "p")
     }
 }

@@ -55,8 +55,9 @@ import UpstreamSimulator
     /// Upstream's frames as a busy backend's reach the relay — many to a read, split anywhere,
     /// a ping and a fragmented message among them. Most pass on as the bytes they came in: the
     /// client gets every event once and in order, the rate limits rewritten, the ping is answered
-    /// upstream, and the turn is counted from its `response.completed`.
-    @Test func batchedFramesReachTheClientInOrder() async throws {
+    /// upstream, and the turn is counted from its `response.completed`. With permessage-deflate
+    /// agreed, the short ones pass uncompressed and the long ones (the whole text) compressed.
+    @Test(arguments: [false, true]) func batchedFramesReachTheClientInOrder(offeringDeflate: Bool) async throws {
         // 120 words of ten characters: one delta each, every one different.
         let words = (0..<120).map { String(format: "w%08d ", $0) }
         let reply = words.joined()
@@ -65,10 +66,11 @@ import UpstreamSimulator
         let bed = try await GatewayTestBed.start(accounts: [account])
         try await bed.stopAfter { () async throws in
             await waitForData(bed, tags: ["a"])
-            let client = try await TestWebSocketClient.connect(port: bed.server.port, headers: [("session-id", "ws-batched")])
+            let extensions = offeringDeflate ? [("sec-websocket-extensions", "permessage-deflate; client_max_window_bits")] : []
+            let client = try await TestWebSocketClient.connect(port: bed.server.port, headers: [("session-id", "ws-batched")] + extensions)
             defer { client.close() }
             guard case .upgraded = client.outcome else { Issue.record("not upgraded: \(String(describing: client.outcome))"); return }
-            #expect(client.deflate == nil)
+            #expect((client.deflate != nil) == offeringDeflate)
             let events = try await client.warmUpAndTurn()
             let types = events.compactMap { $0["type"] as? String }
             #expect(types.first == "codex.rate_limits")
@@ -79,6 +81,13 @@ import UpstreamSimulator
             #expect(types.contains("response.created"))
             let deltas = events.filter { $0["type"] as? String == "response.output_text.delta" }.compactMap { $0["delta"] as? String }
             #expect(deltas == words)
+            if offeringDeflate {
+                // The text done, the item done and the completed response carry the whole reply.
+                #expect(client.compressedMessages >= 3)
+                #expect(client.textMessages - client.compressedMessages >= 120)
+            } else {
+                #expect(client.compressedMessages == 0)
+            }
             try await bed.simulator.waitUntil { $0.webSocketPongs == 2 }
             let statistics = try await waitForUsage(bed, tag: "a")
             #expect(statistics.combinations.values.reduce(0) { $0 + $1.total.requestCount } == 1)

@@ -85,14 +85,15 @@ final class WebSocketLegHandler: ChannelInboundHandler, RemovableChannelHandler 
         var crossing: [WebSocketMessage] = []
         // Upstream's messages that the relay has nothing to do with — most of a turn's, its
         // output deltas — go to the client as the frames they came in, a run of them at a time,
-        // when the client's leg writes frames as they are (no compression): a message each
+        // when the client's leg would write them as they are (uncompressed): a message each
         // through the relay and the frame writer was most of a relayed turn's cost.
-        let passing = localRelay?.passesUnchangedFrames(from: side) == true
-        let source = passing ? reader.bufferedInput : ByteBuffer()
+        let passingBelow = localRelay?.unchangedFrameSizeLimit(from: side) ?? 0
+        let source = passingBelow > 0 ? reader.bufferedInput : ByteBuffer()
         var run: Range<Int>?
         do {
             while let message = try reader.next(deflate: deflate) {
-                if passing, let span = message.plainFrameSpan, message.opcode == .binary || !Self.isActedOn(message.payload) {
+                if let span = message.plainFrameSpan, message.payload.readableBytes < passingBelow,
+                   message.opcode == .binary || !Self.isActedOn(message.payload) {
                     if let current = run, current.upperBound == span.lowerBound {
                         run = current.lowerBound..<span.upperBound
                     } else {
@@ -180,11 +181,11 @@ final class WebSocketLegHandler: ChannelInboundHandler, RemovableChannelHandler 
     }
 
     /// Writes `message` as one frame: compressed when permessage-deflate was agreed and it is
-    /// text or binary, masked on the upstream leg (a client's frames are, RFC 6455 §5.3).
+    /// text or binary and not short, masked on the upstream leg (a client's frames are, RFC 6455 §5.3).
     func send(_ message: WebSocketMessage) {
         guard let context else { return }
         var frame = WebSocketWireFrame(opcode: message.opcode, maskKey: side == .upstream ? Self.maskingKey() : nil, payload: message.payload)
-        if let deflate, message.opcode == .text || message.opcode == .binary {
+        if let deflate, message.opcode == .text || message.opcode == .binary, deflate.compresses(message.payload) {
             frame.rsv1 = true
             frame.payload = deflate.compress(message.payload)
         }

@@ -257,10 +257,11 @@ final class WebSocketRelay {
         if !clientChannel.isWritable { session.upstream.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in } }
     }
 
-    /// Whether frames read from `side` may reach the other side as they came: upstream's, when
-    /// the client's leg does not compress what it writes.
-    func passesUnchangedFrames(from side: WebSocketLegHandler.Side) -> Bool {
-        side == .upstream && !closed && clientLeg.deflate == nil
+    /// How short a message read from `side` must be to reach the other side as the frame it came
+    /// in (0: none may): upstream's, when the client's leg would not compress it.
+    func unchangedFrameSizeLimit(from side: WebSocketLegHandler.Side) -> Int {
+        guard side == .upstream, !closed else { return 0 }
+        return clientLeg.deflate == nil ? .max : PerMessageDeflate.minimumCompressedSize
     }
 
     /// Upstream messages the relay does nothing with (output deltas), as the frames they came
