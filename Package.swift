@@ -137,7 +137,7 @@ let package = Package(
         // codexpool and nginx as processes, CPU per request from /proc; run through scripts/benchmark.
         .executableTarget(
             name: "ProxyBenchmark",
-            dependencies: ["BenchmarkSupport", "UpstreamSimulator", nioCore, nioPosix],
+            dependencies: ["BenchmarkSupport", "UpstreamSimulator", "Zlib", nioCore, nioPosix],
             path: "Benchmarks/ProxyBenchmark",
             exclude: ["FastUpstream", "PROFILE.md"],
             swiftSettings: strictSettings

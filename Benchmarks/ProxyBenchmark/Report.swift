@@ -1,5 +1,6 @@
 import BenchmarkSupport
 import Foundation
+import Zlib
 
 /// The Markdown for BENCHMARKS.md, with the targets of issue #19 and whether each is met.
 enum Report {
@@ -75,8 +76,12 @@ enum Report {
         lines.append("- CPU per \(unit): codexpool \(x(cpuRatio)) nginx's (target ≤ 1.5×: \(met(cpuRatio <= 1.5))); its user time "
             + "\(x(capacity.ratio(codexpool, nginx) { $0.userPerRequest })) nginx's, its system time \(x(capacity.ratio(codexpool, nginx) { $0.systemPerRequest })).")
         if capacity.rounds.first?[codexpoolDeflate] != nil {
-            lines.append("- With permessage-deflate offered, as the Codex CLI offers it: codexpool agrees and compresses every message it sends "
-                + "the client — \(String(format: "%.1f", capacity.median(codexpoolDeflate) { $0.cpuPerRequest })) µs per \(unit), "
+            let threshold = PerMessageDeflate.minimumCompressedSize
+            let longest = CodexTurn.events(rateLimits: true).map(\.utf8.count).max() ?? 0
+            lines.append("- With permessage-deflate offered, as the Codex CLI offers it: codexpool agrees and compresses the messages of "
+                + "\(threshold) bytes or more that it sends the client, and sends shorter ones as they are (this turn's longest is \(longest) "
+                + "bytes; a real turn's created and completed responses and whole output items are longer) — "
+                + "\(String(format: "%.1f", capacity.median(codexpoolDeflate) { $0.cpuPerRequest })) µs per \(unit), "
                 + "\(x(capacity.ratio(codexpoolDeflate, nginx) { $0.cpuPerRequest })) nginx's (which passes the offer on to the upstream; "
                 + "this one declines it, so nginx relays the messages uncompressed). The targets above are for the row without it.")
         }
