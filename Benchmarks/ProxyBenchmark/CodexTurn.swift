@@ -2,9 +2,13 @@ import Foundation
 
 /// The fixed Codex turn the fast upstream answers with: what the backend streams for a short
 /// answer (about 4 KB of text in 32 deltas), with usage in `response.completed` so that the
-/// proxies' usage accounting runs as it does for real turns.
+/// proxies' usage accounting runs as it does for real turns. As the backend does, the text's
+/// `done` event, the finished item and the completed response each carry the whole text: the
+/// long events a relay compresses (permessage-deflate) and reads usage from.
 enum CodexTurn {
     static let deltaText = String(repeating: "The quick brown fox jumps over the lazy dog. ", count: 3)
+    static let deltaCount = 32
+    static let text = String(repeating: deltaText, count: deltaCount)
 
     /// The events, as one JSON object each; `rateLimits` adds the `codex.rate_limits` event a
     /// WebSocket turn starts with (over HTTP the same figures come as headers).
@@ -20,12 +24,14 @@ enum CodexTurn {
         events.append(#"{"type":"response.in_progress","response":{\#(response),"status":"in_progress"}}"#)
         events.append(#"{"type":"response.output_item.added","output_index":0,"item":{"id":"msg_bench","type":"message","role":"assistant","content":[]}}"#)
         events.append(#"{"type":"response.content_part.added","item_id":"msg_bench","output_index":0,"content_index":0,"part":{"type":"output_text","text":""}}"#)
-        for _ in 0..<32 {
+        for _ in 0..<deltaCount {
             events.append(#"{"type":"response.output_text.delta","item_id":"msg_bench","output_index":0,"content_index":0,"delta":"\#(deltaText)"}"#)
         }
-        events.append(#"{"type":"response.output_text.done","item_id":"msg_bench","output_index":0,"content_index":0,"text":"(answer)"}"#)
-        events.append(#"{"type":"response.output_item.done","output_index":0,"item":{"id":"msg_bench","type":"message","role":"assistant","status":"completed"}}"#)
-        events.append(#"{"type":"response.completed","response":{\#(response),"status":"completed","usage":{"input_tokens":1200,"#
+        let item = #"{"id":"msg_bench","type":"message","role":"assistant","status":"completed","content":[{"type":"output_text","#
+            + #""annotations":[],"text":"\#(text)"}]}"#
+        events.append(#"{"type":"response.output_text.done","item_id":"msg_bench","output_index":0,"content_index":0,"text":"\#(text)"}"#)
+        events.append(#"{"type":"response.output_item.done","output_index":0,"item":\#(item)}"#)
+        events.append(#"{"type":"response.completed","response":{\#(response),"status":"completed","output":[\#(item)],"usage":{"input_tokens":1200,"#
             + #""input_tokens_details":{"cached_tokens":1024},"output_tokens":400,"output_tokens_details":{"reasoning_tokens":64},"total_tokens":1600}}}"#)
         return events
     }
