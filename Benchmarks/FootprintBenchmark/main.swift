@@ -187,11 +187,24 @@ func closeAll(_ channels: [any Channel]) async {
 
 /// Polls a condition on a codexpool instance's /metrics text.
 func waitForMetrics(port: Int, containing line: String) async throws {
+    try await waitForMetrics(port: port, showing: line) { $0.contains(line) }
+}
+
+func waitForMetrics(port: Int, showing what: String, _ condition: @Sendable (String) -> Bool) async throws {
     for _ in 0..<400 {
-        if let text = try? await fetchMetrics(port: port), text.contains(line) { return }
+        if let text = try? await fetchMetrics(port: port), condition(text) { return }
         try await Task.sleep(for: .milliseconds(25))
     }
-    throw BenchmarkError("metrics on \(port) never showed \(line)")
+    throw BenchmarkError("metrics on \(port) never showed \(what)")
+}
+
+/// Whether the balancer's metrics show home's 5-hour window well below its cap (the account is at 10 %).
+func homeFiveHourUseIsLow(_ metrics: String) -> Bool {
+    metrics.split(separator: "\n").contains { line in
+        guard line.hasPrefix("codexpool_credential_utilization_ratio{"), line.contains(#"credential="home""#),
+              line.contains(#"window="5h""#), let value = line.split(separator: " ").last.flatMap({ Double($0) }) else { return false }
+        return value < 0.5
+    }
 }
 
 func fetchMetrics(port: Int) async throws -> String {
@@ -327,8 +340,10 @@ users:
 let balancer = try await start(codexpoolPath, ["serve", "--config", balancerConfig], port: balancerPort)
 let connector = try await start(codexpoolPath, ["serve", "--config", connectorConfig], port: connectorPort)
 try await waitForMetrics(port: balancerPort, containing: #"codexpool_tunnel_up{credential="home"} 1"#)
-// Until the connector's first usage poll answers, its status reads "used up": wait for it to be usable.
+// Until the connector's first usage poll answers, its status reads "used up": wait for it to be usable
+// and for the balancer to have the connector's figures (10 % used), not the status before the poll.
 try await waitForMetrics(port: balancerPort, containing: #"codexpool_credential_usable{credential="home"} 1"#)
+try await waitForMetrics(port: balancerPort, showing: "home's 5-hour use from the connector's poll", homeFiveHourUseIsLow)
 progress("tunnel up")
 _ = try await openSessions(10, port: balancerPort, token: "laptop-token").map { $0.close(promise: nil) }
 try await Task.sleep(for: .milliseconds(300))
