@@ -128,10 +128,14 @@ final class WebSocketLegHandler: ChannelInboundHandler, RemovableChannelHandler 
         payload.withUnsafeReadableBytes { WebSocketEventRewriter.isActedOn($0) }
     }
 
-    /// A run of frames read from this leg, passed on to the other as they came.
+    /// A run of frames read from this leg, passed on to the other as they came. The other leg may
+    /// write the slice itself, which keeps the whole read buffer until it is written, only when
+    /// the run is a good part of that buffer: a slow client then holds at most a few times the
+    /// bytes it is owed, never a buffer for every few hundred bytes.
     private func passOn(_ run: Range<Int>?, of source: ByteBuffer) {
         guard let run, let localRelay else { return }
-        localRelay.relayUnchangedFrames(source.getSlice(at: run.lowerBound, length: run.count)!, from: side)
+        let frames = source.getSlice(at: run.lowerBound, length: run.count)!
+        localRelay.relayUnchangedFrames(frames, sharingItsBuffer: run.count * 4 >= source.capacity, from: side)
     }
 
     /// Messages for a relay on another loop, in one task, in order.
@@ -196,10 +200,11 @@ final class WebSocketLegHandler: ChannelInboundHandler, RemovableChannelHandler 
         if needsFlush { flushSoon(context) }
     }
 
-    /// Frames read from the other leg, written as they came (see `channelRead`).
-    func sendUnchanged(_ frames: ByteBuffer) {
+    /// Frames read from the other leg, written as they came (see `channelRead`); `sharing`: the
+    /// slice may be written itself rather than copied.
+    func sendUnchanged(_ frames: ByteBuffer, sharing: Bool) {
         guard let context else { return }
-        if outgoing.add(frames) { flushSoon(context) }
+        if outgoing.add(frames, sharing: sharing, context: context) { flushSoon(context) }
     }
 
     /// Frames relayed during this pass of the event loop, not written yet: the messages of one
@@ -220,13 +225,15 @@ final class WebSocketLegHandler: ChannelInboundHandler, RemovableChannelHandler 
             return true
         }
 
-        /// Adds frames as they are; true as `add(_:context:flushingSoon:)`. The first is taken
-        /// as the buffer itself: no copy when nothing else is written in this pass.
-        mutating func add(_ frames: ByteBuffer) -> Bool {
-            if bytes == nil {
+        /// Adds frames as they are; true as `add(_:context:flushingSoon:)`. Frames that may be
+        /// shared and come first are taken as the buffer itself: no copy when nothing else is
+        /// written in this pass.
+        mutating func add(_ frames: ByteBuffer, sharing: Bool, context: ChannelHandlerContext) -> Bool {
+            var frames = frames
+            if bytes == nil, sharing {
                 bytes = frames
             } else {
-                var frames = frames
+                if bytes == nil { bytes = context.channel.allocator.buffer(capacity: max(4096, frames.readableBytes)) }
                 bytes!.writeBuffer(&frames)
             }
             guard !flushScheduled else { return false }

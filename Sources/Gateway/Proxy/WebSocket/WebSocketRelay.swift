@@ -266,10 +266,10 @@ final class WebSocketRelay {
 
     /// Upstream messages the relay does nothing with (output deltas), as the frames they came
     /// in: what `fromUpstream` does for such a message, once for the run.
-    func relayUnchangedFrames(_ frames: ByteBuffer, from side: WebSocketLegHandler.Side) {
+    func relayUnchangedFrames(_ frames: ByteBuffer, sharingItsBuffer sharing: Bool, from side: WebSocketLegHandler.Side) {
         guard !closed, side == .upstream else { return }
         if !pendingCreates.isEmpty, pendingCreates[0].firstByteAt == nil { pendingCreates[0].firstByteAt = .now() }
-        clientLeg.sendUnchanged(frames)
+        clientLeg.sendUnchanged(frames, sharing: sharing)
         if !clientChannel.isWritable { session.upstream.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in } }
     }
 
