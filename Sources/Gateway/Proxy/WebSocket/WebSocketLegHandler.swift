@@ -216,26 +216,33 @@ final class WebSocketLegHandler: ChannelInboundHandler, RemovableChannelHandler 
 
         /// Adds `frame`; true when it is the first since the last flush that is to go soon.
         mutating func add(_ frame: WebSocketWireFrame, context: ChannelHandlerContext, flushingSoon: Bool) -> Bool {
-            // The allocator only for a new buffer: reaching it through the channel, per message,
-            // was a tenth of the cost of sending one.
-            if bytes == nil { bytes = context.channel.allocator.buffer(capacity: max(4096, 14 + frame.payload.readableBytes)) }
+            startBuffer(holding: 14 + frame.payload.readableBytes, context: context)
             WebSocketFrameWriter.write(frame, into: &bytes!)
-            guard flushingSoon, !flushScheduled else { return false }
-            flushScheduled = true
-            return true
+            return flushingSoon && claimFlush()
         }
 
         /// Adds frames as they are; true as `add(_:context:flushingSoon:)`. Frames that may be
         /// shared and come first are taken as the buffer itself: no copy when nothing else is
         /// written in this pass.
         mutating func add(_ frames: ByteBuffer, sharing: Bool, context: ChannelHandlerContext) -> Bool {
-            var frames = frames
             if bytes == nil, sharing {
                 bytes = frames
             } else {
-                if bytes == nil { bytes = context.channel.allocator.buffer(capacity: max(4096, frames.readableBytes)) }
+                var frames = frames
+                startBuffer(holding: frames.readableBytes, context: context)
                 bytes!.writeBuffer(&frames)
             }
+            return claimFlush()
+        }
+
+        /// The allocator only for a new buffer: reaching it through the channel, per message, was
+        /// a tenth of the cost of sending one.
+        private mutating func startBuffer(holding count: Int, context: ChannelHandlerContext) {
+            if bytes == nil { bytes = context.channel.allocator.buffer(capacity: max(4096, count)) }
+        }
+
+        /// True when no flush is scheduled yet; one is from now on.
+        private mutating func claimFlush() -> Bool {
             guard !flushScheduled else { return false }
             flushScheduled = true
             return true

@@ -206,7 +206,7 @@ final class WebSocketRelay {
         let data = message.payload
         // The message the client gets instead, when the gateway rewrote it.
         var replacement: ByteBuffer?
-        if !pendingCreates.isEmpty, pendingCreates[0].firstByteAt == nil { pendingCreates[0].firstByteAt = .now() }
+        noteFirstByte()
         if message.opcode == .text {
             let (kind, event) = data.withUnsafeReadableBytes { WebSocketEventRewriter.kind(ofBytes: $0) }
             switch kind {
@@ -254,6 +254,16 @@ final class WebSocketRelay {
         // Unchanged: all but a few events of a turn.
         send(replacement.map { WebSocketMessage(opcode: message.opcode, payload: $0) } ?? message, to: .client)
         if pendingInterruption != nil, pendingCreates.isEmpty { return closeForInterruption() }
+        pauseUpstreamWhileClientIsFull()
+    }
+
+    /// The turn under way had its first byte from upstream now, unless it had one already.
+    private func noteFirstByte() {
+        if !pendingCreates.isEmpty, pendingCreates[0].firstByteAt == nil { pendingCreates[0].firstByteAt = .now() }
+    }
+
+    /// Upstream stops being read while the client cannot take more (`writabilityChanged` resumes it).
+    private func pauseUpstreamWhileClientIsFull() {
         if !clientChannel.isWritable { session.upstream.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in } }
     }
 
@@ -268,9 +278,9 @@ final class WebSocketRelay {
     /// in: what `fromUpstream` does for such a message, once for the run.
     func relayUnchangedFrames(_ frames: ByteBuffer, sharingItsBuffer sharing: Bool, from side: WebSocketLegHandler.Side) {
         guard !closed, side == .upstream else { return }
-        if !pendingCreates.isEmpty, pendingCreates[0].firstByteAt == nil { pendingCreates[0].firstByteAt = .now() }
+        noteFirstByte()
         clientLeg.sendUnchanged(frames, sharing: sharing)
-        if !clientChannel.isWritable { session.upstream.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in } }
+        pauseUpstreamWhileClientIsFull()
     }
 
     func writabilityChanged(_ side: WebSocketLegHandler.Side, writable: Bool) {
