@@ -80,7 +80,7 @@ enum Report {
             let longest = CodexTurn.events(rateLimits: true).map(\.utf8.count).max() ?? 0
             lines.append("- With permessage-deflate offered, as the Codex CLI offers it: codexpool agrees and compresses the messages of "
                 + "\(threshold) bytes or more that it sends the client, and sends shorter ones as they are (this turn's longest is \(longest) "
-                + "bytes; a real turn's created and completed responses and whole output items are longer) — "
+                + "bytes: the text's done event, the finished item and the completed response carry the whole text) — "
                 + "\(String(format: "%.1f", capacity.median(codexpoolDeflate) { $0.cpuPerRequest })) µs per \(unit), "
                 + "\(x(capacity.ratio(codexpoolDeflate, nginx) { $0.cpuPerRequest })) nginx's (which passes the offer on to the upstream; "
                 + "this one declines it, so nginx relays the messages uncompressed). The targets above are for the row without it.")

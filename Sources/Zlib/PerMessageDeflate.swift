@@ -34,8 +34,8 @@ package final class PerMessageDeflate {
     /// Messages shorter than this are sent uncompressed, which RFC 7692 lets a sender choose per
     /// message (the first frame's RSV1 bit tells the peer). Most of a Codex turn's events are
     /// output deltas of two or three hundred bytes: compressing each cost a relay several times
-    /// the rest of its work on it, to save a hundred-odd bytes. The large ones — the created and
-    /// completed responses, whole output items, encrypted reasoning — are compressed as before.
+    /// the rest of its work on it, to save a hundred-odd bytes. The large ones — the completed
+    /// response, whole output items, encrypted reasoning — are compressed as before.
     /// The same threshold as the `ws` library's for Node.js.
     package static let minimumCompressedSize = 1024
 

@@ -21,7 +21,7 @@ final class TestWebSocketClient: @unchecked Sendable {
     private var iterator: AsyncStream<WebSocketFrame>.AsyncIterator
     private let continuation: AsyncStream<WebSocketFrame>.Continuation
     private(set) var outcome: Outcome?
-    /// Set when the server agreed to permessage-deflate; its messages then arrive compressed.
+    /// Set when the server agreed to permessage-deflate; its long messages then arrive compressed.
     private(set) var deflate: PerMessageDeflate?
     /// Text messages that came compressed, and all that came.
     private(set) var compressedMessages = 0
